@@ -1,0 +1,396 @@
+"""Spectrogram features: configuration, STFT magnitude, decibels, mel, normalization.
+
+Conventions (librosa's): STFT with a Hann window, ``win_length = n_fft``, ``center=True``
+(zero padding of ``n_fft // 2`` on both sides), magnitudes unscaled, i.e. exactly
+``np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop_length))``. Spectrograms are shaped
+``(..., freq, frames)``; ``freq = 1 + n_fft // 2`` (or ``n_mels``) and
+``frames = 1 + n_samples // hop_length``. Decibels are ``20 * log10(magnitude)`` relative to
+a magnitude of 1.0, floored at ``db_floor``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from .errors import ConfigError, ParameterError
+
+__all__ = [
+    "SpectrogramConfig",
+    "Normalizer",
+    "stft_magnitude",
+    "mel_filterbank",
+    "amplitude_to_db",
+    "db_to_amplitude",
+    "spectrogram_db",
+    "db_to_magnitude",
+]
+
+
+@dataclass(frozen=True)
+class SpectrogramConfig:
+    """Everything needed to turn a waveform into a model input and back.
+
+    Attributes
+    ----------
+    sr : sample rate in Hz.
+    n_fft : FFT size in samples (also the Hann window length).
+    hop_length : hop between frames in samples.
+    n_samples : fixed clip length in samples; clips are padded/truncated to it.
+    n_mels : number of mel bands, or ``None`` for the linear-frequency magnitude.
+    db_floor : lowest level in dB (re magnitude 1.0); quieter bins are raised to it.
+    db_ceiling : optional highest level in dB; louder bins are clipped to it.
+    fmin, fmax : mel band edges in Hz (``fmax=None`` means ``sr / 2``); only with ``n_mels``.
+    """
+
+    sr: int = 22050
+    n_fft: int = 512
+    hop_length: int = 128
+    n_samples: int = 22050
+    n_mels: int | None = None
+    db_floor: float = -80.0
+    db_ceiling: float | None = None
+    fmin: float = 0.0
+    fmax: float | None = None
+
+    def __post_init__(self) -> None:
+        def whole(name: str, lo: int) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+                raise ConfigError(f"SpectrogramConfig.{name}={value!r}: expected a whole number >= {lo}")
+            object.__setattr__(self, name, int(value))
+
+        whole("sr", 1000)
+        whole("n_fft", 16)
+        whole("hop_length", 1)
+        whole("n_samples", 1)
+        if self.hop_length > self.n_fft:
+            raise ConfigError(
+                f"SpectrogramConfig.hop_length={self.hop_length} exceeds n_fft={self.n_fft}: frames would leave gaps"
+            )
+        if self.n_mels is not None:
+            whole("n_mels", 1)
+            if self.n_mels > self.n_fft // 2 + 1:
+                raise ConfigError(
+                    f"SpectrogramConfig.n_mels={self.n_mels} exceeds the {self.n_fft // 2 + 1} STFT bins of n_fft={self.n_fft}"
+                )
+        for name in ("db_floor", "fmin"):
+            if not math.isfinite(float(getattr(self, name))):
+                raise ConfigError(f"SpectrogramConfig.{name}={getattr(self, name)!r}: expected a finite number")
+            object.__setattr__(self, name, float(getattr(self, name)))
+        if self.db_ceiling is not None:
+            if not math.isfinite(float(self.db_ceiling)) or self.db_ceiling <= self.db_floor:
+                raise ConfigError(
+                    f"SpectrogramConfig.db_ceiling={self.db_ceiling!r}: expected a finite number above db_floor={self.db_floor}"
+                )
+            object.__setattr__(self, "db_ceiling", float(self.db_ceiling))
+        if self.fmax is not None and not (self.fmin < float(self.fmax) <= self.sr / 2):
+            raise ConfigError(f"SpectrogramConfig.fmax={self.fmax!r}: expected fmin < fmax <= sr/2 = {self.sr / 2}")
+
+    # ----------------------------------------------------------------- derived sizes
+    @property
+    def n_stft_bins(self) -> int:
+        """Number of linear STFT bins, ``1 + n_fft // 2``."""
+        return self.n_fft // 2 + 1
+
+    @property
+    def n_freq(self) -> int:
+        """Height of a spectrogram: ``n_mels`` if set, else ``1 + n_fft // 2``."""
+        return self.n_mels if self.n_mels is not None else self.n_stft_bins
+
+    @property
+    def n_frames(self) -> int:
+        """Width of a spectrogram of one clip: ``1 + n_samples // hop_length`` (``center=True``)."""
+        return 1 + self.n_samples // self.hop_length
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_freq, n_frames)`` of one clip's spectrogram."""
+        return (self.n_freq, self.n_frames)
+
+    @property
+    def duration(self) -> float:
+        """Clip length in seconds."""
+        return self.n_samples / self.sr
+
+    @classmethod
+    def from_duration(cls, duration: float, **kwargs: Any) -> "SpectrogramConfig":
+        """Build a config whose ``n_samples`` is ``round(duration * sr)`` (``duration`` in seconds)."""
+        sr = kwargs.get("sr", cls.sr)
+        if not (isinstance(duration, (int, float)) and math.isfinite(duration) and duration > 0):
+            raise ConfigError(f"duration={duration!r}: expected a positive number of seconds")
+        return cls(n_samples=int(round(duration * sr)), **kwargs)
+
+    # ----------------------------------------------------------------- serialization
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serializable dict of the fields."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "SpectrogramConfig":
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"spectrogram config: expected a JSON object, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"spectrogram config: unknown keys {unknown}; known keys are {sorted(known)}")
+        try:
+            return cls(**dict(data))
+        except TypeError as exc:
+            raise ConfigError(f"spectrogram config: {exc}") from None
+
+    def replace(self, **changes: Any) -> "SpectrogramConfig":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def describe(self) -> str:
+        """One line for logs: rate, sizes and the resulting spectrogram shape."""
+        kind = f"{self.n_mels} mel bands" if self.n_mels else f"{self.n_stft_bins} linear bins"
+        return (f"sr={self.sr} Hz, {self.duration:.3f} s ({self.n_samples} samples), n_fft={self.n_fft}, "
+                f"hop={self.hop_length}, {kind} x {self.n_frames} frames, floor {self.db_floor:g} dB")
+
+    # ----------------------------------------------------------------- shortcuts
+    def spectrogram_db(self, y: np.ndarray) -> np.ndarray:
+        """``spectrogram_db(y, self)``: waveform ``(..., n_samples)`` -> dB ``(..., n_freq, n_frames)``."""
+        return spectrogram_db(y, self)
+
+    def db_to_magnitude(self, s_db: np.ndarray) -> np.ndarray:
+        """``db_to_magnitude(s_db, self)``: dB -> linear magnitude (mel magnitude when ``n_mels``)."""
+        return db_to_magnitude(s_db, self)
+
+
+def _as_float_array(x: Any, name: str) -> np.ndarray:
+    arr = np.asarray(x)
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise ParameterError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
+    return arr
+
+
+def stft_magnitude(y: np.ndarray, *, n_fft: int, hop_length: int) -> np.ndarray:
+    """Magnitude of librosa's STFT: ``np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop_length))``.
+
+    Parameters
+    ----------
+    y : waveform(s) ``(..., n_samples)``; batches are transformed in one call.
+
+    Returns
+    -------
+    float32 ``(..., 1 + n_fft // 2, 1 + n_samples // hop_length)``, linear magnitude, >= 0.
+    """
+    import librosa
+
+    y = _as_float_array(y, "y").astype(np.float32, copy=False)
+    if y.ndim == 0 or y.shape[-1] == 0:
+        raise ParameterError(f"y: expected a waveform (..., n_samples) with samples, got shape {y.shape}")
+    if not np.all(np.isfinite(y)):
+        raise ParameterError("y: contains NaN or infinite samples")
+    spec = librosa.stft(y, n_fft=n_fft, hop_length=hop_length, window="hann", center=True)
+    return np.abs(spec).astype(np.float32, copy=False)
+
+
+def mel_filterbank(*, sr: int, n_fft: int, n_mels: int, fmin: float = 0.0,
+                   fmax: float | None = None) -> np.ndarray:
+    """Slaney-normalized mel filterbank ``(n_mels, 1 + n_fft // 2)`` (``librosa.filters.mel``), float32."""
+    import librosa
+
+    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax).astype(np.float32)
+
+
+def amplitude_to_db(magnitude: np.ndarray, *, db_floor: float = -80.0) -> np.ndarray:
+    """``20 * log10(max(magnitude, 10 ** (db_floor / 20)))``: linear magnitude -> dB (re 1.0).
+
+    The exact inverse of :func:`db_to_amplitude` for every magnitude at or above the floor.
+    Returns float32 with the input's shape.
+    """
+    mag = _as_float_array(magnitude, "magnitude").astype(np.float64, copy=False)
+    amin = 10.0 ** (db_floor / 20.0)
+    return (20.0 * np.log10(np.maximum(mag, amin))).astype(np.float32)
+
+
+def db_to_amplitude(s_db: np.ndarray) -> np.ndarray:
+    """``10 ** (s_db / 20)``: dB (re 1.0) -> linear magnitude, float32."""
+    s = _as_float_array(s_db, "s_db").astype(np.float64, copy=False)
+    return (10.0 ** (s / 20.0)).astype(np.float32)
+
+
+def spectrogram_db(y: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
+    """Waveform(s) ``(..., n_samples)`` -> log-magnitude ``(..., config.n_freq, frames)`` in dB.
+
+    STFT magnitude, then the mel filterbank when ``config.n_mels`` is set, then dB clipped to
+    ``[config.db_floor, config.db_ceiling]``. The waveform is *not* padded here: call
+    :func:`vae_audio.audio.pad_or_truncate` first for fixed-size model inputs.
+    """
+    mag = stft_magnitude(y, n_fft=config.n_fft, hop_length=config.hop_length)
+    if config.n_mels is not None:
+        fb = mel_filterbank(sr=config.sr, n_fft=config.n_fft, n_mels=config.n_mels,
+                            fmin=config.fmin, fmax=config.fmax)
+        mag = np.matmul(fb, mag)
+    s_db = amplitude_to_db(mag, db_floor=config.db_floor)
+    if config.db_ceiling is not None:
+        np.minimum(s_db, config.db_ceiling, out=s_db)
+    return s_db
+
+
+def db_to_magnitude(s_db: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
+    """dB spectrogram -> linear magnitude ``(..., config.n_freq, frames)``.
+
+    Values at the floor (``config.db_floor``) are treated as silence and map to 0, so the
+    floor does not add a constant hiss to reconstructed audio. For mel configs the result is
+    a mel magnitude; :mod:`vae_audio.phase` inverts the filterbank.
+    """
+    s = _as_float_array(s_db, "s_db")
+    mag = db_to_amplitude(s)
+    mag[s <= config.db_floor + 1e-3] = 0.0
+    return mag
+
+
+@dataclass
+class Normalizer:
+    """Maps dB spectrograms to [0, 1] and back; JSON-serializable, saved with every model.
+
+    Modes
+    -----
+    ``"global"`` (default): one dB range for the whole dataset, ``[low_db, high_db]``, fitted on
+        the training set (:meth:`fit`) or fixed (:meth:`fixed`). Any spectrogram, including
+        one sampled from the prior, can be unnormalized with no extra information.
+    ``"per_clip"``: each clip is scaled by its own min/max (the original blog recipe).
+        :meth:`normalize` can return each clip's stats for an exact inverse; :meth:`fit`
+        stores the average clip range, used to unnormalize prior samples that have no stats.
+
+    ``unnormalize(normalize(x))`` returns ``x`` to within float32 rounding (< 1e-4 dB) for
+    values inside the range. A constant (silent) spectrogram normalizes to 0 and comes back
+    exactly; no division by zero occurs.
+    """
+
+    mode: str = "global"
+    low_db: float | None = None
+    high_db: float | None = None
+    clip: bool = True
+    _seen: int = field(default=0, repr=False, compare=False)
+
+    MODES = ("global", "per_clip")
+    EPS_DB = 1e-6
+
+    def __post_init__(self) -> None:
+        if self.mode not in self.MODES:
+            raise ConfigError(f"Normalizer mode={self.mode!r}: expected one of {self.MODES}")
+        for name in ("low_db", "high_db"):
+            v = getattr(self, name)
+            if v is not None:
+                if not math.isfinite(float(v)):
+                    raise ConfigError(f"Normalizer.{name}={v!r}: expected a finite number of dB")
+                setattr(self, name, float(v))
+        if self.is_fitted and self.high_db < self.low_db:
+            raise ConfigError(f"Normalizer: high_db={self.high_db} is below low_db={self.low_db}")
+
+    @classmethod
+    def fixed(cls, low_db: float, high_db: float) -> "Normalizer":
+        """A global normalizer for the fixed range ``[low_db, high_db]`` (no fitting needed)."""
+        return cls(mode="global", low_db=low_db, high_db=high_db)
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.low_db is not None and self.high_db is not None
+
+    def fit(self, spectrograms_db: np.ndarray) -> "Normalizer":
+        """Fit on training spectrograms ``(..., freq, frames)`` in dB; returns ``self``.
+
+        Global mode: the overall min and max. Per-clip mode: the mean of the clips' mins and
+        maxes (the range used for prior samples).
+        """
+        self.low_db = self.high_db = None
+        self._seen = 0
+        return self.partial_fit(spectrograms_db)
+
+    def partial_fit(self, spectrograms_db: np.ndarray) -> "Normalizer":
+        """Update the fit with one more chunk of spectrograms (streaming over a dataset)."""
+        x = _as_float_array(spectrograms_db, "spectrograms_db")
+        if x.ndim < 2 or x.size == 0:
+            raise ParameterError(f"spectrograms_db: expected (..., freq, frames), got shape {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ParameterError("spectrograms_db: contains NaN or infinite values")
+        if self.mode == "global":
+            lo, hi, n = float(x.min()), float(x.max()), 1
+            if self.is_fitted:
+                lo, hi = min(lo, self.low_db), max(hi, self.high_db)
+        else:
+            clips = x.reshape(-1, x.shape[-2] * x.shape[-1]).astype(np.float64)
+            n = clips.shape[0]
+            lo, hi = float(clips.min(axis=1).mean()), float(clips.max(axis=1).mean())
+            if self.is_fitted and self._seen:
+                total = self._seen + n
+                lo = (self.low_db * self._seen + lo * n) / total
+                hi = (self.high_db * self._seen + hi * n) / total
+        self.low_db, self.high_db = lo, hi
+        self._seen += n
+        return self
+
+    def _require_fit(self) -> None:
+        if not self.is_fitted:
+            raise ConfigError("Normalizer is not fitted: call fit() on training spectrograms or use Normalizer.fixed()")
+
+    def clip_stats(self, spectrograms_db: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-clip ``{"low_db": (...,), "high_db": (...,)}`` of spectrograms ``(..., freq, frames)``."""
+        x = _as_float_array(spectrograms_db, "spectrograms_db").astype(np.float64)
+        return {"low_db": x.min(axis=(-2, -1)), "high_db": x.max(axis=(-2, -1))}
+
+    def _range(self, stats: Mapping[str, Any] | None, ndim: int) -> tuple[np.ndarray, np.ndarray]:
+        if stats is None:
+            self._require_fit()
+            return np.float64(self.low_db), np.float64(self.high_db)
+        lo = np.asarray(stats["low_db"], dtype=np.float64)
+        hi = np.asarray(stats["high_db"], dtype=np.float64)
+        return lo[..., None, None], hi[..., None, None]
+
+    def normalize(self, spectrograms_db: np.ndarray, *, return_stats: bool = False):
+        """dB ``(..., freq, frames)`` -> float32 in [0, 1] (clipped when ``self.clip``).
+
+        In per-clip mode each clip uses its own range; with ``return_stats=True`` the result is
+        ``(normalized, stats)`` where ``stats`` feeds :meth:`unnormalize`.
+        """
+        x = _as_float_array(spectrograms_db, "spectrograms_db").astype(np.float64)
+        if x.ndim < 2:
+            raise ParameterError(f"spectrograms_db: expected (..., freq, frames), got shape {x.shape}")
+        stats = self.clip_stats(x) if self.mode == "per_clip" else None
+        lo, hi = self._range(stats, x.ndim)
+        out = (x - lo) / np.maximum(hi - lo, self.EPS_DB)
+        if self.clip:
+            np.clip(out, 0.0, 1.0, out=out)
+        out = out.astype(np.float32)
+        if return_stats:
+            if stats is None:
+                stats = {"low_db": np.full(x.shape[:-2], self.low_db), "high_db": np.full(x.shape[:-2], self.high_db)}
+            return out, stats
+        return out
+
+    def unnormalize(self, normalized: np.ndarray, stats: Mapping[str, Any] | None = None) -> np.ndarray:
+        """[0, 1] ``(..., freq, frames)`` -> dB, float32.
+
+        ``stats`` (from ``normalize(..., return_stats=True)``) gives each clip's range; without it
+        the fitted range is used (the only option for spectrograms sampled from the prior).
+        """
+        y = _as_float_array(normalized, "normalized").astype(np.float64)
+        if y.ndim < 2:
+            raise ParameterError(f"normalized: expected (..., freq, frames), got shape {y.shape}")
+        lo, hi = self._range(stats, y.ndim)
+        return (lo + y * np.maximum(hi - lo, self.EPS_DB)).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serializable state."""
+        return {"mode": self.mode, "low_db": self.low_db, "high_db": self.high_db, "clip": self.clip}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Normalizer":
+        """Inverse of :meth:`to_dict`."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"normalizer: expected a JSON object, got {type(data).__name__}")
+        unknown = sorted(set(data) - {"mode", "low_db", "high_db", "clip"})
+        if unknown:
+            raise ConfigError(f"normalizer: unknown keys {unknown}")
+        return cls(mode=data.get("mode", "global"), low_db=data.get("low_db"), high_db=data.get("high_db"),
+                   clip=bool(data.get("clip", True)))
