@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,11 +25,15 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
 
     The caller writes the whole file to the yielded path. If the block raises, the
     temporary file is removed and ``path`` is left untouched. With ``overwrite=False``
-    an existing ``path`` raises :class:`FileExistsError` before anything is written.
+    an existing ``path`` raises :class:`FileExistsError`, both before anything is written
+    and at the final rename (a file that appeared meanwhile is not clobbered).
+
+    The new file gets the permissions of the file it replaces, or the usual
+    ``0o666 & ~umask`` for a new file (not the ``0o600`` of a bare temporary file).
     """
     target = Path(path)
     if not overwrite and target.exists():
-        raise FileExistsError(f"{target}: already exists (pass overwrite=True to replace it)")
+        raise FileExistsError(_exists_message(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix,
                                     dir=target.parent)
@@ -37,7 +42,11 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
     try:
         yield tmp
         _fsync_file(tmp)
-        os.replace(tmp, target)
+        os.chmod(tmp, _mode_for(target, folder=False))
+        if overwrite:
+            os.replace(tmp, target)
+        else:
+            _rename_no_replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -48,25 +57,38 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
 def atomic_directory(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; on success it replaces ``path`` as a whole.
 
-    Used for multi-file artefacts (a model bundle, an extracted dataset): readers see either
-    the old complete folder or the new complete folder, never a mix. An existing folder is
-    moved aside and deleted only after the new one is in place.
+    Used for multi-file artefacts (a model bundle, an extracted dataset): readers see the old
+    complete folder, then (for the instant between two renames) nothing, then the new complete
+    folder, never a mix of old and new files. An existing folder (or file) at ``path`` is
+    moved aside and deleted only after the new one is in place; if moving the new one in
+    fails, the old one is put back. If the block raises, the temporary folder is deleted and
+    ``path`` is untouched. With ``overwrite=False`` an existing ``path`` raises
+    :class:`FileExistsError`, checked again at the end. The folder gets ``0o777 & ~umask``
+    permissions (not the ``0o700`` of a bare temporary folder).
     """
     target = Path(path)
     if not overwrite and target.exists():
-        raise FileExistsError(f"{target}: already exists (pass overwrite=True to replace it)")
+        raise FileExistsError(_exists_message(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
+        os.chmod(tmp, _mode_for(target, folder=True))
         old = None
-        if target.exists():
+        if target.exists() or target.is_symlink():
+            if not overwrite:
+                raise FileExistsError(_exists_message(target))
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
             old.rmdir()
             os.replace(target, old)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            if old is not None:  # put the previous version back rather than leave nothing
+                os.replace(old, target)
+            raise
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            _remove(old)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -82,6 +104,56 @@ def atomic_write_json(path: str | os.PathLike, data: Any, *, indent: int = 2) ->
 def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file; raises :class:`json.JSONDecodeError` or :class:`OSError` as usual."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _exists_message(target: Path) -> str:
+    return f"{target}: already exists (pass overwrite=True to replace it)"
+
+
+def _rename_no_replace(tmp: Path, target: Path) -> None:
+    """Move ``tmp`` to ``target`` unless ``target`` exists (atomically where links work)."""
+    try:
+        os.link(tmp, target)  # fails with EEXIST instead of replacing
+    except FileExistsError:
+        raise FileExistsError(_exists_message(target)) from None
+    except OSError:  # file system without hard links: check, then rename
+        if target.exists():
+            raise FileExistsError(_exists_message(target)) from None
+        os.replace(tmp, target)
+        return
+    tmp.unlink()
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where /proc allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _mode_for(target: Path, *, folder: bool) -> int:
+    """Permission bits for a new ``target``: those of the file (or folder) it replaces, else the
+    defaults of ``open``/``mkdir`` (``0o666``/``0o777`` minus the umask)."""
+    with contextlib.suppress(OSError):
+        st = target.stat()
+        if stat.S_ISDIR(st.st_mode) if folder else stat.S_ISREG(st.st_mode):
+            return stat.S_IMODE(st.st_mode)
+    return (0o777 if folder else 0o666) & ~_umask()
 
 
 def _fsync_file(path: Path) -> None:
