@@ -31,14 +31,33 @@ MAX_SR = 768_000
 
 
 def _check_sr(sr: object, name: str = "sr") -> int:
-    if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) and not (
-        isinstance(sr, float) and float(sr).is_integer()
-    ):
+    """``sr`` as an int in [MIN_SR, MAX_SR]: ints, NumPy ints and whole floats (Python or NumPy)
+    are accepted; bools, strings, fractions, NaN/inf and anything else raise ParameterError."""
+    if isinstance(sr, (bool, np.bool_)):
+        whole = False
+    elif isinstance(sr, (int, np.integer)):
+        whole = True
+    elif isinstance(sr, (float, np.floating)):
+        whole = bool(np.isfinite(sr)) and float(sr).is_integer()
+    else:
+        whole = False
+    if not whole:
         raise ParameterError(f"{name}={sr!r}: expected a whole number of Hz")
-    sr = int(sr)
-    if not MIN_SR <= sr <= MAX_SR:
-        raise ParameterError(f"{name}={sr}: unsupported sample rate, expected {MIN_SR}..{MAX_SR} Hz")
-    return sr
+    value = int(sr)
+    if not MIN_SR <= value <= MAX_SR:
+        raise ParameterError(f"{name}={value}: unsupported sample rate, expected {MIN_SR}..{MAX_SR} Hz")
+    return value
+
+
+def _is_positive_number(value: object) -> bool:
+    """True for a finite real number > 0 (bools and strings are not numbers here)."""
+    return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+            and bool(np.isfinite(value)) and value > 0)
+
+
+def _one_line(text: str) -> str:
+    """Collapse a library message onto one line (our errors are printed as a single line)."""
+    return " ".join(str(text).split())
 
 
 def _describe_unreadable(path: Path, reason: str) -> str:
@@ -51,7 +70,7 @@ def _describe_unreadable(path: Path, reason: str) -> str:
         cause = "it is a text file, not audio"
     else:
         cause = "it is not an audio format soundfile can read"
-    return f"{path}: cannot read audio ({cause}; soundfile said: {reason.strip()})"
+    return f"{path}: cannot read audio ({cause}; soundfile said: {_one_line(reason)})"
 
 
 def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -96,21 +115,26 @@ def load_audio(
     ------
     AudioLoadError
         The file is missing, a folder, empty, unreadable (permissions), not audio, truncated,
-        has no samples, has NaN/inf samples, or has a sample rate below ``MIN_SR``.
+        has no samples, has NaN/inf samples, or has a sample rate outside ``MIN_SR..MAX_SR``.
     ParameterError
-        ``sr`` or ``duration`` is not valid.
+        ``path``, ``sr`` or ``duration`` is not valid (``sr`` must be a whole number of Hz in
+        ``MIN_SR..MAX_SR``).
     """
     import soundfile as sf
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise ParameterError(f"path={path!r}: expected a file path (str or os.PathLike)")
     p = Path(path)
     if sr is not None:
         sr = _check_sr(sr)
-    if duration is not None and not (np.isfinite(duration) and duration > 0):
+    if duration is not None and not _is_positive_number(duration):
         raise ParameterError(f"duration={duration!r}: expected a positive number of seconds")
     if not p.exists():
         raise AudioLoadError(f"{p}: no such file")
     if p.is_dir():
         raise AudioLoadError(f"{p}: is a directory, not an audio file")
+    if not p.is_file():  # a FIFO or device would block or stream forever
+        raise AudioLoadError(f"{p}: is not a regular file")
     try:
         size = p.stat().st_size
         if size == 0:
@@ -119,6 +143,8 @@ def load_audio(
             pass
     except PermissionError:
         raise AudioLoadError(f"{p}: permission denied (cannot open the file for reading)") from None
+    except OSError as exc:
+        raise AudioLoadError(f"{p}: cannot open the file ({_one_line(exc.strerror or exc)})") from None
     try:
         with sf.SoundFile(str(p)) as f:
             file_sr = int(f.samplerate)
@@ -129,9 +155,11 @@ def load_audio(
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:  # libsndfile refuses the file
         raise AudioLoadError(_describe_unreadable(p, str(exc))) from None
     except (OSError, ValueError) as exc:
-        raise AudioLoadError(f"{p}: cannot read audio ({exc})") from None
+        raise AudioLoadError(f"{p}: cannot read audio ({_one_line(exc)})") from None
     if file_sr < MIN_SR:
         raise AudioLoadError(f"{p}: sample rate {file_sr} Hz is too low for audio (minimum {MIN_SR} Hz)")
+    if file_sr > MAX_SR:
+        raise AudioLoadError(f"{p}: sample rate {file_sr} Hz is implausibly high (maximum {MAX_SR} Hz)")
     if data.shape[0] == 0:
         raise AudioLoadError(f"{p}: contains no samples (zero-length audio)")
     if not np.all(np.isfinite(data)):
@@ -171,12 +199,19 @@ def write_wav(
     Raises
     ------
     AudioWriteError
-        ``y`` is empty, has the wrong rank, contains NaN/inf, or exceeds [-1, 1] with ``clip=False``.
+        ``y`` is empty, has the wrong rank, contains NaN/inf, or exceeds [-1, 1] with ``clip=False``;
+        or the file cannot be written (the target is left as it was).
+    ParameterError
+        ``sr`` or ``subtype`` is not valid.
     """
     import soundfile as sf
 
     p = Path(path)
     sr = _check_sr(sr)
+    if not (isinstance(subtype, str) and sf.check_format("WAV", subtype)):
+        raise ParameterError(
+            f"subtype={subtype!r}: not a WAV subtype soundfile can write; choose from {sorted(sf.available_subtypes('WAV'))}"
+        )
     arr = np.asarray(y)
     if arr.ndim not in (1, 2):
         raise AudioWriteError(f"{p}: expected y shaped (n_samples,) or (channels, n_samples), got {arr.shape}")
@@ -197,8 +232,8 @@ def write_wav(
     try:
         with atomic_path(p) as tmp:
             sf.write(str(tmp), data, sr, subtype=subtype, format="WAV")
-    except (OSError, sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioWriteError(f"{p}: cannot write WAV ({exc})") from None
+    except (OSError, RuntimeError, ValueError, TypeError) as exc:  # LibsndfileError is a RuntimeError
+        raise AudioWriteError(f"{p}: cannot write WAV ({_one_line(exc)})") from None
     return p
 
 
@@ -211,6 +246,8 @@ def trim_silence(y: np.ndarray, *, top_db: float = 60.0, frame_length: int = 512
     """
     import librosa
 
+    if not _is_positive_number(top_db):
+        raise ParameterError(f"top_db={top_db!r}: expected a positive number of dB below the peak")
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
         raise ParameterError(f"y: trim_silence expects a mono waveform (n_samples,), got shape {y.shape}")
@@ -240,12 +277,14 @@ def pad_or_truncate(
 
     Returns
     -------
-    float32 array ``(..., n_samples)``.
+    float32 array ``(..., n_samples)``, always a new array (never a view of ``y``).
     """
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples <= 0:
         raise ParameterError(f"n_samples={n_samples!r}: expected a positive whole number of samples")
     if align not in ("start", "center"):
         raise ParameterError(f"align={align!r}: expected 'start' or 'center'")
+    if trim_db is not None and not _is_positive_number(trim_db):
+        raise ParameterError(f"trim_db={trim_db!r}: expected a positive number of dB below the peak")
     y = np.asarray(y, dtype=np.float32)
     if y.ndim == 0:
         raise ParameterError("y: expected a waveform with a time axis, got a scalar")
@@ -261,7 +300,7 @@ def pad_or_truncate(
         return y.copy()
     if n_in > n_samples:
         start = 0 if align == "start" else (n_in - n_samples) // 2
-        return np.ascontiguousarray(y[..., start:start + n_samples])
+        return y[..., start:start + n_samples].copy()  # a copy: callers may write to the result
     missing = n_samples - n_in
     before = 0 if align == "start" else missing // 2
     widths = [(0, 0)] * (y.ndim - 1) + [(before, missing - before)]
