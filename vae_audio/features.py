@@ -4,19 +4,21 @@ Conventions (librosa's): STFT with a Hann window, ``win_length = n_fft``, ``cent
 (zero padding of ``n_fft // 2`` on both sides), magnitudes unscaled, i.e. exactly
 ``np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop_length))``. Spectrograms are shaped
 ``(..., freq, frames)``; ``freq = 1 + n_fft // 2`` (or ``n_mels``) and
-``frames = 1 + n_samples // hop_length``. Decibels are ``20 * log10(magnitude)`` relative to
-a magnitude of 1.0, floored at ``db_floor``.
+``frames = 1 + n_samples // hop_length`` (even ``n_fft``; see :func:`n_stft_frames`).
+Decibels are ``20 * log10(magnitude)`` relative to a magnitude of 1.0, floored at ``db_floor``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
 
+from .audio import MAX_SR, MIN_SR
 from .errors import ConfigError, ParameterError
 
 __all__ = [
@@ -28,7 +30,27 @@ __all__ = [
     "db_to_amplitude",
     "spectrogram_db",
     "db_to_magnitude",
+    "n_stft_frames",
 ]
+
+
+def _is_real(value: Any) -> bool:
+    """A real number (Python or NumPy), not a bool or a string."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def n_stft_frames(n_samples: int, *, n_fft: int, hop_length: int) -> int:
+    """Number of frames of librosa's centred STFT of ``n_samples`` samples.
+
+    ``center=True`` pads ``n_fft // 2`` zeros on both sides, so the count is
+    ``1 + (n_samples + 2 * (n_fft // 2) - n_fft) // hop_length``: ``1 + n_samples // hop_length``
+    for even ``n_fft``, one less when ``n_fft`` is odd and ``hop_length`` divides ``n_samples``.
+    """
+    return 1 + (n_samples + 2 * (n_fft // 2) - n_fft) // hop_length
 
 
 @dataclass(frozen=True)
@@ -58,13 +80,21 @@ class SpectrogramConfig:
     fmax: float | None = None
 
     def __post_init__(self) -> None:
-        def whole(name: str, lo: int) -> None:
+        def whole(name: str, lo: int, hi: int | None = None) -> None:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-                raise ConfigError(f"SpectrogramConfig.{name}={value!r}: expected a whole number >= {lo}")
+            if not _is_whole(value) or value < lo or (hi is not None and value > hi):
+                expected = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+                raise ConfigError(f"SpectrogramConfig.{name}={value!r}: expected a whole number {expected}")
             object.__setattr__(self, name, int(value))
 
-        whole("sr", 1000)
+        def real(name: str) -> float:
+            value = getattr(self, name)
+            if not (_is_real(value) and math.isfinite(float(value))):
+                raise ConfigError(f"SpectrogramConfig.{name}={value!r}: expected a finite number")
+            object.__setattr__(self, name, float(value))
+            return float(value)
+
+        whole("sr", MIN_SR, MAX_SR)
         whole("n_fft", 16)
         whole("hop_length", 1)
         whole("n_samples", 1)
@@ -78,17 +108,14 @@ class SpectrogramConfig:
                 raise ConfigError(
                     f"SpectrogramConfig.n_mels={self.n_mels} exceeds the {self.n_fft // 2 + 1} STFT bins of n_fft={self.n_fft}"
                 )
-        for name in ("db_floor", "fmin"):
-            if not math.isfinite(float(getattr(self, name))):
-                raise ConfigError(f"SpectrogramConfig.{name}={getattr(self, name)!r}: expected a finite number")
-            object.__setattr__(self, name, float(getattr(self, name)))
-        if self.db_ceiling is not None:
-            if not math.isfinite(float(self.db_ceiling)) or self.db_ceiling <= self.db_floor:
-                raise ConfigError(
-                    f"SpectrogramConfig.db_ceiling={self.db_ceiling!r}: expected a finite number above db_floor={self.db_floor}"
-                )
-            object.__setattr__(self, "db_ceiling", float(self.db_ceiling))
-        if self.fmax is not None and not (self.fmin < float(self.fmax) <= self.sr / 2):
+        real("db_floor")
+        if self.db_ceiling is not None and real("db_ceiling") <= self.db_floor:
+            raise ConfigError(
+                f"SpectrogramConfig.db_ceiling={self.db_ceiling!r}: expected a finite number above db_floor={self.db_floor}"
+            )
+        if not 0.0 <= real("fmin") < self.sr / 2:
+            raise ConfigError(f"SpectrogramConfig.fmin={self.fmin!r}: expected 0 <= fmin < sr/2 = {self.sr / 2}")
+        if self.fmax is not None and not self.fmin < real("fmax") <= self.sr / 2:
             raise ConfigError(f"SpectrogramConfig.fmax={self.fmax!r}: expected fmin < fmax <= sr/2 = {self.sr / 2}")
 
     # ----------------------------------------------------------------- derived sizes
@@ -104,8 +131,9 @@ class SpectrogramConfig:
 
     @property
     def n_frames(self) -> int:
-        """Width of a spectrogram of one clip: ``1 + n_samples // hop_length`` (``center=True``)."""
-        return 1 + self.n_samples // self.hop_length
+        """Width of a spectrogram of one clip: ``1 + n_samples // hop_length`` (``center=True``,
+        even ``n_fft``; exact for odd ``n_fft`` too, see :func:`n_stft_frames`)."""
+        return n_stft_frames(self.n_samples, n_fft=self.n_fft, hop_length=self.hop_length)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -121,8 +149,10 @@ class SpectrogramConfig:
     def from_duration(cls, duration: float, **kwargs: Any) -> "SpectrogramConfig":
         """Build a config whose ``n_samples`` is ``round(duration * sr)`` (``duration`` in seconds)."""
         sr = kwargs.get("sr", cls.sr)
-        if not (isinstance(duration, (int, float)) and math.isfinite(duration) and duration > 0):
+        if not (_is_real(duration) and math.isfinite(duration) and duration > 0):
             raise ConfigError(f"duration={duration!r}: expected a positive number of seconds")
+        if not _is_whole(sr):
+            raise ConfigError(f"SpectrogramConfig.sr={sr!r}: expected a whole number {MIN_SR}..{MAX_SR}")
         return cls(n_samples=int(round(duration * sr)), **kwargs)
 
     # ----------------------------------------------------------------- serialization
@@ -178,12 +208,18 @@ def stft_magnitude(y: np.ndarray, *, n_fft: int, hop_length: int) -> np.ndarray:
     ----------
     y : waveform(s) ``(..., n_samples)``; batches are transformed in one call.
 
+    n_fft, hop_length : FFT/window size and hop, in samples (whole numbers >= 1).
+
     Returns
     -------
-    float32 ``(..., 1 + n_fft // 2, 1 + n_samples // hop_length)``, linear magnitude, >= 0.
+    float32 ``(..., 1 + n_fft // 2, 1 + n_samples // hop_length)`` (even ``n_fft``; see
+    :func:`n_stft_frames`), linear magnitude, >= 0.
     """
     import librosa
 
+    for name, value in (("n_fft", n_fft), ("hop_length", hop_length)):
+        if not (_is_whole(value) and value >= 1):
+            raise ParameterError(f"{name}={value!r}: expected a whole number of samples >= 1")
     y = _as_float_array(y, "y").astype(np.float32, copy=False)
     if y.ndim == 0 or y.shape[-1] == 0:
         raise ParameterError(f"y: expected a waveform (..., n_samples) with samples, got shape {y.shape}")
@@ -196,9 +232,16 @@ def stft_magnitude(y: np.ndarray, *, n_fft: int, hop_length: int) -> np.ndarray:
 def mel_filterbank(*, sr: int, n_fft: int, n_mels: int, fmin: float = 0.0,
                    fmax: float | None = None) -> np.ndarray:
     """Slaney-normalized mel filterbank ``(n_mels, 1 + n_fft // 2)`` (``librosa.filters.mel``), float32."""
+    return _cached_mel_filterbank(sr, n_fft, n_mels, fmin, fmax).copy()
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> np.ndarray:
     import librosa
 
-    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax).astype(np.float32)
+    fb = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax).astype(np.float32)
+    fb.setflags(write=False)  # shared between calls
+    return fb
 
 
 def amplitude_to_db(magnitude: np.ndarray, *, db_floor: float = -80.0) -> np.ndarray:
@@ -207,6 +250,8 @@ def amplitude_to_db(magnitude: np.ndarray, *, db_floor: float = -80.0) -> np.nda
     The exact inverse of :func:`db_to_amplitude` for every magnitude at or above the floor.
     Returns float32 with the input's shape.
     """
+    if not (_is_real(db_floor) and math.isfinite(db_floor)):
+        raise ParameterError(f"db_floor={db_floor!r}: expected a finite number of dB")
     mag = _as_float_array(magnitude, "magnitude").astype(np.float64, copy=False)
     amin = 10.0 ** (db_floor / 20.0)
     return (20.0 * np.log10(np.maximum(mag, amin))).astype(np.float32)
@@ -215,7 +260,7 @@ def amplitude_to_db(magnitude: np.ndarray, *, db_floor: float = -80.0) -> np.nda
 def db_to_amplitude(s_db: np.ndarray) -> np.ndarray:
     """``10 ** (s_db / 20)``: dB (re 1.0) -> linear magnitude, float32."""
     s = _as_float_array(s_db, "s_db").astype(np.float64, copy=False)
-    return (10.0 ** (s / 20.0)).astype(np.float32)
+    return np.asarray(10.0 ** (s / 20.0), dtype=np.float32)
 
 
 def spectrogram_db(y: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
@@ -227,8 +272,7 @@ def spectrogram_db(y: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
     """
     mag = stft_magnitude(y, n_fft=config.n_fft, hop_length=config.hop_length)
     if config.n_mels is not None:
-        fb = mel_filterbank(sr=config.sr, n_fft=config.n_fft, n_mels=config.n_mels,
-                            fmin=config.fmin, fmax=config.fmax)
+        fb = _cached_mel_filterbank(config.sr, config.n_fft, config.n_mels, config.fmin, config.fmax)
         mag = np.matmul(fb, mag)
     s_db = amplitude_to_db(mag, db_floor=config.db_floor)
     if config.db_ceiling is not None:
@@ -241,9 +285,12 @@ def db_to_magnitude(s_db: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
 
     Values at the floor (``config.db_floor``) are treated as silence and map to 0, so the
     floor does not add a constant hiss to reconstructed audio. For mel configs the result is
-    a mel magnitude; :mod:`vae_audio.phase` inverts the filterbank.
+    a mel magnitude; :mod:`vae_audio.phase` inverts the filterbank. Scalars and lists are
+    accepted; NaN/inf raise :class:`ParameterError` (a diverged model, not a spectrogram).
     """
     s = _as_float_array(s_db, "s_db")
+    if not np.all(np.isfinite(s)):
+        raise ParameterError("s_db: contains NaN or infinite values")
     mag = db_to_amplitude(s)
     mag[s <= config.db_floor + 1e-3] = 0.0
     return mag
@@ -271,7 +318,7 @@ class Normalizer:
     low_db: float | None = None
     high_db: float | None = None
     clip: bool = True
-    _seen: int = field(default=0, repr=False, compare=False)
+    _seen: int = field(default=0, init=False, repr=False, compare=False)  # clips behind a per-clip fit
 
     MODES = ("global", "per_clip")
     EPS_DB = 1e-6
@@ -279,10 +326,13 @@ class Normalizer:
     def __post_init__(self) -> None:
         if self.mode not in self.MODES:
             raise ConfigError(f"Normalizer mode={self.mode!r}: expected one of {self.MODES}")
+        if not isinstance(self.clip, (bool, np.bool_)):
+            raise ConfigError(f"Normalizer.clip={self.clip!r}: expected True or False")
+        self.clip = bool(self.clip)
         for name in ("low_db", "high_db"):
             v = getattr(self, name)
             if v is not None:
-                if not math.isfinite(float(v)):
+                if not (_is_real(v) and math.isfinite(float(v))):
                     raise ConfigError(f"Normalizer.{name}={v!r}: expected a finite number of dB")
                 setattr(self, name, float(v))
         if self.is_fitted and self.high_db < self.low_db:
@@ -301,19 +351,21 @@ class Normalizer:
         """Fit on training spectrograms ``(..., freq, frames)`` in dB; returns ``self``.
 
         Global mode: the overall min and max. Per-clip mode: the mean of the clips' mins and
-        maxes (the range used for prior samples).
+        maxes (the range used for prior samples). Bad input raises before anything changes.
         """
+        x = self._check_spectrograms(spectrograms_db)
         self.low_db = self.high_db = None
         self._seen = 0
-        return self.partial_fit(spectrograms_db)
+        return self.partial_fit(x)
 
     def partial_fit(self, spectrograms_db: np.ndarray) -> "Normalizer":
-        """Update the fit with one more chunk of spectrograms (streaming over a dataset)."""
-        x = _as_float_array(spectrograms_db, "spectrograms_db")
-        if x.ndim < 2 or x.size == 0:
-            raise ParameterError(f"spectrograms_db: expected (..., freq, frames), got shape {x.shape}")
-        if not np.all(np.isfinite(x)):
-            raise ParameterError("spectrograms_db: contains NaN or infinite values")
+        """Update the fit with one more chunk of spectrograms (streaming over a dataset).
+
+        Global mode widens the current range (also a fixed or loaded one). Per-clip mode keeps a
+        running mean weighted by clip count; a range that was set by hand or loaded with
+        :meth:`from_dict` carries no count, so the first chunk replaces it.
+        """
+        x = self._check_spectrograms(spectrograms_db)
         if self.mode == "global":
             lo, hi, n = float(x.min()), float(x.max()), 1
             if self.is_fitted:
@@ -330,6 +382,15 @@ class Normalizer:
         self._seen += n
         return self
 
+    @staticmethod
+    def _check_spectrograms(spectrograms_db: Any, name: str = "spectrograms_db") -> np.ndarray:
+        x = _as_float_array(spectrograms_db, name)
+        if x.ndim < 2 or x.shape[-1] == 0 or x.shape[-2] == 0:
+            raise ParameterError(f"{name}: expected (..., freq, frames), got shape {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ParameterError(f"{name}: contains NaN or infinite values")
+        return x
+
     def _require_fit(self) -> None:
         if not self.is_fitted:
             raise ConfigError("Normalizer is not fitted: call fit() on training spectrograms or use Normalizer.fixed()")
@@ -339,12 +400,22 @@ class Normalizer:
         x = _as_float_array(spectrograms_db, "spectrograms_db").astype(np.float64)
         return {"low_db": x.min(axis=(-2, -1)), "high_db": x.max(axis=(-2, -1))}
 
-    def _range(self, stats: Mapping[str, Any] | None, ndim: int) -> tuple[np.ndarray, np.ndarray]:
+    def _range(self, stats: Mapping[str, Any] | None, batch_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         if stats is None:
             self._require_fit()
             return np.float64(self.low_db), np.float64(self.high_db)
-        lo = np.asarray(stats["low_db"], dtype=np.float64)
-        hi = np.asarray(stats["high_db"], dtype=np.float64)
+        try:
+            lo = np.asarray(stats["low_db"], dtype=np.float64)
+            hi = np.asarray(stats["high_db"], dtype=np.float64)
+            if np.broadcast_shapes(lo.shape, hi.shape, batch_shape) != tuple(batch_shape):
+                raise ValueError(f"got shapes {lo.shape} and {hi.shape}")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ParameterError(
+                f"stats: expected {{'low_db', 'high_db'}} arrays shaped like the batch {batch_shape} "
+                f"(from normalize(..., return_stats=True)): {' '.join(str(exc).split())}"
+            ) from None
+        if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+            raise ParameterError("stats: low_db/high_db contain NaN or infinite values")
         return lo[..., None, None], hi[..., None, None]
 
     def normalize(self, spectrograms_db: np.ndarray, *, return_stats: bool = False):
@@ -353,11 +424,9 @@ class Normalizer:
         In per-clip mode each clip uses its own range; with ``return_stats=True`` the result is
         ``(normalized, stats)`` where ``stats`` feeds :meth:`unnormalize`.
         """
-        x = _as_float_array(spectrograms_db, "spectrograms_db").astype(np.float64)
-        if x.ndim < 2:
-            raise ParameterError(f"spectrograms_db: expected (..., freq, frames), got shape {x.shape}")
+        x = self._check_spectrograms(spectrograms_db).astype(np.float64)
         stats = self.clip_stats(x) if self.mode == "per_clip" else None
-        lo, hi = self._range(stats, x.ndim)
+        lo, hi = self._range(stats, x.shape[:-2])
         out = (x - lo) / np.maximum(hi - lo, self.EPS_DB)
         if self.clip:
             np.clip(out, 0.0, 1.0, out=out)
@@ -377,7 +446,7 @@ class Normalizer:
         y = _as_float_array(normalized, "normalized").astype(np.float64)
         if y.ndim < 2:
             raise ParameterError(f"normalized: expected (..., freq, frames), got shape {y.shape}")
-        lo, hi = self._range(stats, y.ndim)
+        lo, hi = self._range(stats, y.shape[:-2])
         return (lo + y * np.maximum(hi - lo, self.EPS_DB)).astype(np.float32)
 
     def to_dict(self) -> dict[str, Any]:
@@ -393,4 +462,4 @@ class Normalizer:
         if unknown:
             raise ConfigError(f"normalizer: unknown keys {unknown}")
         return cls(mode=data.get("mode", "global"), low_db=data.get("low_db"), high_db=data.get("high_db"),
-                   clip=bool(data.get("clip", True)))
+                   clip=data.get("clip", True))
