@@ -1,0 +1,712 @@
+"""Encoder/decoder builders and the variational autoencoder (Keras 3, backend-agnostic ops).
+
+Architectures (``architecture=``)
+---------------------------------
+``"conv"`` (default)
+    A small strided convolutional VAE sized for a laptop CPU: four 3x3 convolutions with
+    stride 2 (filters 32, 64, 96, 128 by default, ReLU, no normalization), a flatten
+    of the small grid (``freq/16 x frames/16 x 128``) and one Dense layer to the latent
+    mean and log-variance; the decoder mirrors it with a Dense layer back to the grid and
+    4x4 transposed convolutions with stride 2 (kernel 4 = 2 x stride, so no checkerboard).
+``"simple"``
+    Dense layers on the flattened spectrogram (512, 256 units; the first notebook's model).
+``"blog"``
+    The convolutional recipe of the "sound generation with VAE" blog series, kept faithful
+    for comparisons: Conv2D filters 512, 256, 128, 64, 32, kernels 3, strides 2, 2, 2, 2,
+    (2, 1), each followed by ReLU and BatchNorm, latent 128, a mirror decoder of
+    Conv2DTranspose layers and a sigmoid output. Train it with ``likelihood="mse_scaled"``
+    (loss = 1,000,000 x MSE + KL), Adam 5e-4 and batch 64 to reproduce the recipe.
+
+Any spectrogram size works: the encoder zero-pads its input (at the high-frequency end
+and at the end in time) to a multiple of the total stride, and the decoder crops its output
+back to ``(freq, frames)``.
+
+Model inputs and outputs (names are the dict keys)
+--------------------------------------------------
+encoder: ``{"spectrogram": (batch, freq, frames, 1) float32 in [0, 1]}`` plus
+``"label": (batch,) int32`` for a conditional model -> ``[z_mean, z_log_var]``, each
+``(batch, latent_dim)``.
+decoder: ``{"z": (batch, latent_dim)}`` plus ``"label"`` -> ``(batch, freq, frames, 1)``
+in [0, 1] (sigmoid).
+A conditional model (``num_classes=K``) one-hot encodes the label and concatenates it to the
+flattened features before the encoder's latent layer and to ``z`` before the decoder's
+first Dense layer.
+
+The encoder and decoder contain only built-in Keras layers, so their ``.keras`` files load
+anywhere; only :class:`Sampling` and :class:`VAE` are custom (and registered).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+import keras
+from keras import layers, ops
+
+from .errors import ConfigError, ParameterError
+
+__all__ = [
+    "ARCHITECTURES",
+    "LIKELIHOODS",
+    "DEFAULT_ARCHITECTURE",
+    "DEFAULT_LIKELIHOOD",
+    "DEFAULT_LATENT_DIM",
+    "SPECTROGRAM_KEY",
+    "LABEL_KEY",
+    "LATENT_KEY",
+    "build_encoder",
+    "build_decoder",
+    "model_spec",
+    "Sampling",
+    "VAE",
+    "encode_array",
+    "decode_array",
+]
+
+ARCHITECTURES = ("conv", "simple", "blog")
+LIKELIHOODS = ("calibrated", "gaussian", "mse_scaled")
+DEFAULT_ARCHITECTURE = "conv"
+DEFAULT_LIKELIHOOD = "calibrated"
+#: latent size used when ``latent_dim`` is not given
+DEFAULT_LATENT_DIM = {"conv": 64, "simple": 32, "blog": 128}
+
+SPECTROGRAM_KEY = "spectrogram"
+LABEL_KEY = "label"
+LATENT_KEY = "z"
+
+#: defaults of each architecture's keyword arguments (``**arch_kwargs``)
+ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
+    "conv": {"filters": (32, 64, 96, 128), "kernel_size": 3, "transpose_kernel_size": 4, "norm": None},
+    "simple": {"hidden": (512, 256)},
+    "blog": {"filters": (512, 256, 128, 64, 32), "kernel_size": 3,
+             "strides": ((2, 2), (2, 2), (2, 2), (2, 2), (2, 1))},
+}
+NORMS = (None, "batch", "group")
+
+_SPEC_ATTR = "_vae_audio_spec"
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+# ----------------------------------------------------------------------------- validation
+def _check_shape(shape: Any, name: str) -> tuple[int, int]:
+    try:
+        dims = tuple(int(d) for d in shape)
+        ok = len(dims) == 2 and all(d >= 1 and d == float(s) for d, s in zip(dims, shape))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"{name}={shape!r}: expected (freq, frames), two whole numbers >= 1")
+    return dims  # type: ignore[return-value]
+
+
+def _check_arch(architecture: Any) -> str:
+    if architecture not in ARCHITECTURES:
+        raise ConfigError(f"architecture={architecture!r}: expected one of {ARCHITECTURES}")
+    return architecture
+
+
+def _check_latent(latent_dim: Any, architecture: str) -> int:
+    if latent_dim is None:
+        return DEFAULT_LATENT_DIM[architecture]
+    if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) or latent_dim < 1:
+        raise ConfigError(f"latent_dim={latent_dim!r}: expected a whole number >= 1")
+    return int(latent_dim)
+
+
+def _check_classes(num_classes: Any) -> int | None:
+    if num_classes is None:
+        return None
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
+        raise ConfigError(f"num_classes={num_classes!r}: expected None (unconditional) or a whole number >= 2")
+    return int(num_classes)
+
+
+def _arch_settings(architecture: str, arch_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    defaults = ARCH_DEFAULTS[architecture]
+    unknown = sorted(set(arch_kwargs) - set(defaults))
+    if unknown:
+        raise ConfigError(f"architecture {architecture!r}: unknown options {unknown}; known options are "
+                          f"{sorted(defaults)}")
+    settings = {**defaults, **arch_kwargs}
+
+    def positive_ints(name: str) -> tuple[int, ...]:
+        value = settings[name]
+        try:
+            out = tuple(int(v) for v in value)
+            ok = len(out) >= 1 and all(v >= 1 and not isinstance(v, bool) for v in out)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ConfigError(f"{name}={value!r}: expected a non-empty sequence of whole numbers >= 1")
+        return out
+
+    if "filters" in settings:
+        settings["filters"] = positive_ints("filters")
+    if "hidden" in settings:
+        settings["hidden"] = positive_ints("hidden")
+    for name in ("kernel_size", "transpose_kernel_size"):
+        if name in settings:
+            v = settings[name]
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ConfigError(f"{name}={v!r}: expected a whole number >= 1")
+            settings[name] = int(v)
+    if "norm" in settings and settings["norm"] not in NORMS:
+        raise ConfigError(f"norm={settings['norm']!r}: expected one of {NORMS}")
+    if "strides" in settings:
+        strides = tuple(tuple(int(s) for s in (st if isinstance(st, (list, tuple)) else (st, st)))
+                        for st in settings["strides"])
+        if len(strides) != len(settings["filters"]) or any(len(s) != 2 or min(s) < 1 for s in strides):
+            raise ConfigError(f"strides={settings['strides']!r}: expected one (freq, time) stride >= 1 per filter")
+        settings["strides"] = strides
+    return settings
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    return value
+
+
+def model_spec(model: keras.Model) -> dict[str, Any] | None:
+    """The build settings recorded on a model by :func:`build_encoder`/:func:`build_decoder`.
+
+    A dict ``{"architecture", "shape", "latent_dim", "num_classes", "options"}``, or ``None``
+    for a model not built here (for example one loaded from a ``.keras`` file).
+    """
+    text = getattr(model, _SPEC_ATTR, None)
+    return json.loads(text) if isinstance(text, str) else None
+
+
+def _total_stride(architecture: str, settings: Mapping[str, Any]) -> tuple[int, int]:
+    if architecture == "conv":
+        n = 2 ** len(settings["filters"])
+        return n, n
+    if architecture == "blog":
+        return (int(np.prod([s[0] for s in settings["strides"]])), int(np.prod([s[1] for s in settings["strides"]])))
+    return 1, 1
+
+
+def _pad_amount(shape: tuple[int, int], stride: tuple[int, int]) -> tuple[int, int]:
+    return (-shape[0]) % stride[0], (-shape[1]) % stride[1]
+
+
+def _inputs(shape: tuple[int, int] | None, latent_dim: int | None, num_classes: int | None):
+    inputs: dict[str, keras.KerasTensor] = {}
+    if shape is not None:
+        inputs[SPECTROGRAM_KEY] = keras.Input(shape=(*shape, 1), name=SPECTROGRAM_KEY, dtype="float32")
+    else:
+        inputs[LATENT_KEY] = keras.Input(shape=(latent_dim,), name=LATENT_KEY, dtype="float32")
+    label_vec = None
+    if num_classes is not None:
+        inputs[LABEL_KEY] = keras.Input(shape=(), name=LABEL_KEY, dtype="int32")
+        label_vec = layers.CategoryEncoding(num_tokens=num_classes, output_mode="one_hot",
+                                            name="label_one_hot")(inputs[LABEL_KEY])
+    return inputs, label_vec
+
+
+def _norm_layer(norm: str | None, channels: int, name: str):
+    if norm == "batch":
+        return layers.BatchNormalization(name=name)
+    if norm == "group":
+        return layers.GroupNormalization(groups=min(8, channels), name=name)
+    return None
+
+
+# ----------------------------------------------------------------------------- builders
+def build_encoder(input_shape: Sequence[int], *, architecture: str = DEFAULT_ARCHITECTURE,
+                  latent_dim: int | None = None, num_classes: int | None = None,
+                  **arch_kwargs: Any) -> keras.Model:
+    """Build a standalone encoder ``keras.Model`` named ``"encoder"``.
+
+    Parameters
+    ----------
+    input_shape : ``(freq, frames)`` of one spectrogram (any size; padded internally).
+    architecture : ``"conv"`` (default), ``"simple"`` or ``"blog"`` (see the module docstring).
+    latent_dim : latent size; default :data:`DEFAULT_LATENT_DIM` of the architecture.
+    num_classes : number of classes for a conditional model (adds the ``"label"`` input), or None.
+    arch_kwargs : architecture options, defaults in :data:`ARCH_DEFAULTS`:
+        conv: ``filters`` (one stride-2 conv per entry), ``kernel_size``, ``transpose_kernel_size``,
+        ``norm`` (None, "batch", "group"); simple: ``hidden``; blog: ``filters``, ``kernel_size``,
+        ``strides``.
+
+    Returns
+    -------
+    ``keras.Model``: inputs ``{"spectrogram": (batch, freq, frames, 1)}`` (+ ``"label"`` (batch,)
+    int32) -> ``[z_mean, z_log_var]``, each ``(batch, latent_dim)`` float32.
+    """
+    shape = _check_shape(input_shape, "input_shape")
+    architecture = _check_arch(architecture)
+    latent_dim = _check_latent(latent_dim, architecture)
+    num_classes = _check_classes(num_classes)
+    settings = _arch_settings(architecture, arch_kwargs)
+    inputs, label_vec = _inputs(shape, None, num_classes)
+    x = inputs[SPECTROGRAM_KEY]
+
+    if architecture == "simple":
+        h = layers.Flatten(name="flatten")(x)
+        for i, units in enumerate(settings["hidden"]):
+            h = layers.Dense(units, activation="relu", name=f"dense_{i}")(h)
+    else:
+        pad = _pad_amount(shape, _total_stride(architecture, settings))
+        if any(pad):
+            x = layers.ZeroPadding2D(((0, pad[0]), (0, pad[1])), name="pad")(x)
+        if architecture == "conv":
+            norm = settings["norm"]
+            for i, f in enumerate(settings["filters"]):
+                act = "relu" if norm is None else None
+                x = layers.Conv2D(f, settings["kernel_size"], strides=2, padding="same", activation=act,
+                                  use_bias=norm is None, name=f"conv_{i}")(x)
+                nl = _norm_layer(norm, f, f"norm_{i}")
+                if nl is not None:
+                    x = layers.ReLU(name=f"relu_{i}")(nl(x))
+        else:  # blog: Conv -> ReLU -> BatchNorm
+            for i, (f, s) in enumerate(zip(settings["filters"], settings["strides"])):
+                x = layers.Conv2D(f, settings["kernel_size"], strides=s, padding="same", name=f"encoder_conv_layer_{i + 1}")(x)
+                x = layers.ReLU(name=f"encoder_relu_{i + 1}")(x)
+                x = layers.BatchNormalization(name=f"encoder_bn_{i + 1}")(x)
+        h = layers.Flatten(name="flatten")(x)
+    if label_vec is not None:
+        h = layers.Concatenate(name="with_label")([h, label_vec])
+    z_mean = layers.Dense(latent_dim, name="z_mean")(h)
+    z_log_var = layers.Dense(latent_dim, name="z_log_var")(h)
+    model = keras.Model(inputs, [z_mean, z_log_var], name="encoder")
+    setattr(model, _SPEC_ATTR, json.dumps(_json_ready({
+        "architecture": architecture, "shape": list(shape), "latent_dim": latent_dim,
+        "num_classes": num_classes, "options": dict(arch_kwargs)})))
+    return model
+
+
+def build_decoder(output_shape: Sequence[int], *, architecture: str = DEFAULT_ARCHITECTURE,
+                  latent_dim: int | None = None, num_classes: int | None = None,
+                  **arch_kwargs: Any) -> keras.Model:
+    """Build a standalone decoder ``keras.Model`` named ``"decoder"`` (the mirror of the encoder).
+
+    Takes the same arguments as :func:`build_encoder` (``output_shape`` is ``(freq, frames)``).
+
+    Returns
+    -------
+    ``keras.Model``: inputs ``{"z": (batch, latent_dim)}`` (+ ``"label"`` (batch,) int32) ->
+    ``(batch, freq, frames, 1)`` float32 in [0, 1] (sigmoid).
+    """
+    shape = _check_shape(output_shape, "output_shape")
+    architecture = _check_arch(architecture)
+    latent_dim = _check_latent(latent_dim, architecture)
+    num_classes = _check_classes(num_classes)
+    settings = _arch_settings(architecture, arch_kwargs)
+    inputs, label_vec = _inputs(None, latent_dim, num_classes)
+    h = inputs[LATENT_KEY]
+    if label_vec is not None:
+        h = layers.Concatenate(name="with_label")([h, label_vec])
+
+    if architecture == "simple":
+        for i, units in enumerate(reversed(settings["hidden"])):
+            h = layers.Dense(units, activation="relu", name=f"dense_{i}")(h)
+        h = layers.Dense(shape[0] * shape[1], name="dense_out")(h)
+        x = layers.Reshape((*shape, 1), name="reshape")(h)
+    else:
+        stride = _total_stride(architecture, settings)
+        pad = _pad_amount(shape, stride)
+        padded = (shape[0] + pad[0], shape[1] + pad[1])
+        filters = settings["filters"]
+        grid = (padded[0] // stride[0], padded[1] // stride[1], filters[-1])
+        if architecture == "conv":
+            norm = settings["norm"]
+            h = layers.Dense(int(np.prod(grid)), activation="relu", name="dense")(h)
+            x = layers.Reshape(grid, name="reshape")(h)
+            for i, f in enumerate(reversed(filters[:-1])):
+                act = "relu" if norm is None else None
+                x = layers.Conv2DTranspose(f, settings["transpose_kernel_size"], strides=2, padding="same",
+                                           activation=act, use_bias=norm is None, name=f"deconv_{i}")(x)
+                nl = _norm_layer(norm, f, f"norm_{i}")
+                if nl is not None:
+                    x = layers.ReLU(name=f"relu_{i}")(nl(x))
+            x = layers.Conv2DTranspose(1, settings["transpose_kernel_size"], strides=2, padding="same",
+                                       name="deconv_out")(x)
+        else:  # blog: Dense -> reshape -> mirrored Conv2DTranspose -> ReLU -> BatchNorm; last layer 1 filter
+            h = layers.Dense(int(np.prod(grid)), name="decoder_dense")(h)
+            x = layers.Reshape(grid, name="decoder_reshape")(h)
+            strides = settings["strides"]
+            for j, i in enumerate(reversed(range(1, len(filters)))):
+                x = layers.Conv2DTranspose(filters[i], settings["kernel_size"], strides=strides[i], padding="same",
+                                           name=f"decoder_conv_transpose_layer_{j + 1}")(x)
+                x = layers.ReLU(name=f"decoder_relu_{j + 1}")(x)
+                x = layers.BatchNormalization(name=f"decoder_bn_{j + 1}")(x)
+            x = layers.Conv2DTranspose(1, settings["kernel_size"], strides=strides[0], padding="same",
+                                       name="decoder_conv_transpose_out")(x)
+        if any(pad):
+            x = layers.Cropping2D(((0, pad[0]), (0, pad[1])), name="crop")(x)
+    out = layers.Activation("sigmoid", name="reconstruction")(x)
+    model = keras.Model(inputs, out, name="decoder")
+    setattr(model, _SPEC_ATTR, json.dumps(_json_ready({
+        "architecture": architecture, "shape": list(shape), "latent_dim": latent_dim,
+        "num_classes": num_classes, "options": dict(arch_kwargs)})))
+    return model
+
+
+# ----------------------------------------------------------------------------- numpy helpers
+def _model_num_classes(model: keras.Model) -> int | None:
+    names = _input_names(model)
+    if LABEL_KEY not in names:
+        return None
+    try:
+        return int(model.get_layer("label_one_hot").num_tokens)
+    except ValueError:
+        return None
+
+
+def _input_names(model: keras.Model) -> list[str]:
+    inputs = model.inputs if isinstance(model.inputs, (list, tuple)) else [model.inputs]
+    return [getattr(t, "name", "").split(":")[0] for t in inputs]
+
+
+def _check_labels(labels: Any, n: int, num_classes: int | None) -> np.ndarray | None:
+    if num_classes is None:
+        if labels is not None:
+            raise ParameterError("labels: this model is not conditional; pass labels=None")
+        return None
+    if labels is None:
+        raise ParameterError(f"labels: this model is conditional on {num_classes} classes; pass one int label "
+                             f"per item (0..{num_classes - 1})")
+    arr = np.asarray(labels)
+    if arr.ndim == 0:
+        arr = np.full(n, arr)
+    if not np.issubdtype(arr.dtype, np.integer) or arr.shape != (n,):
+        raise ParameterError(f"labels: expected {n} whole-number labels, got shape {arr.shape} dtype {arr.dtype}")
+    if n and (arr.min() < 0 or arr.max() >= num_classes):
+        raise ParameterError(f"labels: values must be in 0..{num_classes - 1}, got {arr.min()}..{arr.max()}")
+    return arr.astype(np.int32)
+
+
+def _as_spectrograms(x: Any, shape: tuple[int, int]) -> np.ndarray:
+    arr = np.asarray(x)
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise ParameterError(f"x: expected a numeric array, got dtype {arr.dtype}")
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim == 4 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim != 3 or arr.shape[1:] != tuple(shape):
+        raise ParameterError(f"x: expected normalized spectrograms (n, {shape[0]}, {shape[1]}) "
+                             f"(or with a trailing channel axis), got shape {np.shape(x)}")
+    if not np.all(np.isfinite(arr)):
+        raise ParameterError("x: contains NaN or infinite values")
+    return arr.astype(np.float32, copy=False)[..., None]
+
+
+def _run(model: keras.Model, inputs: dict[str, np.ndarray], batch_size: int) -> list[np.ndarray]:
+    n = len(next(iter(inputs.values())))
+    chunks: list[list[np.ndarray]] = []
+    for start in range(0, n, batch_size):
+        part = {k: v[start:start + batch_size] for k, v in inputs.items()}
+        out = model(part, training=False)
+        out = out if isinstance(out, (list, tuple)) else [out]
+        chunks.append([np.asarray(keras.ops.convert_to_numpy(o)) for o in out])
+    if not chunks:
+        raise ParameterError("x: empty batch (n = 0)")
+    return [np.concatenate(parts) for parts in zip(*chunks)]
+
+
+def encode_array(encoder: keras.Model, x: Any, labels: Any = None, *,
+                 batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Run an encoder on NumPy spectrograms ``(n, freq, frames)`` (or ``(n, freq, frames, 1)``).
+
+    Returns ``(z_mean, z_log_var)``, each ``(n, latent_dim)`` float32 (inference mode).
+    """
+    shape = tuple(int(d) for d in encoder.input[SPECTROGRAM_KEY].shape[1:3])
+    xs = _as_spectrograms(x, shape)
+    lab = _check_labels(labels, len(xs), _model_num_classes(encoder))
+    inputs = {SPECTROGRAM_KEY: xs}
+    if lab is not None:
+        inputs[LABEL_KEY] = lab
+    z_mean, z_log_var = _run(encoder, inputs, batch_size)
+    return z_mean, z_log_var
+
+
+def decode_array(decoder: keras.Model, z: Any, labels: Any = None, *, batch_size: int = 64) -> np.ndarray:
+    """Run a decoder on latent vectors ``(n, latent_dim)``; returns ``(n, freq, frames)`` float32 in [0, 1]."""
+    latent_dim = int(decoder.input[LATENT_KEY].shape[-1])
+    arr = np.asarray(z)
+    if arr.ndim == 1:
+        arr = arr[None]
+    if arr.ndim != 2 or arr.shape[1] != latent_dim or not np.issubdtype(arr.dtype, np.number):
+        raise ParameterError(f"z: expected latent vectors (n, {latent_dim}), got shape {np.shape(z)}")
+    if not np.all(np.isfinite(arr)):
+        raise ParameterError("z: contains NaN or infinite values")
+    lab = _check_labels(labels, len(arr), _model_num_classes(decoder))
+    inputs = {LATENT_KEY: arr.astype(np.float32)}
+    if lab is not None:
+        inputs[LABEL_KEY] = lab
+    (out,) = _run(decoder, inputs, batch_size)
+    return out[..., 0]
+
+
+def prior_latents(n: int, latent_dim: int, seed: int = 0) -> np.ndarray:
+    """``n`` standard-normal latent vectors ``(n, latent_dim)`` float32 from NumPy's generator ``seed``."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ParameterError(f"n={n!r}: expected a whole number >= 1")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ParameterError(f"seed={seed!r}: expected a whole number >= 0")
+    return np.random.default_rng(int(seed)).standard_normal((int(n), latent_dim)).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- VAE
+@keras.saving.register_keras_serializable(package="vae_audio")
+class Sampling(layers.Layer):
+    """Reparameterization trick: ``z = z_mean + exp(z_log_var / 2) * eps``, ``eps ~ N(0, I)``.
+
+    Draws come from a :class:`keras.random.SeedGenerator` (its state is a layer variable,
+    so a given ``seed`` gives the same sequence of draws on CPU).
+    """
+
+    def __init__(self, seed: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        eps = keras.random.normal(ops.shape(z_mean), dtype=z_mean.dtype, seed=self.seed_generator)
+        return z_mean + ops.exp(0.5 * z_log_var) * eps
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "seed": self.seed}
+
+
+def _scale_for_replicas(value):
+    """Divide a per-replica mean loss by the replica count (what Keras' own losses do under tf.distribute)."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        n = tf.distribute.get_strategy().num_replicas_in_sync
+        if n > 1:
+            value = value * (1.0 / n)
+    return value
+
+
+def _softclip_min(x, low: float):
+    """A smooth ``max(x, low)``: ``low + softplus(x - low)``."""
+    return low + ops.softplus(x - low)
+
+
+@keras.saving.register_keras_serializable(package="vae_audio")
+class VAE(keras.Model):
+    """Variational autoencoder around a standalone encoder and decoder.
+
+    Parameters
+    ----------
+    encoder, decoder : models from :func:`build_encoder` / :func:`build_decoder` (or any models
+        with the same inputs and outputs).
+    likelihood : the decoder's likelihood, i.e. the reconstruction term:
+        ``"calibrated"`` (default): Gaussian with one shared variance set per batch to its
+        maximum-likelihood value, ``sigma^2 = mean squared error`` (the sigma-VAE of Rybkin et
+        al. 2021, "Simple and Effective VAE Training with Calibrated Decoders"); the loss is the
+        true Gaussian negative log-likelihood summed over pixels, so reconstruction and KL are
+        balanced with no hand-set weight.
+        ``"gaussian"``: the same Gaussian NLL with a learned shared ``log_sigma`` variable.
+        ``"mse_scaled"``: ``reconstruction_weight * MSE`` (the blog's 1,000,000 x MSE).
+    beta : weight of the KL term once warmed up (set later with :meth:`set_beta`).
+    kl_warmup_steps : beta ramps linearly from 0 to ``beta`` over this many training steps
+        (0 = no warm-up). The step count is a non-trainable variable, saved with the weights.
+    reconstruction_weight : the MSE factor of ``"mse_scaled"``.
+    min_log_sigma : lower bound (soft-clipped) of the decoder's log standard deviation.
+    initial_log_sigma : starting value of the learned ``log_sigma`` (``"gaussian"`` only).
+    seed : seed of the sampling noise.
+
+    Inputs are dicts ``{"spectrogram": (batch, freq, frames, 1)}`` (plus ``"label"`` for a
+    conditional model) or a bare spectrogram tensor; ``model.fit`` takes a ``tf.data.Dataset``
+    of such dicts with no target. ``call`` returns ``{"reconstruction", "z_mean", "z_log_var"}``
+    (with a *sampled* z). Logged metrics: ``loss`` (total, per example), ``reconstruction_loss``,
+    ``kl_loss`` (unweighted KL per example) and ``mse`` (mean squared error per pixel, in
+    normalized units; comparable between likelihoods).
+    """
+
+    def __init__(self, encoder: keras.Model, decoder: keras.Model, *, likelihood: str = DEFAULT_LIKELIHOOD,
+                 beta: float = 1.0, kl_warmup_steps: int = 0, reconstruction_weight: float = 1e6,
+                 min_log_sigma: float = -6.0, initial_log_sigma: float = -2.0, seed: int | None = None,
+                 **kwargs: Any):
+        super().__init__(**kwargs)
+        if likelihood not in LIKELIHOODS:
+            raise ConfigError(f"likelihood={likelihood!r}: expected one of {LIKELIHOODS}")
+        for name, value in (("beta", beta), ("reconstruction_weight", reconstruction_weight),
+                            ("min_log_sigma", min_log_sigma), ("initial_log_sigma", initial_log_sigma)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"{name}={value!r}: expected a finite number")
+        if beta < 0:
+            raise ConfigError(f"beta={beta!r}: expected a number >= 0")
+        if reconstruction_weight <= 0:
+            raise ConfigError(f"reconstruction_weight={reconstruction_weight!r}: expected a number > 0")
+        if isinstance(kl_warmup_steps, bool) or not isinstance(kl_warmup_steps, (int, np.integer)) or kl_warmup_steps < 0:
+            raise ConfigError(f"kl_warmup_steps={kl_warmup_steps!r}: expected a whole number >= 0")
+        self.encoder = encoder
+        self.decoder = decoder
+        self.likelihood = likelihood
+        self.kl_warmup_steps = int(kl_warmup_steps)
+        self.reconstruction_weight = float(reconstruction_weight)
+        self.min_log_sigma = float(min_log_sigma)
+        self.initial_log_sigma = float(initial_log_sigma)
+        self.seed = seed
+        self.num_classes = _model_num_classes(encoder)
+        self.latent_dim = int(encoder.outputs[0].shape[-1])
+        self.sampler = Sampling(seed=seed, name="sampling")
+        self.beta = self.add_weight(name="beta", shape=(), initializer=keras.initializers.Constant(float(beta)),
+                                    trainable=False, aggregation="only_first_replica")
+        self.step = self.add_weight(name="step", shape=(), initializer="zeros", trainable=False,
+                                    aggregation="only_first_replica")
+        self.log_sigma = None
+        if likelihood == "gaussian":
+            self.log_sigma = self.add_weight(name="log_sigma", shape=(),
+                                             initializer=keras.initializers.Constant(self.initial_log_sigma),
+                                             trainable=True)
+        self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
+        self.mse_tracker = keras.metrics.Mean(name="mse")
+
+    # ------------------------------------------------------------------ configuration
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "decoder": keras.saving.serialize_keras_object(self.decoder),
+            "likelihood": self.likelihood, "beta": float(ops.convert_to_numpy(self.beta)),
+            "kl_warmup_steps": self.kl_warmup_steps, "reconstruction_weight": self.reconstruction_weight,
+            "min_log_sigma": self.min_log_sigma, "initial_log_sigma": self.initial_log_sigma, "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "VAE":
+        config = dict(config)
+        encoder = keras.saving.deserialize_keras_object(config.pop("encoder"))
+        decoder = keras.saving.deserialize_keras_object(config.pop("decoder"))
+        return cls(encoder, decoder, **config)
+
+    def settings(self) -> dict[str, Any]:
+        """JSON-ready VAE settings (saved in a bundle's config.json)."""
+        return {
+            "likelihood": self.likelihood, "beta": float(ops.convert_to_numpy(self.beta)),
+            "kl_warmup_steps": self.kl_warmup_steps, "reconstruction_weight": self.reconstruction_weight,
+            "min_log_sigma": self.min_log_sigma, "log_sigma": self.current_log_sigma(),
+            "steps_trained": int(ops.convert_to_numpy(self.step)), "latent_dim": self.latent_dim,
+            "num_classes": self.num_classes, "seed": self.seed,
+        }
+
+    # ------------------------------------------------------------------ beta
+    def set_beta(self, value: float) -> None:
+        """Set the KL weight reached after warm-up (callbacks may call this every epoch)."""
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not (
+                math.isfinite(value) and value >= 0):
+            raise ParameterError(f"beta={value!r}: expected a finite number >= 0")
+        self.beta.assign(float(value))
+
+    def _warmup_factor(self):
+        if self.kl_warmup_steps <= 0:
+            return ops.convert_to_tensor(1.0)
+        return ops.minimum(1.0, ops.cast(self.step, "float32") / float(self.kl_warmup_steps))
+
+    @property
+    def current_beta(self) -> float:
+        """The KL weight the next training step uses: ``beta * min(1, step / kl_warmup_steps)``."""
+        return float(ops.convert_to_numpy(self.beta * self._warmup_factor()))
+
+    def current_log_sigma(self) -> float | None:
+        """The learned decoder log standard deviation (``"gaussian"``), else ``None``."""
+        if self.log_sigma is None:
+            return None
+        return float(ops.convert_to_numpy(_softclip_min(self.log_sigma, self.min_log_sigma)))
+
+    # ------------------------------------------------------------------ forward pass and loss
+    def _split(self, inputs):
+        if isinstance(inputs, Mapping):
+            if SPECTROGRAM_KEY not in inputs:
+                raise ParameterError(f"inputs: expected a dict with key {SPECTROGRAM_KEY!r}, got keys {sorted(inputs)}")
+            x, labels = inputs[SPECTROGRAM_KEY], inputs.get(LABEL_KEY)
+        else:
+            x, labels = inputs, None
+        if (labels is None) != (self.num_classes is None):
+            want = "a 'label' entry" if self.num_classes is not None else "no 'label' entry"
+            raise ParameterError(f"inputs: this VAE is {'' if self.num_classes else 'not '}conditional; "
+                                 f"the input dict needs {want}")
+        if len(x.shape) == 3:
+            x = ops.expand_dims(x, -1)
+        return ops.cast(x, "float32"), labels
+
+    def call(self, inputs, training=None):
+        x, labels = self._split(inputs)
+        enc_in = {SPECTROGRAM_KEY: x}
+        if labels is not None:
+            enc_in[LABEL_KEY] = labels
+        z_mean, z_log_var = self.encoder(enc_in, training=training)
+        z = self.sampler([z_mean, z_log_var])
+        dec_in = {LATENT_KEY: z}
+        if labels is not None:
+            dec_in[LABEL_KEY] = labels
+        reconstruction = self.decoder(dec_in, training=training)
+        return {"reconstruction": reconstruction, "z_mean": z_mean, "z_log_var": z_log_var}
+
+    def _gaussian_nll(self, sse, n_pixels, log_sigma):
+        """Per-example NLL of a Gaussian with shared std ``exp(log_sigma)``; ``sse`` per example."""
+        return 0.5 * sse * ops.exp(-2.0 * log_sigma) + n_pixels * (log_sigma + 0.5 * _LOG_2PI)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Negative ELBO per example (batch mean): reconstruction term + warmed-up beta x KL."""
+        target, _ = self._split(x)
+        recon = ops.cast(y_pred["reconstruction"], "float32")
+        z_mean, z_log_var = y_pred["z_mean"], y_pred["z_log_var"]
+        sq = ops.square(target - recon)
+        n_pixels = float(np.prod(recon.shape[1:]))
+        sse = ops.sum(ops.reshape(sq, (ops.shape(sq)[0], -1)), axis=1)
+        mse = ops.mean(sse) / n_pixels
+        if self.likelihood == "mse_scaled":
+            rec_loss = self.reconstruction_weight * mse
+        else:
+            if self.likelihood == "calibrated":
+                log_sigma = 0.5 * ops.log(mse + 1e-12)
+            else:
+                log_sigma = self.log_sigma
+            log_sigma = _softclip_min(log_sigma, self.min_log_sigma)
+            rec_loss = ops.mean(self._gaussian_nll(sse, n_pixels, log_sigma))
+        kl = ops.mean(-0.5 * ops.sum(1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1))
+        total = rec_loss + self.beta * self._warmup_factor() * kl
+        if self.losses:
+            total = total + ops.sum(self.losses)
+        if training:
+            self.step.assign_add(1.0)
+        self.reconstruction_loss_tracker.update_state(rec_loss)
+        self.kl_loss_tracker.update_state(kl)
+        self.mse_tracker.update_state(mse)
+        return _scale_for_replicas(total)
+
+    # ------------------------------------------------------------------ convenience (NumPy in, NumPy out)
+    def build_for(self, input_shape: Sequence[int] | None = None) -> "VAE":
+        """Create every variable by running one zero batch (needed before ``load_weights``)."""
+        shape = tuple(self.encoder.input[SPECTROGRAM_KEY].shape[1:3]) if input_shape is None else \
+            _check_shape(input_shape, "input_shape")
+        inputs = {SPECTROGRAM_KEY: np.zeros((1, *shape, 1), np.float32)}
+        if self.num_classes is not None:
+            inputs[LABEL_KEY] = np.zeros((1,), np.int32)
+        self(inputs, training=False)
+        return self
+
+    def encode(self, x, labels=None) -> tuple[np.ndarray, np.ndarray]:
+        """Normalized spectrograms ``(n, freq, frames)`` -> ``(z_mean, z_log_var)``, each ``(n, latent_dim)``."""
+        return encode_array(self.encoder, x, labels)
+
+    def decode(self, z, labels=None) -> np.ndarray:
+        """Latent vectors ``(n, latent_dim)`` -> normalized spectrograms ``(n, freq, frames)`` in [0, 1]."""
+        return decode_array(self.decoder, z, labels)
+
+    def reconstruct(self, x, labels=None) -> np.ndarray:
+        """Encode to the latent mean and decode: ``(n, freq, frames)`` -> ``(n, freq, frames)``."""
+        return self.decode(self.encode(x, labels)[0], labels)
+
+    def sample_prior(self, n: int, labels=None, seed: int = 0) -> np.ndarray:
+        """Decode ``n`` draws ``z ~ N(0, I)`` (NumPy generator ``seed``): ``(n, freq, frames)`` in [0, 1]."""
+        return self.decode(prior_latents(n, self.latent_dim, seed), labels)
