@@ -1,0 +1,400 @@
+"""Datasets (FSDD, NSynth layout, any folder, synth), features, the feature cache, splits and tf.data."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import dominant_frequency, sine
+from vae_audio import datasets
+from vae_audio.datasets import (AudioDataset, default_config, default_epochs, find_fsdd, is_nsynth_folder,
+                                load_dataset, load_folder, load_fsdd, load_nsynth)
+from vae_audio.errors import DatasetError, ParameterError
+from vae_audio.features import Normalizer, SpectrogramConfig
+from vae_audio.featurize import Features, build_features, make_tf_dataset, normalize_level
+
+SMALL = SpectrogramConfig(sr=8000, n_fft=128, hop_length=64, n_samples=2000)
+
+
+def _write(path: Path, y: np.ndarray, sr: int = 8000) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), y, sr)
+    return path
+
+
+def _fake_fsdd(root: Path, digits=(0, 1, 2), speakers=("ann", "bob"), takes=range(10)) -> Path:
+    """FSDD-named 8 kHz tones: digit d sounds at 300 + 100 d Hz, speaker 'bob' 20 dB quieter."""
+    rec = root / "recordings"
+    for d in digits:
+        for s in speakers:
+            for t in takes:
+                amp = 0.5 if s == "ann" else 0.05
+                _write(rec / f"{d}_{s}_{t}.wav", sine(300 + 100 * d, 8000, 0.15 + 0.01 * t, amplitude=amp))
+    return rec
+
+
+@pytest.fixture
+def fsdd_dir(tmp_path):
+    return _fake_fsdd(tmp_path / "fsdd")
+
+
+@pytest.fixture
+def labelled_folder(tmp_path):
+    root = tmp_path / "sounds"
+    for label, freq in (("low", 220.0), ("high", 880.0)):
+        for i in range(10):
+            sub = root / label / ("deeper" if i % 3 == 0 else "")
+            _write(sub / f"{label}{i}.wav", sine(freq, 8000, 0.2 + 0.02 * i, amplitude=0.1 + 0.05 * i))
+    return root
+
+
+def _sources(ds, split):
+    return {c.source for c in ds.clips if c.split == split}
+
+
+# ----------------------------------------------------------------------------- defaults
+def test_default_configs_and_epochs():
+    fsdd = default_config("fsdd")
+    assert (fsdd.sr, fsdd.n_fft, fsdd.hop_length, fsdd.n_samples) == (8000, 256, 64, 6000)
+    assert fsdd.shape == (129, 94)
+    synth = default_config("synth")
+    assert (synth.sr, synth.n_samples) == (16000, 16000) and synth.shape == (513, 63)
+    assert default_config("nsynth").sr == 16000 and default_config("folder").sr == 16000
+    assert isinstance(default_epochs("synth", "conv"), int) and default_epochs("/no/such/folder") >= 1
+    with pytest.raises(ParameterError, match="expected one of"):
+        default_config("mnist")
+
+
+# ----------------------------------------------------------------------------- FSDD
+def test_fsdd_labels_and_standard_split(fsdd_dir):
+    ds = load_fsdd(fsdd_dir.parent, config=SMALL, seed=3)  # the folder containing recordings/
+    assert ds.name == "fsdd" and len(ds) == 60 and ds.label_names == tuple("0123456789")
+    assert ds.level == "peak"  # FSDD default: consistent loudness across speakers
+    for c in ds.clips:
+        assert c.label == c.metadata["digit"] and c.source.endswith(c.metadata["file"])
+        if c.metadata["take"] < 5:
+            assert c.split == "test"
+        else:
+            assert c.split in ("train", "val")
+    counts = ds.split_counts()
+    assert counts == {"train": 24, "val": 6, "test": 30}  # 1 of takes 5-9 per (speaker, digit) is val
+    groups = {(c.metadata["speaker"], c.label) for c in ds.clips if c.split == "val"}
+    assert len(groups) == 6  # stratified: one per (speaker, digit) group
+    assert _sources(ds, "train").isdisjoint(_sources(ds, "val"))
+    again = load_fsdd(fsdd_dir, config=SMALL, seed=3)  # the recordings folder itself also works
+    assert [c.split for c in again.clips] == [c.split for c in ds.clips]
+    other = load_fsdd(fsdd_dir, config=SMALL, seed=4)
+    assert _sources(other, "val") != _sources(ds, "val") and _sources(other, "test") == _sources(ds, "test")
+
+
+def test_fsdd_discovery_env_cwd_and_errors(tmp_path, monkeypatch, fsdd_dir):
+    monkeypatch.setattr(datasets, "_REPO_ROOT", tmp_path / "norepo")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("FSDD_DIR", raising=False)
+    with pytest.raises(DatasetError, match="vae-audio download fsdd"):
+        find_fsdd()
+    monkeypatch.setenv("FSDD_DIR", str(fsdd_dir.parent))
+    assert find_fsdd() == fsdd_dir.resolve()
+    monkeypatch.setenv("FSDD_DIR", str(tmp_path / "nothing"))
+    with pytest.raises(DatasetError, match="FSDD_DIR"):
+        load_dataset("fsdd")
+    monkeypatch.delenv("FSDD_DIR")
+    _fake_fsdd(work / "data" / "fsdd", digits=(7,), takes=range(6))
+    ds = load_dataset("fsdd", config=SMALL)
+    assert len(ds) == 12 and {c.label for c in ds.clips} == {7}
+    # a WAV with another name is skipped and reported, not fatal
+    _write(work / "data" / "fsdd" / "recordings" / "notes.wav", sine(440, 8000, 0.1))
+    ds = load_dataset("fsdd", config=SMALL)
+    assert len(ds) == 12 and len(ds.skipped) == 1 and "notes.wav" in ds.skipped_report()
+    with pytest.raises(DatasetError, match="strict=True"):
+        load_dataset("fsdd", config=SMALL, strict=True)
+
+
+def test_fsdd_features_levels_and_normalizer_fit_on_train_only(fsdd_dir, tmp_path):
+    ds = load_fsdd(fsdd_dir, config=SMALL)
+    feats = build_features(ds, cache_dir=None)
+    assert feats.x.shape == (60, *SMALL.shape) and feats.x.dtype == np.float32
+    assert 0.0 <= feats.x.min() and feats.x.max() <= 1.0
+    assert feats.audio.shape == (60, 2000) and feats.labels.dtype == np.int64
+    peaks = np.abs(feats.audio).max(axis=1)
+    np.testing.assert_allclose(peaks, 0.9, atol=1e-3)  # "peak" level: quiet speaker brought up
+    # the normalizer range comes from the training split only
+    raw = load_fsdd(fsdd_dir, config=SMALL, level=None)
+    f_raw = build_features(raw, cache_dir=None)
+    train_db = SMALL.spectrogram_db(f_raw.audio[f_raw.split == "train"])
+    assert f_raw.normalizer.low_db == pytest.approx(float(train_db.min()), abs=1e-4)
+    assert f_raw.normalizer.high_db == pytest.approx(float(train_db.max()), abs=1e-4)
+    quiet = np.array([m["speaker"] == "bob" for m in f_raw.metadata])
+    ratio = np.abs(f_raw.audio[quiet]).max() / np.abs(f_raw.audio[~quiet]).max()
+    assert ratio == pytest.approx(0.1, rel=0.01)  # level=None keeps the recorded levels
+    test = feats.subset("test")
+    assert len(test) == 30 and set(test.split) == {"test"} and len(test.metadata) == 30
+    assert feats.stats["low_db"].shape == (60,)
+
+
+# ----------------------------------------------------------------------------- NSynth
+def _fake_nsynth(root: Path, families=("brass", "guitar", "organ"), per=4, missing: bool = False) -> Path:
+    examples = {}
+    for f_i, fam in enumerate(families):
+        for k in range(per):
+            note = f"{fam}_acoustic_{f_i:03d}-{60 + k:03d}-100"
+            examples[note] = {"note_str": note, "pitch": 60 + k, "velocity": 100, "instrument_family_str": fam,
+                              "instrument_source_str": "acoustic", "qualities_str": ["bright"], "sample_rate": 16000}
+            _write(root / "audio" / f"{note}.wav", sine(261.6 * 2 ** (k / 12), 16000, 0.3), 16000)
+    if missing:
+        examples["flute_synthetic_000-070-050"] = {"instrument_family_str": "flute", "pitch": 70}
+    (root / "examples.json").write_text(json.dumps(examples))
+    return root
+
+
+def test_nsynth_layout(tmp_path):
+    root = _fake_nsynth(tmp_path / "nsynth-mini", missing=True)
+    assert is_nsynth_folder(root)
+    ds = load_dataset(str(root), config=SMALL)  # detected from the path
+    assert ds.name == "nsynth" and ds.label_names == ("brass", "guitar", "organ")
+    assert len(ds) == 12 and len(ds.skipped) == 1 and "missing" in ds.skipped_report()
+    for c in ds.clips:
+        assert ds.label_names[c.label] == c.metadata["instrument_family_str"]
+        assert 60 <= c.metadata["pitch"] <= 63 and c.metadata["qualities_str"] == ["bright"]
+    assert all(any(c.label == lab and c.split == "train" for c in ds.clips) for lab in range(3))
+    feats = build_features(ds, cache_dir=None)
+    assert feats.x.shape == (12, *SMALL.shape)
+    bad = tmp_path / "broken"
+    (bad / "audio").mkdir(parents=True)
+    (bad / "examples.json").write_text("{not json")
+    with pytest.raises(DatasetError, match="examples.json"):
+        load_nsynth(bad)
+
+
+def test_nsynth_split_folders(tmp_path):
+    root = tmp_path / "nsynth"
+    for name in ("nsynth-train", "nsynth-valid", "nsynth-test"):
+        _fake_nsynth(root / name, per=2)
+    ds = load_dataset(root, config=SMALL)
+    by_split = {s: {c.metadata["file"].split(os.sep)[0] for c in ds.clips if c.split == s} for s in ("train", "val", "test")}
+    assert by_split == {"train": {"nsynth-train"}, "val": {"nsynth-valid"}, "test": {"nsynth-test"}}
+
+
+# ----------------------------------------------------------------------------- any folder
+def test_folder_labels_recursion_resampling_and_mono(tmp_path, labelled_folder):
+    stereo = np.stack([sine(880, 22050, 0.3), sine(880, 22050, 0.3)], axis=1)
+    _write(labelled_folder / "high" / "cd_quality.flac", stereo, 22050)
+    (labelled_folder / "high" / "README.txt").write_text("not audio, ignored")
+    ds = load_dataset(labelled_folder, config=SMALL, seed=1)
+    assert ds.name == "folder" and ds.label_names == ("high", "low") and len(ds) == 21
+    assert not ds.skipped  # the .txt is ignored by extension, not "skipped"
+    deep = [c for c in ds.clips if "deeper" in c.source]
+    assert deep and all(ds.label_names[c.label] == c.metadata["file"].split(os.sep)[0] for c in ds.clips)
+    feats = build_features(ds, cache_dir=None)
+    i = next(k for k, m in enumerate(feats.metadata) if m["file"].endswith("cd_quality.flac"))
+    assert feats.metadata[i]["file_sr"] == 22050 and feats.metadata[i]["channels"] == 2
+    assert dominant_frequency(feats.audio[i][:2000], 8000) == pytest.approx(880, abs=5)  # resampled to 8 kHz
+    assert feats.audio.shape == (21, 2000)
+
+
+def test_folder_unreadable_files_are_skipped_and_reported(tmp_path):
+    root = tmp_path / "mixed"
+    for i in range(4):
+        _write(root / f"ok{i}.wav", sine(440 + 50 * i, 8000, 0.2))
+    (root / "text.wav").write_text("this is not a wav file at all, just some text\n")
+    (root / "empty.wav").write_bytes(b"")
+    (root / "truncated.wav").write_bytes((root / "ok0.wav").read_bytes()[:30])
+    ds = load_folder(root, config=SMALL)
+    assert len(ds) == 4 and ds.label_names == () and all(c.label == -1 for c in ds.clips)
+    report = ds.skipped_report()
+    assert {Path(s.path).name for s in ds.skipped} == {"text.wav", "empty.wav", "truncated.wav"}
+    assert "text.wav" in report and "empty" in report
+    with pytest.raises(DatasetError, match="strict=True") as err:
+        load_folder(root, config=SMALL, strict=True)
+    assert "truncated.wav" in str(err.value)
+    # a file that breaks between listing and loading is skipped at featurizing time
+    (root / "ok3.wav").write_text("overwritten with text")
+    feats = build_features(ds, cache_dir=None)
+    assert len(feats) == 3 and any(Path(s.path).name == "ok3.wav" for s in feats.skipped)
+    ds.strict = True
+    with pytest.raises(DatasetError, match="failed to load"):
+        build_features(ds, cache_dir=None)
+
+
+def test_folder_errors(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DatasetError, match="no audio files"):
+        load_dataset(empty)
+    (empty / "notes.txt").write_text("hello")
+    with pytest.raises(DatasetError, match="1 other file"):
+        load_dataset(empty)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.wav").write_text("text")
+    (bad / "b.flac").write_bytes(b"\x00" * 100)
+    with pytest.raises(DatasetError, match="none of the 2 audio file"):
+        load_dataset(bad)
+    with pytest.raises(DatasetError, match="no such folder|nor an existing folder"):
+        load_dataset(tmp_path / "missing")
+    f = _write(tmp_path / "one.wav", sine())
+    with pytest.raises(DatasetError, match="is a file"):
+        load_folder(f)
+
+
+# ----------------------------------------------------------------------------- splits
+def test_splits_never_overlap_and_are_seeded(labelled_folder):
+    for ds in (load_dataset("synth", max_clips=80, config=SMALL, seed=2), load_folder(labelled_folder, config=SMALL)):
+        parts = [_sources(ds, s) for s in ("train", "val", "test")]
+        assert sum(len(p) for p in parts) == len(ds) == len({c.source for c in ds.clips})
+        assert parts[0].isdisjoint(parts[1]) and parts[0].isdisjoint(parts[2]) and parts[1].isdisjoint(parts[2])
+        for lab in range(len(ds.label_names)):  # stratified: every label in every split
+            assert {c.split for c in ds.clips if c.label == lab} == {"train", "val", "test"}
+    synth = load_dataset("synth", max_clips=80, config=SMALL, seed=2)
+    assert synth.split_counts() == {"train": 64, "val": 8, "test": 8}
+    assert [c.split for c in synth.clips] == [c.split for c in load_dataset("synth", max_clips=80, config=SMALL,
+                                                                             seed=2).clips]
+    assert [c.split for c in synth.clips] != [c.split for c in load_dataset("synth", max_clips=80, config=SMALL,
+                                                                             seed=3).clips]
+
+
+def test_max_clips_subsamples_every_group(fsdd_dir):
+    ds = load_dataset(str(fsdd_dir), config=SMALL)  # a plain folder: unlabelled, random split
+    assert ds.name == "folder" and len(ds) == 60
+    small = load_fsdd(fsdd_dir, config=SMALL)
+    sub = datasets._subsample(small.clips, 20, seed=0)
+    assert len(sub) == 20 and {c.split for c in sub} >= {"train", "test"}
+    assert sub == datasets._subsample(small.clips, 20, seed=0)
+    assert {c.label for c in sub} == {0, 1, 2}
+
+
+# ----------------------------------------------------------------------------- level
+def test_normalize_level():
+    y = np.stack([sine(440, 8000, 0.1, amplitude=0.01), np.zeros(800, np.float32),
+                  np.r_[np.zeros(798), 0.8 * np.ones(2)].astype(np.float32)])
+    peak = normalize_level(y, "peak")
+    np.testing.assert_allclose(np.abs(peak).max(axis=1), [0.9, 0.0, 0.9], atol=1e-6)
+    rms = normalize_level(y, "rms")
+    assert 20 * np.log10(np.sqrt(np.mean(rms[0] ** 2))) == pytest.approx(-20.0, abs=0.01)
+    assert np.abs(rms[2]).max() == pytest.approx(0.99, abs=1e-6)  # limited by the peak instead
+    assert not np.any(rms[1])
+    assert np.array_equal(normalize_level(y, None), y)
+    with pytest.raises(ParameterError, match="level"):
+        normalize_level(y, "loud")
+    with pytest.raises(ParameterError, match="level"):
+        load_dataset("synth", max_clips=8, level="loud")
+
+
+# ----------------------------------------------------------------------------- cache
+def test_cache_hit_invalidation_and_no_pickle(tmp_path, labelled_folder):
+    cache = tmp_path / "cache"
+    ds = load_folder(labelled_folder, config=SMALL)
+    first = build_features(ds, cache_dir=cache)
+    assert first.cache_path is not None and first.cache_path.is_file()
+    files = sorted(p.name for p in cache.iterdir())
+    assert len(files) == 2 and files[0].endswith(".json") and files[1].endswith(".npz")
+    with np.load(first.cache_path, allow_pickle=False) as z:  # plain arrays, no pickled objects
+        assert set(z.files) >= {"x", "audio", "labels", "split"}
+    meta = json.loads(first.cache_path.with_suffix(".json").read_text())
+    assert meta["config"] == SMALL.to_dict() and len(meta["metadata"]) == len(ds)
+
+    t0 = time.perf_counter()
+    second = build_features(load_folder(labelled_folder, config=SMALL), cache_dir=cache)
+    assert time.perf_counter() - t0 < 1.0
+    assert second.cache_path == first.cache_path
+    for name in ("x", "audio", "labels", "split"):
+        assert np.array_equal(getattr(first, name), getattr(second, name))
+    assert second.normalizer == first.normalizer and second.metadata == first.metadata
+
+    # change one file: a new entry is built, the stale one is removed
+    target = labelled_folder / "low" / "low1.wav"
+    _write(target, sine(300, 8000, 0.25, amplitude=0.3))
+    st = target.stat()
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
+    third = build_features(load_folder(labelled_folder, config=SMALL), cache_dir=cache)
+    assert third.cache_path != first.cache_path and not first.cache_path.exists()
+    row = next(i for i, m in enumerate(third.metadata) if m["file"].endswith("low1.wav"))
+    assert not np.array_equal(third.audio[row], first.audio[row])
+    assert dominant_frequency(third.audio[row][:2000], 8000) == pytest.approx(300, abs=5)
+
+    # another config is another entry (the first stays)
+    other = build_features(load_folder(labelled_folder, config=SMALL.replace(hop_length=32)), cache_dir=cache)
+    assert other.cache_path != third.cache_path and third.cache_path.exists()
+    assert other.x.shape[-1] == 1 + 2000 // 32
+
+    # a damaged entry is rebuilt with a warning; use_cache=False neither reads nor writes
+    third.cache_path.write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="damaged"):
+        rebuilt = build_features(load_folder(labelled_folder, config=SMALL), cache_dir=cache)
+    assert np.array_equal(rebuilt.x, third.x)
+    before = sorted(cache.iterdir())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fresh = build_features(load_folder(labelled_folder, config=SMALL), cache_dir=cache, use_cache=False)
+    assert fresh.cache_path is None and sorted(cache.iterdir()) == before
+
+
+def test_synth_dataset_features_and_given_normalizer(tmp_path):
+    ds = load_dataset("synth", max_clips=24, config=SMALL, seed=1)
+    assert ds.name == "synth" and len(ds) == 24 and len(ds.label_names) == 8
+    assert ds.clips[5].metadata["family"] == ds.label_names[ds.clips[5].label]
+    feats = build_features(ds, cache_dir=tmp_path)
+    assert feats.x.shape == (24, *SMALL.shape)
+    peaks = np.abs(feats.audio).max(axis=1)
+    assert 0.3 - 1e-3 <= peaks.min() and peaks.max() <= 0.9 + 1e-3  # level=None keeps the velocities
+    fixed = Normalizer.fixed(-80.0, 0.0)
+    with_fixed = build_features(ds, normalizer=fixed, cache_dir=tmp_path)
+    assert with_fixed.normalizer == fixed and with_fixed.cache_path != feats.cache_path
+    np.testing.assert_allclose(with_fixed.x, fixed.normalize(SMALL.spectrogram_db(feats.audio)), atol=1e-6)
+    per_clip = build_features(ds, normalizer="per_clip", cache_dir=None)
+    assert np.allclose(per_clip.x.max(axis=(1, 2)), 1.0) and np.allclose(per_clip.x.min(axis=(1, 2)), 0.0)
+    with pytest.raises(ParameterError, match="normalizer"):
+        build_features(ds, normalizer="minmax", cache_dir=None)
+    with pytest.raises(ParameterError, match="AudioDataset"):
+        build_features("synth")
+
+
+# ----------------------------------------------------------------------------- tf.data
+def test_tf_dataset_structure_shuffle_and_errors(tmp_path, labelled_folder):
+    import tensorflow as tf
+
+    feats = build_features(load_dataset("synth", max_clips=40, config=SMALL), cache_dir=None)
+    n_train = int(np.sum(feats.split == "train"))
+    ds = make_tf_dataset(feats, split="train", batch_size=8, seed=3, with_labels=True)
+    spec = ds.element_spec
+    assert set(spec) == {"spectrogram", "label"}
+    assert spec["spectrogram"].shape.as_list() == [None, *SMALL.shape, 1] and spec["spectrogram"].dtype == tf.float32
+    assert spec["label"].dtype == tf.int32
+    epoch1 = [b["label"].numpy() for b in ds]
+    epoch2 = [b["label"].numpy() for b in ds]
+    assert sum(len(b) for b in epoch1) == n_train
+    again = [b["label"].numpy() for b in make_tf_dataset(feats, split="train", batch_size=8, seed=3,
+                                                           with_labels=True)]
+    assert all(np.array_equal(a, b) for a, b in zip(epoch1, again))  # same seed, same order
+    first_x = next(iter(ds))["spectrogram"].numpy()
+    assert first_x.shape[1:] == (*SMALL.shape, 1)
+    assert np.concatenate(epoch1).tolist() != np.concatenate(epoch2).tolist()  # reshuffled every epoch
+    # evaluation pipeline: no shuffle, original order, spectrogram only
+    test = make_tf_dataset(feats, split="test", batch_size=3, shuffle=False)
+    assert set(test.element_spec) == {"spectrogram"}
+    stacked = np.concatenate([b["spectrogram"].numpy() for b in test])[..., 0]
+    assert np.array_equal(stacked, feats.subset("test").x)
+    # unlabelled data cannot feed a conditional model; an empty split is an error
+    unlabelled = build_features(load_folder(labelled_folder / "low", config=SMALL), cache_dir=None)
+    with pytest.raises(DatasetError, match="no labels"):
+        make_tf_dataset(unlabelled, with_labels=True)
+    empty = feats.select(feats.split == "train")
+    with pytest.raises(DatasetError, match="'val' split has no clips"):
+        make_tf_dataset(empty, split="val")
+
+
+def test_forwarded_names_and_types():
+    assert datasets.build_features is build_features and datasets.make_tf_dataset is make_tf_dataset
+    assert datasets.Features is Features
+    with pytest.raises(AttributeError):
+        datasets.nothing_here  # noqa: B018
+    assert isinstance(load_dataset("synth", max_clips=8), AudioDataset)

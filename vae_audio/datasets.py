@@ -1,0 +1,669 @@
+"""Datasets: find them, list their clips with labels, metadata and train/val/test splits.
+
+Four kinds of data, all described the same way (an :class:`AudioDataset`: a list of
+:class:`Clip` descriptors plus label names and the :class:`SpectrogramConfig` to use):
+
+``"synth"`` (default)
+    The built-in synthetic instruments (:mod:`vae_audio.synth`): 1000 one-second notes of 8
+    families, made on the fly, no download. Labels are the families.
+``"fsdd"``
+    The Free Spoken Digit Dataset (3000 clips, 8 kHz). Looked for in ``$FSDD_DIR`` if set,
+    else in ``data/fsdd`` under the current folder, then under the repository root (either
+    the folder holding the WAVs or one containing ``recordings/``).
+    ``vae-audio download fsdd`` fetches it. Labels are the digits; standard split: takes 0-4
+    are the test set, a seeded 10 % of each (speaker, digit) group of the rest is validation.
+a folder in the NSynth layout
+    ``audio/*.wav`` plus ``examples.json`` (``instrument_family_str``, ``pitch``, ...); or a
+    folder holding ``nsynth-train``/``nsynth-valid``/``nsynth-test`` folders of that layout,
+    whose names then give the split. Labels are the instrument families.
+any other folder
+    Every audio file under it (recursively; extensions in :data:`AUDIO_EXTENSIONS`) that
+    soundfile reads, resampled to the configured rate and mixed to mono. Labels are the
+    first-level sub-folder names when every file is in one, otherwise there are none.
+    Files that cannot be read are skipped and listed (``strict=True`` makes that an error).
+
+Turning a dataset into spectrograms (with an on-disk cache) is :func:`vae_audio.featurize.build_features`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .errors import DatasetError, ParameterError
+from .features import SpectrogramConfig
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "LEVEL_MODES",
+    "Clip",
+    "SkippedFile",
+    "AudioDataset",
+    "default_config",
+    "default_level",
+    "default_epochs",
+    "load_dataset",
+    "load_synth",
+    "find_fsdd",
+    "load_fsdd",
+    "find_nsynth",
+    "load_nsynth",
+    "load_folder",
+    "is_nsynth_folder",
+]
+
+#: File name endings (lower case) that are treated as audio in folders.
+AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
+                                     ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64")
+
+#: Per-clip loudness normalization modes (see :func:`vae_audio.featurize.normalize_level`).
+LEVEL_MODES: tuple[str | None, ...] = ("peak", "rms", None)
+
+#: Default spectrogram settings per dataset, chosen by measurement (see data/README.md).
+_CONFIGS: dict[str, SpectrogramConfig] = {
+    # 16 kHz keeps the instruments' upper harmonics; 1024/256 resolves low pitches (15.6 Hz bins)
+    # and gave the best Griffin-Lim reconstructions at this input size (513 x 63).
+    "synth": SpectrogramConfig(sr=16000, n_fft=1024, hop_length=256, n_samples=16000),
+    # FSDD is 8 kHz; 0.75 s covers 97.4 % of clips completely; 256/64 -> 129 x 94.
+    "fsdd": SpectrogramConfig(sr=8000, n_fft=256, hop_length=64, n_samples=6000),
+    # NSynth notes (16 kHz, 4 s): the first second, same analysis as the synthetic notes.
+    "nsynth": SpectrogramConfig(sr=16000, n_fft=1024, hop_length=256, n_samples=16000),
+    # any folder: 16 kHz, 1 s, a general-purpose 32 ms window with 75 % overlap -> 257 x 126.
+    "folder": SpectrogramConfig(sr=16000, n_fft=512, hop_length=128, n_samples=16000),
+}
+#: Default per-clip loudness normalization per dataset (synth/NSynth keep their velocity).
+_LEVELS: dict[str, str | None] = {"synth": None, "fsdd": "peak", "nsynth": None, "folder": "peak"}
+#: Default number of training epochs per dataset (``vae-audio train`` without ``--epochs``).
+_EPOCHS: dict[str, int] = {"synth": 30, "fsdd": 30, "nsynth": 30, "folder": 30}
+
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+_FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
+_FSDD_TEST_TAKES = range(0, 5)
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+_DEFAULT = "default"
+
+
+# ----------------------------------------------------------------------------- descriptors
+@dataclass(frozen=True)
+class Clip:
+    """One clip of a dataset.
+
+    Attributes
+    ----------
+    source : absolute path of the audio file, or ``"synth:<index>"`` for a synthetic note.
+    label : index into the dataset's ``label_names``, or -1 when the dataset has no labels.
+    split : ``"train"``, ``"val"`` or ``"test"``.
+    metadata : JSON-serializable facts about the clip (file, speaker, pitch, family, ...).
+    """
+
+    source: str
+    label: int = -1
+    split: str = "train"
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file left out of a dataset and why (``reason`` is a one-line message)."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class AudioDataset:
+    """A list of clips with their labels and splits, plus everything needed to featurize them.
+
+    Nothing is loaded yet: :func:`vae_audio.featurize.build_features` reads the audio.
+
+    Attributes
+    ----------
+    name : ``"synth"``, ``"fsdd"``, ``"nsynth"`` or ``"folder"``.
+    clips : the clips, in a fixed order (sorted by file name; synth by index).
+    label_names : class names; ``clips[i].label`` indexes them. Empty when unlabelled.
+    config : spectrogram settings (sample rate and clip length included).
+    root : the folder the clips came from (``None`` for synth).
+    seed : seed of the split (and of the synthetic notes).
+    level : per-clip loudness normalization applied when featurizing: ``"peak"``, ``"rms"`` or ``None``.
+    trim_db : strip leading/trailing silence quieter than this many dB below the peak (``None``: off).
+    skipped : files left out, with reasons (see :meth:`skipped_report`).
+    strict : featurizing raises instead of skipping files that fail to load.
+    """
+
+    name: str
+    clips: list[Clip]
+    label_names: tuple[str, ...]
+    config: SpectrogramConfig
+    root: str | None = None
+    seed: int = 0
+    level: str | None = None
+    trim_db: float | None = None
+    skipped: list[SkippedFile] = field(default_factory=list)
+    strict: bool = False
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    @property
+    def labelled(self) -> bool:
+        """Whether the clips carry labels."""
+        return bool(self.label_names)
+
+    def split_counts(self) -> dict[str, int]:
+        """Number of clips per split, e.g. ``{"train": 2400, "val": 300, "test": 300}``."""
+        counts = {s: 0 for s in SPLITS}
+        for clip in self.clips:
+            counts[clip.split] += 1
+        return counts
+
+    def skipped_report(self) -> str:
+        """Human-readable list of skipped files ("" when none were skipped)."""
+        if not self.skipped:
+            return ""
+        lines = [f"skipped {len(self.skipped)} file(s) that could not be used:"]
+        lines += [f"  {s.path}: {s.reason}" for s in self.skipped]
+        return "\n".join(lines)
+
+    def describe(self) -> str:
+        """One line: name, size, splits, labels and where the data came from."""
+        counts = self.split_counts()
+        labels = f"{len(self.label_names)} labels" if self.label_names else "no labels"
+        where = f" from {self.root}" if self.root else ""
+        skipped = f"; {len(self.skipped)} file(s) skipped" if self.skipped else ""
+        return (f"{self.name}: {len(self.clips)} clips (train {counts['train']} / val {counts['val']} / "
+                f"test {counts['test']}), {labels}{where}{skipped}")
+
+
+# ----------------------------------------------------------------------------- defaults
+def _kind(name: str) -> str:
+    if not isinstance(name, str):
+        raise ParameterError(f"dataset name {name!r}: expected a string")
+    key = name.lower()
+    if key in _CONFIGS:
+        return key
+    if key and Path(name).exists():
+        return "nsynth" if is_nsynth_folder(name) else "folder"
+    raise ParameterError(f"dataset {name!r}: expected one of {sorted(_CONFIGS)} or an existing folder")
+
+
+def default_config(name: str) -> SpectrogramConfig:
+    """Default :class:`SpectrogramConfig` of a dataset: ``"synth"``, ``"fsdd"``, ``"nsynth"`` or ``"folder"``.
+
+    ========  ======  ===========  =====  ===  ===========
+    dataset   sr      n_samples    n_fft  hop  shape
+    ========  ======  ===========  =====  ===  ===========
+    synth     16000   16000 (1 s)  1024   256  (513, 63)
+    fsdd      8000    6000 (.75s)  256    64   (129, 94)
+    nsynth    16000   16000 (1 s)  1024   256  (513, 63)
+    folder    16000   16000 (1 s)  512    128  (257, 126)
+    ========  ======  ===========  =====  ===  ===========
+
+    A path is accepted too (a folder's kind is detected).
+    """
+    return _CONFIGS[_kind(name)]
+
+
+def default_level(name: str) -> str | None:
+    """Default per-clip loudness normalization of a dataset (``"peak"`` for FSDD and folders, else ``None``)."""
+    return _LEVELS[_kind(name)]
+
+
+def default_epochs(data: str, model: str = "conv") -> int:
+    """Default number of training epochs for ``data`` (a dataset name or folder) and ``model``."""
+    try:
+        kind = _kind(data)
+    except ParameterError:
+        kind = "folder"
+    return _EPOCHS[kind]
+
+
+# ----------------------------------------------------------------------------- helpers
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ParameterError(f"seed={seed!r}: expected a whole number >= 0")
+    return int(seed)
+
+
+def _check_fraction(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) < 1.0:
+        raise ParameterError(f"{name}={value!r}: expected a fraction in [0, 1)")
+    return float(value)
+
+
+def _check_level(level: Any, kind: str) -> str | None:
+    if level == _DEFAULT:
+        return _LEVELS[kind]
+    if level not in LEVEL_MODES:
+        raise ParameterError(f"level={level!r}: expected 'peak', 'rms', None or 'default'")
+    return level
+
+
+def _check_trim(trim_db: Any) -> float | None:
+    if trim_db is None:
+        return None
+    if isinstance(trim_db, bool) or not isinstance(trim_db, (int, float)) or not 0 < float(trim_db) < 200:
+        raise ParameterError(f"trim_db={trim_db!r}: expected a positive number of dB (e.g. 40) or None")
+    return float(trim_db)
+
+
+def _check_config(config: Any, kind: str) -> SpectrogramConfig:
+    if config is None:
+        return _CONFIGS[kind]
+    if isinstance(config, Mapping):
+        return SpectrogramConfig.from_dict(config)
+    if not isinstance(config, SpectrogramConfig):
+        raise ParameterError(f"config: expected a SpectrogramConfig (or its dict), got {type(config).__name__}")
+    return config
+
+
+def _n_held_out(n: int, fraction: float) -> int:
+    return int(np.floor(n * fraction + 0.5))
+
+
+def _assign_splits(groups: Sequence[Any], seed: int, val_fraction: float, test_fraction: float,
+                   salt: int = 0) -> list[str]:
+    """Seeded random split stratified by ``groups`` (one key per clip); every group keeps >= 1 train clip."""
+    rng = np.random.default_rng([seed, salt])
+    split = ["train"] * len(groups)
+    members: dict[Any, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(g, []).append(i)
+    for key in sorted(members, key=repr):
+        idx = members[key]
+        order = [idx[j] for j in rng.permutation(len(idx))]
+        n_test = _n_held_out(len(idx), test_fraction)
+        n_val = _n_held_out(len(idx), val_fraction)
+        while n_test + n_val >= len(idx) and n_test + n_val > 0:  # keep at least one clip for training
+            if n_val >= n_test and n_val > 0:
+                n_val -= 1
+            else:
+                n_test -= 1
+        for i in order[:n_test]:
+            split[i] = "test"
+        for i in order[n_test:n_test + n_val]:
+            split[i] = "val"
+    return split
+
+
+def _subsample(clips: list[Clip], max_clips: int | None, seed: int) -> list[Clip]:
+    """At most ``max_clips`` clips, drawn at random (seeded) in proportion to each (split, label) group."""
+    if max_clips is None or max_clips >= len(clips):
+        return clips
+    rng = np.random.default_rng([seed, 7])
+    members: dict[tuple[str, int], list[int]] = {}
+    for i, c in enumerate(clips):
+        members.setdefault((c.split, c.label), []).append(i)
+    rank = np.empty(len(clips))
+    for key in sorted(members):
+        idx = members[key]
+        perm = rng.permutation(len(idx))
+        rank[np.asarray(idx)[perm]] = (np.arange(len(idx)) + rng.uniform(0, 1)) / len(idx)
+    keep = np.sort(np.argsort(rank, kind="stable")[:max_clips])
+    return [clips[i] for i in keep]
+
+
+def _check_max_clips(max_clips: Any) -> int | None:
+    if max_clips is None:
+        return None
+    if isinstance(max_clips, bool) or not isinstance(max_clips, (int, np.integer)) or max_clips < 1:
+        raise ParameterError(f"max_clips={max_clips!r}: expected a whole number >= 1 or None")
+    return int(max_clips)
+
+
+def _finish(dataset: AudioDataset) -> AudioDataset:
+    if not dataset.clips:
+        raise DatasetError(f"{dataset.root or dataset.name}: the dataset has no usable clips"
+                           + (f"\n{dataset.skipped_report()}" if dataset.skipped else ""))
+    if dataset.strict and dataset.skipped:
+        raise DatasetError(f"{dataset.root or dataset.name}: strict=True and {len(dataset.skipped)} file(s) "
+                           f"cannot be used\n{dataset.skipped_report()}")
+    if not any(c.split == "train" for c in dataset.clips):
+        raise DatasetError(f"{dataset.root or dataset.name}: no clip is in the training split")
+    return dataset
+
+
+def _data_dir_candidates(sub: str) -> list[Path]:
+    """``data/<sub>`` under the current folder, then under the repository root (deduplicated)."""
+    out: list[Path] = []
+    for base in (Path.cwd(), _REPO_ROOT):
+        p = (base / "data" / sub).resolve()
+        if p not in out:
+            out.append(p)
+    return out
+
+
+# ----------------------------------------------------------------------------- synth
+def load_synth(*, n_clips: int = 1000, config: SpectrogramConfig | Mapping | None = None, seed: int = 0,
+               val_fraction: float = 0.1, test_fraction: float = 0.1, level: str | None = _DEFAULT,
+               trim_db: float | None = None) -> AudioDataset:
+    """The built-in synthetic instruments: ``n_clips`` notes (families balanced), split 80/10/10 by family.
+
+    Only parameters are computed here (clip ``i`` is ``synth_params(i, seed=seed)``); the audio
+    is made by :func:`vae_audio.featurize.build_features` at ``config.sr``.
+    """
+    from .synth import FAMILIES, synth_params
+
+    seed = _check_seed(seed)
+    if isinstance(n_clips, bool) or not isinstance(n_clips, (int, np.integer)) or n_clips < 1:
+        raise ParameterError(f"n_clips={n_clips!r}: expected a whole number >= 1")
+    cfg = _check_config(config, "synth")
+    meta = [synth_params(i, seed=seed, duration=cfg.duration) for i in range(int(n_clips))]
+    labels = [FAMILIES.index(m["family"]) for m in meta]
+    splits = _assign_splits(labels, seed, _check_fraction("val_fraction", val_fraction),
+                            _check_fraction("test_fraction", test_fraction))
+    clips = [Clip(f"synth:{m['index']}", lab, s, m) for m, lab, s in zip(meta, labels, splits)]
+    return _finish(AudioDataset("synth", clips, tuple(FAMILIES), cfg, None, seed, _check_level(level, "synth"),
+                                _check_trim(trim_db)))
+
+
+# ----------------------------------------------------------------------------- FSDD
+def _fsdd_recordings(folder: Path) -> Path | None:
+    """The folder holding FSDD's WAVs inside ``folder`` (itself, ``recordings/``, or an extracted archive)."""
+    if not folder.is_dir():
+        return None
+    for cand in (folder, folder / "recordings", *sorted(folder.glob("free-spoken-digit-dataset*/recordings"))):
+        if cand.is_dir() and any(_FSDD_NAME.match(p.name) for p in cand.glob("*.wav")):
+            return cand
+    return None
+
+
+def find_fsdd(path: str | os.PathLike | None = None) -> Path:
+    """Locate the FSDD recordings folder.
+
+    Order: ``path`` if given; else ``$FSDD_DIR`` if set; else ``data/fsdd`` under the current
+    folder, then under the repository root. Each may be the folder holding the WAVs or one
+    containing ``recordings/``. Raises :class:`DatasetError` saying where it looked and how to
+    get the data when nothing is found.
+    """
+    if path is not None:
+        found = _fsdd_recordings(Path(path))
+        if found is None:
+            raise DatasetError(f"{path}: no FSDD recordings ({{digit}}_{{speaker}}_{{take}}.wav) in this folder "
+                               "or its recordings/ sub-folder")
+        return found.resolve()
+    env = os.environ.get("FSDD_DIR")
+    if env:
+        found = _fsdd_recordings(Path(env))
+        if found is None:
+            raise DatasetError(f"FSDD_DIR={env}: no FSDD recordings ({{digit}}_{{speaker}}_{{take}}.wav) there or in "
+                               "its recordings/ sub-folder; fix FSDD_DIR or unset it to use data/fsdd")
+        return found.resolve()
+    looked = _data_dir_candidates("fsdd")
+    for cand in looked:
+        found = _fsdd_recordings(cand)
+        if found is not None:
+            return found.resolve()
+    raise DatasetError("FSDD not found (looked in " + ", ".join(str(p) for p in looked) + "). "
+                       "Run 'vae-audio download fsdd', or set FSDD_DIR to a folder holding the FSDD WAVs")
+
+
+def load_fsdd(path: str | os.PathLike | None = None, *, config: SpectrogramConfig | Mapping | None = None,
+              seed: int = 0, val_fraction: float = 0.1, level: str | None = _DEFAULT,
+              trim_db: float | None = None, strict: bool = False) -> AudioDataset:
+    """The Free Spoken Digit Dataset: labels are the digits ``"0"``..``"9"``.
+
+    Split: takes 0-4 are the test set (the dataset's standard split); of takes 5-49, a seeded
+    ``val_fraction`` of every (speaker, digit) group is validation, the rest training. WAVs not
+    named ``{digit}_{speaker}_{take}.wav`` are skipped. Metadata: ``file``, ``speaker``,
+    ``digit``, ``take``.
+    """
+    seed = _check_seed(seed)
+    root = find_fsdd(path)
+    clips: list[Clip] = []
+    skipped: list[SkippedFile] = []
+    for p in sorted(root.glob("*.wav")):
+        m = _FSDD_NAME.match(p.name)
+        if m is None:
+            skipped.append(SkippedFile(str(p), "name does not match {digit}_{speaker}_{take}.wav"))
+            continue
+        digit, speaker, take = int(m.group(1)), m.group(2), int(m.group(3))
+        split = "test" if take in _FSDD_TEST_TAKES else "train"
+        clips.append(Clip(str(p), digit, split, {"file": p.name, "speaker": speaker, "digit": digit, "take": take}))
+    train = [i for i, c in enumerate(clips) if c.split == "train"]
+    val_split = _assign_splits([(clips[i].metadata["speaker"], clips[i].label) for i in train], seed,
+                               _check_fraction("val_fraction", val_fraction), 0.0, salt=1)
+    for i, s in zip(train, val_split):
+        clips[i] = Clip(clips[i].source, clips[i].label, s, clips[i].metadata)
+    return _finish(AudioDataset("fsdd", clips, tuple(str(d) for d in range(10)), _check_config(config, "fsdd"),
+                                str(root), seed, _check_level(level, "fsdd"), _check_trim(trim_db), skipped,
+                                bool(strict)))
+
+
+# ----------------------------------------------------------------------------- NSynth
+_NSYNTH_SPLITS = {"train": "train", "valid": "val", "val": "val", "test": "test"}
+
+
+def is_nsynth_folder(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is in the NSynth layout (``examples.json`` + ``audio/``) or holds such split folders."""
+    p = Path(path)
+    if (p / "examples.json").is_file() and (p / "audio").is_dir():
+        return True
+    return bool(_nsynth_split_dirs(p))
+
+
+def _nsynth_split_dirs(p: Path) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    if not p.is_dir():
+        return out
+    for child in sorted(p.iterdir()):
+        if child.is_dir() and (child / "examples.json").is_file() and (child / "audio").is_dir():
+            for word, split in _NSYNTH_SPLITS.items():
+                if re.search(rf"(^|[-_.]){word}($|[-_.])", child.name.lower()):
+                    out.setdefault(split, child)
+                    break
+    return out
+
+
+def find_nsynth() -> Path:
+    """``$NSYNTH_DIR`` if set, else ``data/nsynth`` under the current folder or the repository root."""
+    env = os.environ.get("NSYNTH_DIR")
+    looked = [Path(env)] if env else _data_dir_candidates("nsynth")
+    for cand in looked:
+        if cand.is_dir() and is_nsynth_folder(cand):
+            return cand.resolve()
+    raise DatasetError("NSynth not found (looked in " + ", ".join(str(p) for p in looked) + "). Download it from "
+                       "https://magenta.tensorflow.org/datasets/nsynth (json/wav version), extract it to data/nsynth "
+                       "or set NSYNTH_DIR, or pass the folder itself as the dataset")
+
+
+def _read_examples(folder: Path) -> dict[str, Any]:
+    path = folder / "examples.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DatasetError(f"{path}: cannot read NSynth examples ({exc})") from None
+    if not isinstance(data, dict):
+        raise DatasetError(f"{path}: expected a JSON object mapping note names to their attributes")
+    return data
+
+
+def load_nsynth(path: str | os.PathLike | None = None, *, config: SpectrogramConfig | Mapping | None = None,
+                seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.1,
+                level: str | None = _DEFAULT, trim_db: float | None = None, strict: bool = False) -> AudioDataset:
+    """A folder in the NSynth layout: labels are ``instrument_family_str`` (sorted names).
+
+    With ``nsynth-train``/``-valid``/``-test`` sub-folders their names give the split;
+    a single folder is split at random (seeded, stratified by family). Entries without a WAV
+    or without a family are skipped. Metadata: ``file``, ``note_str`` and NSynth's scalar
+    fields (``pitch``, ``velocity``, ``instrument_family_str``, ``instrument_source_str``, ...)
+    plus ``qualities_str``.
+    """
+    seed = _check_seed(seed)
+    root = Path(path) if path is not None else find_nsynth()
+    if not root.is_dir():
+        raise DatasetError(f"{root}: no such folder")
+    split_dirs = _nsynth_split_dirs(root)
+    if (root / "examples.json").is_file() and (root / "audio").is_dir():
+        parts = [(root, None)]
+    elif split_dirs:
+        parts = [(d, s) for s, d in sorted(split_dirs.items(), key=lambda kv: SPLITS.index(kv[0]))]
+    else:
+        raise DatasetError(f"{root}: not an NSynth folder (expected examples.json and audio/)")
+    entries: list[tuple[Path, str, str | None, dict]] = []
+    skipped: list[SkippedFile] = []
+    for folder, split in parts:
+        examples = _read_examples(folder)
+        for note in sorted(examples):
+            info = examples[note]
+            wav = folder / "audio" / f"{note}.wav"
+            family = info.get("instrument_family_str") if isinstance(info, dict) else None
+            if not isinstance(family, str) or not family:
+                skipped.append(SkippedFile(str(wav), "examples.json gives no instrument_family_str"))
+                continue
+            if not wav.is_file():
+                skipped.append(SkippedFile(str(wav), "listed in examples.json but the WAV is missing"))
+                continue
+            meta = {"file": str(wav.relative_to(root)), "note_str": note}
+            meta.update({k: v for k, v in info.items() if isinstance(v, (str, int, float, bool)) or k == "qualities_str"})
+            entries.append((wav, family, split, meta))
+    names = tuple(sorted({e[1] for e in entries}))
+    labels = [names.index(e[1]) for e in entries]
+    if parts[0][1] is None:
+        splits = _assign_splits(labels, seed, _check_fraction("val_fraction", val_fraction),
+                                _check_fraction("test_fraction", test_fraction))
+    else:
+        splits = [e[2] for e in entries]
+    clips = [Clip(str(e[0].resolve()), lab, s, e[3]) for e, lab, s in zip(entries, labels, splits)]
+    return _finish(AudioDataset("nsynth", clips, names, _check_config(config, "nsynth"), str(root.resolve()), seed,
+                                _check_level(level, "nsynth"), _check_trim(trim_db), skipped, bool(strict)))
+
+
+# ----------------------------------------------------------------------------- any folder
+def _walk_audio(root: Path) -> tuple[list[Path], int]:
+    """Audio files under ``root`` (sorted, hidden entries skipped) and the count of other files ignored."""
+    found: list[Path] = []
+    ignored = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            if name.lower().endswith(AUDIO_EXTENSIONS):
+                found.append(Path(dirpath) / name)
+            else:
+                ignored += 1
+    return found, ignored
+
+
+def load_folder(path: str | os.PathLike, *, config: SpectrogramConfig | Mapping | None = None, seed: int = 0,
+                val_fraction: float = 0.1, test_fraction: float = 0.1, level: str | None = _DEFAULT,
+                trim_db: float | None = None, strict: bool = False) -> AudioDataset:
+    """Every audio file under ``path`` that soundfile can open, labelled by first-level sub-folder.
+
+    Files are found recursively by extension (:data:`AUDIO_EXTENSIONS`; other files are ignored);
+    each is opened to check its header, and those that fail are skipped and listed in
+    ``dataset.skipped`` (``strict=True``: :class:`DatasetError` instead). Labels are the
+    first-level sub-folder names when every file lies in one; otherwise the clips are unlabelled
+    (label -1). Split: seeded random, stratified by label. Metadata: ``file`` (relative path),
+    ``file_sr``, ``channels``, ``duration_s``.
+
+    Raises :class:`DatasetError` for a missing or empty folder, or one with no readable audio.
+    """
+    import soundfile as sf
+
+    seed = _check_seed(seed)
+    root = Path(path)
+    if not root.exists():
+        raise DatasetError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise DatasetError(f"{root}: is a file; pass the folder that holds the audio files")
+    files, ignored = _walk_audio(root)
+    if not files:
+        extra = f" ({ignored} other file(s) ignored)" if ignored else " (the folder is empty)"
+        raise DatasetError(f"{root}: no audio files found{extra}; looked for {', '.join(AUDIO_EXTENSIONS[:8])}, ...")
+    readable: list[tuple[Path, dict]] = []
+    skipped: list[SkippedFile] = []
+    for p in files:
+        try:
+            if p.stat().st_size == 0:
+                raise RuntimeError("file is empty (0 bytes)")
+            info = sf.info(str(p))
+            if info.frames <= 0:
+                raise RuntimeError("contains no samples")
+            meta = {"file": str(p.relative_to(root)), "file_sr": int(info.samplerate),
+                    "channels": int(info.channels), "duration_s": round(info.frames / info.samplerate, 4)}
+            readable.append((p, meta))
+        except Exception as exc:  # soundfile raises several types for unreadable files
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            skipped.append(SkippedFile(str(p), f"cannot read audio ({reason})"))
+    if not readable:
+        raise DatasetError(f"{root}: none of the {len(files)} audio file(s) could be read\n"
+                           + AudioDataset("folder", [], (), _CONFIGS["folder"], str(root), skipped=skipped)
+                           .skipped_report())
+    in_sub = [len(p.relative_to(root).parts) > 1 for p, _ in readable]
+    if all(in_sub):
+        tops = [p.relative_to(root).parts[0] for p, _ in readable]
+        names = tuple(sorted(set(tops)))
+        labels = [names.index(t) for t in tops]
+    else:
+        names, labels = (), [-1] * len(readable)
+    splits = _assign_splits(labels, seed, _check_fraction("val_fraction", val_fraction),
+                            _check_fraction("test_fraction", test_fraction))
+    clips = [Clip(str(p.resolve()), lab, s, m) for (p, m), lab, s in zip(readable, labels, splits)]
+    return _finish(AudioDataset("folder", clips, names, _check_config(config, "folder"), str(root.resolve()), seed,
+                                _check_level(level, "folder"), _check_trim(trim_db), skipped, bool(strict)))
+
+
+# ----------------------------------------------------------------------------- entry point
+def load_dataset(spec: str | os.PathLike = "synth", *, config: SpectrogramConfig | Mapping | None = None,
+                 max_clips: int | None = None, seed: int = 0, strict: bool = False,
+                 level: str | None = _DEFAULT, trim_db: float | None = None,
+                 val_fraction: float = 0.1, test_fraction: float = 0.1) -> AudioDataset:
+    """Describe a dataset: ``"synth"`` (default), ``"fsdd"``, ``"nsynth"`` or a folder path.
+
+    Parameters
+    ----------
+    spec : dataset name or folder (a folder in the NSynth layout is detected).
+    config : spectrogram settings; default :func:`default_config` of the dataset.
+    max_clips : keep at most this many clips, drawn at random (seeded) in proportion to every
+        (split, label) group. For ``"synth"`` it is the number of notes made (default 1000).
+    seed : seed of the splits, the sub-sample and the synthetic notes.
+    strict : raise :class:`DatasetError` instead of skipping files that cannot be read.
+    level : per-clip loudness normalization when featurizing: ``"peak"`` (scale to peak 0.9),
+        ``"rms"`` (to -20 dBFS RMS, peak kept below 0.99), ``None`` (as recorded) or
+        ``"default"`` (``"peak"`` for FSDD and folders, ``None`` for synth and NSynth).
+    trim_db : strip leading/trailing silence quieter than this (dB below each clip's peak)
+        before padding; default ``None`` (off; see data/README.md for why).
+    val_fraction, test_fraction : held-out fractions for random splits (FSDD's test split is fixed).
+
+    Returns
+    -------
+    AudioDataset (no audio loaded yet; see :func:`vae_audio.featurize.build_features`).
+    """
+    max_clips = _check_max_clips(max_clips)
+    common = dict(config=config, seed=seed, level=level, trim_db=trim_db, val_fraction=val_fraction)
+    if isinstance(spec, str) and spec.lower() == "synth":
+        return load_synth(n_clips=max_clips or 1000, test_fraction=test_fraction, **common)
+    if isinstance(spec, str) and spec.lower() == "fsdd":
+        ds = load_fsdd(strict=strict, **common)
+    elif isinstance(spec, str) and spec.lower() == "nsynth":
+        ds = load_nsynth(strict=strict, test_fraction=test_fraction, **common)
+    elif isinstance(spec, (str, os.PathLike)) and str(spec):
+        p = Path(spec)
+        if not p.exists():
+            raise DatasetError(f"{spec}: not a dataset name ('synth', 'fsdd', 'nsynth') nor an existing folder")
+        loader = load_nsynth if p.is_dir() and is_nsynth_folder(p) else load_folder
+        ds = loader(p, strict=strict, test_fraction=test_fraction, **common)
+    else:
+        raise ParameterError(f"spec={spec!r}: expected 'synth', 'fsdd', 'nsynth' or a folder path")
+    ds.clips = _subsample(ds.clips, max_clips, ds.seed)
+    return _finish(ds)
+
+
+# The feature/cache/tf.data functions live in featurize.py (a higher layer); these names are
+# forwarded lazily so ``datasets.build_features`` etc. keep working for callers that use them.
+_FORWARDED = {"Features", "build_features", "make_tf_dataset", "normalize_level"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FORWARDED:
+        from . import featurize
+
+        return getattr(featurize, name)
+    raise AttributeError(f"module 'vae_audio.datasets' has no attribute {name!r}")

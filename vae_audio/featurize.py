@@ -1,0 +1,419 @@
+"""Dataset -> normalized spectrograms (with an on-disk cache) -> ``tf.data`` pipelines.
+
+:func:`build_features` turns an :class:`~vae_audio.datasets.AudioDataset` into a
+:class:`Features` object: every clip loaded (resampled, mono, optional loudness
+normalization), padded/truncated to ``config.n_samples``, turned into a dB spectrogram and
+normalized to [0, 1] with a :class:`~vae_audio.features.Normalizer` fitted on the training
+split only. Loading streams into preallocated arrays in chunks processed by a small thread
+pool (soundfile, soxr and the FFT release the GIL), so no waveform is held twice.
+
+The result is cached in ``data/cache/`` as ``<name>-<key>.npz`` (arrays, no pickle) plus
+``<name>-<key>.json`` (config, normalizer, labels, metadata), both written atomically. The
+key hashes the settings and every file's path, size and modification time, so editing,
+adding or removing a file, or changing any setting, builds a new entry; the stale entry of
+the same dataset and settings is then deleted. A second run loads from the cache in well
+under a second.
+
+:func:`make_tf_dataset` feeds a split to Keras: elements are dicts
+``{"spectrogram": float32 (batch, freq, frames, 1)}`` plus ``"label": int32 (batch,)`` when
+``with_labels``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .audio import load_audio, pad_or_truncate
+from .datasets import AudioDataset, SkippedFile
+from .errors import AudioLoadError, DatasetError, ParameterError
+from .features import Normalizer, SpectrogramConfig
+from .fileio import atomic_path, atomic_write_json, read_json
+
+__all__ = ["Features", "build_features", "make_tf_dataset", "normalize_level", "CACHE_FORMAT",
+           "PEAK_TARGET", "RMS_TARGET_DB"]
+
+#: Version of the cache layout and of the featurization recipe (part of every cache key).
+CACHE_FORMAT = 1
+#: ``level="peak"`` scales each clip to this peak.
+PEAK_TARGET = 0.9
+#: ``level="rms"`` scales each clip to this RMS level (dBFS), unless that would push the peak past 0.99.
+RMS_TARGET_DB = -20.0
+_PEAK_LIMIT = 0.99
+_CHUNK = 128  # clips per work item (load + STFT)
+
+
+# ----------------------------------------------------------------------------- level
+def normalize_level(y: np.ndarray, mode: str | None) -> np.ndarray:
+    """Per-clip loudness normalization of waveforms ``(..., n_samples)`` (float32, a new array).
+
+    ``"peak"``: scale every clip to a peak of :data:`PEAK_TARGET` (0.9). ``"rms"``: scale to
+    :data:`RMS_TARGET_DB` (-20 dBFS) RMS, but never beyond a peak of 0.99. ``None``: unchanged.
+    Silent clips are left silent.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if mode is None:
+        return y.copy()
+    peak = np.max(np.abs(y), axis=-1, keepdims=True)
+    if mode == "peak":
+        gain = PEAK_TARGET / np.maximum(peak, 1e-12)
+    elif mode == "rms":
+        rms = np.sqrt(np.mean(np.square(y, dtype=np.float64), axis=-1, keepdims=True))
+        gain = np.minimum(10.0 ** (RMS_TARGET_DB / 20.0) / np.maximum(rms, 1e-12), _PEAK_LIMIT / np.maximum(peak, 1e-12))
+    else:
+        raise ParameterError(f"level={mode!r}: expected 'peak', 'rms' or None")
+    gain = np.where(peak > 0, gain, 1.0)
+    return (y * gain).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- features
+@dataclass
+class Features:
+    """Arrays for a whole dataset, row ``i`` = clip ``i``.
+
+    Attributes
+    ----------
+    x : float32 ``(n, freq, frames)`` normalized spectrograms in [0, 1].
+    audio : float32 ``(n, n_samples)`` the waveforms the spectrograms were made from (resampled,
+        level-normalized, padded/truncated): the ground truth for listening and evaluation.
+    labels : int64 ``(n,)`` label index, -1 when unlabelled.
+    label_names : class names (empty when unlabelled).
+    split : ``(n,)`` str array of ``"train"`` / ``"val"`` / ``"test"``.
+    metadata : one JSON-serializable dict per clip (file, speaker, pitch, family, ...).
+    config : the :class:`SpectrogramConfig` used.
+    normalizer : the :class:`Normalizer` used, fitted on the training split only.
+    stats : per-clip ``{"low_db": (n,), "high_db": (n,)}`` ranges for ``normalizer.unnormalize``
+        (equal to the global range in global mode).
+    name : dataset name; ``skipped``: files left out; ``cache_path``: the cache entry (if any).
+    """
+
+    x: np.ndarray
+    audio: np.ndarray
+    labels: np.ndarray
+    label_names: tuple[str, ...]
+    split: np.ndarray
+    metadata: list[dict]
+    config: SpectrogramConfig
+    normalizer: Normalizer
+    stats: dict[str, np.ndarray] = field(default_factory=dict)
+    name: str = ""
+    skipped: list[SkippedFile] = field(default_factory=list)
+    cache_path: Path | None = None
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def subset(self, split: str) -> "Features":
+        """The clips of one split (``"train"``, ``"val"`` or ``"test"``), as a new :class:`Features`."""
+        if split not in ("train", "val", "test"):
+            raise ParameterError(f"split={split!r}: expected 'train', 'val' or 'test'")
+        return self.select(self.split == split)
+
+    def select(self, index: np.ndarray) -> "Features":
+        """The clips picked by a boolean mask or an index array, as a new :class:`Features`."""
+        idx = np.asarray(index)
+        rows = np.flatnonzero(idx) if idx.dtype == bool else idx.astype(np.int64)
+        return Features(self.x[rows], self.audio[rows], self.labels[rows], self.label_names, self.split[rows],
+                        [self.metadata[i] for i in rows], self.config, self.normalizer,
+                        {k: v[rows] for k, v in self.stats.items()}, self.name, self.skipped, self.cache_path)
+
+    def split_counts(self) -> dict[str, int]:
+        """Number of clips per split."""
+        return {s: int(np.sum(self.split == s)) for s in ("train", "val", "test")}
+
+    def describe(self) -> str:
+        """One line: size, shape, splits, labels, normalizer range."""
+        c = self.split_counts()
+        norm = self.normalizer
+        rng = f"{norm.low_db:.1f}..{norm.high_db:.1f} dB" if norm.is_fitted else "unfitted"
+        return (f"{self.name}: {len(self)} clips of {self.config.shape} (train {c['train']} / val {c['val']} / "
+                f"test {c['test']}), {len(self.label_names) or 'no'} labels, {norm.mode} normalizer {rng}")
+
+
+# ----------------------------------------------------------------------------- cache key
+def _normalizer_spec(normalizer: str | Normalizer) -> tuple[str, dict | None]:
+    if isinstance(normalizer, Normalizer):
+        return normalizer.mode, (normalizer.to_dict() if normalizer.is_fitted else None)
+    if normalizer not in Normalizer.MODES:
+        raise ParameterError(f"normalizer={normalizer!r}: expected one of {Normalizer.MODES} or a Normalizer")
+    return str(normalizer), None
+
+
+def _settings(dataset: AudioDataset, normalizer: str | Normalizer) -> dict[str, Any]:
+    mode, fitted = _normalizer_spec(normalizer)
+    settings: dict[str, Any] = {
+        "format": CACHE_FORMAT, "name": dataset.name, "root": dataset.root, "config": dataset.config.to_dict(),
+        "level": dataset.level, "trim_db": dataset.trim_db, "normalizer": mode, "fitted_normalizer": fitted,
+        "label_names": list(dataset.label_names),
+    }
+    if dataset.name == "synth":
+        from .synth import SYNTH_VERSION
+
+        settings.update(seed=dataset.seed, synth_version=SYNTH_VERSION)
+    return settings
+
+
+def _file_stamp(source: str) -> list:
+    if source.startswith("synth:"):
+        return [source]
+    try:
+        st = os.stat(source)
+        return [source, st.st_size, st.st_mtime_ns]
+    except OSError:
+        return [source, -1, -1]
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _cache_key(dataset: AudioDataset, normalizer: str | Normalizer) -> tuple[str, str]:
+    """(key, settings_key): the key covers settings + every clip's (source, size, mtime, label, split)."""
+    settings = _settings(dataset, normalizer)
+    clips = [_file_stamp(c.source) + [c.label, c.split] for c in dataset.clips]
+    return _digest({"settings": settings, "clips": clips}), _digest(settings)
+
+
+# ----------------------------------------------------------------------------- cache I/O
+_ARRAYS = ("x", "audio", "labels", "split", "low_db", "high_db")
+
+
+def _cache_paths(cache_dir: Path, name: str, key: str) -> tuple[Path, Path]:
+    stem = f"{name}-{key[:20]}"
+    return cache_dir / f"{stem}.npz", cache_dir / f"{stem}.json"
+
+
+def _load_cache(cache_dir: Path, dataset: AudioDataset, key: str) -> Features | None:
+    npz, meta_path = _cache_paths(cache_dir, dataset.name, key)
+    if not (npz.is_file() and meta_path.is_file()):
+        return None
+    try:
+        meta = read_json(meta_path)
+        if meta.get("key") != key or meta.get("format") != CACHE_FORMAT:
+            return None
+        with np.load(npz, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in _ARRAYS}
+        cfg = SpectrogramConfig.from_dict(meta["config"])
+        n = len(meta["metadata"])
+        ok = (arrays["x"].shape == (n, *cfg.shape) and arrays["audio"].shape == (n, cfg.n_samples)
+              and all(arrays[k].shape == (n,) for k in ("labels", "split", "low_db", "high_db"))
+              and arrays["x"].dtype == np.float32)
+        if not ok:
+            raise ValueError("array shapes do not match the metadata")
+        return Features(arrays["x"], arrays["audio"], arrays["labels"].astype(np.int64), tuple(meta["label_names"]),
+                        arrays["split"].astype(str), list(meta["metadata"]), cfg,
+                        Normalizer.from_dict(meta["normalizer"]),
+                        {"low_db": arrays["low_db"], "high_db": arrays["high_db"]}, meta["name"],
+                        [SkippedFile(**s) for s in meta["skipped"]], npz)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        warnings.warn(f"{npz}: ignoring a damaged feature cache entry ({exc}); rebuilding it", stacklevel=3)
+        return None
+
+
+def _save_cache(cache_dir: Path, features: Features, key: str, settings_key: str) -> Path | None:
+    npz, meta_path = _cache_paths(cache_dir, features.name, key)
+    try:
+        with atomic_path(npz) as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, x=features.x, audio=features.audio, labels=features.labels,
+                         split=features.split.astype("<U5"), low_db=features.stats["low_db"],
+                         high_db=features.stats["high_db"])
+        atomic_write_json(meta_path, {
+            "format": CACHE_FORMAT, "key": key, "settings_key": settings_key, "name": features.name,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "config": features.config.to_dict(),
+            "normalizer": features.normalizer.to_dict(), "label_names": list(features.label_names),
+            "skipped": [{"path": s.path, "reason": s.reason} for s in features.skipped],
+            "metadata": features.metadata,
+        }, indent=None)
+    except (OSError, ValueError, TypeError) as exc:
+        warnings.warn(f"{cache_dir}: cannot write the feature cache ({exc}); continuing without it", stacklevel=3)
+        return None
+    # delete stale entries of the same dataset and settings (files changed since)
+    for other in cache_dir.glob(f"{features.name}-*.json"):
+        if other == meta_path:
+            continue
+        try:
+            if read_json(other).get("settings_key") == settings_key:
+                other.with_suffix(".npz").unlink(missing_ok=True)
+                other.unlink(missing_ok=True)
+        except (OSError, ValueError, AttributeError):
+            continue
+    return npz
+
+
+# ----------------------------------------------------------------------------- building
+def _check_workers(workers: Any) -> int:
+    if workers is None:
+        return max(1, os.cpu_count() or 1)
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ParameterError(f"workers={workers!r}: expected a whole number >= 1 or None")
+    return int(workers)
+
+
+def _load_clip(path: str, cfg: SpectrogramConfig, trim_db: float | None) -> np.ndarray:
+    # read only what is needed (plus a margin for the resampler) unless silence is trimmed first
+    duration = None if trim_db is not None else cfg.n_samples / cfg.sr + 0.05
+    y, _ = load_audio(path, sr=cfg.sr, duration=duration)
+    return pad_or_truncate(y, cfg.n_samples, trim_db=trim_db)
+
+
+def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "global",
+                   cache_dir: str | os.PathLike | None = "data/cache", use_cache: bool = True,
+                   workers: int | None = None, verbose: bool = False) -> Features:
+    """Load, featurize and normalize every clip of ``dataset`` (cached on disk).
+
+    Parameters
+    ----------
+    dataset : from :func:`vae_audio.datasets.load_dataset`.
+    normalizer : ``"global"`` (default: one dB range, fitted on the training split),
+        ``"per_clip"``, or a fitted :class:`Normalizer` to apply as is (e.g. a trained model's).
+    cache_dir : folder of the feature cache (default ``data/cache``, relative to the current
+        folder); ``None`` disables it.
+    use_cache : read and write the cache (``False``: always recompute, write nothing).
+    workers : threads loading and transforming chunks of clips (default: the number of CPUs).
+    verbose : print one line saying what was done and how long it took.
+
+    Returns
+    -------
+    Features (see its attributes). Clips whose file fails to load are dropped and added to
+    ``features.skipped`` (with ``dataset.strict``: :class:`DatasetError` instead).
+    """
+    if not isinstance(dataset, AudioDataset):
+        raise ParameterError(f"dataset: expected an AudioDataset (from load_dataset), got {type(dataset).__name__}")
+    t0 = time.perf_counter()
+    workers = _check_workers(workers)
+    _normalizer_spec(normalizer)  # validate before any work
+    cache = Path(cache_dir) if (cache_dir is not None and use_cache) else None
+    if cache is not None:
+        key, settings_key = _cache_key(dataset, normalizer)
+        hit = _load_cache(cache, dataset, key)
+        if hit is not None:
+            if verbose:
+                print(f"{hit.describe()} (from cache {hit.cache_path}, {time.perf_counter() - t0:.2f} s)")
+            return hit
+    features = _compute(dataset, normalizer, workers)
+    if cache is not None:
+        features.cache_path = _save_cache(cache, features, key, settings_key)
+    if verbose:
+        print(f"{features.describe()} (built in {time.perf_counter() - t0:.1f} s)")
+    return features
+
+
+def _compute(dataset: AudioDataset, normalizer: str | Normalizer, workers: int) -> Features:
+    cfg, n = dataset.config, len(dataset.clips)
+    audio = np.zeros((n, cfg.n_samples), dtype=np.float32)
+    x = np.empty((n, *cfg.shape), dtype=np.float32)
+    metadata = [dict(c.metadata) for c in dataset.clips]
+    failed: dict[int, str] = {}
+    if dataset.name == "synth":
+        from .synth import generate_synth
+
+        indices = [int(c.source.split(":", 1)[1]) for c in dataset.clips]
+        audio[:], _ = generate_synth(sr=cfg.sr, n_samples=cfg.n_samples, seed=dataset.seed, indices=indices)
+
+    def work(start: int) -> None:
+        stop = min(start + _CHUNK, n)
+        if dataset.name != "synth":
+            for i in range(start, stop):
+                try:
+                    audio[i] = _load_clip(dataset.clips[i].source, cfg, dataset.trim_db)
+                except AudioLoadError as exc:
+                    failed[i] = str(exc)
+            if dataset.level is not None:
+                audio[start:stop] = normalize_level(audio[start:stop], dataset.level)
+        elif dataset.level is not None or dataset.trim_db is not None:
+            chunk = pad_or_truncate(audio[start:stop], cfg.n_samples, trim_db=dataset.trim_db)
+            audio[start:stop] = normalize_level(chunk, dataset.level)
+        x[start:stop] = cfg.spectrogram_db(audio[start:stop])
+
+    starts = range(0, n, _CHUNK)
+    if workers == 1 or n <= _CHUNK:
+        for s in starts:
+            work(s)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(work, starts))
+
+    skipped = list(dataset.skipped) + [SkippedFile(dataset.clips[i].source, msg) for i, msg in sorted(failed.items())]
+    if failed and dataset.strict:
+        raise DatasetError(f"{dataset.root or dataset.name}: strict=True and {len(failed)} file(s) failed to load\n"
+                           + "\n".join(f"  {s.path}: {s.reason}" for s in skipped))
+    labels = np.array([c.label for c in dataset.clips], dtype=np.int64)
+    split = np.array([c.split for c in dataset.clips], dtype="<U5")
+    if failed:
+        keep = np.ones(n, dtype=bool)
+        keep[list(failed)] = False
+        x, audio, labels, split = x[keep], audio[keep], labels[keep], split[keep]
+        metadata = [m for i, m in enumerate(metadata) if keep[i]]
+        if not np.any(split == "train"):
+            raise DatasetError(f"{dataset.root or dataset.name}: no training clip could be loaded\n"
+                               + "\n".join(f"  {s.path}: {s.reason}" for s in skipped))
+
+    norm = _fit_normalizer(normalizer, x, split)
+    low = np.empty(len(x), dtype=np.float64)
+    high = np.empty(len(x), dtype=np.float64)
+    for start in range(0, len(x), _CHUNK):
+        sl = slice(start, start + _CHUNK)
+        x[sl], stats = norm.normalize(x[sl], return_stats=True)
+        low[sl], high[sl] = stats["low_db"], stats["high_db"]
+    return Features(x, audio, labels, tuple(dataset.label_names), split, metadata, cfg, norm,
+                    {"low_db": low, "high_db": high}, dataset.name, skipped)
+
+
+def _fit_normalizer(normalizer: str | Normalizer, x_db: np.ndarray, split: np.ndarray) -> Normalizer:
+    """Use a fitted Normalizer as given; otherwise fit one on the training rows, chunk by chunk."""
+    if isinstance(normalizer, Normalizer) and normalizer.is_fitted:
+        return normalizer
+    mode, _ = _normalizer_spec(normalizer)
+    norm = Normalizer(mode=mode)
+    train = np.flatnonzero(split == "train")
+    for start in range(0, len(train), _CHUNK):
+        norm.partial_fit(x_db[train[start:start + _CHUNK]])
+    return norm
+
+
+# ----------------------------------------------------------------------------- tf.data
+def make_tf_dataset(features: Features, *, split: str | None = "train", batch_size: int = 64,
+                    shuffle: bool = True, seed: int = 0, with_labels: bool = False,
+                    drop_remainder: bool = False):
+    """A ``tf.data.Dataset`` of one split (``split=None``: every clip) for Keras ``fit``/``evaluate``.
+
+    Elements are dicts: ``{"spectrogram": float32 (batch, freq, frames, 1)}``, plus
+    ``"label": int32 (batch,)`` when ``with_labels``. The split's spectrograms are held once in
+    memory as a single tensor (that is the cache: nothing is re-read or re-computed per epoch);
+    with ``shuffle`` the order of the clips is reshuffled every epoch from ``seed`` (the same
+    seed gives the same sequence of epochs); each batch is gathered from the tensor and the
+    next batches are prefetched.
+    """
+    import tensorflow as tf
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ParameterError(f"batch_size={batch_size!r}: expected a whole number >= 1")
+    sub = features if split is None else features.subset(split)
+    if len(sub) == 0:
+        raise DatasetError(f"{features.name}: the {split!r} split has no clips")
+    if with_labels and (not sub.label_names or np.any(sub.labels < 0)):
+        raise DatasetError(f"{features.name}: with_labels=True but the clips have no labels")
+    spectrograms = tf.constant(sub.x[..., None])
+    labels = tf.constant(sub.labels.astype(np.int32)) if with_labels else None
+    order = tf.data.Dataset.range(len(sub))
+    if shuffle:
+        order = order.shuffle(len(sub), seed=int(seed), reshuffle_each_iteration=True)
+    order = order.batch(int(batch_size), drop_remainder=drop_remainder)
+
+    def gather(idx):
+        element = {"spectrogram": tf.gather(spectrograms, idx)}
+        if labels is not None:
+            element["label"] = tf.gather(labels, idx)
+        return element
+
+    return order.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
