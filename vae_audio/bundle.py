@@ -1,0 +1,428 @@
+"""Saved model bundles: a folder holding everything needed to generate audio.
+
+Layout of a bundle folder::
+
+    MODEL/
+      encoder.keras    the encoder (Keras 3 format)
+      decoder.keras    the decoder (Keras 3 format)
+      config.json      spectrogram config, normalizer statistics, architecture and VAE settings,
+                       training settings, label names, format/package/library versions and the
+                       SHA-256 of both .keras files
+
+:func:`save_model` writes the folder atomically (a crash never leaves a half-written bundle,
+and a previous bundle stays intact until the new one is complete). :func:`load_model` checks
+every file and returns a :class:`TrainedModel` that encodes, decodes, generates and turns
+spectrograms into audio with nothing else supplied. A bundle with a missing or corrupt file,
+or from an unknown format version, raises :class:`~vae_audio.errors.BundleError` naming the file.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .errors import BundleError, ConfigError, ParameterError
+from .features import Normalizer, SpectrogramConfig
+from .fileio import atomic_directory, atomic_write_json, read_json
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "ENCODER_FILE",
+    "DECODER_FILE",
+    "CONFIG_FILE",
+    "save_model",
+    "load_model",
+    "read_bundle_config",
+    "TrainedModel",
+]
+
+FORMAT_NAME = "vae_audio.bundle"
+#: the bundle layout version written by this package; load_model reads versions 1..FORMAT_VERSION
+FORMAT_VERSION = 1
+ENCODER_FILE = "encoder.keras"
+DECODER_FILE = "decoder.keras"
+CONFIG_FILE = "config.json"
+_MODEL_FILES = (ENCODER_FILE, DECODER_FILE)
+
+
+def _library_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in ("tensorflow", "keras", "librosa", "numpy"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check_label_names(label_names: Any, num_classes: int | None) -> list[str] | None:
+    if label_names is None or (num_classes is None and len(label_names) == 0):
+        if num_classes is not None:
+            raise ConfigError(f"label_names: the model is conditional on {num_classes} classes; "
+                              f"pass their {num_classes} names")
+        return None
+    if num_classes is None:
+        raise ConfigError("label_names: the model is not conditional (no label input); pass label_names=None")
+    if isinstance(label_names, (str, bytes)) or not isinstance(label_names, Sequence):
+        raise ConfigError(f"label_names: expected a list of {num_classes} names, got {type(label_names).__name__}")
+    names = [str(n) for n in label_names]
+    if len(names) != num_classes:
+        raise ConfigError(f"label_names: {len(names)} names for a model conditional on {num_classes} classes")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"label_names: names must be unique, got {names}")
+    return names
+
+
+def save_model(vae, directory: str | os.PathLike, *, config: SpectrogramConfig, normalizer: Normalizer,
+               label_names: Sequence[str] | None = None, settings: Mapping[str, Any] | None = None,
+               overwrite: bool = True) -> Path:
+    """Write ``vae`` (a :class:`vae_audio.models.VAE`) as a bundle folder ``directory``.
+
+    Parameters
+    ----------
+    config : the spectrogram settings the model was trained on (its shape must match the model).
+    normalizer : the fitted normalizer that maps the training dB spectrograms to [0, 1].
+    label_names : class names, one per label index, for a conditional model (else ``None``).
+    settings : extra JSON-serializable information, stored as ``config.json["training"]``
+        (training settings, epochs run, final losses, ...).
+    overwrite : replace an existing bundle (atomically). A folder that exists but is not a
+        bundle is never replaced.
+
+    Returns the bundle folder. Raises :class:`ConfigError` for mismatched arguments and
+    :class:`BundleError` when the folder cannot be written.
+    """
+    from . import __version__
+    from .models import LATENT_KEY, SPECTROGRAM_KEY, model_spec
+
+    encoder, decoder = getattr(vae, "encoder", None), getattr(vae, "decoder", None)
+    if encoder is None or decoder is None:
+        raise ParameterError(f"vae: expected a vae_audio.models.VAE (with .encoder and .decoder), got {type(vae).__name__}")
+    if not isinstance(config, SpectrogramConfig):
+        raise ConfigError(f"config: expected a SpectrogramConfig, got {type(config).__name__}")
+    if not isinstance(normalizer, Normalizer):
+        raise ConfigError(f"normalizer: expected a Normalizer, got {type(normalizer).__name__}")
+    if not normalizer.is_fitted:
+        raise ConfigError("normalizer: not fitted; a bundle needs the training set's dB range to unnormalize outputs")
+    shape = tuple(int(d) for d in encoder.input[SPECTROGRAM_KEY].shape[1:3])
+    if shape != config.shape:
+        raise ConfigError(f"config: spectrogram shape {config.shape} does not match the model's input {shape}")
+    vae_settings = vae.settings() if hasattr(vae, "settings") else {}
+    num_classes = vae_settings.get("num_classes")
+    names = _check_label_names(label_names, num_classes)
+    spec = model_spec(encoder) or {}
+    info: dict[str, Any] = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "package_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "libraries": _library_versions(),
+        "spectrogram": config.to_dict(),
+        "normalizer": normalizer.to_dict(),
+        "label_names": names,
+        "model": {
+            "architecture": spec.get("architecture"),
+            "input_shape": list(shape),
+            "latent_dim": int(decoder.input[LATENT_KEY].shape[-1]),
+            "num_classes": num_classes,
+            "options": spec.get("options", {}),
+        },
+        "vae": vae_settings,
+        "training": dict(settings) if settings is not None else {},
+    }
+    try:
+        json.dumps(info, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"settings: not JSON-serializable ({exc})") from None
+
+    target = Path(directory)
+    if target.exists():
+        if not target.is_dir():
+            raise BundleError(f"{target}: exists and is not a folder; choose another model directory")
+        if not overwrite:
+            raise BundleError(f"{target}: already exists (pass overwrite=True to replace it)")
+        if any(target.iterdir()) and not (target / CONFIG_FILE).is_file():
+            raise BundleError(f"{target}: exists and is not a model bundle (no {CONFIG_FILE}); refusing to replace "
+                              f"its contents")
+    try:
+        with atomic_directory(target, overwrite=True) as tmp:
+            files = {}
+            for name, model in ((ENCODER_FILE, encoder), (DECODER_FILE, decoder)):
+                model.save(tmp / name)
+                files[name] = {"sha256": _sha256(tmp / name), "bytes": (tmp / name).stat().st_size}
+            atomic_write_json(tmp / CONFIG_FILE, {**info, "files": files})
+    except OSError as exc:
+        raise BundleError(f"{target}: cannot write the model bundle ({exc})") from None
+    return target
+
+
+def read_bundle_config(directory: str | os.PathLike) -> dict[str, Any]:
+    """Read and check a bundle's ``config.json`` (without loading the Keras models).
+
+    Raises :class:`BundleError` naming the file if the folder or file is missing, the JSON is
+    corrupt, or the format is unknown or newer than this package reads.
+    """
+    root = Path(directory)
+    if not root.is_dir():
+        raise BundleError(f"{root}: no model bundle here ({'not a folder' if root.exists() else 'folder not found'})")
+    path = root / CONFIG_FILE
+    if not path.is_file():
+        raise BundleError(f"{path}: missing; {root} is not a complete model bundle")
+    try:
+        info = read_json(path)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise BundleError(f"{path}: corrupt, not valid JSON ({exc})") from None
+    if not isinstance(info, dict) or info.get("format") != FORMAT_NAME:
+        raise BundleError(f"{path}: not a vae_audio model bundle config (format is not {FORMAT_NAME!r})")
+    version = info.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise BundleError(f"{path}: unknown bundle format version {version!r}")
+    if version > FORMAT_VERSION:
+        raise BundleError(f"{path}: bundle format version {version} was written by a newer vae_audio "
+                          f"(package {info.get('package_version')}); this version reads formats 1..{FORMAT_VERSION}. "
+                          f"Upgrade vae_audio")
+    if version < 1:
+        raise BundleError(f"{path}: unknown bundle format version {version}")
+    for key in ("spectrogram", "normalizer", "model", "vae", "files"):
+        if not isinstance(info.get(key), dict):
+            raise BundleError(f"{path}: corrupt, the {key!r} section is missing or not an object")
+    return info
+
+
+def load_model(directory: str | os.PathLike) -> "TrainedModel":
+    """Load a bundle written by :func:`save_model`; returns a :class:`TrainedModel`.
+
+    Every file is checked: ``config.json`` must parse and have a known format version, and each
+    ``.keras`` file must exist, match the SHA-256 recorded at save time, load, and fit the
+    spectrogram shape. Any failure raises :class:`BundleError` naming the file.
+    """
+    from . import models  # registers the custom Keras objects
+    import keras
+
+    root = Path(directory)
+    info = read_bundle_config(root)
+    cfg_path = root / CONFIG_FILE
+    try:
+        config = SpectrogramConfig.from_dict(info["spectrogram"])
+        normalizer = Normalizer.from_dict(info["normalizer"])
+    except ConfigError as exc:
+        raise BundleError(f"{cfg_path}: corrupt ({exc})") from None
+    if not normalizer.is_fitted:
+        raise BundleError(f"{cfg_path}: corrupt, the normalizer has no dB range")
+    loaded = {}
+    for name in _MODEL_FILES:
+        path = root / name
+        if not path.is_file():
+            raise BundleError(f"{path}: missing; {root} is not a complete model bundle")
+        recorded = info["files"].get(name, {}).get("sha256") if isinstance(info["files"].get(name), dict) else None
+        if not isinstance(recorded, str):
+            raise BundleError(f"{cfg_path}: corrupt, no checksum recorded for {name}")
+        if _sha256(path) != recorded:
+            raise BundleError(f"{path}: corrupt (its SHA-256 does not match the one recorded in {CONFIG_FILE})")
+        try:
+            loaded[name] = keras.saving.load_model(path, compile=False)
+        except Exception as exc:  # keras raises many types for bad archives
+            raise BundleError(f"{path}: cannot be loaded as a Keras model ({type(exc).__name__}: {exc})") from None
+    encoder, decoder = loaded[ENCODER_FILE], loaded[DECODER_FILE]
+    try:
+        shape = tuple(int(d) for d in encoder.input[models.SPECTROGRAM_KEY].shape[1:3])
+        latent_enc = int(encoder.outputs[0].shape[-1])
+        latent_dec = int(decoder.input[models.LATENT_KEY].shape[-1])
+        out_shape = tuple(int(d) for d in decoder.outputs[0].shape[1:3])
+    except (KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise BundleError(f"{root / ENCODER_FILE}: not a vae_audio encoder/decoder pair ({exc})") from None
+    if shape != config.shape or out_shape != config.shape:
+        raise BundleError(f"{cfg_path}: spectrogram shape {config.shape} does not match the models "
+                          f"(encoder input {shape}, decoder output {out_shape})")
+    if latent_enc != latent_dec:
+        raise BundleError(f"{root / DECODER_FILE}: latent size {latent_dec} does not match the encoder's {latent_enc}")
+    num_classes = models._model_num_classes(encoder)
+    names = info.get("label_names")
+    if (num_classes is None) != (not names) or (names and len(names) != num_classes) \
+            or models._model_num_classes(decoder) != num_classes:
+        raise BundleError(f"{cfg_path}: label names {names} do not match the models "
+                          f"({'unconditional' if num_classes is None else f'{num_classes} classes'})")
+    return TrainedModel(encoder, decoder, config=config, normalizer=normalizer, label_names=names,
+                        info=info, directory=root)
+
+
+class TrainedModel:
+    """A trained VAE with its spectrogram config and normalizer: everything to make audio.
+
+    Obtained from :func:`load_model` (or :meth:`from_vae` in memory). All arrays are NumPy:
+    normalized spectrograms are ``(n, freq, frames)`` float32 in [0, 1], latent vectors
+    ``(n, latent_dim)``, waveforms ``(n, n_samples)`` at ``config.sr``. Labels (conditional
+    models) may be given as indices or names, one per item or one for all.
+    """
+
+    def __init__(self, encoder, decoder, *, config: SpectrogramConfig, normalizer: Normalizer,
+                 label_names: Sequence[str] | None = None, info: Mapping[str, Any] | None = None,
+                 directory: str | os.PathLike | None = None):
+        from .models import LATENT_KEY, _model_num_classes
+
+        self._encoder, self._decoder = encoder, decoder
+        self._config, self._normalizer = config, normalizer
+        self._num_classes = _model_num_classes(encoder)
+        self._label_names = tuple(_check_label_names(label_names, self._num_classes) or ())
+        self._latent_dim = int(decoder.input[LATENT_KEY].shape[-1])
+        self._info = dict(info or {})
+        self._directory = Path(directory) if directory is not None else None
+
+    @classmethod
+    def from_vae(cls, vae, *, config: SpectrogramConfig, normalizer: Normalizer,
+                 label_names: Sequence[str] | None = None) -> "TrainedModel":
+        """Wrap an in-memory :class:`~vae_audio.models.VAE` (no files involved)."""
+        return cls(vae.encoder, vae.decoder, config=config, normalizer=normalizer, label_names=label_names,
+                   info={"vae": vae.settings()})
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def config(self) -> SpectrogramConfig:
+        return self._config
+
+    @property
+    def normalizer(self) -> Normalizer:
+        return self._normalizer
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        """Class names by label index; empty for an unconditional model."""
+        return self._label_names
+
+    @property
+    def num_classes(self) -> int | None:
+        return self._num_classes
+
+    @property
+    def latent_dim(self) -> int:
+        return self._latent_dim
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(freq, frames)`` of the model's spectrograms."""
+        return self._config.shape
+
+    @property
+    def encoder(self):
+        return self._encoder
+
+    @property
+    def decoder(self):
+        return self._decoder
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """A copy of the bundle's config.json contents."""
+        return json.loads(json.dumps(self._info))
+
+    @property
+    def directory(self) -> Path | None:
+        return self._directory
+
+    def __repr__(self) -> str:
+        arch = self._info.get("model", {}).get("architecture")
+        cond = f", {self._num_classes} classes" if self._num_classes else ""
+        where = f" from {self._directory}" if self._directory else ""
+        return f"<TrainedModel {arch} latent={self._latent_dim}{cond}, {self._config.describe()}{where}>"
+
+    # ------------------------------------------------------------------ labels
+    def label_index(self, label: int | str) -> int:
+        """Index of a label given by name (exact) or by index (int, or a string of digits).
+
+        Raises :class:`ConfigError` for an unconditional model or an unknown label.
+        """
+        if not self._label_names:
+            raise ConfigError(f"label {label!r}: this model is not conditional (it has no labels)")
+        if isinstance(label, str):
+            if label in self._label_names:
+                return self._label_names.index(label)
+            if label.strip().isdigit():
+                label = int(label.strip())
+        if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
+            if 0 <= int(label) < len(self._label_names):
+                return int(label)
+        raise ConfigError(f"label {label!r}: unknown; this model's labels are {list(self._label_names)} "
+                          f"(or their indices 0..{len(self._label_names) - 1})")
+
+    def _labels(self, labels: Any, n: int) -> np.ndarray | None:
+        if labels is None:
+            return None
+        if not self._label_names:
+            raise ParameterError("labels: this model is not conditional; pass labels=None")
+        if isinstance(labels, (str, int, np.integer)):
+            return np.full(n, self.label_index(labels), dtype=np.int32)
+        seq = list(np.asarray(labels).tolist()) if isinstance(labels, np.ndarray) else list(labels)
+        if len(seq) != n:
+            raise ParameterError(f"labels: {len(seq)} labels for {n} items")
+        return np.array([self.label_index(v) for v in seq], dtype=np.int32)
+
+    # ------------------------------------------------------------------ model use
+    def encode(self, x_normalized: np.ndarray, labels: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Normalized spectrograms ``(n, freq, frames)`` -> ``(z_mean, z_log_var)``, each ``(n, latent_dim)``."""
+        from .models import encode_array
+
+        arr = np.asarray(x_normalized)
+        n = 1 if arr.ndim == 2 else (len(arr) if arr.ndim else 0)
+        return encode_array(self._encoder, x_normalized, self._labels(labels, n))
+
+    def decode(self, z: np.ndarray, labels: Any = None) -> np.ndarray:
+        """Latent vectors ``(n, latent_dim)`` -> normalized spectrograms ``(n, freq, frames)`` in [0, 1]."""
+        from .models import decode_array
+
+        arr = np.asarray(z)
+        n = 1 if arr.ndim == 1 else (len(arr) if arr.ndim else 0)
+        return decode_array(self._decoder, z, self._labels(labels, n))
+
+    def reconstruct(self, x_normalized: np.ndarray, labels: Any = None) -> np.ndarray:
+        """Encode to the latent mean and decode again: ``(n, freq, frames)`` -> same shape."""
+        z_mean, _ = self.encode(x_normalized, labels)
+        return self.decode(z_mean, labels)
+
+    def generate(self, n: int, *, labels: Any = None, seed: int = 0) -> np.ndarray:
+        """Decode ``n`` latent draws ``z ~ N(0, I)``: normalized spectrograms ``(n, freq, frames)``.
+
+        Deterministic for a given ``seed``. For a conditional model without ``labels`` each
+        item gets a random class (also drawn from ``seed``).
+        """
+        from .models import prior_latents
+
+        z = prior_latents(n, self._latent_dim, seed)
+        if labels is None and self._label_names:
+            labels = np.random.default_rng([int(seed), 1]).integers(0, len(self._label_names), size=n)
+        return self.decode(z, labels)
+
+    def to_db(self, normalized: np.ndarray) -> np.ndarray:
+        """Normalized ``(n, freq, frames)`` (or with a channel axis) -> dB with the training set's range."""
+        arr = np.asarray(normalized)
+        if arr.ndim == 4 and arr.shape[-1] == 1:
+            arr = arr[..., 0]
+        if arr.ndim not in (2, 3) or arr.shape[-2:] != self.shape:
+            raise ParameterError(f"normalized: expected spectrograms (n, {self.shape[0]}, {self.shape[1]}), "
+                                 f"got shape {np.shape(normalized)}")
+        return self._normalizer.unnormalize(arr)
+
+    def to_audio(self, normalized: np.ndarray, **phase_kwargs: Any) -> np.ndarray:
+        """Normalized spectrograms -> waveforms ``(n, n_samples)`` float32 at ``config.sr``.
+
+        Phase is reconstructed by :func:`vae_audio.phase.db_to_audio` (``phase_kwargs`` go there).
+        """
+        from .phase import db_to_audio
+
+        s_db = self.to_db(normalized)
+        return db_to_audio(s_db[None] if s_db.ndim == 2 else s_db, self._config, **phase_kwargs)
