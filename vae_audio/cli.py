@@ -25,18 +25,134 @@ def _cmd_features(args: argparse.Namespace) -> int:
     for path in args.files:
         y, sr = load_audio(path, sr=cfg.sr)
         s_db = cfg.spectrogram_db(pad_or_truncate(y, cfg.n_samples))
-        norm = Normalizer(mode="per_clip")
-        x, stats = norm.normalize(s_db, return_stats=True)
+        x, stats = Normalizer(mode="per_clip").normalize(s_db, return_stats=True)
         print(f"{path}: {y.size / sr:.3f} s -> spectrogram {s_db.shape}, "
               f"{float(stats['low_db']):.1f}..{float(stats['high_db']):.1f} dB -> [0, 1]")
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .training import TrainSettings, train
+
+    settings = TrainSettings(
+        data=args.data, model=args.model, conditional=args.conditional, epochs=args.epochs,
+        batch_size=args.batch_size, learning_rate=args.learning_rate, latent_dim=args.latent_dim,
+        likelihood=args.likelihood, seed=args.seed, out=args.out, max_clips=args.max_clips,
+        strategy=args.strategy, samples_dir=args.samples_dir, n_samples_out=args.n_samples,
+        verbose=0 if args.quiet else 1,
+    )
+    result = train(settings, resume=args.resume, overwrite=args.overwrite)
+    print(f"trained {result.epochs_run} epochs in {result.seconds:.0f} s; model saved to {result.model_dir}")
+    if result.samples:
+        print(f"wrote {len(result.samples)} samples to {result.samples[0].parent}")
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from .bundle import load_model
+    from .generate import generate_to_files
+
+    model = load_model(args.model)
+    out = args.out or f"outputs/samples/{_model_name(args.model)}"
+    paths = generate_to_files(model, out, n=args.n, label=args.label, all_labels=args.all_labels,
+                              seed=args.seed, overwrite=args.overwrite)
+    print(f"wrote {len(paths)} files to {out}")
+    return 0
+
+
+def _cmd_reconstruct(args: argparse.Namespace) -> int:
+    from .bundle import load_model
+    from .generate import reconstruct_files
+
+    model = load_model(args.model)
+    out = args.out or f"outputs/samples/{_model_name(args.model)}-reconstructions"
+    paths = reconstruct_files(model, args.files, out, overwrite=args.overwrite)
+    print(f"wrote {len(paths)} files to {out} (original, ceiling and reconstruction per input)")
+    return 0
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    from .download import download_fsdd
+
+    path = download_fsdd(to=args.to, overwrite=args.overwrite)
+    print(f"FSDD is ready in {path}")
+    return 0
+
+
+def _model_name(model_dir: str) -> str:
+    from pathlib import Path
+
+    p = Path(model_dir).resolve()
+    return p.parent.name if p.name == "model" else p.name
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``vae-audio: error: <what> (see vae-audio <cmd> --help)``."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog.split()[0]}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``vae-audio`` (one sub-command per job)."""
-    parser = argparse.ArgumentParser(prog="vae-audio", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="vae-audio", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+
+    p = sub.add_parser("train", help="train a VAE, save the model and write samples (the main job)")
+    p.add_argument("--data", default="synth", help="synth (built-in, default), fsdd, or a folder of audio")
+    p.add_argument("--model", default="conv", choices=["conv", "simple", "blog"], help="architecture (default conv)")
+    p.add_argument("--conditional", action="store_true", help="condition on the dataset's labels")
+    p.add_argument("--epochs", type=_positive_int, help="number of epochs (default: per dataset)")
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="batch size (default 64)")
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--latent-dim", type=_positive_int, help="latent size (default: per architecture)")
+    p.add_argument("--likelihood", help="decoder likelihood (default: the model's)")
+    p.add_argument("--out", help="run folder (default outputs/runs/<data>-<model>)")
+    p.add_argument("--samples-dir", help="where to write samples (default outputs/samples/<run name>)")
+    p.add_argument("--n-samples", type=int, default=8, help="samples to write at the end (default 8)")
+    p.add_argument("--max-clips", type=_positive_int, help="use at most this many clips (quick runs)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    p.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker"],
+                   help="tf.distribute strategy (default: none)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("generate", help="write samples from a trained model")
+    p.add_argument("--model", required=True, help="model folder (the run's model/ folder)")
+    p.add_argument("--n", type=_positive_int, default=8, help="how many samples (per label; default 8)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--label", help="class to generate (conditional models)")
+    group.add_argument("--all-labels", action="store_true", help="generate --n samples of every class")
+    p.add_argument("--out", help="output folder (default outputs/samples/<run name>)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing files")
+    p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser("reconstruct", help="encode/decode audio files; writes original, ceiling, reconstruction")
+    p.add_argument("--model", required=True, help="model folder")
+    p.add_argument("files", nargs="+", help="audio files")
+    p.add_argument("--out", help="output folder (default outputs/samples/<run name>-reconstructions)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing files")
+    p.set_defaults(func=_cmd_reconstruct)
+
+    p = sub.add_parser("download", help="download a dataset (fsdd)")
+    p.add_argument("dataset", choices=["fsdd"], help="which dataset")
+    p.add_argument("--to", help="target folder (default data/fsdd)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing copy")
+    p.set_defaults(func=_cmd_download)
 
     p = sub.add_parser("features", help="print the spectrogram of audio files (a preprocessing check)")
     p.add_argument("files", nargs="+", help="audio files")

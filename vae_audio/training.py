@@ -1,0 +1,404 @@
+"""Training a VAE on a dataset: checkpoints every epoch, resume, NaN guard, TensorBoard, history.
+
+The output folder of a run (``TrainSettings.out``) holds::
+
+    OUT/
+      checkpoints/epoch_0007/      vae.weights.h5 (model + optimizer state) + state.json, one per epoch
+      checkpoints/latest.json      which epoch folder is the newest complete one
+      model/                       the final bundle: encoder.keras, decoder.keras, config.json
+      history.json                 losses per epoch (train and validation)
+      logs/                        TensorBoard logs (losses, audio examples)
+
+Every file is written atomically: an epoch folder is assembled under a temporary name and
+renamed into place, then ``latest.json`` is replaced. Killing the process at any moment leaves
+the previous epoch's checkpoint (and any previous bundle) intact, and ``resume=True`` continues
+from the last completed epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .errors import ConfigError, TrainingError
+from .fileio import atomic_directory, atomic_write_json, read_json
+
+__all__ = ["TrainSettings", "TrainResult", "train", "latest_checkpoint", "configure_determinism"]
+
+ARCHITECTURES = ("simple", "conv", "blog")
+STRATEGIES = ("default", "mirrored", "multiworker")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything that defines a training run (saved in the bundle and in each checkpoint).
+
+    Attributes
+    ----------
+    data : ``"synth"`` (built-in, default), ``"fsdd"``, or a folder of audio.
+    model : architecture, ``"conv"`` (default), ``"simple"`` or ``"blog"``.
+    conditional : condition encoder and decoder on the dataset's labels.
+    epochs : total number of epochs (a resumed run stops at the same count).
+    batch_size : clips per batch (the global batch under a distribution strategy).
+    learning_rate : Adam step size.
+    latent_dim : size of the latent space; ``None`` uses the architecture's default.
+    beta : weight of the KL term after warm-up.
+    kl_warmup_epochs : epochs over which beta ramps linearly from 0 (0 disables warm-up).
+    likelihood : decoder likelihood, see :class:`vae_audio.models.VAE`; ``None`` = model default.
+    seed : seeds weights, shuffling, sampling (same seed, same weights on CPU).
+    out : output folder of the run.
+    max_clips : use at most this many clips (quick runs); ``None`` = all.
+    strategy : ``"default"``, ``"mirrored"`` (all local devices) or ``"multiworker"``.
+    n_samples_out : how many generated and reconstructed clips to write at the end.
+    samples_dir : where those clips go (``None``: ``outputs/samples/<run name>``).
+    """
+
+    data: str = "synth"
+    model: str = "conv"
+    conditional: bool = False
+    epochs: int | None = None
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    latent_dim: int | None = None
+    beta: float = 1.0
+    kl_warmup_epochs: int = 5
+    likelihood: str | None = None
+    seed: int = 0
+    out: str | None = None
+    max_clips: int | None = None
+    strategy: str = "default"
+    n_samples_out: int = 8
+    samples_dir: str | None = None
+    verbose: int = 1
+
+    def __post_init__(self) -> None:
+        if self.model not in ARCHITECTURES:
+            raise ConfigError(f"model={self.model!r}: expected one of {ARCHITECTURES}")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"strategy={self.strategy!r}: expected one of {STRATEGIES}")
+        for name, lo in (("batch_size", 1), ("seed", 0), ("n_samples_out", 0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise ConfigError(f"{name}={v!r}: expected a whole number >= {lo}")
+        for name in ("epochs", "max_clips", "latent_dim"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise ConfigError(f"{name}={v!r}: expected a whole number >= 1")
+        if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 1):
+            raise ConfigError(f"learning_rate={self.learning_rate!r}: expected a number in (0, 1)")
+        if not (isinstance(self.beta, (int, float)) and math.isfinite(self.beta) and self.beta >= 0):
+            raise ConfigError(f"beta={self.beta!r}: expected a finite number >= 0")
+        if isinstance(self.kl_warmup_epochs, bool) or not isinstance(self.kl_warmup_epochs, int) \
+                or self.kl_warmup_epochs < 0:
+            raise ConfigError(f"kl_warmup_epochs={self.kl_warmup_epochs!r}: expected a whole number >= 0")
+
+    @property
+    def run_name(self) -> str:
+        """A short name for the run: ``<data>-<model>[-cond]``."""
+        data = Path(self.data).name if self.data not in ("synth", "fsdd") else self.data
+        return f"{data}-{self.model}" + ("-cond" if self.conditional else "")
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.out) if self.out else Path("outputs") / "runs" / self.run_name
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrainSettings":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced."""
+
+    out_dir: Path
+    model_dir: Path
+    history: dict[str, list[float]]
+    epochs_run: int
+    seconds: float
+    samples: list[Path] = field(default_factory=list)
+
+
+def configure_determinism(seed: int) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras and make TF ops deterministic on CPU.
+
+    With the same seed, one epoch gives the same weights on CPU. Determinism ends on GPUs
+    (some kernels have no deterministic version) and across TensorFlow versions.
+    """
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(int(seed))
+    try:
+        tf.config.experimental.enable_op_determinism()
+    except Exception:  # pragma: no cover - older TF
+        pass
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def _checkpoint_root(out_dir: Path) -> Path:
+    return Path(out_dir) / "checkpoints"
+
+
+def latest_checkpoint(out_dir: str | os.PathLike) -> Path | None:
+    """The newest complete epoch folder under ``out_dir/checkpoints``, or ``None``.
+
+    ``latest.json`` names it; if that file is missing or stale, the highest ``epoch_NNNN``
+    folder that holds a ``state.json`` is used (folders are complete by construction).
+    """
+    root = _checkpoint_root(Path(out_dir))
+    if not root.is_dir():
+        return None
+    try:
+        name = read_json(root / "latest.json")["checkpoint"]
+        if (root / name / "state.json").is_file():
+            return root / name
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    complete = sorted(p for p in root.glob("epoch_*") if (p / "state.json").is_file())
+    return complete[-1] if complete else None
+
+
+def _save_checkpoint(vae, out_dir: Path, epoch: int, state: dict[str, Any], keep: int = 2) -> Path:
+    root = _checkpoint_root(out_dir)
+    target = root / f"epoch_{epoch:04d}"
+    with atomic_directory(target) as tmp:
+        vae.save_weights(str(tmp / "vae.weights.h5"))  # Keras 3 includes the optimizer's state
+        atomic_write_json(tmp / "state.json", {**state, "epoch": epoch})
+    atomic_write_json(root / "latest.json", {"checkpoint": target.name, "epoch": epoch})
+    for old in sorted(root.glob("epoch_*"))[:-keep]:
+        if old != target:
+            shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def _restore_checkpoint(vae, checkpoint: Path) -> dict[str, Any]:
+    try:
+        vae.optimizer.build(vae.trainable_variables)  # so load_weights restores Adam's moments and step too
+        vae.load_weights(str(checkpoint / "vae.weights.h5"))
+        return read_json(checkpoint / "state.json")
+    except (OSError, ValueError, KeyError) as exc:
+        raise TrainingError(f"{checkpoint}: cannot resume from this checkpoint ({exc})") from None
+
+
+# ----------------------------------------------------------------------------- callbacks
+def _callbacks_module():
+    import keras
+
+    class EpochCheckpoint(keras.callbacks.Callback):
+        """Saves a complete checkpoint and history.json after every finished epoch."""
+
+        def __init__(self, out_dir: Path, state: dict[str, Any], history: dict[str, list[float]]):
+            super().__init__()
+            self.out_dir, self.state, self.history = out_dir, state, history
+            self.t0 = time.perf_counter()
+            self.nan_seen = False
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = dict(logs or {})
+            if self.nan_seen or not all(math.isfinite(float(v)) for v in logs.values()):
+                return
+            for key, value in logs.items():
+                self.history.setdefault(key, []).append(float(value))
+            self.history.setdefault("epoch_seconds", []).append(time.perf_counter() - self.t0)
+            _save_checkpoint(self.model, self.out_dir, epoch + 1, {**self.state, "history": self.history})
+            atomic_write_json(self.out_dir / "history.json", self.history)
+
+    class NanGuard(keras.callbacks.Callback):
+        """Stops training at the first non-finite loss, remembering where it happened."""
+
+        def __init__(self, checkpointer: EpochCheckpoint):
+            super().__init__()
+            self.checkpointer = checkpointer
+            self.where: tuple[int, int] | None = None
+            self.epoch = 0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                self.where = (self.epoch + 1, batch + 1)
+                self.checkpointer.nan_seen = True
+                self.model.stop_training = True
+
+    return EpochCheckpoint, NanGuard
+
+
+def _make_strategy(name: str):
+    import tensorflow as tf
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy(devices=[d.name for d in tf.config.list_logical_devices("CPU")]
+                                              if not tf.config.list_logical_devices("GPU") else None)
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _prepare_out_dir(settings: TrainSettings, resume: bool, overwrite: bool) -> Path:
+    out = settings.out_dir
+    has_run = (out / "checkpoints").exists() or (out / "model").exists()
+    if has_run and not (resume or overwrite):
+        raise ConfigError(
+            f"{out}: already holds a training run; pass --resume to continue it, --overwrite to start over, "
+            f"or --out to choose another folder"
+        )
+    if resume and latest_checkpoint(out) is None:
+        raise ConfigError(f"{out}: nothing to resume (no completed epoch checkpoint in {out / 'checkpoints'})")
+    if overwrite and not resume:
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+        (out / "history.json").unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def train(settings: TrainSettings | None = None, *, resume: bool = False, overwrite: bool = False,
+          features=None) -> TrainResult:
+    """Train a VAE as ``settings`` say; save checkpoints, the bundle, history and samples.
+
+    Parameters
+    ----------
+    settings : the run's settings (defaults: conv model on the built-in synthetic data).
+    resume : continue the run in ``settings.out_dir`` from its last completed epoch.
+    overwrite : start over even if ``settings.out_dir`` already holds a run.
+    features : optional pre-built :class:`vae_audio.datasets.Features` (skips loading data).
+
+    Returns
+    -------
+    TrainResult with the bundle folder, the per-epoch history and the written samples.
+
+    Raises
+    ------
+    TrainingError if the loss becomes NaN/inf (the last good checkpoint is kept);
+    ConfigError / DatasetError for bad settings or data.
+    """
+    import keras
+
+    from . import datasets, models
+    from .bundle import save_model
+    from .featurize import build_features, make_tf_dataset
+
+    settings = settings or TrainSettings()
+    out = _prepare_out_dir(settings, resume, overwrite)
+    checkpoint = latest_checkpoint(out) if resume else None
+    if checkpoint is not None:
+        saved = read_json(checkpoint / "state.json")
+        old = TrainSettings.from_dict(saved.get("settings", {}))
+        same = {k for k in ("data", "model", "conditional", "latent_dim", "likelihood", "batch_size")
+                if getattr(old, k) != getattr(settings, k)}
+        if same:
+            raise ConfigError(f"{out}: cannot resume with different {sorted(same)} "
+                              f"(the run was started with {({k: getattr(old, k) for k in sorted(same)})})")
+
+    configure_determinism(settings.seed)
+    t_start = time.perf_counter()
+    if features is None:
+        dataset = datasets.load_dataset(settings.data, max_clips=settings.max_clips, seed=settings.seed)
+        features = build_features(dataset, verbose=bool(settings.verbose))
+    if settings.conditional and not features.label_names:
+        raise ConfigError(f"--conditional needs labels, but dataset {settings.data!r} has none")
+    epochs = settings.epochs or datasets.default_epochs(settings.data, settings.model)
+    num_classes = len(features.label_names) if settings.conditional else None
+    train_ds = make_tf_dataset(features, split="train", batch_size=settings.batch_size, shuffle=True,
+                                        seed=settings.seed, with_labels=settings.conditional)
+    val_ds = None
+    if np.any(features.split == "val"):
+        val_ds = make_tf_dataset(features, split="val", batch_size=settings.batch_size, shuffle=False,
+                                          with_labels=settings.conditional)
+
+    strategy = _make_strategy(settings.strategy)
+    with strategy.scope():
+        model_kwargs = {"architecture": settings.model, "num_classes": num_classes}
+        if settings.latent_dim is not None:
+            model_kwargs["latent_dim"] = settings.latent_dim
+        encoder = models.build_encoder(features.config.shape, **model_kwargs)
+        decoder = models.build_decoder(features.config.shape, **model_kwargs)
+        steps_per_epoch = int(math.ceil(np.sum(features.split == "train") / settings.batch_size))
+        vae_kwargs: dict[str, Any] = {"beta": settings.beta, "seed": settings.seed,
+                                      "kl_warmup_steps": settings.kl_warmup_epochs * steps_per_epoch}
+        if settings.likelihood is not None:
+            vae_kwargs["likelihood"] = settings.likelihood
+        vae = models.VAE(encoder, decoder, **vae_kwargs)
+        vae.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
+        vae.build_for(features.config.shape)
+
+    history: dict[str, list[float]] = {}
+    initial_epoch = 0
+    if checkpoint is not None:
+        state = _restore_checkpoint(vae, checkpoint)
+        initial_epoch = int(state["epoch"])
+        history = {k: list(v) for k, v in state.get("history", {}).items()}
+        if settings.verbose:
+            print(f"Resuming {out} from epoch {initial_epoch} ({checkpoint.name})")
+
+    state = {"settings": settings.to_dict(), "config": features.config.to_dict(),
+             "normalizer": features.normalizer.to_dict(), "label_names": list(features.label_names)}
+    EpochCheckpoint, NanGuard = _callbacks_module()
+    checkpointer = EpochCheckpoint(out, state, history)
+    nan_guard = NanGuard(checkpointer)
+    callbacks = [nan_guard, checkpointer,
+                 keras.callbacks.TensorBoard(log_dir=str(out / "logs"), write_graph=False,
+                                             update_freq="epoch", profile_batch=0)]
+    if initial_epoch < epochs:
+        if settings.verbose:
+            print(f"Training {settings.model} VAE on {settings.data}: {features.config.describe()}; "
+                  f"{int(np.sum(features.split == 'train'))} training clips, epochs {initial_epoch + 1}..{epochs}")
+        vae.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
+                callbacks=callbacks, verbose=settings.verbose, shuffle=False)
+    if nan_guard.where is not None:
+        last = latest_checkpoint(out)
+        kept = f"the last good checkpoint is {last}" if last else "no epoch completed, so no checkpoint exists"
+        raise TrainingError(
+            f"training stopped: the loss became NaN/inf at epoch {nan_guard.where[0]}, batch {nan_guard.where[1]}; "
+            f"{kept}. Try a lower --learning-rate or check the data for silent/corrupt clips"
+        )
+
+    model_dir = out / "model"
+    save_model(vae, model_dir, config=features.config, normalizer=features.normalizer,
+               label_names=list(features.label_names) if settings.conditional else None,
+               settings={"training": settings.to_dict(), "epochs_run": len(history.get("loss", [])),
+                         "final": {k: v[-1] for k, v in history.items() if v}})
+    _write_audio_summary(out, model_dir)
+    samples: list[Path] = []
+    if settings.n_samples_out:
+        from .bundle import load_model
+        from .generate import write_training_samples
+
+        samples_dir = Path(settings.samples_dir) if settings.samples_dir else Path("outputs/samples") / settings.run_name
+        samples = write_training_samples(load_model(model_dir), features, samples_dir,
+                                         n=settings.n_samples_out, seed=settings.seed)
+    return TrainResult(out_dir=out, model_dir=model_dir, history=history, epochs_run=len(history.get("loss", [])),
+                       seconds=time.perf_counter() - t_start, samples=samples)
+
+
+def _write_audio_summary(out: Path, model_dir: Path, n: int = 4) -> None:
+    """Log a few prior samples as audio to TensorBoard (``out/logs/samples``)."""
+    import tensorflow as tf
+
+    from .bundle import load_model
+
+    trained = load_model(model_dir)
+    spec = trained.generate(n, seed=0)
+    audio = trained.to_audio(spec)
+    writer = tf.summary.create_file_writer(str(out / "logs" / "samples"))
+    with writer.as_default():
+        tf.summary.audio("prior_samples", audio[..., None].astype(np.float32), trained.config.sr, step=0,
+                         max_outputs=n)
+    writer.close()
