@@ -220,6 +220,7 @@ def test_folder_unreadable_files_are_skipped_and_reported(tmp_path):
     (root / "ok3.wav").write_text("overwritten with text")
     feats = build_features(ds, cache_dir=None)
     assert len(feats) == 3 and any(Path(s.path).name == "ok3.wav" for s in feats.skipped)
+    assert "ok3.wav" in feats.skipped_report() and "text.wav" in feats.skipped_report()
     ds.strict = True
     with pytest.raises(DatasetError, match="failed to load"):
         build_features(ds, cache_dir=None)

@@ -126,6 +126,13 @@ class Features:
                         [self.metadata[i] for i in rows], self.config, self.normalizer,
                         {k: v[rows] for k, v in self.stats.items()}, self.name, self.skipped, self.cache_path)
 
+    def skipped_report(self) -> str:
+        """Human-readable list of the files left out and why ("" when none were)."""
+        if not self.skipped:
+            return ""
+        return "\n".join([f"skipped {len(self.skipped)} file(s) that could not be used:"]
+                         + [f"  {s.path}: {s.reason}" for s in self.skipped])
+
     def split_counts(self) -> dict[str, int]:
         """Number of clips per split."""
         return {s: int(np.sum(self.split == s)) for s in ("train", "val", "test")}
@@ -305,20 +312,23 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
         features.cache_path = _save_cache(cache, features, key, settings_key)
     if verbose:
         print(f"{features.describe()} (built in {time.perf_counter() - t0:.1f} s)")
+        if features.skipped:
+            print(features.skipped_report())
     return features
 
 
 def _compute(dataset: AudioDataset, normalizer: str | Normalizer, workers: int) -> Features:
     cfg, n = dataset.config, len(dataset.clips)
-    audio = np.zeros((n, cfg.n_samples), dtype=np.float32)
-    x = np.empty((n, *cfg.shape), dtype=np.float32)
-    metadata = [dict(c.metadata) for c in dataset.clips]
-    failed: dict[int, str] = {}
     if dataset.name == "synth":
         from .synth import generate_synth
 
         indices = [int(c.source.split(":", 1)[1]) for c in dataset.clips]
-        audio[:], _ = generate_synth(sr=cfg.sr, n_samples=cfg.n_samples, seed=dataset.seed, indices=indices)
+        audio, _ = generate_synth(sr=cfg.sr, n_samples=cfg.n_samples, seed=dataset.seed, indices=indices)
+    else:
+        audio = np.zeros((n, cfg.n_samples), dtype=np.float32)  # filled row by row as files are read
+    x = np.empty((n, *cfg.shape), dtype=np.float32)
+    metadata = [dict(c.metadata) for c in dataset.clips]
+    failed: dict[int, str] = {}
 
     def work(start: int) -> None:
         stop = min(start + _CHUNK, n)
@@ -326,7 +336,7 @@ def _compute(dataset: AudioDataset, normalizer: str | Normalizer, workers: int) 
             for i in range(start, stop):
                 try:
                     audio[i] = _load_clip(dataset.clips[i].source, cfg, dataset.trim_db)
-                except AudioLoadError as exc:
+                except (AudioLoadError, ValueError) as exc:  # ValueError: any other per-file problem
                     failed[i] = str(exc)
             if dataset.level is not None:
                 audio[start:stop] = normalize_level(audio[start:stop], dataset.level)
