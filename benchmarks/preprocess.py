@@ -9,11 +9,13 @@ Usage::
 repository). Every measurement runs in a fresh Python process, so peak RSS is that method's own
 and imports are cold; the table reports medians over ``--repeats`` runs:
 
-* ``package``: ``load_dataset(DIR, config=default_config("fsdd"))`` then
-  ``build_features(dataset, use_cache=False)``, exactly the code ``vae-audio train`` runs
-  (streaming chunked loading + batched STFT on a thread pool, peak level normalization,
-  global normalizer fitted on the training split).
+* ``package``: ``load_fsdd(DIR, config=default_config("fsdd"))`` (``load_folder`` when the files
+  are not FSDD-named) then ``build_features(dataset, use_cache=False)``: exactly the code
+  ``vae-audio train --data fsdd`` runs (streaming chunked loading + batched STFT on a thread
+  pool, peak level normalization, global normalizer fitted on the training split).
 * ``package, 1 thread``: the same with ``workers=1``.
+* ``package, generic folder loader``: ``load_folder(DIR)`` instead (``--data DIR``), which also
+  opens every file's header while listing (to report unreadable files up front).
 * ``package, cache hit``: the same call when the on-disk cache is warm (``data/cache`` in a
   temporary folder).
 * ``baseline librosa loop (sr=8000)``: per file ``librosa.load(sr=8000)``, ``fix_length``,
@@ -42,11 +44,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = REPO.parent / "shared" / "data" / "fsdd" / "recordings"
-METHODS = ("package", "package_1thread", "package_cache", "baseline", "baseline_22k", "synth_generate",
-           "synth_features")
+METHODS = ("package", "package_1thread", "package_folder", "package_cache", "baseline", "baseline_22k",
+           "synth_generate", "synth_features")
 LABELS = {
-    "package": "package (build_features, 2 threads)",
+    "package": "package: load + build_features (2 threads)",
     "package_1thread": "package, 1 thread",
+    "package_folder": "package, generic folder loader",
     "package_cache": "package, cache hit",
     "baseline": "baseline librosa loop (sr=8000)",
     "baseline_22k": "naive loop, librosa.load default 22050 Hz",
@@ -98,17 +101,24 @@ def _child(method: str, folder: str, cache_dir: str) -> dict:
         x = np.stack([featurize(f) for f in files]).astype(np.float32)
         n, shape = len(x), x.shape
     else:
-        from vae_audio.datasets import default_config, load_dataset
+        from vae_audio import datasets
         from vae_audio.featurize import build_features
 
-        cfg = default_config("fsdd")
-        build_features(load_dataset(folder, config=cfg, max_clips=8), use_cache=False)  # warm-up
+        cfg = datasets.default_config("fsdd")
+
+        def load(**kwargs):
+            # FSDD-named files: the loader `--data fsdd` uses; anything else (or package_folder): the folder loader
+            if method != "package_folder" and datasets._fsdd_recordings(Path(folder)) is not None:
+                return datasets.load_fsdd(folder, config=cfg, **kwargs)
+            return datasets.load_folder(folder, config=cfg, **kwargs)
+
+        build_features(datasets.load_dataset("synth", max_clips=8, config=cfg), use_cache=False)  # warm-up
         if method == "package_fill":  # fills the cache for the "cache hit" rows
-            build_features(load_dataset(folder, config=cfg), cache_dir=cache_dir)
+            build_features(load(), cache_dir=cache_dir)
             return {}
         rss0 = _rss_mb()
         t0, c0 = time.perf_counter(), time.process_time()
-        ds = load_dataset(folder, config=cfg)
+        ds = load()
         if method == "package_cache":
             feats = build_features(ds, cache_dir=cache_dir)
             assert feats.cache_path is not None

@@ -33,7 +33,6 @@ Waveforms are float32 ``(n_clips, n_samples)`` at any sample rate ``sr`` (harmon
 
 from __future__ import annotations
 
-import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
