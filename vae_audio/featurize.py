@@ -330,28 +330,41 @@ def _compute(dataset: AudioDataset, normalizer: str | Normalizer, workers: int) 
     metadata = [dict(c.metadata) for c in dataset.clips]
     failed: dict[int, str] = {}
 
-    def work(start: int) -> None:
-        stop = min(start + _CHUNK, n)
-        if dataset.name != "synth":
-            for i in range(start, stop):
-                try:
-                    audio[i] = _load_clip(dataset.clips[i].source, cfg, dataset.trim_db)
-                except (AudioLoadError, ValueError) as exc:  # ValueError: any other per-file problem
-                    failed[i] = str(exc)
-            if dataset.level is not None:
-                audio[start:stop] = normalize_level(audio[start:stop], dataset.level)
-        elif dataset.level is not None or dataset.trim_db is not None:
-            chunk = pad_or_truncate(audio[start:stop], cfg.n_samples, trim_db=dataset.trim_db)
-            audio[start:stop] = normalize_level(chunk, dataset.level)
-        x[start:stop] = cfg.spectrogram_db(audio[start:stop])
+    def read(start: int) -> None:
+        """Python-heavy part: read, resample, pad the files of one chunk into ``audio``."""
+        for i in range(start, min(start + _CHUNK, n)):
+            try:
+                audio[i] = _load_clip(dataset.clips[i].source, cfg, dataset.trim_db)
+            except (AudioLoadError, ValueError) as exc:  # ValueError: any other per-file problem
+                failed[i] = str(exc)
+
+    def transform(start: int) -> None:
+        """NumPy-heavy part (releases the GIL): level, spectrogram, dB of one chunk into ``x``."""
+        sl = slice(start, min(start + _CHUNK, n))
+        if dataset.name == "synth" and dataset.trim_db is not None:
+            audio[sl] = pad_or_truncate(audio[sl], cfg.n_samples, trim_db=dataset.trim_db)
+        if dataset.level is not None:
+            audio[sl] = normalize_level(audio[sl], dataset.level)
+        x[sl] = cfg.spectrogram_db(audio[sl])
 
     starts = range(0, n, _CHUNK)
+    reading = dataset.name != "synth"
     if workers == 1 or n <= _CHUNK:
         for s in starts:
-            work(s)
+            if reading:
+                read(s)
+            transform(s)
     else:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(work, starts))
+        # this thread reads chunk k while the pool transforms the chunks already read: the GIL-bound
+        # file reading overlaps the FFTs instead of competing with them
+        with ThreadPoolExecutor(max_workers=workers - 1) as pool:
+            jobs = []
+            for s in starts:
+                if reading:
+                    read(s)
+                jobs.append(pool.submit(transform, s))
+            for job in jobs:
+                job.result()
 
     skipped = list(dataset.skipped) + [SkippedFile(dataset.clips[i].source, msg) for i, msg in sorted(failed.items())]
     if failed and dataset.strict:
