@@ -119,6 +119,19 @@ def test_fsdd_discovery_env_cwd_and_errors(tmp_path, monkeypatch, fsdd_dir):
         load_dataset("fsdd", config=SMALL, strict=True)
 
 
+def test_threaded_featurization_equals_serial(fsdd_dir, monkeypatch):
+    from vae_audio import featurize
+
+    monkeypatch.setattr(featurize, "_CHUNK", 7)  # many chunks, so the reader/transform threads interleave
+    for ds in (load_fsdd(fsdd_dir, config=SMALL), load_dataset("synth", max_clips=30, config=SMALL, level="rms")):
+        serial = build_features(ds, cache_dir=None, workers=1)
+        threaded = build_features(ds, cache_dir=None, workers=3)
+        assert np.array_equal(serial.x, threaded.x) and np.array_equal(serial.audio, threaded.audio)
+        assert serial.normalizer == threaded.normalizer
+    with pytest.raises(ParameterError, match="workers"):
+        build_features(ds, cache_dir=None, workers=0)
+
+
 def test_fsdd_features_levels_and_normalizer_fit_on_train_only(fsdd_dir, tmp_path):
     ds = load_fsdd(fsdd_dir, config=SMALL)
     feats = build_features(ds, cache_dir=None)
