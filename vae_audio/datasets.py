@@ -27,6 +27,7 @@ Turning a dataset into spectrograms (with an on-disk cache) is :func:`vae_audio.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -36,6 +37,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .audio import MAX_SR, MIN_SR, _describe_unreadable
 from .errors import DatasetError, ParameterError
 from .features import SpectrogramConfig
 
@@ -316,13 +318,21 @@ def _check_max_clips(max_clips: Any) -> int | None:
     return int(max_clips)
 
 
+def skipped_summary(skipped: Sequence[SkippedFile], limit: int = 3) -> str:
+    """The first ``limit`` skipped files and their reasons on one line (for one-line error messages)."""
+    parts = [f"{s.path}: {s.reason}" for s in skipped[:limit]]
+    if len(skipped) > limit:
+        parts.append(f"and {len(skipped) - limit} more")
+    return " ".join("; ".join(parts).split())
+
+
 def _finish(dataset: AudioDataset) -> AudioDataset:
     if not dataset.clips:
         raise DatasetError(f"{dataset.root or dataset.name}: the dataset has no usable clips"
-                           + (f"\n{dataset.skipped_report()}" if dataset.skipped else ""))
+                           + (f" ({skipped_summary(dataset.skipped)})" if dataset.skipped else ""))
     if dataset.strict and dataset.skipped:
         raise DatasetError(f"{dataset.root or dataset.name}: strict=True and {len(dataset.skipped)} file(s) "
-                           f"cannot be used\n{dataset.skipped_report()}")
+                           f"cannot be used ({skipped_summary(dataset.skipped)})")
     if not any(c.split == "train" for c in dataset.clips):
         raise DatasetError(f"{dataset.root or dataset.name}: no clip is in the training split")
     return dataset
@@ -586,16 +596,19 @@ def load_folder(path: str | os.PathLike, *, config: SpectrogramConfig | Mapping 
             info = sf.info(str(p))
             if info.frames <= 0:
                 raise RuntimeError("contains no samples")
+            if not MIN_SR <= info.samplerate <= MAX_SR:
+                raise RuntimeError(f"sample rate {info.samplerate} Hz is outside {MIN_SR}..{MAX_SR} Hz")
             meta = {"file": str(p.relative_to(root)), "file_sr": int(info.samplerate),
                     "channels": int(info.channels), "duration_s": round(info.frames / info.samplerate, 4)}
             readable.append((p, meta))
         except Exception as exc:  # soundfile raises several types for unreadable files
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            if isinstance(exc, sf.LibsndfileError):  # say why: text file, truncated header, unknown format
+                with contextlib.suppress(OSError):
+                    reason = _describe_unreadable(p, reason).split(": ", 1)[1].removeprefix("cannot read audio (")[:-1]
             skipped.append(SkippedFile(str(p), f"cannot read audio ({reason})"))
     if not readable:
-        raise DatasetError(f"{root}: none of the {len(files)} audio file(s) could be read\n"
-                           + AudioDataset("folder", [], (), _CONFIGS["folder"], str(root), skipped=skipped)
-                           .skipped_report())
+        raise DatasetError(f"{root}: none of the {len(files)} audio file(s) could be read ({skipped_summary(skipped)})")
     in_sub = [len(p.relative_to(root).parts) > 1 for p, _ in readable]
     if all(in_sub):
         tops = [p.relative_to(root).parts[0] for p, _ in readable]
