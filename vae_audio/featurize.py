@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .audio import load_audio, pad_or_truncate
-from .datasets import AudioDataset, SkippedFile
+from .datasets import AudioDataset, SkippedFile, skipped_summary
 from .errors import AudioLoadError, DatasetError, ParameterError
 from .features import Normalizer, SpectrogramConfig
 from .fileio import atomic_path, atomic_write_json, read_json
@@ -228,6 +228,7 @@ def _load_cache(cache_dir: Path, dataset: AudioDataset, key: str) -> Features | 
 
 def _save_cache(cache_dir: Path, features: Features, key: str, settings_key: str) -> Path | None:
     npz, meta_path = _cache_paths(cache_dir, features.name, key)
+    npz_existed = npz.exists()
     try:
         with atomic_path(npz) as tmp:
             with open(tmp, "wb") as handle:
@@ -242,6 +243,8 @@ def _save_cache(cache_dir: Path, features: Features, key: str, settings_key: str
             "metadata": features.metadata,
         }, indent=None)
     except (OSError, ValueError, TypeError) as exc:
+        if not npz_existed:  # an entry is the .npz *and* its .json: do not leave half of one behind
+            npz.unlink(missing_ok=True)
         warnings.warn(f"{cache_dir}: cannot write the feature cache ({exc}); continuing without it", stacklevel=3)
         return None
     # delete stale entries of the same dataset and settings (files changed since)
@@ -336,7 +339,8 @@ def _compute(dataset: AudioDataset, normalizer: str | Normalizer, workers: int) 
             try:
                 audio[i] = _load_clip(dataset.clips[i].source, cfg, dataset.trim_db)
             except (AudioLoadError, ValueError) as exc:  # ValueError: any other per-file problem
-                failed[i] = str(exc)
+                msg = " ".join(str(exc).split())  # one line, without the path repeated in front
+                failed[i] = msg.removeprefix(f"{dataset.clips[i].source}: ")
 
     def transform(start: int) -> None:
         """NumPy-heavy part (releases the GIL): level, spectrogram, dB of one chunk into ``x``."""
@@ -368,8 +372,8 @@ def _compute(dataset: AudioDataset, normalizer: str | Normalizer, workers: int) 
 
     skipped = list(dataset.skipped) + [SkippedFile(dataset.clips[i].source, msg) for i, msg in sorted(failed.items())]
     if failed and dataset.strict:
-        raise DatasetError(f"{dataset.root or dataset.name}: strict=True and {len(failed)} file(s) failed to load\n"
-                           + "\n".join(f"  {s.path}: {s.reason}" for s in skipped))
+        raise DatasetError(f"{dataset.root or dataset.name}: strict=True and {len(failed)} file(s) failed to load "
+                           f"({skipped_summary(skipped[len(dataset.skipped):])})")
     labels = np.array([c.label for c in dataset.clips], dtype=np.int64)
     split = np.array([c.split for c in dataset.clips], dtype="<U5")
     if failed:
@@ -378,10 +382,13 @@ def _compute(dataset: AudioDataset, normalizer: str | Normalizer, workers: int) 
         x, audio, labels, split = x[keep], audio[keep], labels[keep], split[keep]
         metadata = [m for i, m in enumerate(metadata) if keep[i]]
         if not np.any(split == "train"):
-            raise DatasetError(f"{dataset.root or dataset.name}: no training clip could be loaded\n"
-                               + "\n".join(f"  {s.path}: {s.reason}" for s in skipped))
+            raise DatasetError(f"{dataset.root or dataset.name}: no training clip could be loaded "
+                               f"({skipped_summary(skipped)})")
 
     norm = _fit_normalizer(normalizer, x, split)
+    if norm is not normalizer and norm.high_db - norm.low_db < 1e-3:  # nothing to learn, and every generated clip would be silence
+        raise DatasetError(f"{dataset.root or dataset.name}: every training clip is silent (all spectrogram values "
+                           f"are {norm.low_db:g} dB); add audio that is not silence")
     low = np.empty(len(x), dtype=np.float64)
     high = np.empty(len(x), dtype=np.float64)
     for start in range(0, len(x), _CHUNK):
