@@ -42,6 +42,7 @@ __all__ = [
     "save_model",
     "load_model",
     "read_bundle_config",
+    "check_compatible",
     "TrainedModel",
 ]
 
@@ -186,7 +187,9 @@ def read_bundle_config(directory: str | os.PathLike) -> dict[str, Any]:
         raise BundleError(f"{path}: missing; {root} is not a complete model bundle")
     try:
         info = read_json(path)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except OSError as exc:
+        raise BundleError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except (UnicodeDecodeError, ValueError) as exc:
         raise BundleError(f"{path}: corrupt, not valid JSON ({exc})") from None
     if not isinstance(info, dict) or info.get("format") != FORMAT_NAME:
         raise BundleError(f"{path}: not a vae_audio model bundle config (format is not {FORMAT_NAME!r})")
@@ -233,7 +236,11 @@ def load_model(directory: str | os.PathLike) -> "TrainedModel":
         recorded = info["files"].get(name, {}).get("sha256") if isinstance(info["files"].get(name), dict) else None
         if not isinstance(recorded, str):
             raise BundleError(f"{cfg_path}: corrupt, no checksum recorded for {name}")
-        if _sha256(path) != recorded:
+        try:
+            digest = _sha256(path)
+        except OSError as exc:
+            raise BundleError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+        if digest != recorded:
             raise BundleError(f"{path}: corrupt (its SHA-256 does not match the one recorded in {CONFIG_FILE})")
         try:
             loaded[name] = keras.saving.load_model(path, compile=False)
@@ -260,6 +267,26 @@ def load_model(directory: str | os.PathLike) -> "TrainedModel":
                           f"({'unconditional' if num_classes is None else f'{num_classes} classes'})")
     return TrainedModel(encoder, decoder, config=config, normalizer=normalizer, label_names=names,
                         info=info, directory=root)
+
+
+def check_compatible(model_config: SpectrogramConfig, data_config: SpectrogramConfig, *,
+                     model_name: str = "the model", data_name: str = "the data") -> None:
+    """Refuse to apply a model to data featurized with another spectrogram config.
+
+    A model only understands spectrograms made exactly as its training set's were (sample rate,
+    clip length, FFT size, hop, mel bands, dB floor/ceiling): anything else gives garbage, or a
+    shape error deep inside Keras. Raises :class:`ConfigError` naming the fields that differ and
+    showing both configs; returns ``None`` when they are equal.
+    """
+    for name, cfg in (("model_config", model_config), ("data_config", data_config)):
+        if not isinstance(cfg, SpectrogramConfig):
+            raise ParameterError(f"{name}: expected a SpectrogramConfig, got {type(cfg).__name__}")
+    if model_config == data_config:
+        return
+    a, b = model_config.to_dict(), data_config.to_dict()
+    diff = ", ".join(f"{k} {a[k]!r} vs {b[k]!r}" for k in a if a[k] != b[k])
+    raise ConfigError(f"{model_name} was trained on another spectrogram config than {data_name} ({diff}): "
+                      f"model: {model_config.describe()}; data: {data_config.describe()}")
 
 
 class TrainedModel:
