@@ -269,11 +269,15 @@ def _check_workers(workers: Any) -> int:
     return int(workers)
 
 
-def _load_clip(path: str, cfg: SpectrogramConfig, trim_db: float | None) -> np.ndarray:
-    # read only what is needed (plus a margin for the resampler) unless silence is trimmed first
-    duration = None if trim_db is not None else cfg.n_samples / cfg.sr + 0.05
-    y, _ = load_audio(path, sr=cfg.sr, duration=duration)
-    return pad_or_truncate(y, cfg.n_samples, trim_db=trim_db)
+def _load_clip(path: str, cfg: SpectrogramConfig, trim_db: float | None, out: np.ndarray) -> None:
+    """Read one file into the zero-filled row ``out`` (``pad_or_truncate`` with ``align="start"``)."""
+    if trim_db is not None:
+        out[:] = pad_or_truncate(load_audio(path, sr=cfg.sr)[0], cfg.n_samples, trim_db=trim_db)
+        return
+    # read only what is needed (plus a margin for the resampler); the row is already zero-padded
+    y, _ = load_audio(path, sr=cfg.sr, duration=cfg.n_samples / cfg.sr + 0.05)
+    m = min(y.shape[-1], cfg.n_samples)
+    out[:m] = y[:m]
 
 
 def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "global",
@@ -337,7 +341,7 @@ def _compute(dataset: AudioDataset, normalizer: str | Normalizer, workers: int) 
         """Python-heavy part: read, resample, pad the files of one chunk into ``audio``."""
         for i in range(start, min(start + _CHUNK, n)):
             try:
-                audio[i] = _load_clip(dataset.clips[i].source, cfg, dataset.trim_db)
+                _load_clip(dataset.clips[i].source, cfg, dataset.trim_db, audio[i])
             except (AudioLoadError, ValueError) as exc:  # ValueError: any other per-file problem
                 msg = " ".join(str(exc).split())  # one line, without the path repeated in front
                 failed[i] = msg.removeprefix(f"{dataset.clips[i].source}: ")
