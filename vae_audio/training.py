@@ -253,7 +253,11 @@ def _make_strategy(name: str):
 
 
 def _prepare_out_dir(settings: TrainSettings, resume: bool, overwrite: bool) -> Path:
+    """Check the output folder; nothing is created or deleted here (see :func:`_clear_previous_run`),
+    so a run that fails on bad settings or data leaves the folder exactly as it was."""
     out = settings.out_dir
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a folder; choose another --out")
     has_run = (out / "checkpoints").exists() or (out / "model").exists()
     if has_run and not (resume or overwrite):
         raise ConfigError(
@@ -262,11 +266,43 @@ def _prepare_out_dir(settings: TrainSettings, resume: bool, overwrite: bool) -> 
         )
     if resume and latest_checkpoint(out) is None:
         raise ConfigError(f"{out}: nothing to resume (no completed epoch checkpoint in {out / 'checkpoints'})")
-    if overwrite and not resume:
-        shutil.rmtree(out / "checkpoints", ignore_errors=True)
-        (out / "history.json").unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def _clear_previous_run(out: Path) -> None:
+    """``--overwrite``: drop the old run's checkpoints and history once the new run is ready to train.
+
+    The old bundle (``out/model``) stays until the new one replaces it atomically at the end.
+    """
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    (out / "history.json").unlink(missing_ok=True)
+
+
+def _read_state(checkpoint: Path) -> dict[str, Any]:
+    try:
+        state = read_json(checkpoint / "state.json")
+    except (OSError, ValueError) as exc:
+        raise TrainingError(f"{checkpoint / 'state.json'}: cannot resume from this checkpoint ({exc})") from None
+    if not isinstance(state, dict):
+        raise TrainingError(f"{checkpoint / 'state.json'}: cannot resume from this checkpoint (not a JSON object)")
+    return state
+
+
+def _check_resumable(state: dict[str, Any], checkpoint: Path, features) -> None:
+    """The data of a resumed run must be featurized exactly as the checkpoint's was."""
+    from .bundle import check_compatible
+    from .features import Normalizer, SpectrogramConfig
+
+    try:
+        config = SpectrogramConfig.from_dict(state["config"])
+        normalizer = Normalizer.from_dict(state["normalizer"])
+    except (KeyError, TypeError, ConfigError) as exc:
+        raise TrainingError(f"{checkpoint / 'state.json'}: cannot resume, no valid spectrogram config ({exc})") from None
+    check_compatible(config, features.config, model_name=f"the checkpoint {checkpoint}",
+                     data_name=f"the data {features.name!r}")
+    if normalizer.to_dict() != features.normalizer.to_dict():
+        raise ConfigError(f"cannot resume {checkpoint}: the data's normalizer {features.normalizer.to_dict()} differs "
+                          f"from the checkpoint's {normalizer.to_dict()} (did the dataset or --max-clips change?)")
 
 
 def train(settings: TrainSettings | None = None, *, resume: bool = False, overwrite: bool = False,
@@ -299,7 +335,7 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
     out = _prepare_out_dir(settings, resume, overwrite)
     checkpoint = latest_checkpoint(out) if resume else None
     if checkpoint is not None:
-        saved = read_json(checkpoint / "state.json")
+        saved = _read_state(checkpoint)
         old = TrainSettings.from_dict(saved.get("settings", {}))
         same = {k for k in ("data", "model", "conditional", "latent_dim", "likelihood", "batch_size")
                 if getattr(old, k) != getattr(settings, k)}
@@ -314,6 +350,8 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
         features = build_features(dataset, verbose=bool(settings.verbose))
     if settings.conditional and not features.label_names:
         raise ConfigError(f"--conditional needs labels, but dataset {settings.data!r} has none")
+    if checkpoint is not None:
+        _check_resumable(saved, checkpoint, features)
     epochs = settings.epochs or datasets.default_epochs(settings.data, settings.model)
     num_classes = len(features.label_names) if settings.conditional else None
     train_ds = make_tf_dataset(features, split="train", batch_size=settings.batch_size, shuffle=True,
@@ -350,6 +388,8 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
 
     state = {"settings": settings.to_dict(), "config": features.config.to_dict(),
              "normalizer": features.normalizer.to_dict(), "label_names": list(features.label_names)}
+    if overwrite and not resume:
+        _clear_previous_run(out)
     EpochCheckpoint, NanGuard = _callbacks_module()
     checkpointer = EpochCheckpoint(out, state, history)
     nan_guard = NanGuard(checkpointer)
