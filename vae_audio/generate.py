@@ -7,6 +7,7 @@ them in ``.wav`` files after checking that they are real audio (finite, not sile
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -14,7 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .audio import load_audio, pad_or_truncate, write_wav
-from .errors import AudioWriteError, ParameterError
+from .errors import AudioWriteError, BundleError, ParameterError
+from .fileio import atomic_path
 
 __all__ = [
     "MAX_GENERATE",
@@ -70,6 +72,15 @@ def check_audio(y: np.ndarray, what: str) -> np.ndarray:
     return y
 
 
+def _check_decoded(model, spec: np.ndarray) -> np.ndarray:
+    """Refuse decoder output that is not a spectrogram (NaN/inf: corrupt weights or a diverged run)."""
+    if not np.all(np.isfinite(spec)):
+        where = model.directory if getattr(model, "directory", None) is not None else "the model (in memory)"
+        raise BundleError(f"{where}: the decoder output contains NaN or infinite values (corrupt weights or a "
+                          f"diverged training run); no audio made")
+    return spec
+
+
 def generate_audio(model, n: int, *, label: int | str | None = None, seed: int = 0,
                    **phase_kwargs: Any) -> np.ndarray:
     """Sample ``n`` clips from the prior (of class ``label`` for a conditional model).
@@ -82,7 +93,7 @@ def generate_audio(model, n: int, *, label: int | str | None = None, seed: int =
         labels = np.full(n, model.label_index(label), dtype=np.int32)
     elif model.label_names:
         labels = np.random.default_rng(seed).integers(0, len(model.label_names), size=n).astype(np.int32)
-    spec = model.generate(n, labels=labels, seed=seed)
+    spec = _check_decoded(model, model.generate(n, labels=labels, seed=seed))
     return model.to_audio(spec, **phase_kwargs)
 
 
@@ -105,7 +116,7 @@ def reconstruct_audio(model, waveforms: np.ndarray, *, labels: Sequence[int] | N
     original = pad_or_truncate(np.atleast_2d(np.asarray(waveforms, dtype=np.float32)), cfg.n_samples)
     x, stats = featurize_waveforms(model, original)
     lab = None if labels is None else np.asarray(labels, dtype=np.int32)
-    recon = model.reconstruct(x, labels=lab)
+    recon = _check_decoded(model, model.reconstruct(x, labels=lab))
     ceiling_db = model.normalizer.unnormalize(x, stats)
     from .phase import db_to_audio
 
@@ -144,7 +155,8 @@ def write_clips(waveforms: np.ndarray, names: Sequence[str], out_dir: str | os.P
     """Check and write clips ``(n, samples)`` as ``out_dir/<name>.wav``; return the paths.
 
     Every clip is checked first (:func:`check_audio`), and existing files are refused unless
-    ``overwrite``, so a failure never leaves some files of the batch written and others not.
+    ``overwrite``. All files are written under temporary names and renamed into place only once
+    every one of them is complete, so a failure (bad clip, full disk) leaves none of the batch.
     """
     out = Path(out_dir)
     waves = np.atleast_2d(np.asarray(waveforms))
@@ -157,8 +169,16 @@ def write_clips(waveforms: np.ndarray, names: Sequence[str], out_dir: str | os.P
         if existing:
             raise AudioWriteError(f"{existing[0]}: already exists ({len(existing)} of {len(paths)} files); "
                                   f"pass --overwrite or choose another --out")
-    for y, p in zip(checked, paths):
-        write_wav(p, y, sr)
+    dup = next((p for i, p in enumerate(paths) if p in paths[:i]), None)
+    if dup is not None:
+        raise ParameterError(f"{dup}: two clips would be written to this same file (inputs with the same name?)")
+    with contextlib.ExitStack() as stack:
+        for y, p in zip(checked, paths):
+            tmp = stack.enter_context(atomic_path(p))  # renamed onto p when the stack closes without error
+            try:
+                write_wav(tmp, y, sr)
+            except AudioWriteError as exc:
+                raise AudioWriteError(str(exc).replace(str(tmp), str(p))) from None
     return paths
 
 
@@ -184,13 +204,29 @@ def generate_to_files(model, out_dir: str | os.PathLike, *, n: int = 8, label: i
 
 
 def reconstruct_files(model, files: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
-                      overwrite: bool = False) -> list[Path]:
+                      label: int | str | None = None, overwrite: bool = False) -> list[Path]:
     """``vae-audio reconstruct``: for each file write ``<stem>_original``, ``<stem>_ceiling``
-    (true magnitude through the phase method) and ``<stem>_reconstruction`` WAVs."""
+    (true magnitude through the phase method) and ``<stem>_reconstruction`` WAVs.
+
+    A conditional model needs the files' class as ``label`` (name or index). Files that are
+    silent over the model's clip length are refused (there is nothing to reconstruct).
+    """
     if not files:
         raise ParameterError("files: give at least one audio file to reconstruct")
-    waves = [load_audio(f, sr=model.config.sr)[0] for f in files]
-    result = reconstruct_audio(model, np.stack([pad_or_truncate(w, model.config.n_samples) for w in waves]))
+    labels = None
+    if model.label_names:
+        if label is None:
+            raise ParameterError(f"--label: this model is conditional on {list(model.label_names)}; "
+                                 f"say which class the files are with --label")
+        labels = np.full(len(files), model.label_index(label), dtype=np.int32)
+    elif label is not None:
+        raise ParameterError(f"--label {label}: this model is not conditional (it has no labels)")
+    waves = [pad_or_truncate(load_audio(f, sr=model.config.sr)[0], model.config.n_samples) for f in files]
+    for f, w in zip(files, waves):
+        if not np.any(w):
+            raise ParameterError(f"{f}: the audio is silent (all zeros) over the model's clip length of "
+                                 f"{model.config.duration:.3f} s; nothing to reconstruct")
+    result = reconstruct_audio(model, np.stack(waves), labels=labels)
     clips, names = [], []
     for i, f in enumerate(files):
         stem = Path(f).stem
@@ -202,13 +238,19 @@ def reconstruct_files(model, files: Sequence[str | os.PathLike], out_dir: str | 
 
 def write_training_samples(model, features, out_dir: str | os.PathLike, *, n: int = 8, seed: int = 0) -> list[Path]:
     """After training: ``n`` prior samples plus ``n`` test clips with their reconstructions and ceilings."""
+    from .bundle import check_compatible
+
+    check_compatible(model.config, features.config, data_name=f"the data {features.name!r}")
     test = features.subset("test") if np.any(features.split == "test") else features.subset("train")
-    k = min(n, len(test.labels))
-    idx = np.random.default_rng(seed).choice(len(test.labels), size=k, replace=False)
+    audible = np.flatnonzero(np.any(test.audio != 0, axis=1))  # a silent clip has nothing to reconstruct
+    k = min(n, len(audible))
+    idx = np.random.default_rng(seed).choice(audible, size=k, replace=False)
     labels = test.labels[idx] if model.label_names else None
-    rec = reconstruct_audio(model, test.audio[idx], labels=labels)
     prior = generate_audio(model, n, seed=seed)
-    clips = [prior] + [rec[kind] for kind in ("original", "ceiling", "reconstruction")]
+    clips = [prior]
+    if k:
+        rec = reconstruct_audio(model, test.audio[idx], labels=labels)
+        clips += [rec[kind] for kind in ("original", "ceiling", "reconstruction")]
     names = [f"prior_{i:03d}" for i in range(n)]
     for kind in ("original", "ceiling", "reconstruction"):
         names += [f"test{j:03d}_{kind}" for j in range(k)]
