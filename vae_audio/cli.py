@@ -66,7 +66,7 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
 
     model = load_model(args.model)
     out = args.out or f"outputs/samples/{_model_name(args.model)}-reconstructions"
-    paths = reconstruct_files(model, args.files, out, overwrite=args.overwrite)
+    paths = reconstruct_files(model, args.files, out, label=args.label, overwrite=args.overwrite)
     print(f"wrote {len(paths)} files to {out} (original, ceiling and reconstruction per input)")
     return 0
 
@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reconstruct", help="encode/decode audio files; writes original, ceiling, reconstruction")
     p.add_argument("--model", required=True, help="model folder")
     p.add_argument("files", nargs="+", help="audio files")
+    p.add_argument("--label", help="class of the files (conditional models)")
     p.add_argument("--out", help="output folder (default outputs/samples/<run name>-reconstructions)")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
     p.set_defaults(func=_cmd_reconstruct)
@@ -164,11 +165,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: TensorFlow's C++ start-up lines that say nothing useful on a CPU-only machine (printed by absl
+#: before logging is configured, so TF_CPP_MIN_LOG_LEVEL cannot silence them).
+_TF_NOISE = ("All log messages before absl::InitializeLog()", "oneDNN custom operations are on",
+             "Could not find cuda drivers", "failed call to cuInit", "Unable to register cu")
+_NEEDS_TF = {"train", "generate", "reconstruct"}
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow (and find its devices) with stderr captured at the file-descriptor level,
+    then pass on every captured line except the known start-up noise, so that an error from this
+    command is the only line a user sees on stderr."""
+    import os
+    import tempfile
+
+    if "tensorflow" in sys.modules:
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (embedded use): nothing to capture
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [line for line in capture.read().decode("utf-8", "replace").splitlines(keepends=True)
+                    if line.strip() and not any(noise in line for noise in _TF_NOISE)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``vae-audio`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    if args.command in _NEEDS_TF:
+        _import_tensorflow_quietly()
     try:
         return int(func(args) or 0)
     except VaeAudioError as exc:
