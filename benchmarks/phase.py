@@ -7,7 +7,7 @@ is better) of the result and the wall time for all 300 clips.
 
 Usage (from the repository root)::
 
-    python benchmarks/phase.py [DIR] [--ceiling-iter 1000] [--batch-size 64] [--repeat 1]
+    python benchmarks/phase.py [DIR] [--ceiling-iter 1000] [--batch-size 64] [--repeat 3]
 
 ``DIR`` defaults to ../shared/data/fsdd/recordings relative to the repository root. Rows:
 
@@ -21,8 +21,9 @@ Usage (from the repository root)::
 * ours, PGHI only (``n_iter=0``); ours default (PGHI + ``DEFAULT_N_ITER`` iterations);
 * ours, many iterations (``--ceiling-iter``): the quality ceiling of the method.
 
-Times are medians over ``--repeat`` runs (default 1); the machine is shared, so compare rows of
-one run, not across runs.
+Every method runs once per round, rounds repeat ``--repeat`` times (default 3; cold and ceiling
+rows run in the first round only), and the table shows median times: on a shared machine,
+compare rows of one run, not across runs.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def load_test_set(folder: Path) -> tuple[np.ndarray, list[str]]:
 
 
 def timed(fn, repeat: int):
+    """``(result of the last call, median wall time in seconds over repeat calls)``."""
     times, result = [], None
     for _ in range(repeat):
         start = time.perf_counter()
@@ -75,12 +77,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of FSDD WAVs (default: ../shared/data/fsdd/recordings from the repo root)")
     parser.add_argument("--ceiling-iter", type=int, default=1000, help="iterations of the ceiling row (0 = skip)")
     parser.add_argument("--batch-size", type=int, default=64, help="clips per compiled call")
-    parser.add_argument("--repeat", type=int, default=1, help="time each row this many times, report the median")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds; each round times every method once (cold and ceiling rows: first round only)")
     args = parser.parse_args(argv)
 
     import librosa
 
-    y, names = load_test_set(Path(args.dir))
+    y, _ = load_test_set(Path(args.dir))
     n_clips, length = y.shape
     mag = stft_magnitude(y, n_fft=N_FFT, hop_length=HOP)
     print(f"{n_clips} clips from {args.dir}, {SR} Hz, n_fft {N_FFT}, hop {HOP}; padded at the end to the "
@@ -102,32 +105,45 @@ def main(argv: list[str] | None = None) -> int:
         return np.stack([librosa.griffinlim(mag[i], n_iter=32, hop_length=HOP, n_fft=N_FFT, length=length,
                                             momentum=0.99, init="random", random_state=i) for i in range(n_clips)])
 
-    rows = []  # (method, init, n_iter, sc, seconds, note)
-
-    def add(method, init, n_iter, fn, note="", repeat=args.repeat):
-        audio, seconds = timed(fn, repeat)
-        rows.append((method, init, n_iter, sc(audio), seconds, note))
-        print(f"  {method:<40} {rows[-1][3]:7.2f} dB  {seconds:7.2f} s  {note}", flush=True)
-
-    add("zero phase (librosa.istft)", "zeros", 0,
-        lambda: librosa.istft(mag.astype(np.complex64), n_fft=N_FFT, hop_length=HOP, length=length))
-    add("librosa.griffinlim, one clip at a time", "random", 32, librosa_loop)
-    add("ours, librosa's settings (cold)", "random", 32, ours(init="random", n_iter=32),
-        "first call: includes tracing the graph", repeat=1)
-    add("ours, librosa's settings (warm)", "random", 32, ours(init="random", n_iter=32))
-    add("ours, librosa's settings, XLA (cold)", "random", 32, ours(init="random", n_iter=32, jit_compile=True),
-        "jit_compile=True, first call: tracing + XLA compiles", repeat=1)
-    add("ours, librosa's settings, XLA (warm)", "random", 32, ours(init="random", n_iter=32, jit_compile=True),
-        "jit_compile=True")
-    add("ours, PGHI only", "pghi", 0, ours(init="pghi", n_iter=0))
-    add("**ours, default**", "pghi", DEFAULT_N_ITER, ours())
+    # (method, init, n_iter, fn, note, timed in every round?)
+    methods = [
+        ("zero phase (librosa.istft)", "zeros", 0,
+         lambda: librosa.istft(mag.astype(np.complex64), n_fft=N_FFT, hop_length=HOP, length=length), "", True),
+        ("librosa.griffinlim, one clip at a time", "random", 32, librosa_loop, "", True),
+        ("ours, librosa's settings (cold)", "random", 32, ours(init="random", n_iter=32),
+         "first call in the process: includes tracing the graph", False),
+        ("ours, librosa's settings (warm)", "random", 32, ours(init="random", n_iter=32), "", True),
+        ("ours, librosa's settings, XLA (cold)", "random", 32, ours(init="random", n_iter=32, jit_compile=True),
+         "jit_compile=True, first call: XLA compiles every chunk shape", False),
+        ("ours, librosa's settings, XLA (warm)", "random", 32, ours(init="random", n_iter=32, jit_compile=True),
+         "jit_compile=True", True),
+        ("ours, PGHI only", "pghi", 0, ours(init="pghi", n_iter=0), "", True),
+        ("**ours, default**", "pghi", DEFAULT_N_ITER, ours(), "", True),
+    ]
     if args.ceiling_iter:
-        add("ours, ceiling", "pghi", args.ceiling_iter, ours(n_iter=args.ceiling_iter), repeat=1)
+        methods.append(("ours, ceiling", "pghi", args.ceiling_iter, ours(n_iter=args.ceiling_iter), "", False))
 
+    # every method runs once per round, in the same order, so load changes on a shared machine
+    # hit all of them alike; the table shows each method's median time over the rounds
+    times: dict[str, list[float]] = {m[0]: [] for m in methods}
+    scores: dict[str, float] = {}
+    for round_ in range(max(1, args.repeat)):
+        for method, init, n_iter, fn, note, every_round in methods:
+            if round_ and not every_round:
+                continue
+            audio, seconds = timed(fn, 1)
+            times[method].append(seconds)
+            scores.setdefault(method, sc(audio))
+            print(f"  round {round_ + 1}: {method:<40} {scores[method]:7.2f} dB  {seconds:7.2f} s  {note}", flush=True)
+    rows = [(m, init, n_iter, scores[m], statistics.median(times[m]), note)
+            for m, init, n_iter, _, note, _ in methods]
+
+    rounds = max(1, args.repeat)
     librosa_time = rows[1][4]
     librosa_sc = rows[1][3]
-    print(f"\nTensorFlow import: {tf_import:.1f} s (once per process, not included above)\n")
-    print("| method | init | iterations | median SC (dB) | wall time, 300 clips (s) | speed vs librosa |")
+    print(f"\nTensorFlow import: {tf_import:.1f} s (once per process, not included below); times are medians "
+          f"of {rounds} round(s) except cold and ceiling rows (one run)\n")
+    print(f"| method | init | iterations | median SC (dB) | wall time, {n_clips} clips (s) | speed vs librosa |")
     print("|---|---|---:|---:|---:|---:|")
     for method, init, n_iter, value, seconds, _ in rows:
         print(f"| {method} | {init} | {n_iter} | {value:.1f} | {seconds:.2f} | {librosa_time / seconds:.1f}x |")

@@ -60,6 +60,9 @@ PGHI_TOL = 1e-5
 #: ``lambda = HANN_LAMBDA * n ** 2`` (Prusa et al. 2017, Table 1).
 HANN_LAMBDA = 0.25645
 
+#: Largest accepted ``n_iter`` (far beyond any benefit: quality saturates after ~1000).
+MAX_N_ITER = 100_000
+
 #: Clips per compiled call (bounds memory: ~64 x 2 complex spectrograms + frames).
 DEFAULT_BATCH_SIZE = 64
 
@@ -184,20 +187,20 @@ def _integrate_one(mag: np.ndarray, dphi_frame: np.ndarray, dphi_bin: np.ndarray
     spanning tree* of the time-frequency grid, with each edge weighted by its weaker end (ties
     broken towards the stronger end), gives every coefficient the path whose weakest link is
     strongest -- the same idea, computed by SciPy's compiled Kruskal algorithm instead of a
-    Python heap loop. On FSDD it is also slightly better than the heap order (about -24 dB
-    against -23 dB spectral convergence before any iteration). Disconnected regions (separated
-    by coefficients below ``tol``) start from their strongest coefficient with phase 0; the
-    coefficients below ``tol`` get phase 0.
+    Python heap loop. It is also a little better than the heap order: on the 300 FSDD test
+    clips (8 kHz, n_fft 256, hop 64) the median spectral convergence before any iteration is
+    -22.2 dB against -21.2 dB for a reference heapq implementation, better on 97% of clips.
+    Disconnected regions (separated by coefficients below ``tol``) start from their strongest
+    coefficient with phase 0; the coefficients below ``tol`` get phase 0.
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import breadth_first_order, connected_components, minimum_spanning_tree
 
     n_freq, n_frames = mag.shape
     n = n_freq * n_frames
-    phase = np.zeros(n, dtype=np.float64)
     peak = float(mag.max())
     if peak <= 0.0:
-        return phase.reshape(n_freq, n_frames)
+        return np.zeros((n_freq, n_frames), dtype=np.float64)
     active = mag > tol * peak
     idx = np.arange(n).reshape(n_freq, n_frames)
     # cost >= 1, smallest for the loudest coefficient (scipy drops zero weights, so keep it positive)
@@ -208,25 +211,28 @@ def _integrate_one(mag: np.ndarray, dphi_frame: np.ndarray, dphi_bin: np.ndarray
     dst = np.concatenate([idx[:, 1:][along_t], idx[1:, :][along_f]])
     c_src, c_dst = cost[src], cost[dst]
     weight = np.maximum(c_src, c_dst) + 1e-3 * np.minimum(c_src, c_dst)
-    # a virtual root joined to every active coefficient by edges dearer than any real edge: the
-    # spanning tree then uses exactly one of them per connected region, at its loudest coefficient
+    root = n  # a virtual node joined to the loudest coefficient of every connected region
+    tree = minimum_spanning_tree(csr_matrix((weight, (src, dst)), shape=(n + 1, n + 1)), overwrite=True)
+    _, labels = connected_components(tree, directed=False)
     nodes = np.flatnonzero(active.ravel())
-    root = n
-    big = (float(weight.max()) if weight.size else 0.0) + 1.0
-    rows = np.concatenate([src, np.full(nodes.size, root)])
-    cols = np.concatenate([dst, nodes])
-    vals = np.concatenate([weight, big + cost[nodes]])
-    graph = coo_matrix((vals, (rows, cols)), shape=(n + 1, n + 1)).tocsr()
-    tree = minimum_spanning_tree(graph)
-    order, parent = breadth_first_order(tree, root, directed=False, return_predecessors=True)
+    by_region = np.lexsort((cost[nodes], labels[nodes]))
+    lab = labels[nodes][by_region]
+    starts = nodes[by_region[np.r_[True, lab[1:] != lab[:-1]]]]
+    tree = tree.tocoo()
+    rows = np.concatenate([tree.row, np.full(starts.size, root)])
+    cols = np.concatenate([tree.col, starts])
+    forest = csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n + 1, n + 1))
+    order, parent = breadth_first_order(forest, root, directed=False, return_predecessors=True)
     child = order[1:]
     par = parent[child]
     from_root = par == root
     par_safe = np.where(from_root, child, par)
-    step = child - par_safe
-    g_t = 0.5 * (dphi_frame.ravel()[child] + dphi_frame.ravel()[par_safe])  # trapezoidal rule
-    g_f = 0.5 * (dphi_bin.ravel()[child] + dphi_bin.ravel()[par_safe])
-    inc = np.select([step == 1, step == -1, step == n_frames, step == -n_frames], [g_t, -g_t, g_f, -g_f], 0.0)
+    step = child - par_safe  # +-1: next/previous frame, +-n_frames: next/previous bin
+    along_time = np.abs(step) == 1
+    # trapezoidal rule along the edge
+    g = np.where(along_time, dphi_frame.ravel()[child] + dphi_frame.ravel()[par_safe],
+                 dphi_bin.ravel()[child] + dphi_bin.ravel()[par_safe])
+    inc = 0.5 * np.sign(step) * g
     inc[from_root] = 0.0
     # phase = sum of increments along the path to the root: pointer jumping, O(n log depth)
     acc = np.zeros(n + 1, dtype=np.float64)
@@ -239,8 +245,7 @@ def _integrate_one(mag: np.ndarray, dphi_frame: np.ndarray, dphi_bin: np.ndarray
         acc[pending] += acc[up]
         anc[pending] = anc[up]
         pending = pending[anc[pending] != root]
-    phase[:] = acc[:n]
-    return phase.reshape(n_freq, n_frames)
+    return acc[:n].reshape(n_freq, n_frames)
 
 
 def pghi_phase(magnitude: np.ndarray, *, n_fft: int | None = None, hop_length: int | None = None,
@@ -250,7 +255,7 @@ def pghi_phase(magnitude: np.ndarray, *, n_fft: int | None = None, hop_length: i
     Estimates the phase derivatives from the log-magnitude with the Gaussian approximation of
     the Hann window (``lambda = 0.25645 * n_fft**2``) and integrates them from the strongest
     coefficients outward (Prusa, Balazs & Sondergaard 2017), along a maximum spanning tree of
-    the time-frequency grid (see ``_integrate_one``). NumPy/SciPy only, about 5 ms per clip of
+    the time-frequency grid (see ``_integrate_one``). NumPy/SciPy only, a few ms per clip of
     129 x 144 bins.
 
     Parameters
@@ -348,8 +353,8 @@ def _build_engine(n_fft: int, hop: int, xla: bool):
         return tf.complex(re * scale, im * scale)
 
     if xla:
-        reframe = tf.function(reframe, jit_compile=True)
-        update = tf.function(update, jit_compile=True)
+        reframe = tf.function(reframe, jit_compile=True, autograph=False)
+        update = tf.function(update, jit_compile=True, autograph=False)
 
     signature = [
         tf.TensorSpec([None, None, n_freq], tf.float32),    # magnitude (B, T, F)
@@ -359,7 +364,7 @@ def _build_engine(n_fft: int, hop: int, xla: bool):
         tf.TensorSpec([], tf.float32),                      # momentum / (1 + momentum)
     ]
 
-    @tf.function(input_signature=signature)
+    @tf.function(input_signature=signature, autograph=False)  # plain graph code, no AutoGraph rewriting
     def run(mag, x0, mask, n_iter, alpha):
         def body(i, x, previous):
             frames = tf.signal.irfft(x, fft_length=[n_fft])
@@ -442,7 +447,7 @@ def griffin_lim(
         ``momentum``, ``init``, ``seed`` or ``batch_size``.
     """
     n_fft, hop = _stft_params(n_fft, hop_length, config)
-    n_iter = _whole(n_iter, "n_iter", 0)
+    n_iter = _whole(n_iter, "n_iter", 0, MAX_N_ITER)
     momentum = _check_momentum(momentum)
     if not isinstance(init, str) or init not in INITS:
         raise ParameterError(f"init={init!r}: expected one of {', '.join(map(repr, INITS))}")
