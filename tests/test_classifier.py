@@ -16,7 +16,10 @@ from vae_audio.classifier import (
     generation_scores,
     get_or_train_classifier,
     log_mel_features,
+    mel_magnitude,
+    mel_to_db,
 )
+from vae_audio.classifier import _augment
 from vae_audio.errors import BundleError, ConfigError, ParameterError
 from vae_audio.features import spectrogram_db
 
@@ -255,6 +258,7 @@ def test_bad_training_input_raises_parameter_error(data):
         (dict(waveforms=x, labels=y + 1), "0..3"),                          # out of range
         (dict(waveforms=x, labels=np.zeros_like(y)), "2 different classes"),
         (dict(waveforms=x.astype(complex), labels=y), "real-valued"),
+        (dict(waveforms=(x * 32767).astype(np.int16), labels=y), "integer"),
     ]
     for kwargs, message in cases:
         with pytest.raises(ParameterError, match=message):
@@ -288,12 +292,40 @@ def test_bad_scoring_input_raises_parameter_error(trained, data):
 
 
 def test_config_round_trip_and_validation():
-    cfg = ClassifierConfig(conv_filters=[8, 16], level=None)
-    assert cfg.conv_filters == (8, 16)
+    cfg = ClassifierConfig(conv_filters=[8, 16], level=None, noise_dbfs=[-50, -30])
+    assert cfg.conv_filters == (8, 16) and cfg.noise_dbfs == (-50.0, -30.0)
     assert ClassifierConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     for bad in (dict(n_mels=0), dict(level="rms"), dict(dropout=1.5), dict(conv_filters=()),
-                dict(learning_rate=math.nan), dict(epochs=True)):
+                dict(learning_rate=math.nan), dict(epochs=True), dict(noise_dbfs=(-20, -40)),
+                dict(noise_probability=2.0)):
         with pytest.raises(ConfigError):
             ClassifierConfig(**bad)
     with pytest.raises(ConfigError, match="unknown"):
         ClassifierConfig.from_dict({"n_mel": 64})
+
+
+def test_augmentation_shift_noise_and_gain(data):
+    _, _, x_test, _ = data
+    spec = ClassifierConfig().spectrogram_config(SR, N_SAMPLES)
+    mel = mel_magnitude(x_test[:6], spec, level="peak")
+    bank = mel_magnitude(np.random.default_rng(0).standard_normal((4, N_SAMPLES)).astype(np.float32), spec, level=None)
+    clean = mel_to_db(mel, spec, top_db=80.0)
+    off = ClassifierConfig(max_shift_seconds=0.0, noise_probability=0.0, max_gain_db=0.0)
+    np.testing.assert_array_equal(_augment(mel, np.random.default_rng(1), off, spec, bank), clean)
+    # noise on every clip: a power sum never lowers a bin, and raises the quiet ones
+    noisy = _augment(mel, np.random.default_rng(1), ClassifierConfig(max_shift_seconds=0.0, noise_probability=1.0,
+                     noise_dbfs=(-30.0, -30.0), max_gain_db=0.0), spec, bank)
+    assert np.all(noisy >= clean - 1e-3) and np.mean(noisy - clean) > 1.0
+    # gain only: one constant offset per clip, within +-3 dB
+    gained = _augment(mel, np.random.default_rng(1), ClassifierConfig(max_shift_seconds=0.0, noise_probability=0.0,
+                      max_gain_db=3.0), spec, bank)
+    offsets = (gained - clean).reshape(6, -1)
+    np.testing.assert_allclose(offsets, offsets[:, :1].repeat(offsets.shape[1], 1), atol=1e-4)
+    assert np.all(np.abs(offsets) <= 3.0) and np.ptp(offsets[:, 0]) > 0
+    # shift only: every clip is its own frames moved by a whole number of frames
+    shifted = _augment(mel, np.random.default_rng(1), ClassifierConfig(max_shift_seconds=0.05, noise_probability=0.0,
+                       max_gain_db=0.0), spec, bank)
+    for i in range(6):
+        matches = [k for k in range(-3, 4) if np.allclose(shifted[i, :, max(k, 0):clean.shape[2] + min(k, 0)],
+                                                           clean[i, :, max(-k, 0):clean.shape[2] - max(k, 0)])]
+        assert matches, f"clip {i} is not a time shift of the original"

@@ -48,6 +48,8 @@ __all__ = [
     "classifier_cache_key",
     "generation_scores",
     "log_mel_features",
+    "mel_magnitude",
+    "mel_to_db",
 ]
 
 #: Bumped whenever features, architecture or training change, so cached classifiers are retrained.
@@ -57,6 +59,7 @@ META_FILE = "classifier.json"
 _FORMAT = "vae_audio.classifier"
 _FEATURE_CHUNK = 256  # clips per STFT call (bounds memory on long clips)
 _PEAK_TARGET = 0.9  # same target as featurize.normalize_level("peak")
+_NOISE_CLIPS = 32  # white-noise clips behind the noise augmentation
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,9 @@ class ClassifierConfig:
     max_shift_seconds : training augmentation, random time shift of up to +-this many seconds
         (applied to the spectrogram frames, silence shifted in).
     max_gain_db : training augmentation, random level change of up to +-this many dB.
+    noise_probability, noise_dbfs : training augmentation, white noise added to this fraction of
+        the clips, at an RMS level drawn uniformly in ``noise_dbfs`` (dB re full scale, after peak
+        normalization), so that hiss a listener ignores does not flip the judge's decision.
     """
 
     n_mels: int = 64
@@ -95,6 +101,8 @@ class ClassifierConfig:
     learning_rate: float = 2e-3
     max_shift_seconds: float = 0.08
     max_gain_db: float = 3.0
+    noise_probability: float = 0.5
+    noise_dbfs: tuple[float, float] = (-60.0, -25.0)
 
     def __post_init__(self) -> None:
         def whole(name: str, lo: int) -> None:
@@ -121,6 +129,13 @@ class ClassifierConfig:
         real("learning_rate", 0.0, 1.0, lo_open=True)
         real("max_shift_seconds", 0.0, 10.0)
         real("max_gain_db", 0.0, 60.0)
+        real("noise_probability", 0.0, 1.0)
+        levels = self.noise_dbfs
+        if (not isinstance(levels, (list, tuple)) or len(levels) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in levels)
+                or not -200.0 <= levels[0] <= levels[1] <= 20.0):
+            raise ConfigError(f"ClassifierConfig.noise_dbfs={levels!r}: expected (low, high) dB re full scale, low <= high")
+        object.__setattr__(self, "noise_dbfs", (float(levels[0]), float(levels[1])))
         if self.level not in ("peak", None):
             raise ConfigError(f"ClassifierConfig.level={self.level!r}: expected 'peak' or None")
         filters = self.conv_filters
@@ -140,6 +155,7 @@ class ClassifierConfig:
         """JSON-serializable dict (``conv_filters`` as a list)."""
         data = dataclasses.asdict(self)
         data["conv_filters"] = list(self.conv_filters)
+        data["noise_dbfs"] = list(self.noise_dbfs)
         return data
 
     @classmethod
@@ -152,8 +168,9 @@ class ClassifierConfig:
         if unknown:
             raise ConfigError(f"classifier config: unknown keys {unknown}; known keys are {sorted(known)}")
         values = dict(data)
-        if isinstance(values.get("conv_filters"), list):
-            values["conv_filters"] = tuple(values["conv_filters"])
+        for key in ("conv_filters", "noise_dbfs"):
+            if isinstance(values.get(key), list):
+                values[key] = tuple(values[key])
         return cls(**values)
 
 
@@ -189,9 +206,11 @@ def _check_waveforms(waveforms: Any, name: str, n_samples: int | None = None) ->
 
 
 def _check_numeric(arr: np.ndarray, name: str) -> np.ndarray:
-    if np.iscomplexobj(arr) or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)) \
-            or np.issubdtype(arr.dtype, np.bool_):
-        raise ParameterError(f"{name}: expected real-valued samples, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.integer):
+        raise ParameterError(f"{name}: expected float samples in [-1, 1], got integer dtype {arr.dtype} "
+                             "(scale PCM first, e.g. y / 32768 for int16)")
+    if not np.issubdtype(arr.dtype, np.floating):  # complex, bool, strings, objects
+        raise ParameterError(f"{name}: expected real-valued float samples, got dtype {arr.dtype}")
     arr = arr.astype(np.float32, copy=False)
     if not np.all(np.isfinite(arr)):
         raise ParameterError(f"{name}: contains NaN or infinite samples")
@@ -238,13 +257,12 @@ def _peak_normalize(y: np.ndarray) -> np.ndarray:
     return (y * gain).astype(np.float32)
 
 
-def log_mel_features(waveforms: np.ndarray, spec: SpectrogramConfig, *, level: str | None,
-                     top_db: float) -> np.ndarray:
-    """Judge features: ``(n, n_samples)`` float32 -> log-mel dB ``(n, n_mels, n_frames)`` float32.
+def mel_magnitude(waveforms: np.ndarray, spec: SpectrogramConfig, *, level: str | None) -> np.ndarray:
+    """Linear mel magnitude ``(n, n_mels, n_frames)`` float32 of checked waveforms ``(n, n_samples)``.
 
-    Optional peak normalization, then :func:`~vae_audio.features.stft_magnitude`, the Slaney mel
-    filterbank and :func:`~vae_audio.features.amplitude_to_db` (the same numbers as
-    ``spectrogram_db(y, spec)``), floored per clip at its maximum minus ``top_db``.
+    Optional peak normalization (``level="peak"``: each clip scaled to a 0.9 peak), then
+    :func:`~vae_audio.features.stft_magnitude` and the Slaney mel filterbank
+    (:func:`~vae_audio.features.mel_filterbank`), as in :func:`~vae_audio.features.spectrogram_db`.
     """
     fb_t = np.ascontiguousarray(mel_filterbank(sr=spec.sr, n_fft=spec.n_fft, n_mels=spec.n_mels).T)
     out = np.empty((waveforms.shape[0], spec.n_mels, spec.n_frames), dtype=np.float32)
@@ -253,11 +271,25 @@ def log_mel_features(waveforms: np.ndarray, spec: SpectrogramConfig, *, level: s
         if level == "peak":
             y = _peak_normalize(y)
         mag = stft_magnitude(y, n_fft=spec.n_fft, hop_length=spec.hop_length)  # (b, freq, frames)
-        mel = np.matmul(mag.transpose(0, 2, 1), fb_t).transpose(0, 2, 1)    # one GEMM per chunk
-        db = amplitude_to_db(mel, db_floor=spec.db_floor)
-        floor = db.max(axis=(1, 2), keepdims=True) - top_db
-        out[start:start + y.shape[0]] = np.maximum(db, floor)
+        out[start:start + y.shape[0]] = np.matmul(mag.transpose(0, 2, 1), fb_t).transpose(0, 2, 1)  # one GEMM
     return out
+
+
+def mel_to_db(mel: np.ndarray, spec: SpectrogramConfig, *, top_db: float) -> np.ndarray:
+    """Mel magnitude -> dB (:func:`~vae_audio.features.amplitude_to_db`), floored per clip at its
+    maximum minus ``top_db``; float32, same shape."""
+    db = amplitude_to_db(mel, db_floor=spec.db_floor)
+    return np.maximum(db, db.max(axis=(-2, -1), keepdims=True) - top_db)
+
+
+def log_mel_features(waveforms: np.ndarray, spec: SpectrogramConfig, *, level: str | None,
+                     top_db: float) -> np.ndarray:
+    """Judge features: ``(n, n_samples)`` float32 -> log-mel dB ``(n, n_mels, n_frames)`` float32.
+
+    :func:`mel_magnitude` then :func:`mel_to_db`: the same numbers as
+    ``spectrogram_db(y, spec)``, floored per clip at its maximum minus ``top_db``.
+    """
+    return mel_to_db(mel_magnitude(waveforms, spec, level=level), spec, top_db=top_db)
 
 
 # ----------------------------------------------------------------------------- model
@@ -406,7 +438,8 @@ class AudioClassifier:
         new = AudioClassifier(self.config)
         new.sr, new.n_samples, new.label_names = sr, int(x_wave.shape[1]), names
         new.spectrogram_config = spec = self.config.spectrogram_config(sr, new.n_samples)
-        db = new._log_mel_checked(x_wave)
+        mel = mel_magnitude(x_wave, spec, level=self.config.level)
+        db = mel_to_db(mel, spec, top_db=self.config.top_db)
         new.mean = db.mean(axis=(0, 2)).astype(np.float64)
         new.std = np.maximum(db.std(axis=(0, 2)), 1e-3).astype(np.float64)
         if val is not None:
@@ -420,13 +453,14 @@ class AudioClassifier:
         model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])
         rng = np.random.default_rng(int(data_seed))
-        max_shift = int(round(self.config.max_shift_seconds * sr / spec.hop_length))
+        noise = rng.standard_normal((_NOISE_CLIPS, new.n_samples)).astype(np.float32)  # unit RMS
+        noise_bank = mel_magnitude(noise, spec, level=None)
         history: dict[str, list[float]] = {"loss": [], "accuracy": []}
         if val is not None:
             history["val_accuracy"] = []
         for epoch in range(int(epochs)):
             order = rng.permutation(len(y))
-            xa = new._standardize(_augment(db[order], rng, max_shift, self.config.max_gain_db))
+            xa = new._standardize(_augment(mel[order], rng, self.config, spec, noise_bank))
             h = model.fit(xa, y[order], batch_size=self.config.batch_size, epochs=1, shuffle=False, verbose=0)
             loss, acc = float(h.history["loss"][-1]), float(h.history["accuracy"][-1])
             if not math.isfinite(loss):
@@ -574,21 +608,33 @@ class AudioClassifier:
         return clf
 
 
-def _augment(db: np.ndarray, rng: np.random.Generator, max_shift: int, max_gain_db: float) -> np.ndarray:
-    """Random time shift (frames, silence = each clip's floor shifted in) and level change of
-    log-mel spectrograms ``(n, n_mels, n_frames)``; returns a new array."""
-    n, _, n_frames = db.shape
-    out = db.copy()
+def _augment(mel: np.ndarray, rng: np.random.Generator, config: ClassifierConfig, spec: SpectrogramConfig,
+             noise_bank: np.ndarray) -> np.ndarray:
+    """One epoch's training inputs (dB) from clean mel magnitudes ``(n, n_mels, n_frames)``.
+
+    Random time shift (whole frames, silence shifted in), white noise added to a random subset of
+    clips (power sum with a random clip of ``noise_bank``, unit-RMS noise, at a random level in
+    ``config.noise_dbfs``), conversion to dB with the per-clip floor, random level change.
+    """
+    n, _, n_frames = mel.shape
+    out = mel
+    max_shift = int(round(config.max_shift_seconds * spec.sr / spec.hop_length))
     if max_shift > 0:
         shifts = rng.integers(-max_shift, max_shift + 1, size=n)
         src = np.arange(n_frames)[None, :] - shifts[:, None]  # (n, frames): source frame of each output frame
         valid = (src >= 0) & (src < n_frames)
-        gathered = np.take_along_axis(db, np.clip(src, 0, n_frames - 1)[:, None, :], axis=2)
-        floor = db.min(axis=(1, 2), keepdims=True)
-        out = np.where(valid[:, None, :], gathered, floor)
-    if max_gain_db > 0:
-        out = out + rng.uniform(-max_gain_db, max_gain_db, size=(n, 1, 1)).astype(np.float32)
-    return out.astype(np.float32)
+        gathered = np.take_along_axis(mel, np.clip(src, 0, n_frames - 1)[:, None, :], axis=2)
+        out = np.where(valid[:, None, :], gathered, np.float32(0.0))
+    if config.noise_probability > 0:
+        pick = rng.random(n) < config.noise_probability
+        which = rng.integers(0, noise_bank.shape[0], size=n)
+        level = (10.0 ** (rng.uniform(*config.noise_dbfs, size=n) / 20.0)).astype(np.float32)
+        noise = noise_bank[which] * level[:, None, None]
+        out = np.where(pick[:, None, None], np.sqrt(np.square(out) + np.square(noise)), out)
+    db = mel_to_db(out, spec, top_db=config.top_db)
+    if config.max_gain_db > 0:
+        db = db + rng.uniform(-config.max_gain_db, config.max_gain_db, size=(n, 1, 1)).astype(np.float32)
+    return db.astype(np.float32, copy=False)
 
 
 # ----------------------------------------------------------------------------- cache
