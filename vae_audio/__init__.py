@@ -31,7 +31,25 @@ _EXPORTS: dict[str, str] = {
     # features
     "SpectrogramConfig": "features", "Normalizer": "features", "stft_magnitude": "features",
     "mel_filterbank": "features", "amplitude_to_db": "features", "db_to_amplitude": "features",
-    "spectrogram_db": "features", "db_to_magnitude": "features",
+    "spectrogram_db": "features", "db_to_magnitude": "features", "n_stft_frames": "features",
+    # phase reconstruction and spectral metrics
+    "griffin_lim": "phase", "pghi_phase": "phase", "mel_to_stft_magnitude": "phase",
+    "magnitude_to_audio": "phase", "db_to_audio": "phase",
+    "spectral_convergence_db": "metrics", "log_spectral_distance_db": "metrics",
+    # datasets and features of whole datasets
+    "load_dataset": "datasets", "default_config": "datasets", "find_fsdd": "datasets",
+    "AudioDataset": "datasets", "generate_synth": "synth", "download_fsdd": "download",
+    "Features": "featurize", "build_features": "featurize", "make_tf_dataset": "featurize",
+    # models, bundles, training, generation
+    "build_encoder": "models", "build_decoder": "models", "VAE": "models",
+    "save_model": "bundle", "load_model": "bundle", "TrainedModel": "bundle", "check_compatible": "bundle",
+    "TrainSettings": "training", "train": "training",
+    "generate_audio": "generate", "reconstruct_audio": "generate", "interpolate": "generate",
+    "write_clips": "generate",
+    # evaluation
+    "AudioClassifier": "classifier", "get_or_train_classifier": "classifier",
+    "generation_scores": "classifier",
+    "inception_score": "scores", "frechet_distance": "scores", "accuracy": "scores",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
