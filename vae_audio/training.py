@@ -216,8 +216,15 @@ def _callbacks_module():
             for key, value in logs.items():
                 self.history.setdefault(key, []).append(float(value))
             self.history.setdefault("epoch_seconds", []).append(time.perf_counter() - self.t0)
-            _save_checkpoint(self.model, self.out_dir, epoch + 1, {**self.state, "history": self.history})
-            atomic_write_json(self.out_dir / "history.json", self.history)
+            try:
+                _save_checkpoint(self.model, self.out_dir, epoch + 1, {**self.state, "history": self.history})
+                atomic_write_json(self.out_dir / "history.json", self.history)
+            except OSError as exc:  # disk full, folder removed, ...: stop with our error, not a traceback
+                last = latest_checkpoint(self.out_dir)
+                raise TrainingError(
+                    f"{self.out_dir}: cannot write the checkpoint of epoch {epoch + 1} ({exc.strerror or exc}); "
+                    f"{f'the last good checkpoint is {last}' if last else 'no checkpoint was written'}"
+                ) from None
 
     class NanGuard(keras.callbacks.Callback):
         """Stops training at the first non-finite loss, remembering where it happened."""
@@ -267,6 +274,17 @@ def _prepare_out_dir(settings: TrainSettings, resume: bool, overwrite: bool) -> 
     if resume and latest_checkpoint(out) is None:
         raise ConfigError(f"{out}: nothing to resume (no completed epoch checkpoint in {out / 'checkpoints'})")
     return out
+
+
+def _remove_litter(out: Path) -> None:
+    """Delete the temporary files and folders a killed run left in ``out/checkpoints``
+    (``.epoch_NNNN.*.tmp``, ``.latest.json.*.tmp.json``): never valid checkpoints, only litter."""
+    for p in _checkpoint_root(out).glob(".*"):
+        if ".tmp" in p.name:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
 
 
 def _clear_previous_run(out: Path) -> None:
@@ -390,6 +408,8 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
              "normalizer": features.normalizer.to_dict(), "label_names": list(features.label_names)}
     if overwrite and not resume:
         _clear_previous_run(out)
+    elif resume:
+        _remove_litter(out)
     EpochCheckpoint, NanGuard = _callbacks_module()
     checkpointer = EpochCheckpoint(out, state, history)
     nan_guard = NanGuard(checkpointer)
