@@ -667,16 +667,3 @@ def load_dataset(spec: str | os.PathLike = "synth", *, config: SpectrogramConfig
         raise ParameterError(f"spec={spec!r}: expected 'synth', 'fsdd', 'nsynth' or a folder path")
     ds.clips = _subsample(ds.clips, max_clips, ds.seed)
     return _finish(ds)
-
-
-# The feature/cache/tf.data functions live in featurize.py (a higher layer); these names are
-# forwarded lazily so ``datasets.build_features`` etc. keep working for callers that use them.
-_FORWARDED = {"Features", "build_features", "make_tf_dataset", "normalize_level"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _FORWARDED:
-        from . import featurize
-
-        return getattr(featurize, name)
-    raise AttributeError(f"module 'vae_audio.datasets' has no attribute {name!r}")
