@@ -71,6 +71,18 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate, format_table
+
+    results = evaluate(args.model, data=args.data, json_path=args.json, max_clips=args.max_clips,
+                       n_generate=args.n_generate, seed=args.seed,
+                       phase_kwargs=None if args.n_iter is None else {"n_iter": args.n_iter}, verbose=not args.quiet)
+    print(format_table(results))
+    if args.json:
+        print(f"wrote {args.json}")
+    return 0
+
+
 def _cmd_download(args: argparse.Namespace) -> int:
     from .download import download_fsdd
 
@@ -149,6 +161,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
     p.set_defaults(func=_cmd_reconstruct)
 
+    p = sub.add_parser("evaluate", help="score a model on its test split: reconstruction, audio, generation")
+    p.add_argument("--model", required=True, help="model folder")
+    p.add_argument("--data", help="dataset (default: the one the model was trained on, else synth)")
+    p.add_argument("--json", help="write the results to this JSON file")
+    p.add_argument("--max-clips", type=_positive_int, help="use at most this many clips (quick runs)")
+    p.add_argument("--n-generate", type=_positive_int, help="samples per kind (default: the test-set size)")
+    p.add_argument("--n-iter", type=int, help="phase reconstruction iterations (default: the package's)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the samples (default 0)")
+    p.add_argument("--quiet", action="store_true", help="print only the table")
+    p.set_defaults(func=_cmd_evaluate)
+
     p = sub.add_parser("download", help="download a dataset (fsdd)")
     p.add_argument("dataset", choices=["fsdd"], help="which dataset")
     p.add_argument("--to", help="target folder (default data/fsdd)")
@@ -169,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
 #: before logging is configured, so TF_CPP_MIN_LOG_LEVEL cannot silence them).
 _TF_NOISE = ("All log messages before absl::InitializeLog()", "oneDNN custom operations are on",
              "Could not find cuda drivers", "failed call to cuInit", "Unable to register cu")
-_NEEDS_TF = {"train", "generate", "reconstruct"}
+_NEEDS_TF = {"train", "generate", "reconstruct", "evaluate"}
 
 
 def _import_tensorflow_quietly() -> None:

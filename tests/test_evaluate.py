@@ -1,0 +1,179 @@
+"""vae-audio evaluate: metric wiring checked against hand computations, and the full JSON of a tiny run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from vae_audio.classifier import ClassifierConfig
+from vae_audio.errors import ConfigError, ParameterError
+from vae_audio.evaluate import evaluate, evaluate_model, format_table
+from vae_audio.features import Normalizer, SpectrogramConfig, db_to_magnitude, stft_magnitude
+from vae_audio.featurize import Features
+from vae_audio.metrics import log_spectral_distance_db, spectral_convergence_db
+from vae_audio.phase import db_to_audio
+
+CFG = SpectrogramConfig(sr=8000, n_fft=256, hop_length=64, n_samples=2000)
+PHASE = {"n_iter": 4}
+TINY_CLASSIFIER = ClassifierConfig(conv_filters=(4,), embedding_dim=8, epochs=1, batch_size=16)
+
+
+class StubModel:
+    """Duck-typed TrainedModel: reconstructs with a fixed dB offset (0 = perfectly)."""
+
+    def __init__(self, normalizer: Normalizer, offset_db: float = 0.0):
+        self.config, self.normalizer, self.label_names, self.offset_db = CFG, normalizer, (), offset_db
+        self.directory = None
+
+    def reconstruct(self, x, labels=None):
+        span = self.normalizer.high_db - self.normalizer.low_db
+        return np.clip(np.asarray(x) + self.offset_db / span, 0.0, 1.0).astype(np.float32)
+
+    def to_audio(self, normalized, **kw):
+        return db_to_audio(self.normalizer.unnormalize(normalized), self.config, **kw)
+
+
+def _features(n: int = 6) -> Features:
+    """Tones of several pitches with a decaying envelope; all in the test split."""
+    t = np.arange(CFG.n_samples) / CFG.sr
+    audio = np.stack([0.5 * np.sin(2 * np.pi * (300 + 150 * i) * t) * np.exp(-3 * t) for i in range(n)])
+    audio = audio.astype(np.float32)
+    s_db = CFG.spectrogram_db(audio)
+    norm = Normalizer.fixed(CFG.db_floor, float(s_db.max()) + 20.0)  # headroom: +6 dB is not clipped
+    x, stats = norm.normalize(s_db, return_stats=True)
+    return Features(x, audio, np.zeros(n, np.int64), (), np.array(["test"] * n), [{}] * n, CFG, norm, stats, "tones")
+
+
+def test_perfect_model_scores_equal_the_hand_computed_ceiling():
+    feats = _features()
+    results = evaluate_model(StubModel(feats.normalizer), feats, phase_kwargs=PHASE)
+    ref = stft_magnitude(feats.audio, n_fft=CFG.n_fft, hop_length=CFG.hop_length)
+    truth_mag = db_to_magnitude(feats.normalizer.unnormalize(feats.x), CFG)
+    eps = 10 ** (CFG.db_floor / 20)
+    assert results["lsd_eps"] == pytest.approx(1e-4)
+    # magnitude domain: the floored truth itself
+    sc = spectral_convergence_db(ref, truth_mag)
+    lsd = log_spectral_distance_db(ref, truth_mag, eps=eps)
+    assert results["reconstruction"]["sc_db"]["median"] == pytest.approx(float(np.median(sc)), abs=1e-6)
+    assert results["reconstruction"]["lsd_db"]["mean"] == pytest.approx(float(np.mean(lsd)), abs=1e-6)
+    assert results["reconstruction"]["sc_db"]["median"] < -60  # only the -80 dB floor differs
+    # audio: the same magnitude through the same (deterministic) phase method as the ceiling
+    audio = db_to_audio(feats.normalizer.unnormalize(feats.x), CFG, **PHASE)
+    sc_audio = spectral_convergence_db(ref, audio, config=CFG)
+    assert results["audio"]["sc_db"]["median"] == pytest.approx(float(np.median(sc_audio)), abs=1e-4)
+    assert results["audio"] == results["ceiling"]["truth_through_phase"]
+    # the true phase gives back (almost) the clip itself
+    assert results["ceiling"]["model_with_true_phase"]["sc_db"]["median"] < -50
+    assert results["ceiling"]["model_with_true_phase"]["lsd_db"]["median"] < 0.5
+    s = results["summary"]
+    assert s["audio_sc_gap_to_ceiling_db"] == pytest.approx(0.0, abs=1e-9)
+    assert results["generation"] is None and results["n_test"] == 6
+
+
+def test_a_level_error_shows_as_its_size_in_decibels():
+    feats = _features()
+    results = evaluate_model(StubModel(feats.normalizer, offset_db=6.0), feats, phase_kwargs=PHASE)
+    # +6 dB everywhere above the floor: LSD ~ 6 dB (a little more: floor bins rise to -74 dB, where the
+    # truth is quieter still), SC = 20 log10(10^(6/20) - 1) ~ -0.03 dB
+    assert 6.0 <= results["reconstruction"]["lsd_db"]["median"] <= 8.0
+    assert results["reconstruction"]["sc_db"]["median"] == pytest.approx(20 * np.log10(10 ** 0.3 - 1), abs=0.3)
+    # the true phase cannot fix a magnitude error (a perfect model scores < 0.5 dB here; quiet bins
+    # below eps = -80 dB count less, so the 6 dB error shows as a few dB)
+    assert results["ceiling"]["model_with_true_phase"]["lsd_db"]["median"] > 3.0
+
+
+def test_mismatched_config_or_normalizer_is_refused():
+    feats = _features()
+    other = SpectrogramConfig(sr=8000, n_fft=512, hop_length=64, n_samples=2000)
+    model = StubModel(feats.normalizer)
+    model.config = other
+    with pytest.raises(ConfigError, match="n_fft 512 vs 256"):
+        evaluate_model(model, feats)
+    with pytest.raises(ConfigError, match="normalizer"):
+        evaluate_model(StubModel(Normalizer.fixed(-80.0, 0.0)), feats)
+    with pytest.raises(ParameterError, match="n_generate"):
+        evaluate_model(StubModel(feats.normalizer), feats, n_generate=1)
+    with pytest.raises(ParameterError, match="phase_kwargs"):
+        evaluate_model(StubModel(feats.normalizer), feats, phase_kwargs={"hop_length": 3})
+
+
+# ----------------------------------------------------------------------------- the whole command
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A conditional conv model trained one epoch on 48 synthetic notes."""
+    from vae_audio.training import TrainSettings, train
+
+    root = tmp_path_factory.mktemp("evaluate")
+    settings = TrainSettings(data="synth", conditional=True, epochs=1, max_clips=48, latent_dim=4, batch_size=16,
+                             out=str(root / "run"), n_samples_out=0, verbose=0)
+    result = train(settings)
+    return root, result.model_dir
+
+
+def test_evaluate_writes_json_with_every_key(tiny_run, monkeypatch):
+    root, model_dir = tiny_run
+    monkeypatch.chdir(root)
+    out = root / "eval.json"
+    results = evaluate(model_dir, json_path=out, n_generate=8, cache_dir=root / "cache",
+                       classifier_config=TINY_CLASSIFIER, phase_kwargs=PHASE)
+    saved = json.loads(out.read_text())
+    assert saved == results
+    assert saved["format"] == "vae_audio.evaluation" and saved["data"]["name"] == "synth"
+    assert saved["data"]["max_clips"] is None and saved["model"]["conditional"] is True
+    n_test = saved["data"]["split_counts"]["test"]
+    assert saved["n_test"] == n_test >= 2
+    for part in (saved["reconstruction"], saved["audio"], saved["ceiling"]["truth_through_phase"],
+                 saved["ceiling"]["model_with_true_phase"]):
+        for metric in ("sc_db", "lsd_db"):
+            assert set(part[metric]) == {"median", "mean"}
+            assert all(isinstance(v, float) and np.isfinite(v) for v in part[metric].values())
+        assert part["lsd_db"]["median"] >= 0
+    gen = saved["generation"]
+    for key in ("real_test_accuracy", "real_phase_accuracy", "conditional_accuracy", "conditional_accuracy_ratio",
+                "prior_inception_score", "prior_inception_score_ratio", "real_test_inception_score",
+                "prior_frechet_distance", "conditional_frechet_distance", "real_phase_frechet_distance",
+                "reference_frechet_distance"):
+        assert key in gen, key
+    assert gen["n_generate"] == gen["prior_count"] == gen["conditional_count"] == 8
+    assert 0 <= gen["conditional_accuracy"] <= 1 and 1 <= gen["prior_inception_score"] <= 8 + 1e-9
+    assert gen["prior_frechet_distance"] >= 0
+    assert gen["classifier"]["from_cache"] is False
+    assert (root / "cache" / "classifiers").is_dir()
+    assert set(saved["summary"]) >= {"audio_sc_gap_to_ceiling_db", "conditional_accuracy_ratio",
+                                     "prior_inception_score_ratio"}
+    table = format_table(saved)
+    assert "conditional samples: accuracy" in table and "ceiling: true magnitude + phase method" in table
+
+    # a second run reloads the classifier from its cache and gives the same numbers
+    again = evaluate(model_dir, n_generate=8, cache_dir=root / "cache", classifier_config=TINY_CLASSIFIER,
+                     phase_kwargs=PHASE)
+    assert again["generation"]["classifier"]["from_cache"] is True
+    assert again["generation"]["conditional_accuracy"] == gen["conditional_accuracy"]
+    assert again["audio"] == saved["audio"]
+
+
+def test_cli_evaluate_prints_the_table_and_refuses_other_configs(tiny_run, monkeypatch, capsys):
+    from vae_audio.cli import main
+
+    root, model_dir = tiny_run
+    monkeypatch.chdir(root)
+    out = root / "cli.json"
+    code = main(["evaluate", "--model", str(model_dir), "--json", str(out), "--n-generate", "4",
+                 "--max-clips", "40", "--n-iter", "2"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "model audio (phase method)" in captured.out and out.is_file()
+    assert json.loads(out.read_text())["data"]["max_clips"] == 40
+    # FSDD's default config (8 kHz) is not the synth model's (16 kHz): one clear error line, exit 2
+    tones = root / "folder"
+    tones.mkdir()
+    import soundfile as sf
+
+    for i in range(3):
+        sf.write(str(tones / f"t{i}.wav"), np.zeros(800, np.float32) + 0.1, 8000)
+    code = main(["evaluate", "--model", str(model_dir), "--data", str(tones)])
+    err = capsys.readouterr().err
+    assert code == 2 and "another spectrogram config" in err and "n_fft 1024 vs 512" in err
+    assert err.count("\n") == 1

@@ -1,0 +1,472 @@
+"""Evaluation of a trained model on the test split: reconstruction, audio, ceilings, generation.
+
+What is measured (all on the test split of the model's dataset, with the model's own
+spectrogram config and normalizer):
+
+``reconstruction``
+    The model's reconstructions (encode to the latent mean, decode) as magnitudes, against the
+    ground-truth magnitude: spectral convergence (SC) and log-spectral distance (LSD), dB.
+``audio``
+    The same after phase reconstruction: the STFT of the audio the model produces, against the
+    ground truth. This is what a listener hears.
+``ceiling``
+    ``truth_through_phase``: the ground-truth spectrogram (as the model sees it: floored,
+    normalized and back) through the same phase method, the best any model can do with it;
+    ``model_with_true_phase``: the model's magnitude with the true phase of the clip, which
+    separates the model's magnitude error from the phase method's error.
+``generation``
+    Scores of a classifier trained on the real training split (:mod:`vae_audio.classifier`):
+    its accuracy on the real test clips (plain and through the phase method), how often
+    conditional samples are heard as the requested class, the inception score of prior
+    samples, and Frechet distances between classifier embeddings of generated and real test
+    audio. Everything is computed from audio, so the phase method is part of what is scored.
+
+The *ground truth* is the linear STFT magnitude (the mel magnitude for mel configs) of the
+test clips exactly as featurized (resampled, level-normalized, padded/truncated). LSD uses
+``eps`` = the model's dB floor as a linear magnitude (``10 ** (db_floor / 20)``, 1e-4 for the
+default -80 dB), so differences below what the model can represent are not counted. Each
+metric is reported as the median and mean over the test clips.
+
+:func:`evaluate_model` computes everything from a model and features already in memory (no
+files); :func:`evaluate` is ``vae-audio evaluate``: it loads the bundle and the data, gets the
+classifier from its cache (training it once) and writes the results as JSON;
+:func:`format_table` prints them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .errors import ConfigError, DatasetError, ParameterError
+
+__all__ = ["EVALUATION_VERSION", "evaluate_model", "evaluate", "format_table", "default_data"]
+
+#: Version of the results layout (``results["version"]``).
+EVALUATION_VERSION = 1
+_FORMAT = "vae_audio.evaluation"
+#: Largest ``n_generate`` (as :data:`vae_audio.generate.MAX_GENERATE`).
+MAX_N_GENERATE = 10_000
+
+
+# ----------------------------------------------------------------------------- helpers
+def _summary(values: np.ndarray) -> dict[str, float]:
+    """``{"median", "mean"}`` of per-clip values (finite floats)."""
+    v = np.asarray(values, dtype=np.float64)
+    return {"median": float(np.median(v)), "mean": float(np.mean(v))}
+
+
+def _pair_scores(reference: np.ndarray, estimate: np.ndarray, config, eps: float) -> dict[str, Any]:
+    """SC and LSD summaries of magnitudes or audio ``estimate`` against ``reference`` magnitudes."""
+    from .metrics import log_spectral_distance_db, spectral_convergence_db
+
+    kwargs = {"config": config} if estimate.ndim == reference.ndim - 1 else {}
+    sc = np.atleast_1d(spectral_convergence_db(reference, estimate, **kwargs))
+    lsd = np.atleast_1d(log_spectral_distance_db(reference, estimate, eps=eps, **kwargs))
+    return {"sc_db": _summary(sc), "lsd_db": _summary(lsd)}
+
+
+def _reference_magnitude(audio: np.ndarray, config) -> np.ndarray:
+    """Ground truth: linear STFT magnitude ``(n, n_freq, n_frames)`` of ``audio`` (mel magnitude for mel configs)."""
+    from .features import mel_filterbank, stft_magnitude
+
+    mag = stft_magnitude(audio, n_fft=config.n_fft, hop_length=config.hop_length)
+    if config.n_mels is not None:
+        fb = mel_filterbank(sr=config.sr, n_fft=config.n_fft, n_mels=config.n_mels, fmin=config.fmin,
+                            fmax=config.fmax)
+        mag = np.matmul(fb, mag)
+    return mag.astype(np.float64)
+
+
+def _with_true_phase(magnitude: np.ndarray, audio: np.ndarray, config) -> np.ndarray:
+    """Audio ``(n, n_samples)`` from ``magnitude`` (linear or mel) and the true phase of ``audio``."""
+    import librosa
+
+    from .phase import mel_to_stft_magnitude
+
+    mag = mel_to_stft_magnitude(magnitude, config=config) if config.n_mels is not None else magnitude
+    spec = librosa.stft(np.asarray(audio, np.float32), n_fft=config.n_fft, hop_length=config.hop_length,
+                        window="hann", center=True)
+    phasors = np.exp(1j * np.angle(spec))
+    y = librosa.istft(mag * phasors, n_fft=config.n_fft, hop_length=config.hop_length, window="hann",
+                      center=True, length=config.n_samples)
+    return y.astype(np.float32)
+
+
+def _check_n_generate(n: Any) -> int | None:
+    if n is None:
+        return None
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 2 <= int(n) <= MAX_N_GENERATE:
+        raise ParameterError(f"n_generate={n!r}: expected a whole number from 2 to {MAX_N_GENERATE} "
+                             "(a Frechet distance needs at least 2 clips)")
+    return int(n)
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ParameterError(f"seed={seed!r}: expected a whole number >= 0")
+    return int(seed)
+
+
+def _resolved_phase_kwargs(phase_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    from .phase import DEFAULT_N_ITER
+
+    if phase_kwargs is None:
+        return {}
+    if not isinstance(phase_kwargs, Mapping):
+        raise ParameterError(f"phase_kwargs: expected a dict of griffin_lim options, got {type(phase_kwargs).__name__}")
+    allowed = {"n_iter", "init", "momentum", "seed", "batch_size", "jit_compile"}
+    unknown = sorted(set(phase_kwargs) - allowed)
+    if unknown:
+        raise ParameterError(f"phase_kwargs: unknown options {unknown}; expected some of {sorted(allowed)} "
+                             f"(n_iter defaults to {DEFAULT_N_ITER})")
+    return dict(phase_kwargs)
+
+
+def _phase_description(phase_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    from .phase import DEFAULT_N_ITER
+
+    return {"method": "griffin_lim", "n_iter": DEFAULT_N_ITER, "init": "pghi", "momentum": 0.99,
+            **{k: v for k, v in phase_kwargs.items() if k != "batch_size"}}
+
+
+# ----------------------------------------------------------------------------- core
+def evaluate_model(model, features, *, classifier=None, n_generate: int | None = None, seed: int = 0,
+                   phase_kwargs: Mapping[str, Any] | None = None, verbose: bool = False) -> dict[str, Any]:
+    """Score a trained model on the test split of ``features`` (no files read or written).
+
+    Parameters
+    ----------
+    model : a :class:`vae_audio.bundle.TrainedModel` (from :func:`~vae_audio.bundle.load_model`).
+    features : :class:`vae_audio.featurize.Features` built with the model's spectrogram config
+        and normalizer (``build_features(dataset, normalizer=model.normalizer)``); its ``"test"``
+        split is evaluated. A different config raises :class:`ConfigError` showing both.
+    classifier : a fitted :class:`vae_audio.classifier.AudioClassifier` trained on the real
+        training split (see :func:`~vae_audio.classifier.get_or_train_classifier`), or ``None``
+        to skip the ``generation`` scores (then ``results["generation"]`` is ``None``).
+    n_generate : clips generated per kind of sample (prior, and conditional for a conditional
+        model); default: the number of test clips (at least 2).
+    seed : seed of the generated samples (the same seed gives the same results on CPU).
+    phase_kwargs : options of :func:`vae_audio.phase.griffin_lim` used for every spectrogram ->
+        audio conversion (``n_iter``, ``init``, ``momentum``, ``seed``, ``batch_size``).
+    verbose : print one line per stage.
+
+    Returns
+    -------
+    JSON-ready dict with keys ``format``, ``version``, ``n_test``, ``phase``, ``lsd_eps``,
+    ``reconstruction``, ``audio``, ``ceiling`` (``truth_through_phase``,
+    ``model_with_true_phase``), ``generation`` (the dict of
+    :func:`~vae_audio.classifier.generation_scores` plus ``n_generate``, or ``None``),
+    ``summary`` (the headline numbers) and ``seconds`` (per stage). Every SC/LSD entry is
+    ``{"sc_db": {"median", "mean"}, "lsd_db": {"median", "mean"}}`` in dB, lower is better.
+    """
+    from .bundle import check_compatible
+    from .features import db_to_magnitude
+    from .generate import _check_decoded
+    from .phase import db_to_audio
+
+    seed = _check_seed(seed)
+    n_generate = _check_n_generate(n_generate)
+    pk = _resolved_phase_kwargs(phase_kwargs)
+    cfg = model.config
+    check_compatible(cfg, features.config, data_name=f"the data {features.name!r}")
+    if features.normalizer.to_dict() != model.normalizer.to_dict():
+        raise ConfigError(f"the data {features.name!r} was normalized with {features.normalizer.to_dict()}, not the "
+                          f"model's normalizer {model.normalizer.to_dict()}; build the features with "
+                          f"build_features(dataset, normalizer=model.normalizer)")
+    test = features.subset("test")
+    if len(test) == 0:
+        raise DatasetError(f"{features.name}: the test split has no clips; nothing to evaluate")
+    conditional = bool(model.label_names)
+    if conditional:
+        if tuple(model.label_names) != tuple(features.label_names):
+            raise ConfigError(f"the model is conditional on labels {list(model.label_names)} but the data "
+                              f"{features.name!r} has labels {list(features.label_names)}")
+    labels = test.labels.astype(np.int32) if conditional else None
+    seconds: dict[str, float] = {}
+
+    def log(msg: str) -> None:
+        if verbose:
+            print(msg, flush=True)
+
+    # ---------------------------------------------------------------- reconstruction and ceilings
+    t0 = time.perf_counter()
+    eps = float(10.0 ** (cfg.db_floor / 20.0))
+    stats = test.stats if test.stats else None
+    reference = _reference_magnitude(test.audio, cfg)
+    recon = _check_decoded(model, model.reconstruct(test.x, labels=labels))
+    recon_db = model.normalizer.unnormalize(recon, stats)
+    truth_db = model.normalizer.unnormalize(test.x, stats)
+    recon_mag = db_to_magnitude(recon_db, cfg)
+    recon_audio = db_to_audio(recon_db, cfg, **pk)
+    truth_audio = db_to_audio(truth_db, cfg, **pk)
+    true_phase_audio = _with_true_phase(recon_mag, test.audio, cfg)
+    results: dict[str, Any] = {
+        "format": _FORMAT, "version": EVALUATION_VERSION, "n_test": int(len(test)),
+        "phase": _phase_description(pk), "lsd_eps": eps,
+        "reconstruction": _pair_scores(reference, recon_mag, cfg, eps),
+        "audio": _pair_scores(reference, recon_audio, cfg, eps),
+        "ceiling": {
+            "truth_through_phase": _pair_scores(reference, truth_audio, cfg, eps),
+            "model_with_true_phase": _pair_scores(reference, true_phase_audio, cfg, eps),
+        },
+    }
+    seconds["reconstruction"] = time.perf_counter() - t0
+    log(f"reconstruction of {len(test)} test clips scored in {seconds['reconstruction']:.1f} s")
+
+    # ---------------------------------------------------------------- generation
+    generation = None
+    if classifier is not None:
+        from .classifier import AudioClassifier, generation_scores
+
+        if not isinstance(classifier, AudioClassifier):
+            raise ParameterError(f"classifier: expected an AudioClassifier, got {type(classifier).__name__}")
+        if list(classifier.label_names) != list(features.label_names):
+            raise ConfigError(f"classifier: trained on labels {list(classifier.label_names)}, but the data "
+                              f"{features.name!r} has labels {list(features.label_names)}")
+        if len(test) < 2:
+            raise DatasetError(f"{features.name}: generation scores need at least 2 test clips, got {len(test)}")
+        t0 = time.perf_counter()
+        n = n_generate if n_generate is not None else max(2, len(test))
+        prior_spec = _check_decoded(model, model.generate(n, seed=seed))
+        prior_audio = model.to_audio(prior_spec, **pk)
+        kwargs: dict[str, Any] = {"prior_samples": prior_audio}
+        if conditional:
+            k = len(model.label_names)
+            cond_labels = np.random.default_rng([seed, 2]).permutation(np.arange(n) % k).astype(np.int32)
+            cond_spec = _check_decoded(model, model.generate(n, labels=cond_labels, seed=seed + 1))
+            kwargs.update(conditional_samples=model.to_audio(cond_spec, **pk), conditional_labels=cond_labels)
+        train = features.subset("train")
+        if len(train) >= 2:
+            pick = np.sort(np.random.default_rng([seed, 3]).choice(len(train), size=min(len(train), len(test)),
+                                                                    replace=False))
+            kwargs["real_reference"] = train.audio[pick]
+        generation = generation_scores(classifier, real_test=test.audio, real_test_labels=test.labels,
+                                       real_test_phase=truth_audio, sr=cfg.sr, **kwargs)
+        generation["n_generate"] = int(n)
+        generation["prior_labels"] = "random (seeded) for a conditional model" if conditional else None
+        info = getattr(classifier, "info", {}) or {}
+        generation["classifier"] = {
+            "train_accuracy": info.get("train_accuracy"), "validation_accuracy": info.get("validation_accuracy"),
+            "n_train": info.get("n_train"), "epochs": info.get("epochs"),
+            "cache_path": str(classifier.cache_path) if getattr(classifier, "cache_path", None) else None,
+            "from_cache": bool(getattr(classifier, "from_cache", False)),
+        }
+        seconds["generation"] = time.perf_counter() - t0
+        log(f"generation scored ({n} samples per kind) in {seconds['generation']:.1f} s")
+    results["generation"] = generation
+    results["summary"] = _headline(results)
+    results["seconds"] = {k: round(v, 2) for k, v in seconds.items()}
+    return _json_ready(results)
+
+
+def _headline(results: Mapping[str, Any]) -> dict[str, Any]:
+    """The numbers the targets are stated in (None when not measured)."""
+    audio_sc = results["audio"]["sc_db"]["median"]
+    ceiling_sc = results["ceiling"]["truth_through_phase"]["sc_db"]["median"]
+    gen = results.get("generation") or {}
+    return {
+        "audio_sc_db": audio_sc,
+        "ceiling_sc_db": ceiling_sc,
+        "audio_sc_gap_to_ceiling_db": audio_sc - ceiling_sc,
+        "conditional_accuracy_ratio": gen.get("conditional_accuracy_ratio"),
+        "prior_inception_score_ratio": gen.get("prior_inception_score_ratio"),
+    }
+
+
+def _json_ready(value: Any) -> Any:
+    """Plain Python types; NaN/inf -> None (JSON has no NaN)."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+# ----------------------------------------------------------------------------- files
+def default_data(model) -> str:
+    """The dataset a bundle was trained on (``config.json["training"]["training"]["data"]``), else ``"synth"``."""
+    settings = _training_settings(model)
+    data = settings.get("data")
+    return data if isinstance(data, str) and data else "synth"
+
+
+def _training_settings(model) -> dict[str, Any]:
+    info = model.info if hasattr(model, "info") else {}
+    training = info.get("training") if isinstance(info, Mapping) else None
+    settings = training.get("training") if isinstance(training, Mapping) else None
+    return dict(settings) if isinstance(settings, Mapping) else {}
+
+
+def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = None,
+             json_path: str | os.PathLike | None = None, max_clips: int | None = None,
+             n_generate: int | None = None, seed: int = 0, cache_dir: str | os.PathLike | None = "data/cache",
+             classifier_config=None, classifier_seed: int = 0, phase_kwargs: Mapping[str, Any] | None = None,
+             verbose: bool = False) -> dict[str, Any]:
+    """``vae-audio evaluate``: load a bundle and its data, score the model, optionally write JSON.
+
+    Parameters
+    ----------
+    model_dir : the bundle folder (a run's ``model/``).
+    data : dataset name or folder; default :func:`default_data` (what the model was trained on).
+        Its default spectrogram config must equal the model's (else :class:`ConfigError` showing
+        both). When it is the training dataset, the training run's ``seed`` and ``max_clips``
+        are used to list it, so the test split is the one held out in training.
+    json_path : write the results here (atomically); ``None`` writes nothing.
+    max_clips : evaluate on (and train the classifier on) at most this many clips, drawn in
+        proportion to every (split, label) group (quick runs).
+    n_generate : samples per kind (default: the test-set size).
+    seed : seed of the generated samples and of the ``max_clips`` draw.
+    cache_dir : feature cache (``data/cache``); classifiers are cached in ``<cache_dir>/classifiers``
+        (trained once per training set and settings). ``None``: no caches, the classifier is
+        trained in memory.
+    classifier_config : a :class:`vae_audio.classifier.ClassifierConfig` (default settings if None).
+    classifier_seed : seed of the classifier's training (part of its cache key).
+    phase_kwargs : :func:`vae_audio.phase.griffin_lim` options for every spectrogram -> audio step.
+
+    Returns
+    -------
+    The dict of :func:`evaluate_model` plus ``model`` and ``data`` descriptions. Generation
+    scores are computed when the dataset has labels (else ``results["generation"]`` is None).
+    """
+    from . import datasets
+    from .bundle import check_compatible, load_model
+    from .featurize import build_features
+    from .fileio import atomic_write_json
+
+    seed = _check_seed(seed)
+    n_generate = _check_n_generate(n_generate)
+    _resolved_phase_kwargs(phase_kwargs)
+    if max_clips is not None and (isinstance(max_clips, bool) or not isinstance(max_clips, (int, np.integer))
+                                  or max_clips < 1):
+        raise ParameterError(f"max_clips={max_clips!r}: expected a whole number >= 1 or None")
+    t_start = time.perf_counter()
+    model = load_model(model_dir)
+    training = _training_settings(model)
+    data_spec = default_data(model) if data is None else data
+    same = str(data_spec) == str(training.get("data"))
+    data_seed = int(training.get("seed", 0)) if same else 0
+    listed_max = training.get("max_clips") if same else None
+    dataset = datasets.load_dataset(data_spec, max_clips=listed_max, seed=data_seed)
+    check_compatible(model.config, dataset.config, model_name=f"the model {model_dir}",
+                     data_name=f"the data {str(data_spec)!r}")
+    if max_clips is not None:
+        dataset.clips = datasets._subsample(dataset.clips, int(max_clips), seed)
+        if not any(c.split == "train" for c in dataset.clips):
+            raise DatasetError(f"--max-clips {max_clips}: no training clip left; use more clips")
+    if not any(c.split == "test" for c in dataset.clips):
+        raise DatasetError(f"{data_spec}: no clip in the test split{f' with --max-clips {max_clips}' if max_clips else ''}"
+                           "; nothing to evaluate")
+    features = build_features(dataset, normalizer=model.normalizer, cache_dir=cache_dir,
+                              use_cache=cache_dir is not None, verbose=verbose)
+
+    classifier = None
+    classifier_seconds = 0.0
+    if features.label_names and np.all(features.labels >= 0):
+        from .classifier import AudioClassifier, get_or_train_classifier
+
+        t0 = time.perf_counter()
+        train = features.subset("train")
+        if len(np.unique(train.labels)) >= 2:
+            val = features.subset("val")
+            validation = (val.audio, val.labels) if len(val) else None
+            if cache_dir is not None:
+                classifier = get_or_train_classifier(
+                    train.audio, train.labels, sr=features.config.sr, label_names=list(features.label_names),
+                    cache_dir=Path(cache_dir) / "classifiers", key_extra={"data": features.name},
+                    seed=classifier_seed, config=classifier_config, validation=validation, verbose=verbose)
+            else:
+                classifier = AudioClassifier(classifier_config).fit(
+                    train.audio, train.labels, sr=features.config.sr, label_names=list(features.label_names),
+                    seed=classifier_seed, validation=validation, verbose=verbose)
+        classifier_seconds = time.perf_counter() - t0
+    results = evaluate_model(model, features, classifier=classifier, n_generate=n_generate, seed=seed,
+                             phase_kwargs=phase_kwargs, verbose=verbose)
+    vae = model.info.get("vae", {}) if isinstance(model.info.get("vae"), dict) else {}
+    arch = model.info.get("model", {}) if isinstance(model.info.get("model"), dict) else {}
+    results = {
+        **results,
+        "model": {"directory": str(Path(model_dir)), "architecture": arch.get("architecture"),
+                  "latent_dim": model.latent_dim, "conditional": bool(model.label_names),
+                  "likelihood": vae.get("likelihood"),
+                  "epochs_run": (model.info.get("training") or {}).get("epochs_run")},
+        "data": {"name": features.name, "spec": str(data_spec), "split_counts": features.split_counts(),
+                 "config": features.config.to_dict(), "max_clips": max_clips, "seed": data_seed},
+    }
+    results["seconds"] = {**results["seconds"], "classifier": round(classifier_seconds, 2),
+                          "total": round(time.perf_counter() - t_start, 2)}
+    results = _json_ready(results)
+    if json_path is not None:
+        try:
+            atomic_write_json(json_path, results)
+        except OSError as exc:
+            raise ParameterError(f"{json_path}: cannot write the results ({exc.strerror or exc})") from None
+    return results
+
+
+# ----------------------------------------------------------------------------- table
+def _fmt(value: Any, spec: str = ".2f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def format_table(results: Mapping[str, Any]) -> str:
+    """The results of :func:`evaluate` / :func:`evaluate_model` as a plain-text table."""
+    lines = []
+    n = results.get("n_test")
+    phase = results.get("phase", {})
+    lines.append(f"Reconstruction of {n} test clips (median over clips; lower is better; "
+                 f"phase: {phase.get('init')} + {phase.get('n_iter')} FGLA iterations)")
+    rows = [
+        ("model magnitude vs truth (no phase)", results["reconstruction"]),
+        ("model audio (phase method)", results["audio"]),
+        ("ceiling: true magnitude + phase method", results["ceiling"]["truth_through_phase"]),
+        ("ceiling: model magnitude + true phase", results["ceiling"]["model_with_true_phase"]),
+    ]
+    width = max(len(r[0]) for r in rows)
+    lines.append(f"  {'':{width}}  {'SC dB':>7}  {'LSD dB':>7}")
+    for name, entry in rows:
+        lines.append(f"  {name:{width}}  {entry['sc_db']['median']:7.2f}  {entry['lsd_db']['median']:7.2f}")
+    summary = results.get("summary", {})
+    lines.append(f"  audio SC gap to the phase ceiling: {_fmt(summary.get('audio_sc_gap_to_ceiling_db'), '.2f')} dB")
+    gen = results.get("generation")
+    if gen:
+        lines.append("")
+        lines.append(f"Generation, judged from audio by a classifier trained on the real training split "
+                     f"({gen.get('n_generate')} samples per kind)")
+        grows = [
+            ("real test accuracy", _fmt(gen.get("real_test_accuracy"), ".3f")),
+            ("real test through phase method: accuracy", _fmt(gen.get("real_phase_accuracy"), ".3f")),
+        ]
+        if "conditional_accuracy" in gen:
+            grows += [("conditional samples: accuracy", _fmt(gen.get("conditional_accuracy"), ".3f")),
+                      ("  ratio to real through phase", _fmt(gen.get("conditional_accuracy_ratio"), ".3f"))]
+        grows += [
+            ("inception score: real test", _fmt(gen.get("real_test_inception_score"), ".2f")),
+            ("inception score: real through phase", _fmt(gen.get("real_phase_inception_score"), ".2f")),
+            ("inception score: prior samples", _fmt(gen.get("prior_inception_score"), ".2f")),
+            ("  ratio to real test", _fmt(gen.get("prior_inception_score_ratio"), ".3f")),
+            ("Frechet distance to real test: prior samples", _fmt(gen.get("prior_frechet_distance"), ".2f")),
+        ]
+        if "conditional_frechet_distance" in gen:
+            grows.append(("Frechet distance: conditional samples", _fmt(gen.get("conditional_frechet_distance"), ".2f")))
+        grows.append(("Frechet distance: real through phase", _fmt(gen.get("real_phase_frechet_distance"), ".2f")))
+        if "reference_frechet_distance" in gen:
+            grows.append(("Frechet distance: real train clips (floor)", _fmt(gen.get("reference_frechet_distance"), ".2f")))
+        width = max(len(r[0]) for r in grows)
+        for name, value in grows:
+            lines.append(f"  {name:{width}}  {value:>7}")
+    elif gen is None:
+        lines.append("")
+        lines.append("Generation: not scored (the data has no labels for a classifier, or no classifier was given)")
+    return "\n".join(lines)
