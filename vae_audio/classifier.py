@@ -36,7 +36,7 @@ import numpy as np
 
 from .audio import _check_sr, pad_or_truncate, resample
 from .errors import BundleError, ConfigError, ParameterError, TrainingError
-from .features import SpectrogramConfig, amplitude_to_db, mel_filterbank, n_stft_frames, stft_magnitude
+from .features import SpectrogramConfig, amplitude_to_db, mel_filterbank, stft_magnitude
 from .fileio import atomic_directory, atomic_write_json, read_json
 from . import scores
 
