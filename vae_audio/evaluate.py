@@ -158,7 +158,9 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
 
     Returns
     -------
-    JSON-ready dict with keys ``format``, ``version``, ``n_test``, ``phase``, ``lsd_eps``,
+    JSON-ready dict with keys ``format``, ``version``, ``n_test`` (test clips scored),
+    ``n_test_silent_skipped`` (all-zero test clips left out: SC/LSD against silence are
+    meaningless), ``phase``, ``lsd_eps``,
     ``reconstruction``, ``audio``, ``ceiling`` (``truth_through_phase``,
     ``model_with_true_phase``), ``generation`` (the dict of
     :func:`~vae_audio.classifier.generation_scores` plus ``n_generate``, or ``None``),
@@ -182,6 +184,10 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
     test = features.subset("test")
     if len(test) == 0:
         raise DatasetError(f"{features.name}: the test split has no clips; nothing to evaluate")
+    silent = ~np.any(test.audio != 0, axis=1)  # SC/LSD against silence are meaningless (+200 dB)
+    if np.all(silent):
+        raise DatasetError(f"{features.name}: every test clip is silent; nothing to evaluate")
+    test = test.select(~silent)
     conditional = bool(model.label_names)
     if conditional:
         if tuple(model.label_names) != tuple(features.label_names):
@@ -208,6 +214,7 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
     true_phase_audio = _with_true_phase(recon_mag, test.audio, cfg)
     results: dict[str, Any] = {
         "format": _FORMAT, "version": EVALUATION_VERSION, "n_test": int(len(test)),
+        "n_test_silent_skipped": int(silent.sum()),
         "phase": _phase_description(pk), "lsd_eps": eps,
         "reconstruction": _pair_scores(reference, recon_mag, cfg, eps),
         "audio": _pair_scores(reference, recon_audio, cfg, eps),
