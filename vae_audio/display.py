@@ -7,6 +7,8 @@ Waveforms are ``(n_samples,)`` float arrays at ``sr`` Hz; spectrograms ``(freq, 
 
 from __future__ import annotations
 
+import html
+import time
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -15,8 +17,8 @@ import numpy as np
 from .errors import ParameterError
 from .features import SpectrogramConfig
 
-__all__ = ["player", "players", "plot_spectrogram", "plot_spectrograms", "compare", "plot_history",
-           "plot_latent", "BlindTest", "blind_test", "show_table"]
+__all__ = ["player", "players", "plot_spectrogram", "plot_spectrograms", "show", "compare", "plot_history",
+           "plot_latent", "BlindTest", "blind_test", "show_table", "Progress", "training_progress"]
 
 
 def player(y: np.ndarray, sr: int, *, normalize: bool = False):
@@ -80,25 +82,48 @@ def plot_spectrograms(spectrograms: Mapping[str, np.ndarray], config: Spectrogra
         raise ParameterError("spectrograms: nothing to plot")
     ncols = min(ncols, len(items))
     nrows = int(np.ceil(len(items) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 2.8 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols + 0.8, 2.6 * nrows), squeeze=False,
+                             layout="constrained")
     vmax = max(float(np.max(s)) for _, s in items)
     vmin = max(min(float(np.min(s)) for _, s in items), vmax - 90.0)
-    for ax, (name, s) in zip(axes.flat, items):
+    for k, (ax, (name, s)) in enumerate(zip(axes.flat, items)):
         plot_spectrogram(s, config, title=name, ax=ax, vmin=vmin, vmax=vmax, colorbar=False)
+        if k % ncols:
+            ax.set_ylabel("")
+        if k < len(items) - ncols:
+            ax.set_xlabel("")
     for ax in list(axes.flat)[len(items):]:
         ax.axis("off")
     fig.colorbar(axes.flat[0].collections[0], ax=axes, format="%+.0f dB", shrink=0.8)
     return fig
 
 
-def compare(clips: Mapping[str, np.ndarray], config: SpectrogramConfig):
-    """Side by side: spectrogram plots of each waveform and a player for each (returns both)."""
+def show(fig) -> None:
+    """Show a figure now and close it, so that it appears once and in order with other outputs.
+
+    (A notebook's inline backend otherwise draws every open figure at the end of the cell,
+    after any players displayed in it.)
+    """
+    import matplotlib.pyplot as plt
     from IPython.display import display
 
+    display(fig)
+    plt.close(fig)
+
+
+def compare(clips: Mapping[str, np.ndarray], config: SpectrogramConfig, *, ncols: int | None = None) -> None:
+    """Side by side: the spectrogram of each waveform (one figure, shared colour scale), then a player each.
+
+    Both are shown at once, in that order; ``ncols`` spectrograms per row (default: all in one
+    row, at most 4).
+    """
+    from IPython.display import display
+
+    if not clips:
+        raise ParameterError("clips: nothing to compare")
     specs = {name: config.spectrogram_db(np.asarray(y, dtype=np.float32)) for name, y in clips.items()}
-    fig = plot_spectrograms(specs, config, ncols=len(specs))
+    show(plot_spectrograms(specs, config, ncols=ncols or min(len(specs), 4)))
     display(players(clips, config.sr))
-    return fig
 
 
 def plot_history(history: Mapping[str, Sequence[float]], *, keys: Sequence[str] | None = None):
@@ -185,3 +210,97 @@ def show_table(rows: Sequence[Mapping[str, object]], *, floatfmt: str = "{:.2f}"
     head = "".join(f"<th>{c}</th>" for c in cols)
     body = "".join("<tr>" + "".join(f"<td>{fmt(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in rows)
     return HTML(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
+class Progress:
+    """A progress bar drawn in a notebook output and updated in place (text and HTML).
+
+    ``update(done, note)`` redraws it at most every ``min_interval`` seconds (always when
+    ``done == total``), so a saved notebook keeps a single line, not one per step. Outside a
+    notebook it prints the line instead (once per ``min_interval``).
+    """
+
+    def __init__(self, total: int, *, title: str = "", width: int = 30, min_interval: float = 0.5):
+        if isinstance(total, bool) or not isinstance(total, (int, np.integer)) or total < 1:
+            raise ParameterError(f"total={total!r}: expected a whole number >= 1")
+        self.total, self.title, self.width, self.min_interval = int(total), title, int(width), float(min_interval)
+        self.done, self.note = 0, ""
+        self.t0 = time.perf_counter()
+        self._last = -np.inf
+        self._handle = None
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+
+            if get_ipython() is not None and hasattr(get_ipython(), "kernel"):
+                self._handle = display(self, display_id=True)
+        except ImportError:  # pragma: no cover - IPython is a dependency
+            pass
+
+    def _line(self) -> str:
+        filled = int(round(self.width * self.done / self.total))
+        bar = "#" * filled + "." * (self.width - filled)
+        head = f"{self.title} " if self.title else ""
+        tail = f"  {self.note}" if self.note else ""
+        return f"{head}[{bar}] {self.done}/{self.total}  {time.perf_counter() - self.t0:.0f} s{tail}"
+
+    def __repr__(self) -> str:
+        return self._line()
+
+    def _repr_html_(self) -> str:
+        head = f"<b>{html.escape(self.title)}</b> " if self.title else ""
+        note = f" &nbsp; {html.escape(self.note)}" if self.note else ""
+        return (f"<div>{head}<progress value='{self.done}' max='{self.total}' style='width:16em'></progress> "
+                f"<code>{self.done}/{self.total} &nbsp; {time.perf_counter() - self.t0:.0f} s{note}</code></div>")
+
+    def update(self, done: int, note: str = "") -> None:
+        """Set the progress to ``done`` of ``total`` with an optional note (losses, ...)."""
+        self.done, self.note = min(max(int(done), 0), self.total), note
+        now = time.perf_counter()
+        if now - self._last < self.min_interval and self.done < self.total:
+            return
+        self._last = now
+        if self._handle is not None:
+            self._handle.update(self)
+        else:
+            print(self._line(), flush=True)
+
+
+def training_progress(epochs: int, *, title: str = "training", keys: Sequence[str] = ("loss", "val_loss")):
+    """A Keras callback showing a :class:`Progress` bar over all training steps, with the losses.
+
+    Pass it to ``model.fit(..., epochs=epochs, verbose=0, callbacks=[training_progress(epochs)])``:
+    the bar advances every batch and its note shows the epoch and the last epoch's ``keys``.
+    """
+    import keras
+
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        raise ParameterError(f"epochs={epochs!r}: expected a whole number >= 1")
+
+    class TrainingProgress(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.bar: Progress | None = None
+            self.steps = 1
+            self.epoch = 0
+            self.last = ""
+
+        def on_train_begin(self, logs=None):
+            self.steps = int(self.params.get("steps") or 1)
+            self.bar = Progress(int(epochs) * self.steps, title=title)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def _note(self) -> str:
+            return f"epoch {self.epoch + 1}/{epochs}" + (f"  {self.last}" if self.last else "")
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.bar.update(self.epoch * self.steps + batch + 1, self._note())
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            self.last = "  ".join(f"{k} {float(logs[k]):.4g}" for k in keys if k in logs)
+            self.bar.update((epoch + 1) * self.steps, self._note())
+
+    return TrainingProgress()

@@ -1,0 +1,218 @@
+"""Settings for the example notebooks, read from environment variables.
+
+The notebooks in ``notebooks/`` call :func:`notebook_settings` first; it decides which data to
+use, how long to train and where files go, and prints what it decided:
+
+``VAE_AUDIO_DATA``
+    ``synth`` (the built-in synthetic instruments), ``fsdd`` (the Free Spoken Digit Dataset)
+    or a folder of audio. Unset: FSDD when :func:`vae_audio.datasets.find_fsdd` finds it
+    (``data/fsdd`` or ``$FSDD_DIR``), otherwise the synthetic instruments.
+``VAE_AUDIO_QUICK``
+    ``1`` shrinks the data and the number of epochs so a notebook runs top to bottom in well
+    under a minute (the tests do this). ``0`` or unset: the full run.
+``VAE_AUDIO_OUTPUTS``
+    Folder for the notebooks' outputs: ``.wav`` files go to ``<outputs>/samples`` and saved
+    models to ``<outputs>/models``. Default: ``outputs/`` at the repository root.
+
+Paths are resolved from the repository root (the nearest folder above the current one that
+holds ``vae_audio/`` and ``notebooks/``), so a notebook run from ``notebooks/`` still writes to
+the repository's ``outputs/`` and uses its ``data/cache``; outside a checkout the current
+folder is used.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from .errors import ConfigError, DatasetError
+
+__all__ = ["NotebookSettings", "notebook_settings", "raw_clip", "import_tensorflow_quietly", "QUICK_CLIPS"]
+
+#: Clips used in quick mode, per dataset kind (synth: 8 notes per family).
+QUICK_CLIPS: dict[str, int] = {"synth": 64, "fsdd": 200, "folder": 120}
+#: TensorFlow's C++ start-up lines that say nothing useful on a CPU-only machine (absl prints some
+#: before logging is configured, so TF_CPP_MIN_LOG_LEVEL cannot silence them).
+TF_NOISE = ("All log messages before absl::InitializeLog()", "oneDNN custom operations are on",
+            "Could not find cuda drivers", "failed call to cuInit", "Unable to register cu",
+            "cpu_feature_guard", "rebuild TensorFlow with the appropriate compiler flags")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class NotebookSettings:
+    """What a notebook run uses (see :func:`notebook_settings`).
+
+    Attributes
+    ----------
+    data : dataset spec for :func:`vae_audio.datasets.load_dataset` (``"synth"``, ``"fsdd"`` or a folder).
+    description : one line saying which data and why.
+    quick : quick mode (``VAE_AUDIO_QUICK=1``).
+    max_clips : clips to load (``None``: all).
+    epochs : training epochs.
+    root : repository root (or the current folder outside a checkout).
+    outputs_dir : ``$VAE_AUDIO_OUTPUTS`` or ``<root>/outputs``.
+    samples_dir : where the notebook writes ``.wav`` files (``<outputs_dir>/samples``).
+    models_dir : where it saves model bundles (``<outputs_dir>/models``).
+    cache_dir : feature cache (``<root>/data/cache``).
+    """
+
+    data: str
+    description: str
+    quick: bool
+    max_clips: int | None
+    epochs: int
+    root: Path
+    outputs_dir: Path
+    samples_dir: Path
+    models_dir: Path
+    cache_dir: Path
+
+    def summary(self) -> str:
+        mode = (f"quick mode (VAE_AUDIO_QUICK=1): {self.max_clips} clips, {self.epochs} epochs" if self.quick
+                else f"full run: {'all' if self.max_clips is None else self.max_clips} clips, {self.epochs} epochs")
+        try:
+            where = self.samples_dir.relative_to(self.root)  # short and machine-independent in a checkout
+        except ValueError:
+            where = self.samples_dir
+        return "\n".join([f"Data: {self.description}", f"Mode: {mode}", f"Samples are written to {where}"])
+
+
+def _find_root(start: Path) -> Path:
+    for folder in (start, *start.parents):
+        if (folder / "vae_audio" / "__init__.py").is_file() and (folder / "notebooks").is_dir():
+            return folder
+    return start
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name}={env.get(name)!r}: expected 1 (on) or 0 (off)")
+
+
+def _choose_data(env: Mapping[str, str], root: Path) -> tuple[str, str, str]:
+    """(spec, kind, description) from ``VAE_AUDIO_DATA``."""
+    from .datasets import find_fsdd
+
+    raw = env.get("VAE_AUDIO_DATA", "").strip()
+    choice = raw.lower()
+    if choice == "synth":
+        return "synth", "synth", "built-in synthetic instruments (VAE_AUDIO_DATA=synth)"
+    if choice == "fsdd":
+        where = find_fsdd()  # raises DatasetError saying how to get it
+        return "fsdd", "fsdd", f"FSDD, the Free Spoken Digit Dataset, from {where} (VAE_AUDIO_DATA=fsdd)"
+    if choice:
+        folder = Path(raw).expanduser()
+        if not folder.is_absolute() and not folder.exists():
+            folder = root / folder
+        if not folder.is_dir():
+            raise ConfigError(f"VAE_AUDIO_DATA={raw!r}: expected 'synth', 'fsdd' or an existing folder of audio")
+        return str(folder), "folder", f"audio folder {folder} (VAE_AUDIO_DATA={raw})"
+    try:
+        where = find_fsdd()
+    except DatasetError:
+        return "synth", "synth", ("built-in synthetic instruments (VAE_AUDIO_DATA unset and FSDD not found; "
+                                  "run 'vae-audio download fsdd' to use it)")
+    return "fsdd", "fsdd", f"FSDD, the Free Spoken Digit Dataset, from {where} (VAE_AUDIO_DATA unset, FSDD found)"
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow and Keras (and look for devices) without their C++ start-up chatter.
+
+    stderr is captured at the file-descriptor level meanwhile (in a notebook kernel these lines
+    would otherwise land in the cell's output); every captured line except :data:`TF_NOISE` is
+    passed on. Does nothing if TensorFlow is already imported.
+    """
+    import sys
+    import tempfile
+
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (embedded use): nothing to capture
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            import keras  # noqa: F401
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [line for line in capture.read().decode("utf-8", "replace").splitlines(keepends=True)
+                    if line.strip() and not any(noise in line for noise in TF_NOISE)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+
+
+def notebook_settings(*, epochs: int, quick_epochs: int = 2, max_clips: int | None = None,
+                      env: Mapping[str, str] | None = None, verbose: bool = True,
+                      quiet_tensorflow: bool = True) -> NotebookSettings:
+    """Read ``VAE_AUDIO_DATA``, ``VAE_AUDIO_QUICK`` and ``VAE_AUDIO_OUTPUTS`` (see the module docstring).
+
+    Parameters
+    ----------
+    epochs : epochs of a full run; ``quick_epochs`` in quick mode.
+    max_clips : clips of a full run (``None``: all); quick mode uses :data:`QUICK_CLIPS`.
+    env : where to read the three ``VAE_AUDIO_*`` variables (default ``os.environ``); FSDD is
+        looked for by :func:`vae_audio.datasets.find_fsdd` (``$FSDD_DIR``, ``data/fsdd``).
+    verbose : print which data, mode and output folder are used.
+    quiet_tensorflow : import TensorFlow now, without its start-up chatter
+        (:func:`import_tensorflow_quietly`); call this before importing Keras or ``vae_audio.models``.
+
+    Raises :class:`ConfigError` for a bad variable and :class:`DatasetError` for
+    ``VAE_AUDIO_DATA=fsdd`` when FSDD cannot be found.
+    """
+    for name, value in (("epochs", epochs), ("quick_epochs", quick_epochs)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name}={value!r}: expected a whole number >= 1")
+    env = os.environ if env is None else env
+    root = _find_root(Path.cwd().resolve())
+    spec, kind, description = _choose_data(env, root)
+    quick = _flag(env, "VAE_AUDIO_QUICK")
+    outputs = env.get("VAE_AUDIO_OUTPUTS", "").strip()
+    outputs_dir = Path(outputs).expanduser().resolve() if outputs else root / "outputs"
+    settings = NotebookSettings(
+        data=spec, description=description, quick=quick,
+        max_clips=QUICK_CLIPS[kind] if quick else max_clips,
+        epochs=quick_epochs if quick else epochs, root=root, outputs_dir=outputs_dir,
+        samples_dir=outputs_dir / "samples", models_dir=outputs_dir / "models", cache_dir=root / "data" / "cache")
+    if quiet_tensorflow:
+        import_tensorflow_quietly()
+    if verbose:
+        print(settings.summary())
+    return settings
+
+
+def raw_clip(dataset, index: int, *, synth_seconds: float = 1.5):
+    """Clip ``index`` of a dataset as it is before padding/truncation: ``(y, sr)``, float32 mono at ``config.sr``.
+
+    File datasets: the whole file, resampled to the dataset's rate. The synthetic instruments:
+    the same note rendered ``synth_seconds`` long (longer than the model's window, so that
+    truncation has something to do).
+    """
+    from .audio import load_audio
+
+    cfg = dataset.config
+    clip = dataset.clips[index]
+    if clip.source.startswith("synth:"):
+        from .synth import generate_synth
+
+        n = int(round(synth_seconds * cfg.sr))
+        audio, _ = generate_synth(sr=cfg.sr, n_samples=n, seed=dataset.seed, indices=[int(clip.source.split(":")[1])])
+        return audio[0], cfg.sr
+    return load_audio(clip.source, sr=cfg.sr)
