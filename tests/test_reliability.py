@@ -1,12 +1,11 @@
 """Bad input at every entry point, and no silent garbage (issue 8, items 1 and 3).
 
 The bad-input matrix walks ``load_audio``, dataset building (``load_dataset`` +
-``build_features``), ``train``, ``generate``, ``reconstruct``, ``load_model`` and
-``griffin_lim`` (and the ``vae-audio`` command) through the kinds of bad input below. Each
+``build_features``), ``train``, ``generate``, ``reconstruct``, ``evaluate``, ``load_model``
+and ``griffin_lim`` (and the ``vae-audio`` command) through the kinds of bad input below. Each
 call must give either a correct result (checked) or a :class:`VaeAudioError` whose message is
 one line naming the input and the reason, and must leave no output files behind; the command
-exits with status 2 and prints exactly one line on stderr. ``evaluate`` is skipped until
-``vae_audio/evaluate.py`` exists.
+exits with status 2 and prints exactly one line on stderr.
 
 Running as root, unreadable files are simulated by making Python's ``open`` refuse them.
 """
@@ -14,7 +13,6 @@ Running as root, unreadable files are simulated by making Python's ``open`` refu
 from __future__ import annotations
 
 import builtins
-import importlib.util
 import io
 import json
 import os
@@ -542,10 +540,78 @@ def test_griffin_lim(kind, tmp_path):
 
 
 # ============================================================================= evaluate
-def test_evaluate():
-    if importlib.util.find_spec("vae_audio.evaluate") is None:
-        pytest.skip("vae_audio/evaluate.py does not exist yet: add evaluate to this matrix when it does")
-    pytest.fail("vae_audio.evaluate exists now: add it to the bad-input matrix")
+EVAL_KINDS = list(FILE_KINDS) + MODEL_KINDS + ["negative_n", "huge_n", "unknown_data"]
+
+
+@pytest.mark.parametrize("kind", EVAL_KINDS)
+def test_evaluate(kind, bad_file, tiny, mixed_run, tmp_path, monkeypatch, capsys):
+    """``evaluate`` on the model trained on a folder (16 kHz, 1 s), whose config folders of audio share."""
+    from vae_audio.evaluate import evaluate, evaluate_model
+
+    monkeypatch.chdir(tmp_path)
+    model_dir, out = mixed_run.result.model_dir, tmp_path / "results.json"
+    phase = {"n_iter": 4}
+    if kind in VALID:  # scored next to a good clip, both in the test split
+        folder = _mk(tmp_path / "data")
+        sf.write(str(folder / "good.wav"), sine(440.0, SR, 1.0), SR)
+        path = bad_file(kind, folder)
+        model = bundle.load_model(model_dir)
+        features = build_features(load_dataset(folder, config=model.config), normalizer=model.normalizer,
+                                  cache_dir=None)
+        features.split[:] = "test"
+        results = evaluate_model(model, features, phase_kwargs=phase)
+        assert results["n_test"] + results["n_test_silent_skipped"] == 2
+        assert results["n_test_silent_skipped"] == (1 if kind == "silent" else 0)
+        for part in (results["reconstruction"], results["audio"], results["ceiling"]["truth_through_phase"]):
+            for metric in ("sc_db", "lsd_db"):
+                assert all(v is not None and -80 < v < 80 for v in part[metric].values()), (kind, part)
+        if kind == "silent":  # nothing but silence is refused rather than scored against silence
+            features = features.select(np.array([m["file"] == path.name for m in features.metadata]))
+            with pytest.raises(DatasetError) as err:
+                evaluate_model(model, features, phase_kwargs=phase)
+            assert_one_line_error(err.value, names=[], reason="every test clip is silent")
+        return
+    if kind in MODEL_KINDS:
+        bad_model, at_fault, reason = broken_bundle(kind, tiny, tmp_path, monkeypatch)
+        kwargs, argv, names, err_type = {}, [], [at_fault], BundleError
+        model_dir = bad_model
+    elif kind in ("negative_n", "huge_n"):
+        n = -3 if kind == "negative_n" else 10 ** 9
+        kwargs, argv, names, err_type = {"n_generate": n}, ["--n-generate", str(n)], [], ParameterError
+        reason = r"-3" if kind == "negative_n" else r"n_generate=1000000000: expected a whole number from 2"
+    elif kind == "unknown_data":
+        kwargs, argv, names, err_type = {"data": "zebra"}, ["--data", "zebra"], ["zebra"], DatasetError
+        reason = r"not a dataset name"
+    else:  # a folder holding only the bad file
+        path = bad_file(kind)
+        reason, named = dataset_outcome(kind)
+        if kind in ("nan_samples", "inf_samples", "unreadable"):  # listed fine, so the lone clip's split
+            reason, named = r"no clip in the test split", "folder"  # (train) is the first problem found
+        kwargs, argv, err_type = {"data": str(path.parent)}, ["--data", path.parent], DatasetError
+        names = [path.parent] + ([path] if named == "file" else [])
+    with pytest.raises(err_type) as err:
+        evaluate(model_dir, json_path=out, cache_dir=None, phase_kwargs=phase, **kwargs)
+    assert_one_line_error(err.value, names=names, reason=reason)
+    assert not out.exists()
+    code, _, err_text = run_cli(capsys, "evaluate", "--model", model_dir, "--json", out, "--n-iter", 4, *argv)
+    assert_cli_error(code, err_text, names=names, reason=reason)
+    assert not out.exists()
+
+
+def test_evaluate_skips_files_that_fail_to_decode(bad_file, mixed_run, tmp_path, monkeypatch):
+    from vae_audio.evaluate import evaluate
+
+    monkeypatch.chdir(tmp_path)
+    folder = _mk(tmp_path / "data")
+    for i in range(12):
+        sf.write(str(folder / f"good_{i:02d}.wav"), sine(200.0 + 60 * i, SR, 1.0), SR)
+    bad = [bad_file(kind, folder) for kind in ("nan_samples", "inf_samples", "unreadable")]
+    out = tmp_path / "results.json"
+    results = evaluate(mixed_run.result.model_dir, data=str(folder), json_path=out, cache_dir=None,
+                       phase_kwargs={"n_iter": 4})
+    assert sum(results["data"]["split_counts"].values()) == 12  # the three bad files were left out
+    assert results["n_test"] >= 1 and json.loads(out.read_text()) == results
+    assert all(p.name not in json.dumps(results) for p in bad)
 
 
 # ============================================================================= command line, real processes
