@@ -51,13 +51,17 @@ def partial_then_fail(write_some):
 
 
 # ============================================================================= SIGKILL and --resume
-EPOCHS = 4
+EPOCHS = 3
 
 
 def _read_latest(out: Path) -> int:
+    """The epoch of the newest checkpoint written by the run of EPOCHS epochs (0: none yet; the previous
+    run's checkpoint stays in place until the new run has loaded its data and built its model)."""
     try:
-        return int(json.loads((out / "checkpoints" / "latest.json").read_text())["epoch"])
-    except (OSError, ValueError, KeyError):
+        latest = json.loads((out / "checkpoints" / "latest.json").read_text())
+        state = json.loads((out / "checkpoints" / latest["checkpoint"] / "state.json").read_text())
+        return int(latest["epoch"]) if state["settings"]["epochs"] == EPOCHS else 0
+    except (OSError, ValueError, KeyError, TypeError):
         return 0
 
 
@@ -66,9 +70,10 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
     out = tmp_path / "run"
     common = ["--data", "synth", "--max-clips", "48", "--batch-size", "8", "--out", str(out), "--quiet",
               "--n-samples", "0"]
-    # a previous run in the same folder, whose bundle must survive the killed run
-    previous = train(TrainSettings(data="synth", max_clips=48, batch_size=8, epochs=1, out=str(out), n_samples_out=0,
-                                   verbose=0), overwrite=True)
+    # a previous run in the same folder (small clips, to be quick), whose bundle must survive the killed run
+    small = build_features(load_dataset("synth", config=CONFIG, max_clips=16), cache_dir=None)
+    previous = train(TrainSettings(data="synth", batch_size=8, epochs=1, out=str(out), n_samples_out=0, verbose=0),
+                     features=small)
     old_config = (previous.model_dir / "config.json").read_bytes()
 
     # start again over it (--overwrite), and kill -9 during the second (or a later) epoch
@@ -94,7 +99,7 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
     # the killed run left: the previous bundle untouched and loadable, a complete last checkpoint
     assert (previous.model_dir / "config.json").read_bytes() == old_config
     old = bundle.load_model(previous.model_dir)
-    assert old.info["training"]["epochs_run"] == 1
+    assert old.info["training"]["epochs_run"] == 1 and old.config == CONFIG
     ckpt = latest_checkpoint(out)
     assert ckpt.name == f"epoch_{killed_at:04d}"
     state = json.loads((ckpt / "state.json").read_text())
