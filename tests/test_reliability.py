@@ -780,7 +780,7 @@ def test_resume_with_data_of_another_config_is_refused(tiny, tmp_path):
 
 
 # ============================================================================= memory
-def test_dataset_building_does_not_hold_waveforms_twice(tmp_path):
+def test_dataset_building_does_not_hold_waveforms_twice(tmp_path, monkeypatch):
     """Files stream into the preallocated arrays: the peak (tracemalloc, NumPy included) stays below
     the final arrays plus 0.8 x the audio array. Keeping every loaded waveform until the end would
     add a whole second audio array (measured: +0.47 x streaming, +1.48 x holding them)."""
@@ -790,6 +790,7 @@ def test_dataset_building_does_not_hold_waveforms_twice(tmp_path):
 
     folder = _mk(tmp_path / "many")
     rng = np.random.default_rng(0)
+    monkeypatch.setattr(featurize, "_CHUNK", 32)  # smaller chunks: fewer files give the same proportions
     n = 8 * featurize._CHUNK  # many chunks, so that the per-chunk working set is small next to the whole
     for i in range(n):
         sf.write(str(folder / f"c{i:04d}.wav"), (0.3 * rng.standard_normal(4000)).astype(np.float32), SR,
