@@ -195,12 +195,12 @@ def test_training_lowers_the_loss_and_logs_metrics():
     x, _ = toy_data(64)
     ds = tf.data.Dataset.from_tensor_slices({"spectrogram": x[..., None]}).batch(16)
     vae = make_vae(kl_warmup_steps=8)
-    vae.compile(optimizer=keras.optimizers.Adam(3e-3))
+    vae.compile(optimizer=keras.optimizers.Adam(1e-2))
     hist = vae.fit(ds, epochs=6, verbose=0).history
     assert {"loss", "reconstruction_loss", "kl_loss", "mse"} <= set(hist)
     assert {m.name for m in vae.metrics} >= {"loss", "reconstruction_loss", "kl_loss"}
     assert hist["loss"][-1] < hist["loss"][0]
-    assert hist["mse"][-1] < 0.7 * hist["mse"][0]
+    assert hist["mse"][-1] < 0.6 * hist["mse"][0]
     assert all(np.isfinite(v).all() for v in hist.values())
     rec = vae.reconstruct(x[:8])
     assert rec.shape == (8, 17, 12) and np.mean((rec - x[:8]) ** 2) < hist["mse"][0]
@@ -265,9 +265,9 @@ def test_vae_config_round_trip():
     assert clone.current_beta == 0.0 and float(clone.beta.numpy()) == 0.5
 
 
-@pytest.mark.parametrize("likelihood", models.LIKELIHOODS)
-@pytest.mark.parametrize("architecture", ["simple", "blog"])
-def test_every_architecture_and_likelihood_trains(architecture, likelihood):
+@pytest.mark.parametrize("architecture, likelihood", [("simple", "gaussian"), ("blog", "mse_scaled"),
+                                                      ("conv", "mse_scaled")])
+def test_other_architectures_and_likelihoods_train(architecture, likelihood):
     x, _ = toy_data(16, shape=(8, 5))
     ds = tf.data.Dataset.from_tensor_slices({"spectrogram": x[..., None]}).batch(8)
     vae = make_vae((8, 5), architecture=architecture, likelihood=likelihood)
