@@ -10,6 +10,8 @@ clears their outputs; execute them afterwards to fill the outputs in:
 
 ``--check`` exits with status 1 if a notebook's cell sources differ from this script's
 (outputs are ignored), so CI or a reviewer can tell the committed notebooks are current.
+``--markdown-only`` updates only the Markdown cells of the existing notebooks, keeping the code
+cells and their outputs (for prose fixes that need no re-run; refused if any code cell differs).
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ HERE = Path(__file__).resolve().parent
 #: committed full run on the synthetic data (2 CPU cores); keep these in step with the outputs.
 SIMPLE_EPOCHS = 30
 IMPROVED_EPOCHS = 40
-SIMPLE_MINUTES = "about 4"
-IMPROVED_MINUTES = "about 9"
+SIMPLE_MINUTES = "3"
+IMPROVED_MINUTES = "7"
 
 
 def md(*parts: str):
@@ -65,7 +67,7 @@ SIMPLE = [
 
     Every cell calls the `vae_audio` package; the notebook only strings the steps together.
     The committed outputs come from a full run on the built-in synthetic instruments
-    (`VAE_AUDIO_DATA=synth`, {SIMPLE_EPOCHS} epochs, {SIMPLE_MINUTES} minutes on a 2-core CPU).
+    (`VAE_AUDIO_DATA=synth`, {SIMPLE_EPOCHS} epochs, {SIMPLE_MINUTES} minutes on a shared 2-core CPU).
     """, RUNNING),
     code(f"""
     from vae_audio import notebook
@@ -244,7 +246,7 @@ IMPROVED = [
     6. a small **metrics table** with the phase-reconstruction ceiling.
 
     The committed outputs come from a full run on the built-in synthetic instruments
-    (`VAE_AUDIO_DATA=synth`, {IMPROVED_EPOCHS} epochs, {IMPROVED_MINUTES} minutes on a 2-core CPU,
+    (`VAE_AUDIO_DATA=synth`, {IMPROVED_EPOCHS} epochs, {IMPROVED_MINUTES} minutes on a shared 2-core CPU,
     most of it training).
     """, RUNNING),
     code(f"""
@@ -372,7 +374,8 @@ IMPROVED = [
     same = np.flatnonzero(test.labels == test.labels[picks[0]])
     a, b = int(same[0]), int(same[-1])
     steps = generate.interpolate(model, test.audio[a], test.audio[b], steps=6, label=int(test.labels[a]))
-    display.show(display.plot_spectrogram(cfg.spectrogram_db(steps.reshape(-1)), cfg, title="A -> B in 6 steps of 1 clip each"))
+    display.show(display.plot_spectrogram(cfg.spectrogram_db(steps.reshape(-1)), cfg, title="A -> B in 6 steps",
+                                          figsize=(12, 3)))
     display.players({"A": test.audio[a], "A -> B in 6 steps": steps.reshape(-1), "B": test.audio[b]}, cfg.sr)
     """),
     md("""
@@ -440,6 +443,8 @@ def _sources(nb) -> list[tuple[str, str]]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check that the notebooks match this script")
+    parser.add_argument("--markdown-only", action="store_true",
+                        help="update only the Markdown cells, keeping code cells and outputs")
     parser.add_argument("--out", type=Path, default=HERE, help="folder to write the notebooks to")
     args = parser.parse_args(argv)
     stale = []
@@ -450,6 +455,17 @@ def main(argv=None) -> int:
             if not path.is_file() or _sources(nbformat.read(path, as_version=4)) != _sources(nb):
                 stale.append(name)
             continue
+        if args.markdown_only:
+            old = nbformat.read(path, as_version=4)
+            code_old = [c.source for c in old.cells if c.cell_type == "code"]
+            code_new = [c.source for c in nb.cells if c.cell_type == "code"]
+            if [c.cell_type for c in old.cells] != [c.cell_type for c in nb.cells] or code_old != code_new:
+                print(f"{path}: code cells changed; rebuild and re-execute it instead")
+                return 1
+            for cell, new_cell in zip(old.cells, nb.cells):
+                if cell.cell_type == "markdown":
+                    cell.source = new_cell.source
+            nb = old
         nbformat.write(nb, path)
         print(f"wrote {path}")
     if stale:

@@ -50,8 +50,12 @@ def players(clips: Mapping[str, np.ndarray], sr: int):
 
 
 def plot_spectrogram(s_db: np.ndarray, config: SpectrogramConfig, *, title: str = "", ax=None,
-                     vmin: float | None = None, vmax: float | None = None, colorbar: bool = True):
-    """Plot a dB spectrogram ``(freq, frames)`` with time (s) and frequency (Hz) axes and a dB colour bar."""
+                     vmin: float | None = None, vmax: float | None = None, colorbar: bool = True,
+                     figsize: tuple[float, float] = (6, 3)):
+    """Plot a dB spectrogram ``(freq, frames)`` with time (s) and frequency (Hz) axes and a dB colour bar.
+
+    Draws into ``ax`` if given, else into a new figure of ``figsize`` inches; returns the figure.
+    """
     import librosa.display
     import matplotlib.pyplot as plt
 
@@ -61,7 +65,7 @@ def plot_spectrogram(s_db: np.ndarray, config: SpectrogramConfig, *, title: str 
     if s_db.ndim != 2:
         raise ParameterError(f"s_db: expected a spectrogram (freq, frames), got shape {s_db.shape}")
     if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 3))
+        fig, ax = plt.subplots(figsize=figsize)
     else:
         fig = ax.figure
     y_axis = "mel" if config.n_mels else "linear"
