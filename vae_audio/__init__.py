@@ -55,7 +55,17 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 
+#: submodules reachable as attributes (``va.display.player``) without an explicit import
+_SUBMODULES = frozenset({
+    "errors", "fileio", "audio", "features", "phase", "metrics", "scores", "synth", "datasets", "download",
+    "featurize", "models", "bundle", "training", "generate", "classifier", "evaluate", "display", "notebook",
+    "cli",
+})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'vae_audio' has no attribute {name!r}")
