@@ -99,7 +99,7 @@ SIMPLE = [
     index = int(np.flatnonzero(features.split == "train")[0])
     label = features.label_names[features.labels[index]] if features.label_names else "no label"
     y_raw, sr = notebook.raw_clip(dataset, index)
-    print(f"clip {index} ({label}): {len(y_raw)} samples = {len(y_raw) / sr:.2f} s at {sr} Hz, "
+    print(f"clip {index} (label {label}): {len(y_raw)} samples = {len(y_raw) / sr:.2f} s at {sr} Hz, "
           f"peak {np.abs(y_raw).max():.2f}")
     display.player(y_raw, sr)
     """),
@@ -107,16 +107,16 @@ SIMPLE = [
     ## 2. Preparation: one length, then [0, 1]
 
     A model takes inputs of one shape, so every clip is cut or zero-padded to `n_samples`
-    (`pad_or_truncate` keeps the start). Here on this clip, and on its first half, which needs padding:
+    (`pad_or_truncate` keeps the start). Here on this clip, and on a short piece of it:
     """),
     code("""
     y = va.pad_or_truncate(y_raw, cfg.n_samples)
-    half = y_raw[: cfg.n_samples // 2]
-    padded = va.pad_or_truncate(half, cfg.n_samples)
-    print(f"truncate: {len(y_raw)} -> {len(y)} samples ({cfg.duration:.2f} s); "
-          f"kept the first {len(y)}, dropped {max(len(y_raw) - len(y), 0)}")
-    print(f"pad:      {len(half)} -> {len(padded)} samples; the {len(padded) - len(half)} added samples "
-          f"are all zero: {not padded[len(half):].any()}")
+    print(f"this clip: {len(y_raw)} -> {len(y)} samples ({cfg.duration:.2f} s): " + (
+        f"kept the first {len(y)}, dropped {len(y_raw) - len(y)}" if len(y_raw) > len(y) else "zeros appended"))
+    short = y_raw[: cfg.n_samples // 2]
+    padded = va.pad_or_truncate(short, cfg.n_samples)
+    print(f"a {len(short)}-sample clip: -> {len(padded)} samples; the {len(padded) - len(short)} added samples "
+          f"are all zero: {not padded[len(short):].any()}")
     y = featurize.normalize_level(y, dataset.level)  # per-clip loudness (FSDD: peak 0.9; synth: unchanged)
     print(f"level normalization {dataset.level!r}: peak {np.abs(y).max():.2f}")
     """),
