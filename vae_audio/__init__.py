@@ -59,6 +59,7 @@ __all__ = sorted(_EXPORTS) + ["__version__"]
 _SUBMODULES = frozenset({
     "errors", "fileio", "audio", "features", "phase", "metrics", "scores", "synth", "datasets", "download",
     "featurize", "models", "bundle", "training", "generate", "classifier", "evaluate", "display", "notebook",
+    "tfquiet",
     "cli",
 })
 

@@ -190,40 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: TensorFlow's C++ start-up lines that say nothing useful on a CPU-only machine (printed by absl
 #: before logging is configured, so TF_CPP_MIN_LOG_LEVEL cannot silence them).
-_TF_NOISE = ("All log messages before absl::InitializeLog()", "oneDNN custom operations are on",
-             "Could not find cuda drivers", "failed call to cuInit", "Unable to register cu")
 _NEEDS_TF = {"train", "generate", "reconstruct", "evaluate"}
-
-
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow (and find its devices) with stderr captured at the file-descriptor level,
-    then pass on every captured line except the known start-up noise, so that an error from this
-    command is the only line a user sees on stderr."""
-    import os
-    import tempfile
-
-    if "tensorflow" in sys.modules:
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real stderr (embedded use): nothing to capture
-        return
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            kept = [line for line in capture.read().decode("utf-8", "replace").splitlines(keepends=True)
-                    if line.strip() and not any(noise in line for noise in _TF_NOISE)]
-            if kept:
-                sys.stderr.write("".join(kept))
-                sys.stderr.flush()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -232,7 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     if args.command in _NEEDS_TF:
-        _import_tensorflow_quietly()
+        from .tfquiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
     try:
         return int(func(args) or 0)
     except VaeAudioError as exc:

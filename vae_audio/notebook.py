@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from .tfquiet import TF_NOISE, import_tensorflow_quietly  # noqa: F401  (re-exported)
 from .errors import ConfigError, DatasetError
 
 __all__ = ["NotebookSettings", "notebook_settings", "raw_clip", "import_tensorflow_quietly", "QUICK_CLIPS"]
@@ -35,9 +36,6 @@ __all__ = ["NotebookSettings", "notebook_settings", "raw_clip", "import_tensorfl
 QUICK_CLIPS: dict[str, int] = {"synth": 64, "fsdd": 200, "folder": 120}
 #: TensorFlow's C++ start-up lines that say nothing useful on a CPU-only machine (absl prints some
 #: before logging is configured, so TF_CPP_MIN_LOG_LEVEL cannot silence them).
-TF_NOISE = ("All log messages before absl::InitializeLog()", "oneDNN custom operations are on",
-            "Could not find cuda drivers", "failed call to cuInit", "Unable to register cu",
-            "cpu_feature_guard", "rebuild TensorFlow with the appropriate compiler flags")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
 
@@ -121,42 +119,6 @@ def _choose_data(env: Mapping[str, str], root: Path) -> tuple[str, str, str]:
         return "synth", "synth", ("built-in synthetic instruments (VAE_AUDIO_DATA unset and FSDD not found; "
                                   "run 'vae-audio download fsdd' to use it)")
     return "fsdd", "fsdd", f"FSDD, the Free Spoken Digit Dataset, from {where} (VAE_AUDIO_DATA unset, FSDD found)"
-
-
-def import_tensorflow_quietly() -> None:
-    """Import TensorFlow and Keras (and look for devices) without their C++ start-up chatter.
-
-    stderr is captured at the file-descriptor level meanwhile (in a notebook kernel these lines
-    would otherwise land in the cell's output); every captured line except :data:`TF_NOISE` is
-    passed on. Does nothing if TensorFlow is already imported.
-    """
-    import sys
-    import tempfile
-
-    if "tensorflow" in sys.modules:
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real stderr (embedded use): nothing to capture
-        return
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            import keras  # noqa: F401
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            kept = [line for line in capture.read().decode("utf-8", "replace").splitlines(keepends=True)
-                    if line.strip() and not any(noise in line for noise in TF_NOISE)]
-            if kept:
-                sys.stderr.write("".join(kept))
-                sys.stderr.flush()
 
 
 def notebook_settings(*, epochs: int, quick_epochs: int = 2, max_clips: int | None = None,
