@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 keras = pytest.importorskip("keras")
 

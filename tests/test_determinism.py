@@ -26,11 +26,9 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from vae_audio import bundle, models  # noqa: E402
-from vae_audio.datasets import load_dataset  # noqa: E402
 from vae_audio.features import SpectrogramConfig  # noqa: E402
-from vae_audio.featurize import build_features  # noqa: E402
 from vae_audio.generate import generate_to_files  # noqa: E402
-from vae_audio.training import TrainSettings, configure_determinism, train  # noqa: E402
+from vae_audio.training import configure_determinism  # noqa: E402
 
 CONFIG = SpectrogramConfig(sr=8000, n_fft=64, hop_length=32, n_samples=2000)
 N_CLIPS, SEED, N_WAVS = 32, 3, 3
