@@ -43,7 +43,8 @@ _EXPORTS: dict[str, str] = {
     # models, bundles, training, generation
     "build_encoder": "models", "build_decoder": "models", "VAE": "models",
     "save_model": "bundle", "load_model": "bundle", "TrainedModel": "bundle", "check_compatible": "bundle",
-    "TrainSettings": "training", "train": "training",
+    "LatentPrior": "latent_prior",
+    "TrainSettings": "training", "train": "training", "fit_training_prior": "training",
     "generate_audio": "generate", "reconstruct_audio": "generate", "interpolate": "generate",
     "write_clips": "generate",
     # evaluation
@@ -58,7 +59,8 @@ __all__ = sorted(_EXPORTS) + ["__version__"]
 #: submodules reachable as attributes (``va.display.player``) without an explicit import
 _SUBMODULES = frozenset({
     "errors", "fileio", "audio", "features", "phase", "metrics", "scores", "synth", "datasets", "download",
-    "featurize", "models", "bundle", "training", "generate", "classifier", "evaluate", "display", "notebook",
+    "featurize", "models", "latent_prior", "bundle", "training", "generate", "classifier", "evaluate", "display",
+    "notebook",
     "tfquiet",
     "cli",
 })

@@ -7,7 +7,10 @@ Layout of a bundle folder::
       decoder.keras    the decoder (Keras 3 format)
       config.json      spectrogram config, normalizer statistics, architecture and VAE settings,
                        training settings, label names, format/package/library versions and the
-                       SHA-256 of both .keras files
+                       SHA-256 of every other file
+      prior.npz        (optional) the latent prior fitted to the training codes
+                       (:class:`~vae_audio.latent_prior.LatentPrior`); generation samples from it
+                       instead of N(0, I) when it is there
 
 :func:`save_model` writes the folder atomically (a crash never leaves a half-written bundle,
 and a previous bundle stays intact until the new one is complete). :func:`load_model` checks
@@ -39,6 +42,7 @@ __all__ = [
     "ENCODER_FILE",
     "DECODER_FILE",
     "CONFIG_FILE",
+    "PRIOR_FILE",
     "save_model",
     "load_model",
     "read_bundle_config",
@@ -52,6 +56,7 @@ FORMAT_VERSION = 1
 ENCODER_FILE = "encoder.keras"
 DECODER_FILE = "decoder.keras"
 CONFIG_FILE = "config.json"
+PRIOR_FILE = "prior.npz"
 _MODEL_FILES = (ENCODER_FILE, DECODER_FILE)
 
 
@@ -93,7 +98,7 @@ def _check_label_names(label_names: Any, num_classes: int | None) -> list[str] |
 
 def save_model(vae, directory: str | os.PathLike, *, config: SpectrogramConfig, normalizer: Normalizer,
                label_names: Sequence[str] | None = None, settings: Mapping[str, Any] | None = None,
-               overwrite: bool = True) -> Path:
+               prior=None, overwrite: bool = True) -> Path:
     """Write ``vae`` (a :class:`vae_audio.models.VAE`) as a bundle folder ``directory``.
 
     Parameters
@@ -103,6 +108,8 @@ def save_model(vae, directory: str | os.PathLike, *, config: SpectrogramConfig, 
     label_names : class names, one per label index, for a conditional model (else ``None``).
     settings : extra JSON-serializable information, stored as ``config.json["training"]``
         (training settings, epochs run, final losses, ...).
+    prior : a :class:`~vae_audio.latent_prior.LatentPrior` fitted to the training codes (written
+        as ``prior.npz``), or ``None`` (generation then samples ``z ~ N(0, I)``).
     overwrite : replace an existing bundle (atomically). A folder that exists but is not a
         bundle is never replaced.
 
@@ -128,6 +135,19 @@ def save_model(vae, directory: str | os.PathLike, *, config: SpectrogramConfig, 
     num_classes = vae_settings.get("num_classes")
     names = _check_label_names(label_names, num_classes)
     spec = model_spec(encoder) or {}
+    latent_dim = int(decoder.input[LATENT_KEY].shape[-1])
+    prior_info = None
+    if prior is not None:
+        from .latent_prior import LatentPrior
+
+        if not isinstance(prior, LatentPrior):
+            raise ConfigError(f"prior: expected a LatentPrior or None, got {type(prior).__name__}")
+        if prior.latent_dim != latent_dim:
+            raise ConfigError(f"prior: latent size {prior.latent_dim} does not match the model's {latent_dim}")
+        if prior.conditional and (num_classes is None or max(prior.classes) >= num_classes):
+            raise ConfigError(f"prior: has components for classes {list(prior.classes)} but the model is "
+                              f"{'unconditional' if num_classes is None else f'conditional on {num_classes} classes'}")
+        prior_info = {"file": PRIOR_FILE, "n_components": prior.n_components, "conditional": prior.conditional}
     info: dict[str, Any] = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -140,12 +160,13 @@ def save_model(vae, directory: str | os.PathLike, *, config: SpectrogramConfig, 
         "model": {
             "architecture": spec.get("architecture"),
             "input_shape": list(shape),
-            "latent_dim": int(decoder.input[LATENT_KEY].shape[-1]),
+            "latent_dim": latent_dim,
             "num_classes": num_classes,
             "options": spec.get("options", {}),
         },
         "vae": vae_settings,
         "training": dict(settings) if settings is not None else {},
+        "latent_prior": prior_info,
     }
     try:
         json.dumps(info, allow_nan=False)
@@ -167,6 +188,9 @@ def save_model(vae, directory: str | os.PathLike, *, config: SpectrogramConfig, 
             for name, model in ((ENCODER_FILE, encoder), (DECODER_FILE, decoder)):
                 model.save(tmp / name)
                 files[name] = {"sha256": _sha256(tmp / name), "bytes": (tmp / name).stat().st_size}
+            if prior is not None:
+                (tmp / PRIOR_FILE).write_bytes(prior.to_bytes())
+                files[PRIOR_FILE] = {"sha256": _sha256(tmp / PRIOR_FILE), "bytes": (tmp / PRIOR_FILE).stat().st_size}
             atomic_write_json(tmp / CONFIG_FILE, {**info, "files": files})
     except OSError as exc:
         raise BundleError(f"{target}: cannot write the model bundle ({exc})") from None
@@ -230,18 +254,7 @@ def load_model(directory: str | os.PathLike) -> "TrainedModel":
         raise BundleError(f"{cfg_path}: corrupt, the normalizer has no dB range")
     loaded = {}
     for name in _MODEL_FILES:
-        path = root / name
-        if not path.is_file():
-            raise BundleError(f"{path}: missing; {root} is not a complete model bundle")
-        recorded = info["files"].get(name, {}).get("sha256") if isinstance(info["files"].get(name), dict) else None
-        if not isinstance(recorded, str):
-            raise BundleError(f"{cfg_path}: corrupt, no checksum recorded for {name}")
-        try:
-            digest = _sha256(path)
-        except OSError as exc:
-            raise BundleError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-        if digest != recorded:
-            raise BundleError(f"{path}: corrupt (its SHA-256 does not match the one recorded in {CONFIG_FILE})")
+        path = _checked_file(root, info, name)
         try:
             loaded[name] = keras.saving.load_model(path, compile=False)
         except Exception as exc:  # keras raises many types for bad archives
@@ -265,8 +278,36 @@ def load_model(directory: str | os.PathLike) -> "TrainedModel":
             or models._model_num_classes(decoder) != num_classes:
         raise BundleError(f"{cfg_path}: label names {names} do not match the models "
                           f"({'unconditional' if num_classes is None else f'{num_classes} classes'})")
+    prior = None
+    if info.get("latent_prior") is not None:
+        from .latent_prior import LatentPrior
+
+        path = _checked_file(root, info, PRIOR_FILE)
+        prior = LatentPrior.load(path)
+        if prior.latent_dim != latent_dec or (prior.conditional and (num_classes is None
+                                                                     or max(prior.classes) >= num_classes)):
+            raise BundleError(f"{path}: the latent prior does not fit the models (latent {prior.latent_dim}, "
+                              f"classes {list(prior.classes)})")
     return TrainedModel(encoder, decoder, config=config, normalizer=normalizer, label_names=names,
-                        info=info, directory=root)
+                        info=info, directory=root, prior=prior)
+
+
+def _checked_file(root: Path, info: Mapping[str, Any], name: str) -> Path:
+    """``root / name`` after checking it exists and matches the SHA-256 recorded in config.json."""
+    path = root / name
+    if not path.is_file():
+        raise BundleError(f"{path}: missing; {root} is not a complete model bundle")
+    entry = info["files"].get(name)
+    recorded = entry.get("sha256") if isinstance(entry, dict) else None
+    if not isinstance(recorded, str):
+        raise BundleError(f"{root / CONFIG_FILE}: corrupt, no checksum recorded for {name}")
+    try:
+        digest = _sha256(path)
+    except OSError as exc:
+        raise BundleError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if digest != recorded:
+        raise BundleError(f"{path}: corrupt (its SHA-256 does not match the one recorded in {CONFIG_FILE})")
+    return path
 
 
 def check_compatible(model_config: SpectrogramConfig, data_config: SpectrogramConfig, *,
@@ -295,12 +336,13 @@ class TrainedModel:
     Obtained from :func:`load_model` (or :meth:`from_vae` in memory). All arrays are NumPy:
     normalized spectrograms are ``(n, freq, frames)`` float32 in [0, 1], latent vectors
     ``(n, latent_dim)``, waveforms ``(n, n_samples)`` at ``config.sr``. Labels (conditional
-    models) may be given as indices or names, one per item or one for all.
+    models) may be given as indices or names, one per item or one for all. ``prior`` is the
+    :class:`~vae_audio.latent_prior.LatentPrior` fitted to the training codes (or ``None``).
     """
 
     def __init__(self, encoder, decoder, *, config: SpectrogramConfig, normalizer: Normalizer,
                  label_names: Sequence[str] | None = None, info: Mapping[str, Any] | None = None,
-                 directory: str | os.PathLike | None = None):
+                 directory: str | os.PathLike | None = None, prior=None):
         from .models import LATENT_KEY, _model_num_classes
 
         self._encoder, self._decoder = encoder, decoder
@@ -310,13 +352,16 @@ class TrainedModel:
         self._latent_dim = int(decoder.input[LATENT_KEY].shape[-1])
         self._info = dict(info or {})
         self._directory = Path(directory) if directory is not None else None
+        self._prior = None
+        if prior is not None:
+            self.prior = prior
 
     @classmethod
     def from_vae(cls, vae, *, config: SpectrogramConfig, normalizer: Normalizer,
-                 label_names: Sequence[str] | None = None) -> "TrainedModel":
+                 label_names: Sequence[str] | None = None, prior=None) -> "TrainedModel":
         """Wrap an in-memory :class:`~vae_audio.models.VAE` (no files involved)."""
         return cls(vae.encoder, vae.decoder, config=config, normalizer=normalizer, label_names=label_names,
-                   info={"vae": vae.settings()})
+                   info={"vae": vae.settings()}, prior=prior)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -344,6 +389,45 @@ class TrainedModel:
     def shape(self) -> tuple[int, int]:
         """``(freq, frames)`` of the model's spectrograms."""
         return self._config.shape
+
+    @property
+    def prior(self):
+        """The :class:`~vae_audio.latent_prior.LatentPrior` that :meth:`generate` samples from, or None."""
+        return self._prior
+
+    @prior.setter
+    def prior(self, prior) -> None:
+        from .latent_prior import LatentPrior
+
+        if prior is not None:
+            if not isinstance(prior, LatentPrior):
+                raise ParameterError(f"prior: expected a LatentPrior or None, got {type(prior).__name__}")
+            if prior.latent_dim != self._latent_dim:
+                raise ParameterError(f"prior: latent size {prior.latent_dim} does not match the model's "
+                                     f"{self._latent_dim}")
+            if prior.conditional and (not self._num_classes or max(prior.classes) >= self._num_classes):
+                raise ParameterError(f"prior: has components for classes {list(prior.classes)}, which this "
+                                     f"model does not have")
+        self._prior = prior
+
+    def fit_prior(self, x_normalized: np.ndarray, labels: Any = None, *, n_components: int | None = None,
+                  seed: int = 0):
+        """Fit (and use from now on) a latent prior to the codes of training spectrograms ``(n, freq, frames)``.
+
+        For a conditional model pass the training labels; each class gets its own mixture.
+        Returns the new :class:`~vae_audio.latent_prior.LatentPrior` (also set as :attr:`prior`).
+        """
+        from .latent_prior import LatentPrior
+
+        arr = np.asarray(x_normalized)
+        n = 1 if arr.ndim == 2 else (len(arr) if arr.ndim else 0)
+        lab = self._labels(labels, n) if self._label_names else None
+        if self._label_names and lab is None:
+            raise ParameterError("labels: this model is conditional; pass the training labels to fit its prior")
+        z_mean, z_log_var = self.encode(x_normalized, lab)
+        self.prior = LatentPrior.fit(z_mean, z_log_var, lab, num_classes=self._num_classes,
+                                     n_components=n_components, seed=seed)
+        return self._prior
 
     @property
     def encoder(self):
@@ -421,18 +505,45 @@ class TrainedModel:
         z_mean, _ = self.encode(x_normalized, labels)
         return self.decode(z_mean, labels)
 
-    def generate(self, n: int, *, labels: Any = None, seed: int = 0) -> np.ndarray:
-        """Decode ``n`` latent draws ``z ~ N(0, I)``: normalized spectrograms ``(n, freq, frames)``.
+    def sample_latents(self, n: int, *, labels: Any = None, seed: int = 0, prior: str = "auto",
+                       temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
+        """Draw ``n`` latent vectors ``(n, latent_dim)`` and the labels they go with (or None).
 
-        Deterministic for a given ``seed``. For a conditional model without ``labels`` each
-        item gets a random class (also drawn from ``seed``).
+        ``prior``: ``"fitted"`` samples the :attr:`prior` fitted to the training codes (per class
+        for a conditional model), ``"standard"`` samples ``N(0, I)``, ``"auto"`` (default) the
+        fitted prior when the model has one. ``temperature`` scales the fitted prior's spread
+        (``"fitted"`` only). For a conditional model without ``labels`` each item gets a random
+        class (uniform, drawn from ``seed``). Deterministic for a given ``seed``.
         """
         from .models import prior_latents
 
-        z = prior_latents(n, self._latent_dim, seed)
+        if prior not in ("auto", "fitted", "standard"):
+            raise ParameterError(f"prior={prior!r}: expected 'auto', 'fitted' or 'standard'")
+        if prior == "fitted" and self._prior is None:
+            raise ParameterError("prior='fitted': this model has no fitted latent prior (bundles from training "
+                                 "have one; call fit_prior(...) first)")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ParameterError(f"n={n!r}: expected a whole number >= 1")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ParameterError(f"seed={seed!r}: expected a whole number >= 0")
         if labels is None and self._label_names:
             labels = np.random.default_rng([int(seed), 1]).integers(0, len(self._label_names), size=n)
-        return self.decode(z, labels)
+        lab = self._labels(labels, int(n))
+        if prior == "standard" or self._prior is None:
+            return prior_latents(n, self._latent_dim, seed), lab
+        use = lab if self._prior.conditional else None
+        return self._prior.sample(int(n), use, seed=int(seed), temperature=temperature), lab
+
+    def generate(self, n: int, *, labels: Any = None, seed: int = 0, prior: str = "auto",
+                 temperature: float = 1.0) -> np.ndarray:
+        """Decode ``n`` latent draws: normalized spectrograms ``(n, freq, frames)`` in [0, 1].
+
+        The draws come from :meth:`sample_latents` (the fitted latent prior when the model has
+        one, else ``N(0, I)``; see there for ``prior`` and ``temperature``). Deterministic for a
+        given ``seed``. For a conditional model without ``labels`` each item gets a random class.
+        """
+        z, lab = self.sample_latents(n, labels=labels, seed=seed, prior=prior, temperature=temperature)
+        return self.decode(z, lab)
 
     def to_db(self, normalized: np.ndarray) -> np.ndarray:
         """Normalized ``(n, freq, frames)`` (or with a channel axis) -> dB with the training set's range."""
