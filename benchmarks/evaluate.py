@@ -34,7 +34,6 @@ Usage (from the repository root; FSDD_DIR defaults to ../shared/data/fsdd/record
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import shlex

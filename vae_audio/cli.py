@@ -7,6 +7,7 @@ as one line, ``vae-audio: error: <message>``, and the command exits with status 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Callable, Sequence
 
@@ -55,7 +56,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     out = args.out or f"outputs/samples/{_model_name(args.model)}"
     paths = generate_to_files(model, out, n=args.n, label=args.label, all_labels=args.all_labels,
-                              seed=args.seed, overwrite=args.overwrite)
+                              seed=args.seed, prior=args.prior, temperature=args.temperature,
+                              overwrite=args.overwrite)
     print(f"wrote {len(paths)} files to {out}")
     return 0
 
@@ -75,7 +77,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate, format_table
 
     results = evaluate(args.model, data=args.data, json_path=args.json, max_clips=args.max_clips,
-                       n_generate=args.n_generate, seed=args.seed,
+                       n_generate=args.n_generate, seed=args.seed, prior=args.prior,
                        phase_kwargs=None if args.n_iter is None else {"n_iter": args.n_iter}, verbose=not args.quiet)
     print(format_table(results))
     if args.json:
@@ -108,6 +110,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number >= 0")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: ``vae-audio: error: <what> (see vae-audio <cmd> --help)``."""
 
@@ -126,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="conv", choices=["conv", "simple", "blog"], help="architecture (default conv)")
     p.add_argument("--conditional", action="store_true", help="condition on the dataset's labels")
     p.add_argument("--epochs", type=_positive_int, help="number of epochs (default: per dataset)")
-    p.add_argument("--batch-size", type=_positive_int, default=64, help="batch size (default 64)")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size (default 32)")
     p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--latent-dim", type=_positive_int, help="latent size (default: per architecture)")
     p.add_argument("--likelihood", help="decoder likelihood (default: the model's)")
@@ -150,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--all-labels", action="store_true", help="generate --n samples of every class")
     p.add_argument("--out", help="output folder (default outputs/samples/<run name>)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--prior", choices=("auto", "fitted", "standard"), default="auto",
+                   help="latent distribution: the prior fitted to the training codes (fitted), N(0, I) "
+                        "(standard), or fitted when the model has one (auto, default)")
+    p.add_argument("--temperature", type=_non_negative_float, default=1.0,
+                   help="spread of the fitted prior (default 1; lower = more typical, less varied)")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
     p.set_defaults(func=_cmd_generate)
 
@@ -167,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="write the results to this JSON file")
     p.add_argument("--max-clips", type=_positive_int, help="use at most this many clips (quick runs)")
     p.add_argument("--n-generate", type=_positive_int, help="samples per kind (default: the test-set size)")
+    p.add_argument("--prior", choices=("auto", "fitted", "standard"), default="auto",
+                   help="latent distribution of the generated samples (default auto: the fitted prior if any)")
     p.add_argument("--n-iter", type=int, help="phase reconstruction iterations (default: the package's)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the samples (default 0)")
     p.add_argument("--quiet", action="store_true", help="print only the table")

@@ -113,6 +113,14 @@ def _check_seed(seed: Any) -> int:
     return int(seed)
 
 
+def _check_prior(prior: Any, model=None) -> None:
+    if prior not in ("auto", "fitted", "standard"):
+        raise ParameterError(f"prior={prior!r}: expected 'auto', 'fitted' or 'standard'")
+    if prior == "fitted" and model is not None and model.prior is None:
+        raise ParameterError("prior='fitted': the model has no fitted latent prior (bundles trained by an older "
+                             "vae_audio have none); use 'auto' or 'standard'")
+
+
 def _resolved_phase_kwargs(phase_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
     from .phase import DEFAULT_N_ITER
 
@@ -137,7 +145,8 @@ def _phase_description(phase_kwargs: Mapping[str, Any]) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- core
 def evaluate_model(model, features, *, classifier=None, n_generate: int | None = None, seed: int = 0,
-                   phase_kwargs: Mapping[str, Any] | None = None, verbose: bool = False) -> dict[str, Any]:
+                   phase_kwargs: Mapping[str, Any] | None = None, prior: str = "auto",
+                   verbose: bool = False) -> dict[str, Any]:
     """Score a trained model on the test split of ``features`` (no files read or written).
 
     Parameters
@@ -152,6 +161,10 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
     n_generate : clips generated per kind of sample (prior, and conditional for a conditional
         model); default: the number of test clips (at least 2).
     seed : seed of the generated samples (the same seed gives the same results on CPU).
+    prior : latent distribution of the generated samples: ``"auto"`` (the model's fitted latent
+        prior when it has one, else ``N(0, I)``), ``"fitted"`` or ``"standard"`` (``N(0, I)``);
+        see :meth:`vae_audio.bundle.TrainedModel.sample_latents`. Recorded as
+        ``generation["latent_prior"]``.
     phase_kwargs : options of :func:`vae_audio.phase.griffin_lim` used for every spectrogram ->
         audio conversion (``n_iter``, ``init``, ``momentum``, ``seed``, ``batch_size``).
     verbose : print one line per stage.
@@ -175,6 +188,7 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
     seed = _check_seed(seed)
     n_generate = _check_n_generate(n_generate)
     pk = _resolved_phase_kwargs(phase_kwargs)
+    _check_prior(prior, model)
     cfg = model.config
     check_compatible(cfg, features.config, data_name=f"the data {features.name!r}")
     if features.normalizer.to_dict() != model.normalizer.to_dict():
@@ -240,13 +254,13 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
             raise DatasetError(f"{features.name}: generation scores need at least 2 test clips, got {len(test)}")
         t0 = time.perf_counter()
         n = n_generate if n_generate is not None else max(2, len(test))
-        prior_spec = _check_decoded(model, model.generate(n, seed=seed))
+        prior_spec = _check_decoded(model, model.generate(n, seed=seed, prior=prior))
         prior_audio = model.to_audio(prior_spec, **pk)
         kwargs: dict[str, Any] = {"prior_samples": prior_audio}
         if conditional:
             k = len(model.label_names)
             cond_labels = np.random.default_rng([seed, 2]).permutation(np.arange(n) % k).astype(np.int32)
-            cond_spec = _check_decoded(model, model.generate(n, labels=cond_labels, seed=seed + 1))
+            cond_spec = _check_decoded(model, model.generate(n, labels=cond_labels, seed=seed + 1, prior=prior))
             kwargs.update(conditional_samples=model.to_audio(cond_spec, **pk), conditional_labels=cond_labels)
         train = features.subset("train")
         if len(train) >= 2:
@@ -257,6 +271,9 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
                                        real_test_phase=truth_audio, sr=cfg.sr, **kwargs)
         generation["n_generate"] = int(n)
         generation["prior_labels"] = "random (seeded) for a conditional model" if conditional else None
+        fitted = model.prior is not None and prior != "standard"
+        generation["latent_prior"] = (f"fitted ({model.prior.n_components} Gaussian components)" if fitted
+                                      else "standard N(0, I)")
         info = getattr(classifier, "info", {}) or {}
         generation["classifier"] = {
             "train_accuracy": info.get("train_accuracy"), "validation_accuracy": info.get("validation_accuracy"),
@@ -320,7 +337,7 @@ def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
              json_path: str | os.PathLike | None = None, max_clips: int | None = None,
              n_generate: int | None = None, seed: int = 0, cache_dir: str | os.PathLike | None = "data/cache",
              classifier_config=None, classifier_seed: int = 0, phase_kwargs: Mapping[str, Any] | None = None,
-             verbose: bool = False) -> dict[str, Any]:
+             prior: str = "auto", verbose: bool = False) -> dict[str, Any]:
     """``vae-audio evaluate``: load a bundle and its data, score the model, optionally write JSON.
 
     Parameters
@@ -341,6 +358,7 @@ def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
     classifier_config : a :class:`vae_audio.classifier.ClassifierConfig` (default settings if None).
     classifier_seed : seed of the classifier's training (part of its cache key).
     phase_kwargs : :func:`vae_audio.phase.griffin_lim` options for every spectrogram -> audio step.
+    prior : latent distribution of the generated samples (see :func:`evaluate_model`).
 
     Returns
     -------
@@ -355,11 +373,13 @@ def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
     seed = _check_seed(seed)
     n_generate = _check_n_generate(n_generate)
     _resolved_phase_kwargs(phase_kwargs)
+    _check_prior(prior)
     if max_clips is not None and (isinstance(max_clips, bool) or not isinstance(max_clips, (int, np.integer))
                                   or max_clips < 1):
         raise ParameterError(f"max_clips={max_clips!r}: expected a whole number >= 1 or None")
     t_start = time.perf_counter()
     model = load_model(model_dir)
+    _check_prior(prior, model)
     training = _training_settings(model)
     data_spec = default_data(model) if data is None else data
     same = str(data_spec) == str(training.get("data"))
@@ -399,7 +419,7 @@ def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
                     seed=classifier_seed, validation=validation, verbose=verbose)
         classifier_seconds = time.perf_counter() - t0
     results = evaluate_model(model, features, classifier=classifier, n_generate=n_generate, seed=seed,
-                             phase_kwargs=phase_kwargs, verbose=verbose)
+                             phase_kwargs=phase_kwargs, prior=prior, verbose=verbose)
     vae = model.info.get("vae", {}) if isinstance(model.info.get("vae"), dict) else {}
     arch = model.info.get("model", {}) if isinstance(model.info.get("model"), dict) else {}
     results = {
@@ -450,7 +470,7 @@ def format_table(results: Mapping[str, Any]) -> str:
     if gen:
         lines.append("")
         lines.append(f"Generation, judged from audio by a classifier trained on the real training split "
-                     f"({gen.get('n_generate')} samples per kind)")
+                     f"({gen.get('n_generate')} samples per kind; latent prior: {gen.get('latent_prior')})")
         grows = [
             ("real test accuracy", _fmt(gen.get("real_test_accuracy"), ".3f")),
             ("real test through phase method: accuracy", _fmt(gen.get("real_phase_accuracy"), ".3f")),

@@ -81,10 +81,13 @@ def _check_decoded(model, spec: np.ndarray) -> np.ndarray:
     return spec
 
 
-def generate_audio(model, n: int, *, label: int | str | None = None, seed: int = 0,
-                   **phase_kwargs: Any) -> np.ndarray:
+def generate_audio(model, n: int, *, label: int | str | None = None, seed: int = 0, prior: str = "auto",
+                   temperature: float = 1.0, **phase_kwargs: Any) -> np.ndarray:
     """Sample ``n`` clips from the prior (of class ``label`` for a conditional model).
 
+    ``prior`` and ``temperature`` choose the latent distribution (see
+    :meth:`vae_audio.bundle.TrainedModel.sample_latents`: by default the latent prior fitted
+    to the training codes when the model has one, else ``N(0, I)``).
     Returns waveforms ``(n, config.n_samples)`` float32.
     """
     n = _check_count(n)
@@ -93,7 +96,7 @@ def generate_audio(model, n: int, *, label: int | str | None = None, seed: int =
         labels = np.full(n, model.label_index(label), dtype=np.int32)
     elif model.label_names:
         labels = np.random.default_rng(seed).integers(0, len(model.label_names), size=n).astype(np.int32)
-    spec = _check_decoded(model, model.generate(n, labels=labels, seed=seed))
+    spec = _check_decoded(model, model.generate(n, labels=labels, seed=seed, prior=prior, temperature=temperature))
     return model.to_audio(spec, **phase_kwargs)
 
 
@@ -183,10 +186,12 @@ def write_clips(waveforms: np.ndarray, names: Sequence[str], out_dir: str | os.P
 
 
 def generate_to_files(model, out_dir: str | os.PathLike, *, n: int = 8, label: int | str | None = None,
-                      all_labels: bool = False, seed: int = 0, overwrite: bool = False) -> list[Path]:
+                      all_labels: bool = False, seed: int = 0, prior: str = "auto", temperature: float = 1.0,
+                      overwrite: bool = False) -> list[Path]:
     """``vae-audio generate``: write ``n`` prior samples (per label with ``all_labels``).
 
     File names: ``sample_000.wav`` for an unconditional model, ``<label>_000.wav`` otherwise.
+    ``prior`` / ``temperature``: as in :func:`generate_audio`.
     """
     n = _check_count(n)
     if all_labels and not model.label_names:
@@ -196,7 +201,7 @@ def generate_to_files(model, out_dir: str | os.PathLike, *, n: int = 8, label: i
     targets = list(model.label_names) if all_labels else [label]
     waves, names = [], []
     for k, target in enumerate(targets):
-        audio = generate_audio(model, n, label=target, seed=seed + k)
+        audio = generate_audio(model, n, label=target, seed=seed + k, prior=prior, temperature=temperature)
         prefix = "sample" if target is None else str(model.label_names[model.label_index(target)])
         waves.append(audio)
         names += [f"{prefix}_{i:03d}" for i in range(n)]

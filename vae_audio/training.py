@@ -31,7 +31,7 @@ import numpy as np
 from .errors import ConfigError, TrainingError
 from .fileio import atomic_directory, atomic_write_json, read_json
 
-__all__ = ["TrainSettings", "TrainResult", "train", "latest_checkpoint", "configure_determinism"]
+__all__ = ["TrainSettings", "TrainResult", "train", "latest_checkpoint", "configure_determinism", "fit_training_prior"]
 
 ARCHITECTURES = ("simple", "conv", "blog")
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -65,7 +65,7 @@ class TrainSettings:
     model: str = "conv"
     conditional: bool = False
     epochs: int | None = None
-    batch_size: int = 64
+    batch_size: int = 32
     learning_rate: float = 1e-3
     latent_dim: int | None = None
     beta: float = 1.0
@@ -434,7 +434,8 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
     save_model(vae, model_dir, config=features.config, normalizer=features.normalizer,
                label_names=list(features.label_names) if settings.conditional else None,
                settings={"training": settings.to_dict(), "epochs_run": len(history.get("loss", [])),
-                         "final": {k: v[-1] for k, v in history.items() if v}})
+                         "final": {k: v[-1] for k, v in history.items() if v}},
+               prior=fit_training_prior(vae, features, conditional=settings.conditional, seed=settings.seed))
     _write_audio_summary(out, model_dir)
     samples: list[Path] = []
     if settings.n_samples_out:
@@ -446,6 +447,22 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
                                          n=settings.n_samples_out, seed=settings.seed)
     return TrainResult(out_dir=out, model_dir=model_dir, history=history, epochs_run=len(history.get("loss", [])),
                        seconds=time.perf_counter() - t_start, samples=samples)
+
+
+def fit_training_prior(vae, features, *, conditional: bool, seed: int = 0):
+    """The :class:`~vae_audio.latent_prior.LatentPrior` of a trained VAE's training-split codes.
+
+    Encodes every training clip (posterior means and variances) and fits a Gaussian mixture
+    to them (one per class for a conditional model); the bundle stores it and generation
+    samples from it instead of ``N(0, I)`` (see :mod:`vae_audio.latent_prior` for why).
+    """
+    from .latent_prior import LatentPrior
+    from .models import encode_array
+
+    train = features.subset("train")
+    labels = train.labels.astype(np.int32) if conditional else None
+    z_mean, z_log_var = encode_array(vae.encoder, train.x, labels)
+    return LatentPrior.fit(z_mean, z_log_var, labels, num_classes=vae.num_classes, seed=seed)
 
 
 def _write_audio_summary(out: Path, model_dir: Path, n: int = 4) -> None:
