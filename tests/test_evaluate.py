@@ -112,6 +112,23 @@ def tiny_run(tmp_path_factory):
     return root, result.model_dir
 
 
+def test_training_fits_the_latent_prior_on_the_training_split(tiny_run):
+    from vae_audio import bundle
+    from vae_audio.datasets import load_dataset
+    from vae_audio.featurize import build_features
+
+    _, model_dir = tiny_run
+    assert (model_dir / "prior.npz").is_file()
+    model = bundle.load_model(model_dir)
+    assert model.prior.conditional and model.prior.classes == tuple(range(len(model.label_names)))
+    # the prior is the one fitted to the training split's codes (refit in memory: identical)
+    features = build_features(load_dataset("synth", max_clips=48), normalizer=model.normalizer, cache_dir=None)
+    train = features.subset("train")
+    stored = model.prior
+    refit = model.fit_prior(train.x, train.labels)
+    assert np.allclose(refit.means, stored.means, atol=1e-5) and np.allclose(refit.weights, stored.weights)
+
+
 def test_evaluate_writes_json_with_every_key(tiny_run, monkeypatch):
     root, model_dir = tiny_run
     monkeypatch.chdir(root)
@@ -137,6 +154,7 @@ def test_evaluate_writes_json_with_every_key(tiny_run, monkeypatch):
                 "reference_frechet_distance"):
         assert key in gen, key
     assert gen["n_generate"] == gen["prior_count"] == gen["conditional_count"] == 8
+    assert gen["latent_prior"].startswith("fitted (")
     assert 0 <= gen["conditional_accuracy"] <= 1 and 1 <= gen["prior_inception_score"] <= 8 + 1e-9
     assert gen["prior_frechet_distance"] >= 0
     assert gen["classifier"]["from_cache"] is False

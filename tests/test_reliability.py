@@ -480,6 +480,30 @@ def test_generate_writes_checked_clips(tiny, tmp_path, capsys):
     assert (tmp_path / "out" / "bell_000.wav").read_bytes() == before
 
 
+def test_generate_prior_options(tiny, tmp_path, capsys):
+    from vae_audio.latent_prior import LatentPrior
+
+    # the tiny bundle has no fitted prior: asking for one is a one-line error, nothing written
+    code, _, err = run_cli(capsys, "generate", "--model", tiny.path, "--out", tmp_path / "a", "--prior", "fitted")
+    assert_cli_error(code, err, names=[], reason="no fitted latent prior")
+    assert not (tmp_path / "a").exists()
+    code, _, err = run_cli(capsys, "generate", "--model", tiny.path, "--out", tmp_path / "a", "--temperature", "-1")
+    assert_cli_error(code, err, names=["--temperature"], reason="must be a finite number >= 0")
+    assert not (tmp_path / "a").exists()
+    # with a prior in the bundle, auto = fitted, and the files differ from the N(0, I) ones
+    train = tiny.features.subset("train")
+    prior = LatentPrior.fit(*tiny.model.encode(train.x, train.labels), train.labels, num_classes=8)
+    path = bundle.save_model(tiny.vae, tmp_path / "with_prior", config=CONFIG, normalizer=tiny.features.normalizer,
+                             label_names=tiny.features.label_names, prior=prior)
+    written = {}
+    for how in ("auto", "fitted", "standard"):
+        code, _, err = run_cli(capsys, "generate", "--model", path, "--out", tmp_path / how, "--n", 2,
+                               "--label", "bell", "--prior", how)
+        assert code == 0 and err == ""
+        written[how] = (tmp_path / how / "bell_000.wav").read_bytes()
+    assert written["auto"] == written["fitted"] != written["standard"]
+
+
 # ============================================================================= griffin_lim
 N_FFT, HOP = 64, 32
 N_FREQ = N_FFT // 2 + 1
