@@ -82,7 +82,7 @@ _CONFIGS: dict[str, SpectrogramConfig] = {
 #: Default per-clip loudness normalization per dataset (synth/NSynth keep their velocity).
 _LEVELS: dict[str, str | None] = {"synth": None, "fsdd": "peak", "nsynth": None, "folder": "peak"}
 #: Default number of training epochs per dataset (``vae-audio train`` without ``--epochs``).
-_EPOCHS: dict[str, int] = {"synth": 25, "fsdd": 60, "nsynth": 30, "folder": 30}
+_EPOCHS: dict[str, int] = {"synth": 40, "fsdd": 60, "nsynth": 30, "folder": 30}
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 _FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
