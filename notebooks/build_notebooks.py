@@ -365,7 +365,7 @@ IMPROVED = [
     between the training codes decode to vague sounds. **Samples from the fitted prior** instead
     come from the Gaussian mixture of the training codes of the requested label
     (`model.generate` uses it by default; on spoken digits this takes the judge classifier's
-    recognition of conditional samples from about 20 % to about 95 %, see the README):
+    recognition of conditional samples from 15 % to 96 %, see the README):
     """),
     code("""
     x_prior = model.generate(4, labels=prior_labels, seed=1)
