@@ -25,7 +25,7 @@ class StubModel:
 
     def __init__(self, normalizer: Normalizer, offset_db: float = 0.0):
         self.config, self.normalizer, self.label_names, self.offset_db = CFG, normalizer, (), offset_db
-        self.directory = None
+        self.directory, self.prior = None, None
 
     def reconstruct(self, x, labels=None):
         span = self.normalizer.high_db - self.normalizer.low_db
@@ -97,6 +97,10 @@ def test_mismatched_config_or_normalizer_is_refused():
         evaluate_model(StubModel(feats.normalizer), feats, n_generate=1)
     with pytest.raises(ParameterError, match="phase_kwargs"):
         evaluate_model(StubModel(feats.normalizer), feats, phase_kwargs={"hop_length": 3})
+    with pytest.raises(ParameterError, match="prior='best'"):
+        evaluate_model(StubModel(feats.normalizer), feats, prior="best")
+    with pytest.raises(ParameterError, match="no fitted latent prior"):
+        evaluate_model(StubModel(feats.normalizer), feats, prior="fitted")
 
 
 # ----------------------------------------------------------------------------- the whole command
