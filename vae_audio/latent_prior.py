@@ -39,7 +39,7 @@ from .errors import BundleError, ParameterError
 __all__ = ["LatentPrior", "DEFAULT_COMPONENTS", "DEFAULT_COMPONENTS_PER_CLASS"]
 
 #: mixture size for an unconditional model (all training codes)
-DEFAULT_COMPONENTS = 10
+DEFAULT_COMPONENTS = 24
 #: mixture size per class for a conditional model
 DEFAULT_COMPONENTS_PER_CLASS = 4
 _RIDGE = 1e-4
