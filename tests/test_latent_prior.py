@@ -202,6 +202,12 @@ def test_tampered_or_missing_prior_is_refused(conditional, tmp_path):
         bundle.load_model(copy)
 
 
+def test_cli_offers_the_bundle_prior_choices():
+    from vae_audio import cli
+
+    assert cli._PRIOR_CHOICES == bundle.PRIOR_CHOICES
+
+
 def test_prior_must_fit_the_model(conditional, tmp_path):
     from vae_audio.errors import ConfigError
 

@@ -43,6 +43,8 @@ __all__ = [
     "DECODER_FILE",
     "CONFIG_FILE",
     "PRIOR_FILE",
+    "PRIOR_CHOICES",
+    "check_prior_choice",
     "save_model",
     "load_model",
     "read_bundle_config",
@@ -57,6 +59,8 @@ ENCODER_FILE = "encoder.keras"
 DECODER_FILE = "decoder.keras"
 CONFIG_FILE = "config.json"
 PRIOR_FILE = "prior.npz"
+#: what generation samples z from: the fitted prior if the model has one, it, or N(0, I)
+PRIOR_CHOICES = ("auto", "fitted", "standard")
 _MODEL_FILES = (ENCODER_FILE, DECODER_FILE)
 
 
@@ -142,11 +146,9 @@ def save_model(vae, directory: str | os.PathLike, *, config: SpectrogramConfig, 
 
         if not isinstance(prior, LatentPrior):
             raise ConfigError(f"prior: expected a LatentPrior or None, got {type(prior).__name__}")
-        if prior.latent_dim != latent_dim:
-            raise ConfigError(f"prior: latent size {prior.latent_dim} does not match the model's {latent_dim}")
-        if prior.conditional and (num_classes is None or max(prior.classes) >= num_classes):
-            raise ConfigError(f"prior: has components for classes {list(prior.classes)} but the model is "
-                              f"{'unconditional' if num_classes is None else f'conditional on {num_classes} classes'}")
+        reason = prior.mismatch(latent_dim, num_classes)
+        if reason:
+            raise ConfigError(f"prior: {reason}")
         prior_info = {"file": PRIOR_FILE, "n_components": prior.n_components, "conditional": prior.conditional}
     info: dict[str, Any] = {
         "format": FORMAT_NAME,
@@ -284,10 +286,9 @@ def load_model(directory: str | os.PathLike) -> "TrainedModel":
 
         path = _checked_file(root, info, PRIOR_FILE)
         prior = LatentPrior.load(path)
-        if prior.latent_dim != latent_dec or (prior.conditional and (num_classes is None
-                                                                     or max(prior.classes) >= num_classes)):
-            raise BundleError(f"{path}: the latent prior does not fit the models (latent {prior.latent_dim}, "
-                              f"classes {list(prior.classes)})")
+        reason = prior.mismatch(latent_dec, num_classes)
+        if reason:
+            raise BundleError(f"{path}: the latent prior does not fit the models ({reason})")
     return TrainedModel(encoder, decoder, config=config, normalizer=normalizer, label_names=names,
                         info=info, directory=root, prior=prior)
 
@@ -308,6 +309,15 @@ def _checked_file(root: Path, info: Mapping[str, Any], name: str) -> Path:
     if digest != recorded:
         raise BundleError(f"{path}: corrupt (its SHA-256 does not match the one recorded in {CONFIG_FILE})")
     return path
+
+
+def check_prior_choice(prior: Any, model: "TrainedModel | None" = None) -> None:
+    """Refuse a ``prior`` not in :data:`PRIOR_CHOICES`, or ``"fitted"`` for a ``model`` without one."""
+    if prior not in PRIOR_CHOICES:
+        raise ParameterError(f"prior={prior!r}: expected one of {', '.join(map(repr, PRIOR_CHOICES))}")
+    if prior == "fitted" and model is not None and model.prior is None:
+        raise ParameterError("prior='fitted': this model has no fitted latent prior (bundles trained by an older "
+                             "vae_audio have none); use 'auto' or 'standard', or call fit_prior(...) first")
 
 
 def check_compatible(model_config: SpectrogramConfig, data_config: SpectrogramConfig, *,
@@ -402,12 +412,9 @@ class TrainedModel:
         if prior is not None:
             if not isinstance(prior, LatentPrior):
                 raise ParameterError(f"prior: expected a LatentPrior or None, got {type(prior).__name__}")
-            if prior.latent_dim != self._latent_dim:
-                raise ParameterError(f"prior: latent size {prior.latent_dim} does not match the model's "
-                                     f"{self._latent_dim}")
-            if prior.conditional and (not self._num_classes or max(prior.classes) >= self._num_classes):
-                raise ParameterError(f"prior: has components for classes {list(prior.classes)}, which this "
-                                     f"model does not have")
+            reason = prior.mismatch(self._latent_dim, self._num_classes)
+            if reason:
+                raise ParameterError(f"prior: {reason}")
         self._prior = prior
 
     def fit_prior(self, x_normalized: np.ndarray, labels: Any = None, *, n_components: int | None = None,
@@ -517,11 +524,7 @@ class TrainedModel:
         """
         from .models import prior_latents
 
-        if prior not in ("auto", "fitted", "standard"):
-            raise ParameterError(f"prior={prior!r}: expected 'auto', 'fitted' or 'standard'")
-        if prior == "fitted" and self._prior is None:
-            raise ParameterError("prior='fitted': this model has no fitted latent prior (bundles from training "
-                                 "have one; call fit_prior(...) first)")
+        check_prior_choice(prior, self)
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ParameterError(f"n={n!r}: expected a whole number >= 1")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:

@@ -15,6 +15,9 @@ from .errors import VaeAudioError
 
 __all__ = ["main", "build_parser"]
 
+#: vae_audio.bundle.PRIOR_CHOICES, spelled out so that parsing arguments imports nothing heavy
+_PRIOR_CHOICES = ("auto", "fitted", "standard")
+
 
 def _cmd_features(args: argparse.Namespace) -> int:
     from .audio import load_audio, pad_or_truncate
@@ -162,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--all-labels", action="store_true", help="generate --n samples of every class")
     p.add_argument("--out", help="output folder (default outputs/samples/<run name>)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--prior", choices=("auto", "fitted", "standard"), default="auto",
+    p.add_argument("--prior", choices=_PRIOR_CHOICES, default="auto",
                    help="latent distribution: the prior fitted to the training codes (fitted), N(0, I) "
                         "(standard), or fitted when the model has one (auto, default)")
     p.add_argument("--temperature", type=_non_negative_float, default=1.0,
@@ -184,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="write the results to this JSON file")
     p.add_argument("--max-clips", type=_positive_int, help="use at most this many clips (quick runs)")
     p.add_argument("--n-generate", type=_positive_int, help="samples per kind (default: the test-set size)")
-    p.add_argument("--prior", choices=("auto", "fitted", "standard"), default="auto",
+    p.add_argument("--prior", choices=_PRIOR_CHOICES, default="auto",
                    help="latent distribution of the generated samples (default auto: the fitted prior if any)")
     p.add_argument("--n-iter", type=int, help="phase reconstruction iterations (default: the package's)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the samples (default 0)")

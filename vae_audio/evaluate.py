@@ -113,14 +113,6 @@ def _check_seed(seed: Any) -> int:
     return int(seed)
 
 
-def _check_prior(prior: Any, model=None) -> None:
-    if prior not in ("auto", "fitted", "standard"):
-        raise ParameterError(f"prior={prior!r}: expected 'auto', 'fitted' or 'standard'")
-    if prior == "fitted" and model is not None and model.prior is None:
-        raise ParameterError("prior='fitted': the model has no fitted latent prior (bundles trained by an older "
-                             "vae_audio have none); use 'auto' or 'standard'")
-
-
 def _resolved_phase_kwargs(phase_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
     from .phase import DEFAULT_N_ITER
 
@@ -180,7 +172,7 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
     ``summary`` (the headline numbers) and ``seconds`` (per stage). Every SC/LSD entry is
     ``{"sc_db": {"median", "mean"}, "lsd_db": {"median", "mean"}}`` in dB, lower is better.
     """
-    from .bundle import check_compatible
+    from .bundle import check_compatible, check_prior_choice
     from .features import db_to_magnitude
     from .generate import _check_decoded
     from .phase import db_to_audio
@@ -188,7 +180,7 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
     seed = _check_seed(seed)
     n_generate = _check_n_generate(n_generate)
     pk = _resolved_phase_kwargs(phase_kwargs)
-    _check_prior(prior, model)
+    check_prior_choice(prior, model)
     cfg = model.config
     check_compatible(cfg, features.config, data_name=f"the data {features.name!r}")
     if features.normalizer.to_dict() != model.normalizer.to_dict():
@@ -366,20 +358,20 @@ def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
     scores are computed when the dataset has labels (else ``results["generation"]`` is None).
     """
     from . import datasets
-    from .bundle import check_compatible, load_model
+    from .bundle import check_compatible, check_prior_choice, load_model
     from .featurize import build_features
     from .fileio import atomic_write_json
 
     seed = _check_seed(seed)
     n_generate = _check_n_generate(n_generate)
     _resolved_phase_kwargs(phase_kwargs)
-    _check_prior(prior)
+    check_prior_choice(prior)
     if max_clips is not None and (isinstance(max_clips, bool) or not isinstance(max_clips, (int, np.integer))
                                   or max_clips < 1):
         raise ParameterError(f"max_clips={max_clips!r}: expected a whole number >= 1 or None")
     t_start = time.perf_counter()
     model = load_model(model_dir)
-    _check_prior(prior, model)
+    check_prior_choice(prior, model)
     training = _training_settings(model)
     data_spec = default_data(model) if data is None else data
     same = str(data_spec) == str(training.get("data"))

@@ -140,6 +140,15 @@ class LatentPrior:
         """The class labels that have components (empty for an unconditional prior)."""
         return tuple(int(c) for c in np.unique(self.component_labels) if c >= 0)
 
+    def mismatch(self, latent_dim: int, num_classes: int | None) -> str | None:
+        """Why this prior cannot serve a model with ``latent_dim`` and ``num_classes``, or None if it can."""
+        if self.latent_dim != latent_dim:
+            return f"latent size {self.latent_dim} does not match the model's {latent_dim}"
+        if self.conditional and (not num_classes or max(self.classes) >= num_classes):
+            kind = "unconditional" if not num_classes else f"conditional on {num_classes} classes"
+            return f"has components for classes {list(self.classes)} but the model is {kind}"
+        return None
+
     def __repr__(self) -> str:
         kind = f"{len(self.classes)} classes" if self.conditional else "unconditional"
         return f"<LatentPrior {self.n_components} components, latent {self.latent_dim}, {kind}>"

@@ -453,16 +453,16 @@ def fit_training_prior(vae, features, *, conditional: bool, seed: int = 0):
     """The :class:`~vae_audio.latent_prior.LatentPrior` of a trained VAE's training-split codes.
 
     Encodes every training clip (posterior means and variances) and fits a Gaussian mixture
-    to them (one per class for a conditional model); the bundle stores it and generation
+    to them (one per class for a conditional model) with
+    :meth:`vae_audio.bundle.TrainedModel.fit_prior`; the bundle stores it and generation
     samples from it instead of ``N(0, I)`` (see :mod:`vae_audio.latent_prior` for why).
     """
-    from .latent_prior import LatentPrior
-    from .models import encode_array
+    from .bundle import TrainedModel
 
     train = features.subset("train")
-    labels = train.labels.astype(np.int32) if conditional else None
-    z_mean, z_log_var = encode_array(vae.encoder, train.x, labels)
-    return LatentPrior.fit(z_mean, z_log_var, labels, num_classes=vae.num_classes, seed=seed)
+    names = list(features.label_names) if conditional else None
+    model = TrainedModel.from_vae(vae, config=features.config, normalizer=features.normalizer, label_names=names)
+    return model.fit_prior(train.x, train.labels if conditional else None, seed=seed)
 
 
 def _write_audio_summary(out: Path, model_dir: Path, n: int = 4) -> None:
