@@ -12,9 +12,11 @@ keras = pytest.importorskip("keras")
 from vae_audio import bundle, models  # noqa: E402
 from vae_audio.errors import BundleError, ConfigError, ParameterError  # noqa: E402
 from vae_audio.features import Normalizer, SpectrogramConfig  # noqa: E402
+from vae_audio.recipe import Recipe  # noqa: E402
 
 CONFIG = SpectrogramConfig(sr=8000, n_fft=32, hop_length=16, n_samples=400)  # 17 x 26 spectrograms
 NORMALIZER = Normalizer.fixed(-80.0, 10.0)
+RECIPE = Recipe(CONFIG, normalizer=NORMALIZER)
 LABELS = ["kick", "snare", "hat"]
 
 
@@ -29,7 +31,7 @@ def make_vae(*, num_classes=None, likelihood="calibrated", seed=0):
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     vae = make_vae(likelihood="gaussian")
-    path = bundle.save_model(vae, tmp_path_factory.mktemp("b") / "model", config=CONFIG, normalizer=NORMALIZER,
+    path = bundle.save_model(vae, tmp_path_factory.mktemp("b") / "model", recipe=RECIPE,
                              settings={"epochs": 3, "note": "test"})
     return vae, path
 
@@ -50,12 +52,12 @@ def test_round_trip_gives_identical_outputs(saved):
     assert sorted(p.name for p in path.iterdir()) == ["config.json", "decoder.keras", "encoder.keras"]
     model = bundle.load_model(path)
     z = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
-    assert np.array_equal(model.decode(z), vae.decode(z))
+    assert np.array_equal(model.decode(z), models.decode_array(vae.decoder, z))
     assert np.array_equal(bundle.load_model(path).decode(z), model.decode(z))
     x = np.random.default_rng(1).random((4, *CONFIG.shape), dtype=np.float32)
-    for a, b in zip(model.encode(x), vae.encode(x)):
+    for a, b in zip(model.encode(x), models.encode_array(vae.encoder, x)):
         assert np.array_equal(a, b)
-    assert np.array_equal(model.reconstruct(x), vae.reconstruct(x))
+    assert np.array_equal(model.reconstruct(x), models.decode_array(vae.decoder, models.encode_array(vae.encoder, x)[0]))
     assert model.config == CONFIG and model.normalizer.to_dict() == NORMALIZER.to_dict()
     assert model.latent_dim == 3 and model.label_names == () and model.num_classes is None
     assert model.shape == CONFIG.shape and model.directory == path
@@ -67,7 +69,7 @@ def test_config_json_contents(saved):
     assert info["format"] == bundle.FORMAT_NAME and info["format_version"] == bundle.FORMAT_VERSION
     assert set(info["libraries"]) >= {"tensorflow", "keras", "librosa", "numpy"}
     assert info["libraries"]["keras"] == keras.__version__
-    assert info["spectrogram"] == CONFIG.to_dict() and info["normalizer"] == NORMALIZER.to_dict()
+    assert info["recipe"] == RECIPE.to_dict() and Recipe.from_dict(info["recipe"]) == RECIPE
     assert info["model"]["architecture"] == "conv" and info["model"]["input_shape"] == list(CONFIG.shape)
     assert info["model"]["options"] == {"filters": [4, 8]}
     assert info["vae"]["likelihood"] == "gaussian" and info["vae"]["latent_dim"] == 3
@@ -105,7 +107,7 @@ def test_to_audio(saved):
 
 def test_conditional_bundle_and_label_index(tmp_path):
     vae = make_vae(num_classes=3)
-    path = bundle.save_model(vae, tmp_path / "cond", config=CONFIG, normalizer=NORMALIZER, label_names=LABELS)
+    path = bundle.save_model(vae, tmp_path / "cond", recipe=RECIPE, label_names=LABELS)
     model = bundle.load_model(path)
     assert model.label_names == tuple(LABELS) and model.num_classes == 3
     assert [model.label_index(v) for v in ("kick", "hat", 1, "2", np.int64(0))] == [0, 2, 1, 2, 0]
@@ -114,8 +116,8 @@ def test_conditional_bundle_and_label_index(tmp_path):
             model.label_index(bad)
     z = np.zeros((3, 3), np.float32)
     by_name = model.decode(z, labels=["kick", "snare", "hat"])
-    assert np.array_equal(by_name, vae.decode(z, labels=[0, 1, 2]))
-    assert np.array_equal(model.decode(z, labels="snare"), vae.decode(z, labels=[1, 1, 1]))
+    assert np.array_equal(by_name, models.decode_array(vae.decoder, z, labels=[0, 1, 2]))
+    assert np.array_equal(model.decode(z, labels="snare"), models.decode_array(vae.decoder, z, labels=[1, 1, 1]))
     g = model.generate(6, seed=0)  # random classes, drawn from the seed
     assert np.array_equal(g, model.generate(6, seed=0))
     assert model.generate(2, labels="hat", seed=0).shape == (2, *CONFIG.shape)
@@ -134,16 +136,16 @@ def test_label_index_on_unconditional_model(saved):
 def test_save_checks_its_arguments(tmp_path):
     vae = make_vae()
     with pytest.raises(ConfigError, match="shape"):
-        bundle.save_model(vae, tmp_path / "m", config=CONFIG.replace(n_samples=800), normalizer=NORMALIZER)
+        bundle.save_model(vae, tmp_path / "m", recipe=Recipe(CONFIG.replace(n_samples=800), normalizer=NORMALIZER))
     with pytest.raises(ConfigError, match="not fitted"):
-        bundle.save_model(vae, tmp_path / "m", config=CONFIG, normalizer=Normalizer())
+        bundle.save_model(vae, tmp_path / "m", recipe=Recipe(CONFIG, normalizer=Normalizer()))
     with pytest.raises(ConfigError, match="not conditional"):
-        bundle.save_model(vae, tmp_path / "m", config=CONFIG, normalizer=NORMALIZER, label_names=LABELS)
+        bundle.save_model(vae, tmp_path / "m", recipe=RECIPE, label_names=LABELS)
     with pytest.raises(ConfigError, match="3 classes"):
-        bundle.save_model(make_vae(num_classes=3), tmp_path / "m", config=CONFIG, normalizer=NORMALIZER,
+        bundle.save_model(make_vae(num_classes=3), tmp_path / "m", recipe=RECIPE,
                           label_names=["a", "b"])
     with pytest.raises(ConfigError, match="JSON"):
-        bundle.save_model(vae, tmp_path / "m", config=CONFIG, normalizer=NORMALIZER, settings={"x": object()})
+        bundle.save_model(vae, tmp_path / "m", recipe=RECIPE, settings={"x": object()})
     assert not (tmp_path / "m").exists()
 
 
@@ -153,16 +155,16 @@ def test_refuses_to_replace_what_is_not_a_bundle(tmp_path, saved):
     other.mkdir()
     (other / "keep.txt").write_text("mine")
     with pytest.raises(BundleError, match="not a model bundle"):
-        bundle.save_model(vae, other, config=CONFIG, normalizer=NORMALIZER)
+        bundle.save_model(vae, other, recipe=RECIPE)
     assert (other / "keep.txt").read_text() == "mine"
-    path = bundle.save_model(vae, tmp_path / "m", config=CONFIG, normalizer=NORMALIZER)
+    path = bundle.save_model(vae, tmp_path / "m", recipe=RECIPE)
     with pytest.raises(BundleError, match="already exists"):
-        bundle.save_model(vae, path, config=CONFIG, normalizer=NORMALIZER, overwrite=False)
+        bundle.save_model(vae, path, recipe=RECIPE, overwrite=False)
 
 
 def test_failed_save_keeps_the_previous_bundle(tmp_path, monkeypatch):
     old_vae = make_vae(seed=1)
-    path = bundle.save_model(old_vae, tmp_path / "m", config=CONFIG, normalizer=NORMALIZER)
+    path = bundle.save_model(old_vae, tmp_path / "m", recipe=RECIPE)
     z = np.ones((2, 3), np.float32)
     before = bundle.load_model(path).decode(z)
     new_vae = make_vae(seed=2)
@@ -171,13 +173,13 @@ def test_failed_save_keeps_the_previous_bundle(tmp_path, monkeypatch):
         raise OSError("disk full")
     monkeypatch.setattr(new_vae.decoder, "save", crash)
     with pytest.raises(BundleError, match="disk full"):
-        bundle.save_model(new_vae, path, config=CONFIG, normalizer=NORMALIZER)
+        bundle.save_model(new_vae, path, recipe=RECIPE)
     assert np.array_equal(bundle.load_model(path).decode(z), before)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temporary folders left behind
     monkeypatch.undo()
-    bundle.save_model(new_vae, path, config=CONFIG, normalizer=NORMALIZER)  # replacing works
-    assert np.array_equal(bundle.load_model(path).decode(z), new_vae.decode(z))
-    assert not np.array_equal(before, new_vae.decode(z))
+    bundle.save_model(new_vae, path, recipe=RECIPE)  # replacing works
+    assert np.array_equal(bundle.load_model(path).decode(z), models.decode_array(new_vae.decoder, z))
+    assert not np.array_equal(before, models.decode_array(new_vae.decoder, z))
 
 
 @pytest.mark.parametrize("name", ["encoder.keras", "decoder.keras", "config.json"])
@@ -210,8 +212,9 @@ def test_unloadable_model_file_is_refused(copy_of):
 
 @pytest.mark.parametrize("edit, match", [
     (lambda text: text[: len(text) // 2], r"config\.json: corrupt"),
-    (lambda text: text.replace('"format_version": 1', '"format_version": 99'), "newer vae_audio"),
-    (lambda text: text.replace('"format_version": 1', '"format_version": "one"'), "unknown bundle format version"),
+    (lambda text: text.replace(f'"format_version": {bundle.FORMAT_VERSION}', '"format_version": 99'), "newer vae_audio"),
+    (lambda text: text.replace(f'"format_version": {bundle.FORMAT_VERSION}', '"format_version": "one"'),
+     "unknown bundle format version"),
     (lambda text: text.replace('"format": "vae_audio.bundle"', '"format": "other"'), "not a vae_audio model bundle"),
     (lambda text: text.replace('"n_fft": 32', '"n_fft": 64'), "does not match"),
     (lambda text: text.replace('"n_fft": 32', '"n_fft": -1'), r"config\.json: corrupt"),
@@ -234,7 +237,7 @@ def test_missing_folder_is_refused(tmp_path):
 
 def test_from_vae_wraps_a_model_in_memory():
     vae = make_vae(num_classes=3)
-    model = bundle.TrainedModel.from_vae(vae, config=CONFIG, normalizer=NORMALIZER, label_names=LABELS)
+    model = bundle.TrainedModel.from_vae(vae, recipe=RECIPE, label_names=LABELS)
     assert model.label_index("snare") == 1 and model.latent_dim == 3
     assert "latent=3" in repr(model) and "3 classes" in repr(model)
     assert model.generate(2, labels="kick").shape == (2, *CONFIG.shape)

@@ -29,6 +29,7 @@ from vae_audio.audio import write_wav  # noqa: E402
 from vae_audio.datasets import load_dataset  # noqa: E402
 from vae_audio.errors import AudioWriteError, BundleError, TrainingError  # noqa: E402
 from vae_audio.features import Normalizer, SpectrogramConfig  # noqa: E402
+from vae_audio.recipe import Recipe  # noqa: E402
 from vae_audio.featurize import build_features  # noqa: E402
 from vae_audio.fileio import atomic_write_json  # noqa: E402
 from vae_audio.training import TrainSettings, latest_checkpoint, train  # noqa: E402
@@ -180,15 +181,15 @@ def test_save_model_failing_mid_write_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(keras.Model, "save", save)
     with pytest.raises(BundleError, match="model: cannot write the model bundle .*No space left"):
-        bundle.save_model(vae, target, config=CONFIG, normalizer=Normalizer.fixed(-80.0, 0.0))
+        bundle.save_model(vae, target, recipe=Recipe(CONFIG, normalizer=Normalizer.fixed(-80.0, 0.0)))
     assert entries(tmp_path) == []
     # over an existing bundle: the old bundle stays complete and loadable
     monkeypatch.undo()
-    bundle.save_model(vae, target, config=CONFIG, normalizer=Normalizer.fixed(-80.0, 0.0))
+    bundle.save_model(vae, target, recipe=Recipe(CONFIG, normalizer=Normalizer.fixed(-80.0, 0.0)))
     before = {p: (target / p).read_bytes() for p in entries(target)}
     monkeypatch.setattr(keras.Model, "save", save)
     with pytest.raises(BundleError):
-        bundle.save_model(vae, target, config=CONFIG, normalizer=Normalizer.fixed(-70.0, 0.0))
+        bundle.save_model(vae, target, recipe=Recipe(CONFIG, normalizer=Normalizer.fixed(-70.0, 0.0)))
     assert entries(tmp_path) == ["model"] + [f"model/{p}" for p in sorted(before)]
     assert {p: (target / p).read_bytes() for p in entries(target)} == before
     assert bundle.load_model(target).normalizer.low_db == -80.0

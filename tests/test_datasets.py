@@ -18,7 +18,8 @@ from vae_audio.datasets import (AudioDataset, default_config, default_epochs, fi
                                 load_dataset, load_folder, load_fsdd, load_nsynth)
 from vae_audio.errors import DatasetError, ParameterError
 from vae_audio.features import Normalizer, SpectrogramConfig
-from vae_audio.featurize import Features, build_features, make_tf_dataset, normalize_level
+from vae_audio.featurize import Features, build_features, make_tf_dataset
+from vae_audio.recipe import normalize_level
 
 SMALL = SpectrogramConfig(sr=8000, n_fft=128, hop_length=64, n_samples=2000)
 
@@ -314,7 +315,7 @@ def test_cache_hit_invalidation_and_no_pickle(tmp_path, labelled_folder):
     with np.load(first.cache_path, allow_pickle=False) as z:  # plain arrays, no pickled objects
         assert set(z.files) >= {"x", "audio", "labels", "split"}
     meta = json.loads(first.cache_path.with_suffix(".json").read_text())
-    assert meta["config"] == SMALL.to_dict() and len(meta["metadata"]) == len(ds)
+    assert meta["recipe"]["spectrogram"] == SMALL.to_dict() and len(meta["metadata"]) == len(ds)
 
     t0 = time.perf_counter()
     second = build_features(load_folder(labelled_folder, config=SMALL), cache_dir=cache)

@@ -14,6 +14,7 @@ from vae_audio.features import Normalizer, SpectrogramConfig, db_to_magnitude, s
 from vae_audio.featurize import Features
 from vae_audio.metrics import log_spectral_distance_db, spectral_convergence_db
 from vae_audio.phase import db_to_audio
+from vae_audio.recipe import Recipe
 
 CFG = SpectrogramConfig(sr=8000, n_fft=256, hop_length=64, n_samples=2000)
 PHASE = {"n_iter": 4}
@@ -26,6 +27,7 @@ class StubModel:
     def __init__(self, normalizer: Normalizer, offset_db: float = 0.0):
         self.config, self.normalizer, self.label_names, self.offset_db = CFG, normalizer, (), offset_db
         self.directory, self.prior = None, None
+        self.recipe = Recipe(CFG, normalizer=normalizer)
 
     def reconstruct(self, x, labels=None):
         span = self.normalizer.high_db - self.normalizer.low_db
@@ -43,7 +45,7 @@ def _features(n: int = 6) -> Features:
     s_db = CFG.spectrogram_db(audio)
     norm = Normalizer.fixed(CFG.db_floor, float(s_db.max()) + 20.0)  # headroom: +6 dB is not clipped
     x, stats = norm.normalize(s_db, return_stats=True)
-    return Features(x, audio, np.zeros(n, np.int64), (), np.array(["test"] * n), [{}] * n, CFG, norm, stats, "tones")
+    return Features(x, audio, np.zeros(n, np.int64), (), np.array(["test"] * n), [{}] * n, Recipe(CFG, normalizer=norm), stats, "tones")
 
 
 def test_perfect_model_scores_equal_the_hand_computed_ceiling():
@@ -64,6 +66,11 @@ def test_perfect_model_scores_equal_the_hand_computed_ceiling():
     sc_audio = spectral_convergence_db(ref, audio, config=CFG)
     assert results["audio"]["sc_db"]["median"] == pytest.approx(float(np.median(sc_audio)), abs=1e-4)
     assert results["audio"] == results["ceiling"]["truth_through_phase"]
+    # a perfect model is heard like the ceiling; 6 clips are too few for the blind test
+    listening = results["listening"]
+    assert listening["reconstruction"] == listening["ceiling"] and listening["reconstruction"]["two_sample"] is None
+    assert 0.0 <= listening["reconstruction"]["stoi"] <= 1.0
+    assert results["summary"]["stoi"] == listening["reconstruction"]["stoi"]
     # the true phase gives back (almost) the clip itself
     assert results["ceiling"]["model_with_true_phase"]["sc_db"]["median"] < -50
     assert results["ceiling"]["model_with_true_phase"]["lsd_db"]["median"] < 0.5
@@ -91,8 +98,12 @@ def test_mismatched_config_or_normalizer_is_refused():
     model.config = other
     with pytest.raises(ConfigError, match="n_fft 512 vs 256"):
         evaluate_model(model, feats)
-    with pytest.raises(ConfigError, match="normalizer"):
+    with pytest.raises(ConfigError, match="another recipe.*-80.0..0.0 dB"):
         evaluate_model(StubModel(Normalizer.fixed(-80.0, 0.0)), feats)
+    peak_model = StubModel(feats.normalizer)
+    peak_model.recipe = Recipe(CFG, level="peak", normalizer=feats.normalizer)  # trained on peak-normalized clips
+    with pytest.raises(ConfigError, match="another recipe.*level as recorded.*level peak"):
+        evaluate_model(peak_model, feats)
     with pytest.raises(ParameterError, match="n_generate"):
         evaluate_model(StubModel(feats.normalizer), feats, n_generate=1)
     with pytest.raises(ParameterError, match="phase_kwargs"):
@@ -126,7 +137,7 @@ def test_training_fits_the_latent_prior_on_the_training_split(tiny_run):
     model = bundle.load_model(model_dir)
     assert model.prior.conditional and model.prior.classes == tuple(range(len(model.label_names)))
     # the prior is the one fitted to the training split's codes (refit in memory: identical)
-    features = build_features(load_dataset("synth", max_clips=48), normalizer=model.normalizer, cache_dir=None)
+    features = build_features(load_dataset("synth", max_clips=48), recipe=model.recipe, cache_dir=None)
     train = features.subset("train")
     stored = model.prior
     refit = model.fit_prior(train.x, train.labels)

@@ -177,8 +177,8 @@ def tiny(tmp_path_factory):
     vae = models.VAE(models.build_encoder(CONFIG.shape, **kw), models.build_decoder(CONFIG.shape, **kw), seed=0)
     vae.compile(optimizer=keras.optimizers.Adam(1e-3))
     vae.fit(make_tf_dataset(features, batch_size=8, with_labels=True), epochs=1, verbose=0, shuffle=False)
-    path = bundle.save_model(vae, tmp_path_factory.mktemp("tiny") / "model", config=CONFIG,
-                             normalizer=features.normalizer, label_names=features.label_names)
+    path = bundle.save_model(vae, tmp_path_factory.mktemp("tiny") / "model", recipe=features.recipe,
+                             label_names=features.label_names)
     return SimpleNamespace(path=path, model=bundle.load_model(path), features=features, vae=vae)
 
 
@@ -402,7 +402,7 @@ def test_reconstruct_labels(kind, tiny, tmp_path, wav_factory):
     elif kind == "missing_label":
         reason, err_type = r"--label: this model is conditional", ParameterError
     else:
-        model = bundle.TrainedModel.from_vae(_unconditional(), config=CONFIG, normalizer=tiny.features.normalizer)
+        model = bundle.TrainedModel.from_vae(_unconditional(), recipe=tiny.features.recipe)
         reason, err_type = r"not conditional", ParameterError
     with pytest.raises(err_type) as err:
         generate.reconstruct_files(model, [good], out, label=label)
@@ -493,7 +493,7 @@ def test_generate_prior_options(tiny, tmp_path, capsys):
     # with a prior in the bundle, auto = fitted, and the files differ from the N(0, I) ones
     train = tiny.features.subset("train")
     prior = LatentPrior.fit(*tiny.model.encode(train.x, train.labels), train.labels, num_classes=8)
-    path = bundle.save_model(tiny.vae, tmp_path / "with_prior", config=CONFIG, normalizer=tiny.features.normalizer,
+    path = bundle.save_model(tiny.vae, tmp_path / "with_prior", recipe=tiny.features.recipe,
                              label_names=tiny.features.label_names, prior=prior)
     written = {}
     for how in ("auto", "fitted", "standard"):
@@ -580,7 +580,7 @@ def test_evaluate(kind, bad_file, tiny, mixed_run, tmp_path, monkeypatch, capsys
         sf.write(str(folder / "good.wav"), sine(440.0, SR, 1.0), SR)
         path = bad_file(kind, folder)
         model = bundle.load_model(model_dir)
-        features = build_features(load_dataset(folder, config=model.config), normalizer=model.normalizer,
+        features = build_features(load_dataset(folder, config=model.config), recipe=model.recipe,
                                   cache_dir=None)
         features.split[:] = "test"
         results = evaluate_model(model, features, phase_kwargs=phase)
@@ -734,8 +734,8 @@ def test_generated_audio_is_checked_before_writing(bad, tmp_path):
 
 
 def test_a_model_decoding_nan_writes_nothing(tiny, tmp_path, monkeypatch):
-    monkeypatch.setattr(type(tiny.model), "decode", lambda self, z, labels=None: np.full((len(z), *CONFIG.shape),
-                                                                                          np.nan, np.float32))
+    monkeypatch.setattr(models, "decode_array", lambda decoder, z, labels=None: np.full((len(z), *CONFIG.shape),
+                                                                                        np.nan, np.float32))
     out = tmp_path / "out"
     with pytest.raises(BundleError) as err:
         generate.generate_to_files(tiny.model, out, n=2, label="flute")
@@ -798,7 +798,7 @@ def test_resume_with_data_of_another_config_is_refused(tiny, tmp_path):
     assert files_under(out) == before  # nothing was touched
     # the same config but another normalizer range (the dataset changed): refused too
     changed = tiny.features.select(np.arange(len(tiny.features)))
-    changed.normalizer = type(changed.normalizer).fixed(-70.0, 0.0)
+    changed.recipe = changed.recipe.with_normalizer(type(changed.normalizer).fixed(-70.0, 0.0))
     with pytest.raises(ConfigError, match="normalizer"):
         train(TrainSettings(**{**settings.to_dict(), "epochs": 2}), resume=True, features=changed)
 

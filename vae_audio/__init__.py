@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "SpectrogramConfig": "features", "Normalizer": "features", "stft_magnitude": "features",
     "mel_filterbank": "features", "amplitude_to_db": "features", "db_to_amplitude": "features",
     "spectrogram_db": "features", "db_to_magnitude": "features", "n_stft_frames": "features",
+    "Recipe": "recipe", "normalize_level": "recipe",
     # phase reconstruction and spectral metrics
     "griffin_lim": "phase", "pghi_phase": "phase", "mel_to_stft_magnitude": "phase",
     "magnitude_to_audio": "phase", "db_to_audio": "phase",
@@ -58,7 +59,7 @@ __all__ = sorted(_EXPORTS) + ["__version__"]
 
 #: submodules reachable as attributes (``va.display.player``) without an explicit import
 _SUBMODULES = frozenset({
-    "errors", "fileio", "audio", "features", "phase", "metrics", "scores", "synth", "datasets", "download",
+    "errors", "fileio", "audio", "features", "recipe", "phase", "metrics", "scores", "synth", "datasets", "download",
     "featurize", "models", "latent_prior", "bundle", "training", "generate", "classifier", "evaluate", "display",
     "notebook",
     "tfquiet",

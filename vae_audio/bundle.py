@@ -5,9 +5,10 @@ Layout of a bundle folder::
     MODEL/
       encoder.keras    the encoder (Keras 3 format)
       decoder.keras    the decoder (Keras 3 format)
-      config.json      spectrogram config, normalizer statistics, architecture and VAE settings,
-                       training settings, label names, format/package/library versions and the
-                       SHA-256 of every other file
+      config.json      the preprocessing recipe (spectrogram config, level normalization, silence
+                       trim, normalizer statistics), architecture and VAE settings, training
+                       settings, label names, format/package/library versions and the SHA-256 of
+                       every other file
       prior.npz        (optional) the latent prior fitted to the training codes
                        (:class:`~vae_audio.latent_prior.LatentPrior`); generation samples from it
                        instead of N(0, I) when it is there
@@ -32,9 +33,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .errors import BundleError, ConfigError, ParameterError
+from .choices import PRIOR_CHOICES
+from .errors import BundleError, ConfigError, ParameterError, VaeAudioError
 from .features import Normalizer, SpectrogramConfig
 from .fileio import atomic_directory, atomic_write_json, read_json
+from .recipe import Recipe
 
 __all__ = [
     "FORMAT_NAME",
@@ -53,14 +56,15 @@ __all__ = [
 ]
 
 FORMAT_NAME = "vae_audio.bundle"
-#: the bundle layout version written by this package; load_model reads versions 1..FORMAT_VERSION
-FORMAT_VERSION = 1
+#: the bundle layout version written by this package; load_model reads versions 1..FORMAT_VERSION.
+#: 2: the whole preprocessing recipe (``config.json["recipe"]``) instead of separate
+#: ``spectrogram`` / ``normalizer`` sections; version-1 bundles are migrated on reading
+#: (their level normalization is the default of the dataset they were trained on).
+FORMAT_VERSION = 2
 ENCODER_FILE = "encoder.keras"
 DECODER_FILE = "decoder.keras"
 CONFIG_FILE = "config.json"
 PRIOR_FILE = "prior.npz"
-#: what generation samples z from: the fitted prior if the model has one, it, or N(0, I)
-PRIOR_CHOICES = ("auto", "fitted", "standard")
 _MODEL_FILES = (ENCODER_FILE, DECODER_FILE)
 
 
@@ -100,15 +104,15 @@ def _check_label_names(label_names: Any, num_classes: int | None) -> list[str] |
     return names
 
 
-def save_model(vae, directory: str | os.PathLike, *, config: SpectrogramConfig, normalizer: Normalizer,
+def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
                label_names: Sequence[str] | None = None, settings: Mapping[str, Any] | None = None,
                prior=None, overwrite: bool = True) -> Path:
     """Write ``vae`` (a :class:`vae_audio.models.VAE`) as a bundle folder ``directory``.
 
     Parameters
     ----------
-    config : the spectrogram settings the model was trained on (its shape must match the model).
-    normalizer : the fitted normalizer that maps the training dB spectrograms to [0, 1].
+    recipe : the preprocessing the model was trained with (``features.recipe``): spectrogram
+        settings (their shape must match the model), level, trim and the fitted normalizer.
     label_names : class names, one per label index, for a conditional model (else ``None``).
     settings : extra JSON-serializable information, stored as ``config.json["training"]``
         (training settings, epochs run, final losses, ...).
@@ -126,15 +130,17 @@ def save_model(vae, directory: str | os.PathLike, *, config: SpectrogramConfig, 
     encoder, decoder = getattr(vae, "encoder", None), getattr(vae, "decoder", None)
     if encoder is None or decoder is None:
         raise ParameterError(f"vae: expected a vae_audio.models.VAE (with .encoder and .decoder), got {type(vae).__name__}")
-    if not isinstance(config, SpectrogramConfig):
-        raise ConfigError(f"config: expected a SpectrogramConfig, got {type(config).__name__}")
-    if not isinstance(normalizer, Normalizer):
-        raise ConfigError(f"normalizer: expected a Normalizer, got {type(normalizer).__name__}")
-    if not normalizer.is_fitted:
-        raise ConfigError("normalizer: not fitted; a bundle needs the training set's dB range to unnormalize outputs")
-    shape = tuple(int(d) for d in encoder.input[SPECTROGRAM_KEY].shape[1:3])
-    if shape != config.shape:
-        raise ConfigError(f"config: spectrogram shape {config.shape} does not match the model's input {shape}")
+    if not isinstance(recipe, Recipe):
+        raise ConfigError(f"recipe: expected a Recipe (features.recipe), got {type(recipe).__name__}")
+    if not recipe.is_fitted:
+        raise ConfigError("recipe: its normalizer is not fitted; a bundle needs the training set's dB range to "
+                          "unnormalize outputs")
+    config = recipe.spectrogram
+    from .models import is_grid
+
+    shape = tuple(None if d is None else int(d) for d in encoder.input[SPECTROGRAM_KEY].shape[1:3])
+    if shape != config.shape and not (is_grid(encoder) and shape[0] == config.n_freq):
+        raise ConfigError(f"recipe: spectrogram shape {config.shape} does not match the model's input {shape}")
     vae_settings = vae.settings() if hasattr(vae, "settings") else {}
     num_classes = vae_settings.get("num_classes")
     names = _check_label_names(label_names, num_classes)
@@ -156,12 +162,12 @@ def save_model(vae, directory: str | os.PathLike, *, config: SpectrogramConfig, 
         "package_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "libraries": _library_versions(),
-        "spectrogram": config.to_dict(),
-        "normalizer": normalizer.to_dict(),
+        "recipe": recipe.to_dict(),
         "label_names": names,
         "model": {
             "architecture": spec.get("architecture"),
             "input_shape": list(shape),
+            "latent_shape": [None if d is None else int(d) for d in decoder.input[LATENT_KEY].shape[1:]],
             "latent_dim": latent_dim,
             "num_classes": num_classes,
             "options": spec.get("options", {}),
@@ -228,10 +234,37 @@ def read_bundle_config(directory: str | os.PathLike) -> dict[str, Any]:
                           f"Upgrade vae_audio")
     if version < 1:
         raise BundleError(f"{path}: unknown bundle format version {version}")
-    for key in ("spectrogram", "normalizer", "model", "vae", "files"):
+    if version == 1:
+        info = _migrate_v1(info, path)
+    for key in ("recipe", "model", "vae", "files"):
         if not isinstance(info.get(key), dict):
             raise BundleError(f"{path}: corrupt, the {key!r} section is missing or not an object")
     return info
+
+
+def _migrate_v1(info: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Format 1 -> 2: build the ``recipe`` section from ``spectrogram`` and ``normalizer``.
+
+    Format 1 did not record the per-clip level normalization; it was always the default of the
+    dataset the model was trained on (``"peak"`` for FSDD and folders, none for synth and NSynth),
+    which ``training.training.data`` names.
+    """
+    from .datasets import default_level
+
+    for key in ("spectrogram", "normalizer"):
+        if not isinstance(info.get(key), dict):
+            raise BundleError(f"{path}: corrupt, the {key!r} section is missing or not an object")
+    training = info.get("training", {}).get("training", {}) if isinstance(info.get("training"), dict) else {}
+    data = training.get("data", "synth") if isinstance(training, dict) else "synth"
+    try:
+        level = default_level(str(data))
+    except VaeAudioError:  # a folder that is gone: folders default to peak normalization
+        level = "peak"
+    out = {k: v for k, v in info.items() if k not in ("spectrogram", "normalizer")}
+    out["recipe"] = {"spectrogram": info["spectrogram"], "level": level, "trim_db": None,
+                     "normalizer": info["normalizer"]}
+    out["migrated_from"] = 1
+    return out
 
 
 def load_model(directory: str | os.PathLike) -> "TrainedModel":
@@ -248,12 +281,12 @@ def load_model(directory: str | os.PathLike) -> "TrainedModel":
     info = read_bundle_config(root)
     cfg_path = root / CONFIG_FILE
     try:
-        config = SpectrogramConfig.from_dict(info["spectrogram"])
-        normalizer = Normalizer.from_dict(info["normalizer"])
-    except ConfigError as exc:
+        recipe = Recipe.from_dict(info["recipe"])
+    except VaeAudioError as exc:
         raise BundleError(f"{cfg_path}: corrupt ({exc})") from None
-    if not normalizer.is_fitted:
+    if not recipe.is_fitted:
         raise BundleError(f"{cfg_path}: corrupt, the normalizer has no dB range")
+    config = recipe.spectrogram
     loaded = {}
     for name in _MODEL_FILES:
         path = _checked_file(root, info, name)
@@ -263,12 +296,16 @@ def load_model(directory: str | os.PathLike) -> "TrainedModel":
             raise BundleError(f"{path}: cannot be loaded as a Keras model ({type(exc).__name__}: {exc})") from None
     encoder, decoder = loaded[ENCODER_FILE], loaded[DECODER_FILE]
     try:
-        shape = tuple(int(d) for d in encoder.input[models.SPECTROGRAM_KEY].shape[1:3])
+        shape = tuple(None if d is None else int(d) for d in encoder.input[models.SPECTROGRAM_KEY].shape[1:3])
         latent_enc = int(encoder.outputs[0].shape[-1])
         latent_dec = int(decoder.input[models.LATENT_KEY].shape[-1])
-        out_shape = tuple(int(d) for d in decoder.outputs[0].shape[1:3])
+        out_shape = tuple(None if d is None else int(d) for d in decoder.outputs[0].shape[1:3])
     except (KeyError, TypeError, IndexError, AttributeError) as exc:
         raise BundleError(f"{root / ENCODER_FILE}: not a vae_audio encoder/decoder pair ({exc})") from None
+    if models.is_grid(encoder) != models.is_grid(decoder):
+        raise BundleError(f"{root / DECODER_FILE}: one of the encoder and decoder has a grid latent, the other not")
+    if models.is_grid(encoder):  # any number of frames: only the frequency axis is fixed
+        shape, out_shape = (shape[0], config.n_frames), (out_shape[0], config.n_frames)
     if shape != config.shape or out_shape != config.shape:
         raise BundleError(f"{cfg_path}: spectrogram shape {config.shape} does not match the models "
                           f"(encoder input {shape}, decoder output {out_shape})")
@@ -289,8 +326,7 @@ def load_model(directory: str | os.PathLike) -> "TrainedModel":
         reason = prior.mismatch(latent_dec, num_classes)
         if reason:
             raise BundleError(f"{path}: the latent prior does not fit the models ({reason})")
-    return TrainedModel(encoder, decoder, config=config, normalizer=normalizer, label_names=names,
-                        info=info, directory=root, prior=prior)
+    return TrainedModel(encoder, decoder, recipe=recipe, label_names=names, info=info, directory=root, prior=prior)
 
 
 def _checked_file(root: Path, info: Mapping[str, Any], name: str) -> Path:
@@ -350,16 +386,24 @@ class TrainedModel:
     :class:`~vae_audio.latent_prior.LatentPrior` fitted to the training codes (or ``None``).
     """
 
-    def __init__(self, encoder, decoder, *, config: SpectrogramConfig, normalizer: Normalizer,
+    def __init__(self, encoder, decoder, *, recipe: Recipe,
                  label_names: Sequence[str] | None = None, info: Mapping[str, Any] | None = None,
                  directory: str | os.PathLike | None = None, prior=None):
         from .models import LATENT_KEY, _model_num_classes
 
+        if not isinstance(recipe, Recipe) or not recipe.is_fitted:
+            raise ParameterError("recipe: expected a fitted Recipe (features.recipe)")
         self._encoder, self._decoder = encoder, decoder
-        self._config, self._normalizer = config, normalizer
+        self._recipe = recipe
+        self._config, self._normalizer = recipe.spectrogram, recipe.normalizer
         self._num_classes = _model_num_classes(encoder)
         self._label_names = tuple(_check_label_names(label_names, self._num_classes) or ())
+        from .models import is_grid, latent_shape, time_stride
+
         self._latent_dim = int(decoder.input[LATENT_KEY].shape[-1])
+        self._latent_shape = latent_shape(decoder)
+        self._grid = is_grid(decoder)
+        self._time_stride = time_stride(decoder) if self._grid else None
         self._info = dict(info or {})
         self._directory = Path(directory) if directory is not None else None
         self._prior = None
@@ -367,19 +411,26 @@ class TrainedModel:
             self.prior = prior
 
     @classmethod
-    def from_vae(cls, vae, *, config: SpectrogramConfig, normalizer: Normalizer,
-                 label_names: Sequence[str] | None = None, prior=None) -> "TrainedModel":
+    def from_vae(cls, vae, *, recipe: Recipe, label_names: Sequence[str] | None = None,
+                 prior=None) -> "TrainedModel":
         """Wrap an in-memory :class:`~vae_audio.models.VAE` (no files involved)."""
-        return cls(vae.encoder, vae.decoder, config=config, normalizer=normalizer, label_names=label_names,
+        return cls(vae.encoder, vae.decoder, recipe=recipe, label_names=label_names,
                    info={"vae": vae.settings()}, prior=prior)
 
     # ------------------------------------------------------------------ properties
     @property
+    def recipe(self) -> Recipe:
+        """The preprocessing the model was trained with: waveform -> model input and back."""
+        return self._recipe
+
+    @property
     def config(self) -> SpectrogramConfig:
+        """The spectrogram settings of :attr:`recipe`."""
         return self._config
 
     @property
     def normalizer(self) -> Normalizer:
+        """The fitted normalizer of :attr:`recipe`."""
         return self._normalizer
 
     @property
@@ -394,6 +445,26 @@ class TrainedModel:
     @property
     def latent_dim(self) -> int:
         return self._latent_dim
+
+    @property
+    def fully_convolutional(self) -> bool:
+        """Whether the model takes and makes spectrograms of any number of frames (a grid latent)."""
+        return self._grid
+
+    def latent_shape(self, frames: int | None = None) -> tuple[int, ...]:
+        """Shape of one latent code: ``(latent_dim,)``, or ``(F', T', C)`` for a grid model, whose
+        ``T' = ceil(frames / time stride)`` columns cover ``frames`` (default: the training window's)."""
+        if not self._grid:
+            return self._latent_shape
+        frames = self._config.n_frames if frames is None else int(frames)
+        return (self._latent_shape[0], -(-frames // self._time_stride), self._latent_shape[2])
+
+    def frames_for(self, seconds: float) -> int:
+        """Spectrogram frames of a clip of ``seconds`` at the model's sample rate and hop."""
+        from .features import n_stft_frames
+
+        return n_stft_frames(int(round(seconds * self._config.sr)), n_fft=self._config.n_fft,
+                             hop_length=self._config.hop_length)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -426,6 +497,9 @@ class TrainedModel:
         """
         from .latent_prior import LatentPrior
 
+        if self._grid:
+            raise ParameterError("fit_prior: this model's latent is a grid (thousands of numbers per clip); a "
+                                 "Gaussian mixture over it is not a usable prior, so it samples N(0, I)")
         arr = np.asarray(x_normalized)
         n = 1 if arr.ndim == 2 else (len(arr) if arr.ndim else 0)
         lab = self._labels(labels, n) if self._label_names else None
@@ -457,7 +531,7 @@ class TrainedModel:
         arch = self._info.get("model", {}).get("architecture")
         cond = f", {self._num_classes} classes" if self._num_classes else ""
         where = f" from {self._directory}" if self._directory else ""
-        return f"<TrainedModel {arch} latent={self._latent_dim}{cond}, {self._config.describe()}{where}>"
+        return f"<TrainedModel {arch} latent={self._latent_dim}{cond}, {self._recipe.describe()}{where}>"
 
     # ------------------------------------------------------------------ labels
     def label_index(self, label: int | str) -> int:
@@ -492,29 +566,48 @@ class TrainedModel:
 
     # ------------------------------------------------------------------ model use
     def encode(self, x_normalized: np.ndarray, labels: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        """Normalized spectrograms ``(n, freq, frames)`` -> ``(z_mean, z_log_var)``, each ``(n, latent_dim)``."""
+        """Normalized spectrograms ``(n, freq, frames)`` -> ``(z_mean, z_log_var)``, each ``(n, latent_dim)``
+        (a grid model: ``(n, F', T', C)``, from any number of frames)."""
         from .models import encode_array
 
         arr = np.asarray(x_normalized)
         n = 1 if arr.ndim == 2 else (len(arr) if arr.ndim else 0)
         return encode_array(self._encoder, x_normalized, self._labels(labels, n))
 
-    def decode(self, z: np.ndarray, labels: Any = None) -> np.ndarray:
-        """Latent vectors ``(n, latent_dim)`` -> normalized spectrograms ``(n, freq, frames)`` in [0, 1]."""
+    def decode(self, z: np.ndarray, labels: Any = None, *, frames: int | None = None) -> np.ndarray:
+        """Latent codes ``(n, *latent_shape)`` -> normalized spectrograms ``(n, freq, frames)`` in [0, 1].
+
+        A grid model's ``T'`` columns decode to ``T' * stride`` frames, cut to ``frames`` (default: the
+        training window's frames when ``T'`` is the window's, else all of them).
+        """
         from .models import decode_array
 
         arr = np.asarray(z)
-        n = 1 if arr.ndim == 1 else (len(arr) if arr.ndim else 0)
-        return decode_array(self._decoder, z, self._labels(labels, n))
+        n = 1 if arr.ndim == len(self._latent_shape) else (len(arr) if arr.ndim else 0)
+        spec = decode_array(self._decoder, z, self._labels(labels, n))
+        if self._grid:
+            if frames is None and spec.shape[-1] >= self._config.n_frames and \
+                    -(-self._config.n_frames // self._time_stride) * self._time_stride == spec.shape[-1]:
+                frames = self._config.n_frames
+            if frames is not None:
+                spec = spec[..., :int(frames)]
+        if not np.all(np.isfinite(spec)):  # corrupt weights or a diverged run: not a spectrogram
+            where = self._directory if self._directory is not None else "the model (in memory)"
+            raise BundleError(f"{where}: the decoder output contains NaN or infinite values (corrupt weights or a "
+                              f"diverged training run); no audio made")
+        return spec
 
     def reconstruct(self, x_normalized: np.ndarray, labels: Any = None) -> np.ndarray:
         """Encode to the latent mean and decode again: ``(n, freq, frames)`` -> same shape."""
         z_mean, _ = self.encode(x_normalized, labels)
-        return self.decode(z_mean, labels)
+        return self.decode(z_mean, labels, frames=np.shape(x_normalized)[-1] if self._grid else None)
 
     def sample_latents(self, n: int, *, labels: Any = None, seed: int = 0, prior: str = "auto",
-                       temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
-        """Draw ``n`` latent vectors ``(n, latent_dim)`` and the labels they go with (or None).
+                       temperature: float = 1.0, frames: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Draw ``n`` latent codes ``(n, *latent_shape)`` and the labels they go with (or None).
+
+        A grid model has no fitted prior yet: its codes ``(n, F', T', C)`` come from ``N(0, I)`` and
+        cover ``frames`` (default: the training window).
 
         ``prior``: ``"fitted"`` samples the :attr:`prior` fitted to the training codes (per class
         for a conditional model), ``"standard"`` samples ``N(0, I)``, ``"auto"`` (default) the
@@ -533,37 +626,43 @@ class TrainedModel:
             labels = np.random.default_rng([int(seed), 1]).integers(0, len(self._label_names), size=n)
         lab = self._labels(labels, int(n))
         if prior == "standard" or self._prior is None:
-            return prior_latents(n, self._latent_dim, seed), lab
+            return prior_latents(n, self.latent_shape(frames), seed), lab
         use = lab if self._prior.conditional else None
         return self._prior.sample(int(n), use, seed=int(seed), temperature=temperature), lab
 
     def generate(self, n: int, *, labels: Any = None, seed: int = 0, prior: str = "auto",
-                 temperature: float = 1.0) -> np.ndarray:
+                 temperature: float = 1.0, frames: int | None = None) -> np.ndarray:
         """Decode ``n`` latent draws: normalized spectrograms ``(n, freq, frames)`` in [0, 1].
 
         The draws come from :meth:`sample_latents` (the fitted latent prior when the model has
         one, else ``N(0, I)``; see there for ``prior`` and ``temperature``). Deterministic for a
         given ``seed``. For a conditional model without ``labels`` each item gets a random class.
         """
-        z, lab = self.sample_latents(n, labels=labels, seed=seed, prior=prior, temperature=temperature)
-        return self.decode(z, lab)
+        z, lab = self.sample_latents(n, labels=labels, seed=seed, prior=prior, temperature=temperature,
+                                     frames=frames)
+        return self.decode(z, lab, frames=frames)
 
     def to_db(self, normalized: np.ndarray) -> np.ndarray:
         """Normalized ``(n, freq, frames)`` (or with a channel axis) -> dB with the training set's range."""
         arr = np.asarray(normalized)
         if arr.ndim == 4 and arr.shape[-1] == 1:
             arr = arr[..., 0]
-        if arr.ndim not in (2, 3) or arr.shape[-2:] != self.shape:
-            raise ParameterError(f"normalized: expected spectrograms (n, {self.shape[0]}, {self.shape[1]}), "
-                                 f"got shape {np.shape(normalized)}")
+        frames_ok = arr.ndim in (2, 3) and (arr.shape[-1] == self.shape[1] or (self._grid and arr.shape[-1] >= 1))
+        if not frames_ok or arr.shape[-2] != self.shape[0]:
+            raise ParameterError(f"normalized: expected spectrograms (n, {self.shape[0]}, "
+                                 f"{'frames' if self._grid else self.shape[1]}), got shape {np.shape(normalized)}")
         return self._normalizer.unnormalize(arr)
 
     def to_audio(self, normalized: np.ndarray, **phase_kwargs: Any) -> np.ndarray:
         """Normalized spectrograms -> waveforms ``(n, n_samples)`` float32 at ``config.sr``.
 
         Phase is reconstructed by :func:`vae_audio.phase.db_to_audio` (``phase_kwargs`` go there).
+        Spectrograms of another number of frames (grid models) give ``(frames - 1) * hop`` samples.
         """
         from .phase import db_to_audio
 
         s_db = self.to_db(normalized)
-        return db_to_audio(s_db[None] if s_db.ndim == 2 else s_db, self._config, **phase_kwargs)
+        config = self._config
+        if s_db.shape[-1] != config.n_frames:
+            config = config.replace(n_samples=(s_db.shape[-1] - 1) * config.hop_length)
+        return db_to_audio(s_db[None] if s_db.ndim == 2 else s_db, config, **phase_kwargs)

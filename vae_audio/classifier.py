@@ -38,6 +38,7 @@ from .audio import _check_sr, pad_or_truncate, resample
 from .errors import BundleError, ConfigError, ParameterError, TrainingError
 from .features import SpectrogramConfig, amplitude_to_db, mel_filterbank, stft_magnitude
 from .fileio import atomic_directory, atomic_write_json, read_json
+from .recipe import normalize_level
 from . import scores
 
 __all__ = [
@@ -58,7 +59,6 @@ MODEL_FILE = "classifier.keras"
 META_FILE = "classifier.json"
 _FORMAT = "vae_audio.classifier"
 _FEATURE_CHUNK = 256  # clips per STFT call (bounds memory on long clips)
-_PEAK_TARGET = 0.9  # same target as featurize.normalize_level("peak")
 _NOISE_CLIPS = 32  # white-noise clips behind the noise augmentation
 
 
@@ -251,16 +251,11 @@ def _check_seed(seed: Any) -> int:
 
 
 # ----------------------------------------------------------------------------- features
-def _peak_normalize(y: np.ndarray) -> np.ndarray:
-    peak = np.max(np.abs(y), axis=-1, keepdims=True)
-    gain = np.where(peak > 0, _PEAK_TARGET / np.maximum(peak, 1e-12), 1.0)
-    return (y * gain).astype(np.float32)
-
-
 def mel_magnitude(waveforms: np.ndarray, spec: SpectrogramConfig, *, level: str | None) -> np.ndarray:
     """Linear mel magnitude ``(n, n_mels, n_frames)`` float32 of checked waveforms ``(n, n_samples)``.
 
-    Optional peak normalization (``level="peak"``: each clip scaled to a 0.9 peak), then
+    Optional peak normalization (``level="peak"``: each clip scaled to a 0.9 peak by
+    :func:`vae_audio.recipe.normalize_level`, the same step as a model's recipe), then
     :func:`~vae_audio.features.stft_magnitude` and the Slaney mel filterbank
     (:func:`~vae_audio.features.mel_filterbank`), as in :func:`~vae_audio.features.spectrogram_db`.
     """
@@ -268,8 +263,7 @@ def mel_magnitude(waveforms: np.ndarray, spec: SpectrogramConfig, *, level: str 
     out = np.empty((waveforms.shape[0], spec.n_mels, spec.n_frames), dtype=np.float32)
     for start in range(0, waveforms.shape[0], _FEATURE_CHUNK):
         y = waveforms[start:start + _FEATURE_CHUNK]
-        if level == "peak":
-            y = _peak_normalize(y)
+        y = normalize_level(y, level)  # the recipe's level step (peak 0.9 or unchanged)
         mag = stft_magnitude(y, n_fft=spec.n_fft, hop_length=spec.hop_length)  # (b, freq, frames)
         out[start:start + y.shape[0]] = np.matmul(mag.transpose(0, 2, 1), fb_t).transpose(0, 2, 1)  # one GEMM
     return out

@@ -11,12 +11,10 @@ import math
 import sys
 from typing import Callable, Sequence
 
+from .choices import ARCHITECTURES, PRIOR_CHOICES, STRATEGIES
 from .errors import VaeAudioError
 
 __all__ = ["main", "build_parser"]
-
-#: vae_audio.bundle.PRIOR_CHOICES, spelled out so that parsing arguments imports nothing heavy
-_PRIOR_CHOICES = ("auto", "fitted", "standard")
 
 
 def _cmd_features(args: argparse.Namespace) -> int:
@@ -43,7 +41,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, learning_rate=args.learning_rate, latent_dim=args.latent_dim,
         likelihood=args.likelihood, seed=args.seed, out=args.out, max_clips=args.max_clips,
         strategy=args.strategy, samples_dir=args.samples_dir, n_samples_out=args.n_samples,
-        verbose=0 if args.quiet else 1,
+        verbose=0 if args.quiet else 1, sr=args.sr, duration=args.duration, n_fft=args.n_fft,
+        hop_length=args.hop_length, n_mels=args.n_mels,
     )
     result = train(settings, resume=args.resume, overwrite=args.overwrite)
     print(f"trained {result.epochs_run} epochs in {result.seconds:.0f} s; model saved to {result.model_dir}")
@@ -60,7 +59,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     out = args.out or f"outputs/samples/{_model_name(args.model)}"
     paths = generate_to_files(model, out, n=args.n, label=args.label, all_labels=args.all_labels,
                               seed=args.seed, prior=args.prior, temperature=args.temperature,
-                              overwrite=args.overwrite)
+                              seconds=args.seconds, overwrite=args.overwrite)
     print(f"wrote {len(paths)} files to {out}")
     return 0
 
@@ -138,20 +137,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a VAE, save the model and write samples (the main job)")
     p.add_argument("--data", default="synth", help="synth (built-in, default), fsdd, or a folder of audio")
-    p.add_argument("--model", default="conv", choices=["conv", "simple", "blog"], help="architecture (default conv)")
+    p.add_argument("--model", default="conv", choices=ARCHITECTURES,
+                   help="architecture (default conv; grid: a latent laid out over frequency and time)")
     p.add_argument("--conditional", action="store_true", help="condition on the dataset's labels")
     p.add_argument("--epochs", type=_positive_int, help="number of epochs (default: per dataset)")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size (default 32)")
     p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--latent-dim", type=_positive_int, help="latent size (default: per architecture)")
-    p.add_argument("--likelihood", help="decoder likelihood (default: the model's)")
+    p.add_argument("--likelihood", help="decoder likelihood: calibrated (default), spectral, gaussian, mse_scaled")
+    p.add_argument("--sr", type=_positive_int, help="sample rate in Hz (default: the dataset's)")
+    p.add_argument("--duration", type=float, help="training window in seconds (default: the dataset's)")
+    p.add_argument("--n-fft", type=_positive_int, help="FFT size in samples (default: the dataset's)")
+    p.add_argument("--hop-length", type=_positive_int, help="STFT hop in samples (default: the dataset's)")
+    p.add_argument("--n-mels", type=_positive_int, help="mel bands instead of linear bins (default: none)")
     p.add_argument("--out", help="run folder (default outputs/runs/<data>-<model>)")
     p.add_argument("--samples-dir", help="where to write samples (default outputs/samples/<run name>)")
     p.add_argument("--n-samples", type=int, default=8, help="samples to write at the end (default 8)")
     p.add_argument("--max-clips", type=_positive_int, help="use at most this many clips (quick runs)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
-    p.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker"],
+    p.add_argument("--strategy", default="default", choices=STRATEGIES,
                    help="tf.distribute strategy (default: none)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -165,11 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--all-labels", action="store_true", help="generate --n samples of every class")
     p.add_argument("--out", help="output folder (default outputs/samples/<run name>)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--prior", choices=_PRIOR_CHOICES, default="auto",
+    p.add_argument("--prior", choices=PRIOR_CHOICES, default="auto",
                    help="latent distribution: the prior fitted to the training codes (fitted), N(0, I) "
                         "(standard), or fitted when the model has one (auto, default)")
     p.add_argument("--temperature", type=_non_negative_float, default=1.0,
                    help="spread of the fitted prior (default 1; lower = more typical, less varied)")
+    p.add_argument("--seconds", type=float,
+                   help="length of each sample (grid models; default: the training window)")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
     p.set_defaults(func=_cmd_generate)
 
@@ -187,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="write the results to this JSON file")
     p.add_argument("--max-clips", type=_positive_int, help="use at most this many clips (quick runs)")
     p.add_argument("--n-generate", type=_positive_int, help="samples per kind (default: the test-set size)")
-    p.add_argument("--prior", choices=_PRIOR_CHOICES, default="auto",
+    p.add_argument("--prior", choices=PRIOR_CHOICES, default="auto",
                    help="latent distribution of the generated samples (default auto: the fitted prior if any)")
     p.add_argument("--n-iter", type=int, help="phase reconstruction iterations (default: the package's)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the samples (default 0)")

@@ -40,6 +40,7 @@ import numpy as np
 from .audio import MAX_SR, MIN_SR, _describe_unreadable
 from .errors import DatasetError, ParameterError
 from .features import SpectrogramConfig
+from .recipe import LEVEL_MODES, Recipe, check_trim
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -63,9 +64,6 @@ __all__ = [
 #: File name endings (lower case) that are treated as audio in folders.
 AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
                                      ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64")
-
-#: Per-clip loudness normalization modes (see :func:`vae_audio.featurize.normalize_level`).
-LEVEL_MODES: tuple[str | None, ...] = ("peak", "rms", None)
 
 #: Default spectrogram settings per dataset, chosen by measurement (see data/README.md).
 _CONFIGS: dict[str, SpectrogramConfig] = {
@@ -148,6 +146,12 @@ class AudioDataset:
     trim_db: float | None = None
     skipped: list[SkippedFile] = field(default_factory=list)
     strict: bool = False
+
+    @property
+    def recipe(self) -> Recipe:
+        """The preprocessing of these clips (config, level, trim) as a :class:`~vae_audio.recipe.Recipe`,
+        without a normalizer (``build_features`` fits one on the training split)."""
+        return Recipe(self.config, self.level, self.trim_db)
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -244,14 +248,6 @@ def _check_level(level: Any, kind: str) -> str | None:
     if level not in LEVEL_MODES:
         raise ParameterError(f"level={level!r}: expected 'peak', 'rms', None or 'default'")
     return level
-
-
-def _check_trim(trim_db: Any) -> float | None:
-    if trim_db is None:
-        return None
-    if isinstance(trim_db, bool) or not isinstance(trim_db, (int, float)) or not 0 < float(trim_db) < 200:
-        raise ParameterError(f"trim_db={trim_db!r}: expected a positive number of dB (e.g. 40) or None")
-    return float(trim_db)
 
 
 def _check_config(config: Any, kind: str) -> SpectrogramConfig:
@@ -369,7 +365,7 @@ def load_synth(*, n_clips: int = 1000, config: SpectrogramConfig | Mapping | Non
                             _check_fraction("test_fraction", test_fraction))
     clips = [Clip(f"synth:{m['index']}", lab, s, m) for m, lab, s in zip(meta, labels, splits)]
     return _finish(AudioDataset("synth", clips, tuple(FAMILIES), cfg, None, seed, _check_level(level, "synth"),
-                                _check_trim(trim_db)))
+                                check_trim(trim_db)))
 
 
 # ----------------------------------------------------------------------------- FSDD
@@ -441,7 +437,7 @@ def load_fsdd(path: str | os.PathLike | None = None, *, config: SpectrogramConfi
     for i, s in zip(train, val_split):
         clips[i] = Clip(clips[i].source, clips[i].label, s, clips[i].metadata)
     return _finish(AudioDataset("fsdd", clips, tuple(str(d) for d in range(10)), _check_config(config, "fsdd"),
-                                str(root), seed, _check_level(level, "fsdd"), _check_trim(trim_db), skipped,
+                                str(root), seed, _check_level(level, "fsdd"), check_trim(trim_db), skipped,
                                 bool(strict)))
 
 
@@ -541,7 +537,7 @@ def load_nsynth(path: str | os.PathLike | None = None, *, config: SpectrogramCon
         splits = [e[2] for e in entries]
     clips = [Clip(str(e[0].resolve()), lab, s, e[3]) for e, lab, s in zip(entries, labels, splits)]
     return _finish(AudioDataset("nsynth", clips, names, _check_config(config, "nsynth"), str(root.resolve()), seed,
-                                _check_level(level, "nsynth"), _check_trim(trim_db), skipped, bool(strict)))
+                                _check_level(level, "nsynth"), check_trim(trim_db), skipped, bool(strict)))
 
 
 # ----------------------------------------------------------------------------- any folder
@@ -620,7 +616,7 @@ def load_folder(path: str | os.PathLike, *, config: SpectrogramConfig | Mapping 
                             _check_fraction("test_fraction", test_fraction))
     clips = [Clip(str(p.resolve()), lab, s, m) for (p, m), lab, s in zip(readable, labels, splits)]
     return _finish(AudioDataset("folder", clips, names, _check_config(config, "folder"), str(root.resolve()), seed,
-                                _check_level(level, "folder"), _check_trim(trim_db), skipped, bool(strict)))
+                                _check_level(level, "folder"), check_trim(trim_db), skipped, bool(strict)))
 
 
 # ----------------------------------------------------------------------------- entry point

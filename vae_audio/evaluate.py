@@ -145,7 +145,7 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
     ----------
     model : a :class:`vae_audio.bundle.TrainedModel` (from :func:`~vae_audio.bundle.load_model`).
     features : :class:`vae_audio.featurize.Features` built with the model's spectrogram config
-        and normalizer (``build_features(dataset, normalizer=model.normalizer)``); its ``"test"``
+        recipe (``build_features(dataset, recipe=model.recipe)``); its ``"test"``
         split is evaluated. A different config raises :class:`ConfigError` showing both.
     classifier : a fitted :class:`vae_audio.classifier.AudioClassifier` trained on the real
         training split (see :func:`~vae_audio.classifier.get_or_train_classifier`), or ``None``
@@ -174,7 +174,6 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
     """
     from .bundle import check_compatible, check_prior_choice
     from .features import db_to_magnitude
-    from .generate import _check_decoded
     from .phase import db_to_audio
 
     seed = _check_seed(seed)
@@ -183,10 +182,10 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
     check_prior_choice(prior, model)
     cfg = model.config
     check_compatible(cfg, features.config, data_name=f"the data {features.name!r}")
-    if features.normalizer.to_dict() != model.normalizer.to_dict():
-        raise ConfigError(f"the data {features.name!r} was normalized with {features.normalizer.to_dict()}, not the "
-                          f"model's normalizer {model.normalizer.to_dict()}; build the features with "
-                          f"build_features(dataset, normalizer=model.normalizer)")
+    if features.recipe != model.recipe:
+        raise ConfigError(f"the data {features.name!r} was featurized with another recipe ({features.recipe.describe()}) "
+                          f"than the model's ({model.recipe.describe()}); build the features with "
+                          f"build_features(dataset, recipe=model.recipe)")
     test = features.subset("test")
     if len(test) == 0:
         raise DatasetError(f"{features.name}: the test split has no clips; nothing to evaluate")
@@ -211,7 +210,7 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
     eps = float(10.0 ** (cfg.db_floor / 20.0))
     stats = test.stats if test.stats else None
     reference = _reference_magnitude(test.audio, cfg)
-    recon = _check_decoded(model, model.reconstruct(test.x, labels=labels))
+    recon = model.reconstruct(test.x, labels=labels)
     recon_db = model.normalizer.unnormalize(recon, stats)
     truth_db = model.normalizer.unnormalize(test.x, stats)
     recon_mag = db_to_magnitude(recon_db, cfg)
@@ -232,6 +231,13 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
     seconds["reconstruction"] = time.perf_counter() - t0
     log(f"reconstruction of {len(test)} test clips scored in {seconds['reconstruction']:.1f} s")
 
+    # ---------------------------------------------------------------- can a listener tell?
+    t0 = time.perf_counter()
+    results["listening"] = {"reconstruction": _listening(test.audio, recon_audio, cfg.sr, seed),
+                            "ceiling": _listening(test.audio, truth_audio, cfg.sr, seed)}
+    seconds["listening"] = time.perf_counter() - t0
+    log(f"PESQ, STOI and the blind two-sample test scored in {seconds['listening']:.1f} s")
+
     # ---------------------------------------------------------------- generation
     generation = None
     if classifier is not None:
@@ -246,13 +252,13 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
             raise DatasetError(f"{features.name}: generation scores need at least 2 test clips, got {len(test)}")
         t0 = time.perf_counter()
         n = n_generate if n_generate is not None else max(2, len(test))
-        prior_spec = _check_decoded(model, model.generate(n, seed=seed, prior=prior))
+        prior_spec = model.generate(n, seed=seed, prior=prior)
         prior_audio = model.to_audio(prior_spec, **pk)
         kwargs: dict[str, Any] = {"prior_samples": prior_audio}
         if conditional:
             k = len(model.label_names)
             cond_labels = np.random.default_rng([seed, 2]).permutation(np.arange(n) % k).astype(np.int32)
-            cond_spec = _check_decoded(model, model.generate(n, labels=cond_labels, seed=seed + 1, prior=prior))
+            cond_spec = model.generate(n, labels=cond_labels, seed=seed + 1, prior=prior)
             kwargs.update(conditional_samples=model.to_audio(cond_spec, **pk), conditional_labels=cond_labels)
         train = features.subset("train")
         if len(train) >= 2:
@@ -261,6 +267,9 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
             kwargs["real_reference"] = train.audio[pick]
         generation = generation_scores(classifier, real_test=test.audio, real_test_labels=test.labels,
                                        real_test_phase=truth_audio, sr=cfg.sr, **kwargs)
+        rec_acc = float(np.mean(classifier.predict(recon_audio, sr=cfg.sr) == test.labels))
+        generation["reconstruction_accuracy"] = rec_acc  # the judge hears the right class in reconstructions
+        generation["reconstruction_accuracy_ratio"] = rec_acc / max(generation["real_test_accuracy"], 1e-12)
         generation["n_generate"] = int(n)
         generation["prior_labels"] = "random (seeded) for a conditional model" if conditional else None
         fitted = model.prior is not None and prior != "standard"
@@ -281,15 +290,36 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
     return _json_ready(results)
 
 
+def _listening(real: np.ndarray, other: np.ndarray, sr: int, seed: int) -> dict[str, Any]:
+    """PESQ (narrow band), STOI (test set end to end) and the blind two-sample accuracy of ``other``
+    against ``real`` (see :mod:`vae_audio.listening`); the two-sample test needs 10 clips."""
+    from .listening import pesq_nb, stoi_concat, two_sample_accuracy
+
+    pesq = pesq_nb(real, other, sr)
+    scored = np.isfinite(pesq)
+    return {
+        "pesq_nb": {"median": float(np.median(pesq[scored])) if scored.any() else None,
+                    "mean": float(np.mean(pesq[scored])) if scored.any() else None, "n_scored": int(scored.sum())},
+        "stoi": stoi_concat(real, other, sr),
+        "two_sample": two_sample_accuracy(real, other, sr, seed=seed) if len(real) >= 10 else None,
+    }
+
+
 def _headline(results: Mapping[str, Any]) -> dict[str, Any]:
     """The numbers the targets are stated in (None when not measured)."""
     audio_sc = results["audio"]["sc_db"]["median"]
     ceiling_sc = results["ceiling"]["truth_through_phase"]["sc_db"]["median"]
     gen = results.get("generation") or {}
+    rec = results["listening"]["reconstruction"]
     return {
         "audio_sc_db": audio_sc,
+        "audio_lsd_db": results["audio"]["lsd_db"]["median"],
         "ceiling_sc_db": ceiling_sc,
         "audio_sc_gap_to_ceiling_db": audio_sc - ceiling_sc,
+        "pesq_nb": rec["pesq_nb"]["median"],
+        "stoi": rec["stoi"],
+        "two_sample_accuracy": (rec["two_sample"] or {}).get("accuracy"),
+        "reconstruction_accuracy_ratio": gen.get("reconstruction_accuracy_ratio"),
         "conditional_accuracy_ratio": gen.get("conditional_accuracy_ratio"),
         "prior_inception_score_ratio": gen.get("prior_inception_score_ratio"),
     }
@@ -387,7 +417,7 @@ def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
     if not any(c.split == "test" for c in dataset.clips):
         raise DatasetError(f"{data_spec}: no clip in the test split{f' with --max-clips {max_clips}' if max_clips else ''}"
                            "; nothing to evaluate")
-    features = build_features(dataset, normalizer=model.normalizer, cache_dir=cache_dir,
+    features = build_features(dataset, recipe=model.recipe, cache_dir=cache_dir,
                               use_cache=cache_dir is not None, verbose=verbose)
 
     classifier = None
@@ -458,6 +488,19 @@ def format_table(results: Mapping[str, Any]) -> str:
         lines.append(f"  {name:{width}}  {entry['sc_db']['median']:7.2f}  {entry['lsd_db']['median']:7.2f}")
     summary = results.get("summary", {})
     lines.append(f"  audio SC gap to the phase ceiling: {_fmt(summary.get('audio_sc_gap_to_ceiling_db'), '.2f')} dB")
+    listening = results.get("listening")
+    if listening:
+        lines.append("")
+        lines.append("Can a listener tell? PESQ narrow band (median; 4.5 = transparent), STOI (test set end to end), "
+                     "blind two-sample test (0.5 = indistinguishable, 1.0 = told apart every time)")
+        lrows = [("model audio (phase method)", listening["reconstruction"]),
+                 ("ceiling: true magnitude + phase method", listening["ceiling"])]
+        lwidth = max(len(r[0]) for r in lrows)
+        lines.append(f"  {'':{lwidth}}  {'PESQ':>5}  {'STOI':>5}  {'blind':>5}")
+        for name, entry in lrows:
+            blind = (entry.get("two_sample") or {}).get("accuracy")
+            lines.append(f"  {name:{lwidth}}  {_fmt(entry['pesq_nb']['median']):>5}  {_fmt(entry['stoi'], '.3f'):>5}  "
+                         f"{_fmt(blind, '.3f'):>5}")
     gen = results.get("generation")
     if gen:
         lines.append("")
@@ -466,6 +509,8 @@ def format_table(results: Mapping[str, Any]) -> str:
         grows = [
             ("real test accuracy", _fmt(gen.get("real_test_accuracy"), ".3f")),
             ("real test through phase method: accuracy", _fmt(gen.get("real_phase_accuracy"), ".3f")),
+            ("reconstructions: accuracy", _fmt(gen.get("reconstruction_accuracy"), ".3f")),
+            ("  ratio to real test", _fmt(gen.get("reconstruction_accuracy_ratio"), ".3f")),
         ]
         if "conditional_accuracy" in gen:
             grows += [("conditional samples: accuracy", _fmt(gen.get("conditional_accuracy"), ".3f")),

@@ -8,7 +8,7 @@ split only. Loading streams into preallocated arrays in chunks processed by a sm
 pool (soundfile, soxr and the FFT release the GIL), so no waveform is held twice.
 
 The result is cached in ``data/cache/`` as ``<name>-<key>.npz`` (arrays, no pickle) plus
-``<name>-<key>.json`` (config, normalizer, labels, metadata), both written atomically. The
+``<name>-<key>.json`` (recipe, labels, metadata), both written atomically. The
 key hashes the settings and every file's path, size and modification time, so editing,
 adding or removing a file, or changing any setting, builds a new entry; the stale entry of
 the same dataset and settings is then deleted. A second run loads from the cache in well
@@ -36,43 +36,16 @@ import numpy as np
 from .audio import load_audio, pad_or_truncate
 from .datasets import AudioDataset, SkippedFile, skipped_summary
 from .errors import AudioLoadError, DatasetError, ParameterError
+from .errors import ConfigError
 from .features import Normalizer, SpectrogramConfig
 from .fileio import atomic_path, atomic_write_json, read_json
+from .recipe import Recipe, normalize_level
 
-__all__ = ["Features", "build_features", "make_tf_dataset", "normalize_level", "CACHE_FORMAT",
-           "PEAK_TARGET", "RMS_TARGET_DB"]
+__all__ = ["Features", "build_features", "make_tf_dataset", "CACHE_FORMAT"]
 
 #: Version of the cache layout and of the featurization recipe (part of every cache key).
-CACHE_FORMAT = 1
-#: ``level="peak"`` scales each clip to this peak.
-PEAK_TARGET = 0.9
-#: ``level="rms"`` scales each clip to this RMS level (dBFS), unless that would push the peak past 0.99.
-RMS_TARGET_DB = -20.0
-_PEAK_LIMIT = 0.99
+CACHE_FORMAT = 2
 _CHUNK = 128  # clips per work item (load + STFT)
-
-
-# ----------------------------------------------------------------------------- level
-def normalize_level(y: np.ndarray, mode: str | None) -> np.ndarray:
-    """Per-clip loudness normalization of waveforms ``(..., n_samples)`` (float32, a new array).
-
-    ``"peak"``: scale every clip to a peak of :data:`PEAK_TARGET` (0.9). ``"rms"``: scale to
-    :data:`RMS_TARGET_DB` (-20 dBFS) RMS, but never beyond a peak of 0.99. ``None``: unchanged.
-    Silent clips are left silent.
-    """
-    y = np.asarray(y, dtype=np.float32)
-    if mode is None:
-        return y.copy()
-    peak = np.max(np.abs(y), axis=-1, keepdims=True)
-    if mode == "peak":
-        gain = PEAK_TARGET / np.maximum(peak, 1e-12)
-    elif mode == "rms":
-        rms = np.sqrt(np.mean(np.square(y, dtype=np.float64), axis=-1, keepdims=True))
-        gain = np.minimum(10.0 ** (RMS_TARGET_DB / 20.0) / np.maximum(rms, 1e-12), _PEAK_LIMIT / np.maximum(peak, 1e-12))
-    else:
-        raise ParameterError(f"level={mode!r}: expected 'peak', 'rms' or None")
-    gain = np.where(peak > 0, gain, 1.0)
-    return (y * gain).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- features
@@ -89,8 +62,9 @@ class Features:
     label_names : class names (empty when unlabelled).
     split : ``(n,)`` str array of ``"train"`` / ``"val"`` / ``"test"``.
     metadata : one JSON-serializable dict per clip (file, speaker, pitch, family, ...).
-    config : the :class:`SpectrogramConfig` used.
-    normalizer : the :class:`Normalizer` used, fitted on the training split only.
+    recipe : the :class:`~vae_audio.recipe.Recipe` used (spectrogram config, level, trim and
+        the normalizer fitted on the training split only); ``config`` and ``normalizer`` are
+        shortcuts to its parts.
     stats : per-clip ``{"low_db": (n,), "high_db": (n,)}`` ranges for ``normalizer.unnormalize``
         (equal to the global range in global mode).
     name : dataset name; ``skipped``: files left out; ``cache_path``: the cache entry (if any).
@@ -102,8 +76,7 @@ class Features:
     label_names: tuple[str, ...]
     split: np.ndarray
     metadata: list[dict]
-    config: SpectrogramConfig
-    normalizer: Normalizer
+    recipe: Recipe
     stats: dict[str, np.ndarray] = field(default_factory=dict)
     name: str = ""
     skipped: list[SkippedFile] = field(default_factory=list)
@@ -111,6 +84,16 @@ class Features:
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
+
+    @property
+    def config(self) -> SpectrogramConfig:
+        """The spectrogram settings of :attr:`recipe`."""
+        return self.recipe.spectrogram
+
+    @property
+    def normalizer(self) -> Normalizer:
+        """The fitted normalizer of :attr:`recipe`."""
+        return self.recipe.normalizer
 
     def subset(self, split: str) -> "Features":
         """The clips of one split (``"train"``, ``"val"`` or ``"test"``), as a new :class:`Features`."""
@@ -123,7 +106,7 @@ class Features:
         idx = np.asarray(index)
         rows = np.flatnonzero(idx) if idx.dtype == bool else idx.astype(np.int64)
         return Features(self.x[rows], self.audio[rows], self.labels[rows], self.label_names, self.split[rows],
-                        [self.metadata[i] for i in rows], self.config, self.normalizer,
+                        [self.metadata[i] for i in rows], self.recipe,
                         {k: v[rows] for k, v in self.stats.items()}, self.name, self.skipped, self.cache_path)
 
     def skipped_report(self) -> str:
@@ -155,11 +138,11 @@ def _normalizer_spec(normalizer: str | Normalizer) -> tuple[str, dict | None]:
     return str(normalizer), None
 
 
-def _settings(dataset: AudioDataset, normalizer: str | Normalizer) -> dict[str, Any]:
+def _settings(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer) -> dict[str, Any]:
     mode, fitted = _normalizer_spec(normalizer)
     settings: dict[str, Any] = {
-        "format": CACHE_FORMAT, "name": dataset.name, "root": dataset.root, "config": dataset.config.to_dict(),
-        "level": dataset.level, "trim_db": dataset.trim_db, "normalizer": mode, "fitted_normalizer": fitted,
+        "format": CACHE_FORMAT, "name": dataset.name, "root": dataset.root, "config": recipe.spectrogram.to_dict(),
+        "level": recipe.level, "trim_db": recipe.trim_db, "normalizer": mode, "fitted_normalizer": fitted,
         "label_names": list(dataset.label_names),
     }
     if dataset.name == "synth":
@@ -183,9 +166,9 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _cache_key(dataset: AudioDataset, normalizer: str | Normalizer) -> tuple[str, str]:
+def _cache_key(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer) -> tuple[str, str]:
     """(key, settings_key): the key covers settings + every clip's (source, size, mtime, label, split)."""
-    settings = _settings(dataset, normalizer)
+    settings = _settings(dataset, recipe, normalizer)
     clips = [_file_stamp(c.source) + [c.label, c.split] for c in dataset.clips]
     return _digest({"settings": settings, "clips": clips}), _digest(settings)
 
@@ -209,7 +192,8 @@ def _load_cache(cache_dir: Path, dataset: AudioDataset, key: str) -> Features | 
             return None
         with np.load(npz, allow_pickle=False) as z:
             arrays = {k: z[k] for k in _ARRAYS}
-        cfg = SpectrogramConfig.from_dict(meta["config"])
+        recipe = Recipe.from_dict(meta["recipe"])
+        cfg = recipe.spectrogram
         n = len(meta["metadata"])
         ok = (arrays["x"].shape == (n, *cfg.shape) and arrays["audio"].shape == (n, cfg.n_samples)
               and all(arrays[k].shape == (n,) for k in ("labels", "split", "low_db", "high_db"))
@@ -217,11 +201,10 @@ def _load_cache(cache_dir: Path, dataset: AudioDataset, key: str) -> Features | 
         if not ok:
             raise ValueError("array shapes do not match the metadata")
         return Features(arrays["x"], arrays["audio"], arrays["labels"].astype(np.int64), tuple(meta["label_names"]),
-                        arrays["split"].astype(str), list(meta["metadata"]), cfg,
-                        Normalizer.from_dict(meta["normalizer"]),
+                        arrays["split"].astype(str), list(meta["metadata"]), recipe,
                         {"low_db": arrays["low_db"], "high_db": arrays["high_db"]}, meta["name"],
                         [SkippedFile(**s) for s in meta["skipped"]], npz)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, ConfigError) as exc:
         warnings.warn(f"{npz}: ignoring a damaged feature cache entry ({exc}); rebuilding it", stacklevel=3)
         return None
 
@@ -237,8 +220,8 @@ def _save_cache(cache_dir: Path, features: Features, key: str, settings_key: str
                          high_db=features.stats["high_db"])
         atomic_write_json(meta_path, {
             "format": CACHE_FORMAT, "key": key, "settings_key": settings_key, "name": features.name,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "config": features.config.to_dict(),
-            "normalizer": features.normalizer.to_dict(), "label_names": list(features.label_names),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "recipe": features.recipe.to_dict(),
+            "label_names": list(features.label_names),
             "skipped": [{"path": s.path, "reason": s.reason} for s in features.skipped],
             "metadata": features.metadata,
         }, indent=None)
@@ -280,7 +263,7 @@ def _load_clip(path: str, cfg: SpectrogramConfig, trim_db: float | None, out: np
     out[:m] = y[:m]
 
 
-def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "global",
+def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "global", recipe: Recipe | None = None,
                    cache_dir: str | os.PathLike | None = "data/cache", use_cache: bool = True,
                    workers: int | None = None, verbose: bool = False) -> Features:
     """Load, featurize and normalize every clip of ``dataset`` (cached on disk).
@@ -289,7 +272,10 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
     ----------
     dataset : from :func:`vae_audio.datasets.load_dataset`.
     normalizer : ``"global"`` (default: one dB range, fitted on the training split),
-        ``"per_clip"``, or a fitted :class:`Normalizer` to apply as is (e.g. a trained model's).
+        ``"per_clip"``, or a fitted :class:`Normalizer` to apply as is.
+    recipe : a trained model's :class:`~vae_audio.recipe.Recipe` (``model.recipe``): featurize
+        exactly as that model was trained (its level, trim and fitted normalizer replace the
+        dataset's and ``normalizer``). Its spectrogram config must be the dataset's.
     cache_dir : folder of the feature cache (default ``data/cache``, relative to the current
         folder); ``None`` disables it.
     use_cache : read and write the cache (``False``: always recompute, write nothing).
@@ -305,16 +291,25 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
         raise ParameterError(f"dataset: expected an AudioDataset (from load_dataset), got {type(dataset).__name__}")
     t0 = time.perf_counter()
     workers = _check_workers(workers)
-    _normalizer_spec(normalizer)  # validate before any work
+    if recipe is not None:
+        if not isinstance(recipe, Recipe) or not recipe.is_fitted:
+            raise ParameterError("recipe: expected a fitted Recipe (a trained model's model.recipe)")
+        if recipe.spectrogram != dataset.config:
+            raise ConfigError(f"recipe: its spectrogram config ({recipe.spectrogram.describe()}) is not the "
+                              f"dataset's ({dataset.config.describe()}); load the dataset with config=recipe.spectrogram")
+        normalizer = recipe.normalizer
+    else:
+        _normalizer_spec(normalizer)  # validate before any work
+        recipe = dataset.recipe
     cache = Path(cache_dir) if (cache_dir is not None and use_cache) else None
     if cache is not None:
-        key, settings_key = _cache_key(dataset, normalizer)
+        key, settings_key = _cache_key(dataset, recipe, normalizer)
         hit = _load_cache(cache, dataset, key)
         if hit is not None:
             if verbose:
                 print(f"{hit.describe()} (from cache {hit.cache_path}, {time.perf_counter() - t0:.2f} s)")
             return hit
-    features = _compute(dataset, normalizer, workers)
+    features = _compute(dataset, recipe, normalizer, workers)
     if cache is not None:
         features.cache_path = _save_cache(cache, features, key, settings_key)
     if verbose:
@@ -324,8 +319,8 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
     return features
 
 
-def _compute(dataset: AudioDataset, normalizer: str | Normalizer, workers: int) -> Features:
-    cfg, n = dataset.config, len(dataset.clips)
+def _compute(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer, workers: int) -> Features:
+    cfg, n = recipe.spectrogram, len(dataset.clips)
     if dataset.name == "synth":
         from .synth import generate_synth
 
@@ -341,7 +336,7 @@ def _compute(dataset: AudioDataset, normalizer: str | Normalizer, workers: int) 
         """Python-heavy part: read, resample, pad the files of one chunk into ``audio``."""
         for i in range(start, min(start + _CHUNK, n)):
             try:
-                _load_clip(dataset.clips[i].source, cfg, dataset.trim_db, audio[i])
+                _load_clip(dataset.clips[i].source, cfg, recipe.trim_db, audio[i])
             except (AudioLoadError, ValueError) as exc:  # ValueError: any other per-file problem
                 msg = " ".join(str(exc).split())  # one line, without the path repeated in front
                 failed[i] = msg.removeprefix(f"{dataset.clips[i].source}: ")
@@ -349,11 +344,11 @@ def _compute(dataset: AudioDataset, normalizer: str | Normalizer, workers: int) 
     def transform(start: int) -> None:
         """NumPy-heavy part (releases the GIL): level, spectrogram, dB of one chunk into ``x``."""
         sl = slice(start, min(start + _CHUNK, n))
-        if dataset.name == "synth" and dataset.trim_db is not None:
-            audio[sl] = pad_or_truncate(audio[sl], cfg.n_samples, trim_db=dataset.trim_db)
-        if dataset.level is not None:
-            audio[sl] = normalize_level(audio[sl], dataset.level)
-        x[sl] = cfg.spectrogram_db(audio[sl])
+        if dataset.name == "synth" and recipe.trim_db is not None:
+            audio[sl] = pad_or_truncate(audio[sl], cfg.n_samples, trim_db=recipe.trim_db)
+        if recipe.level is not None:
+            audio[sl] = normalize_level(audio[sl], recipe.level)
+        x[sl] = recipe.spectrogram_db(audio[sl])
 
     starts = range(0, n, _CHUNK)
     reading = dataset.name != "synth"
@@ -399,7 +394,7 @@ def _compute(dataset: AudioDataset, normalizer: str | Normalizer, workers: int) 
         sl = slice(start, start + _CHUNK)
         x[sl], stats = norm.normalize(x[sl], return_stats=True)
         low[sl], high[sl] = stats["low_db"], stats["high_db"]
-    return Features(x, audio, labels, tuple(dataset.label_names), split, metadata, cfg, norm,
+    return Features(x, audio, labels, tuple(dataset.label_names), split, metadata, recipe.with_normalizer(norm),
                     {"low_db": low, "high_db": high}, dataset.name, skipped)
 
 

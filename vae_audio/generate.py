@@ -14,13 +14,15 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .audio import load_audio, pad_or_truncate, write_wav
-from .errors import AudioWriteError, BundleError, ParameterError
+from .audio import load_audio, write_wav
+from .errors import AudioWriteError, ParameterError
 from .fileio import atomic_path
 
 __all__ = [
     "MAX_GENERATE",
-    "featurize_waveforms",
+    "MAX_SECONDS",
+    "check_seconds",
+    "prepare_clips",
     "generate_audio",
     "reconstruct_audio",
     "interpolate",
@@ -43,16 +45,29 @@ def _check_count(n: Any, name: str = "n") -> int:
     return int(n)
 
 
-def featurize_waveforms(model, waveforms: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Waveforms ``(n, samples)`` at ``model.config.sr`` -> normalized spectrograms and their stats.
+def prepare_clips(model, waveforms: np.ndarray | Sequence[np.ndarray], *,
+                  names: Sequence[str] | None = None, length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Clips at ``model.recipe.sr`` -> the model's input waveforms and the level gains applied.
 
-    Pads/truncates to ``config.n_samples``, takes the dB spectrogram and normalizes with the
-    model's own normalizer. Returns ``(x, stats)``: ``x`` is ``(n, freq, frames)`` in [0, 1],
-    ``stats`` the per-clip dB ranges that :meth:`Normalizer.unnormalize` needs.
+    ``waveforms`` is ``(n, samples)`` or a sequence of 1-D clips of any lengths. Each goes through
+    :meth:`vae_audio.recipe.Recipe.prepare` (trim, pad/truncate to ``length``, default the window,
+    level). Returns ``(prepared (n, length), gain (n, 1))``; divide by ``gain`` to get back to a
+    clip's own level. A clip that is silent after preparation is refused, named by ``names[i]``
+    (or its index).
     """
-    cfg = model.config
-    y = pad_or_truncate(np.atleast_2d(np.asarray(waveforms, dtype=np.float32)), cfg.n_samples)
-    return model.normalizer.normalize(cfg.spectrogram_db(y), return_stats=True)
+    recipe = model.recipe
+    if isinstance(waveforms, np.ndarray):
+        prepared, gain = recipe.prepare(np.atleast_2d(waveforms), length=length, return_gain=True)
+    else:
+        pairs = [recipe.prepare(np.asarray(w, dtype=np.float32), length=length, return_gain=True) for w in waveforms]
+        if not pairs:
+            raise ParameterError("waveforms: no clips given")
+        prepared, gain = np.stack([p for p, _ in pairs]), np.stack([g for _, g in pairs])
+    for i in np.flatnonzero(~np.any(prepared != 0, axis=1)):
+        what = names[i] if names is not None else f"waveforms[{i}]"
+        raise ParameterError(f"{what}: the audio is silent (all zeros) over the model's clip length of "
+                             f"{prepared.shape[1] / recipe.sr:.3f} s; nothing to reconstruct")
+    return prepared, gain
 
 
 def check_audio(y: np.ndarray, what: str) -> np.ndarray:
@@ -72,61 +87,100 @@ def check_audio(y: np.ndarray, what: str) -> np.ndarray:
     return y
 
 
-def _check_decoded(model, spec: np.ndarray) -> np.ndarray:
-    """Refuse decoder output that is not a spectrogram (NaN/inf: corrupt weights or a diverged run)."""
-    if not np.all(np.isfinite(spec)):
-        where = model.directory if getattr(model, "directory", None) is not None else "the model (in memory)"
-        raise BundleError(f"{where}: the decoder output contains NaN or infinite values (corrupt weights or a "
-                          f"diverged training run); no audio made")
-    return spec
+#: The longest clip ``seconds`` asks for (a grid model's latent grows with it; 10 min of audio is plenty).
+MAX_SECONDS = 600.0
+
+
+def check_seconds(seconds: Any, model) -> int | None:
+    """``seconds`` (``None``: the training window) as a number of spectrogram frames of ``model``."""
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(seconds) or not 0 < seconds <= MAX_SECONDS:
+        raise ParameterError(f"--seconds {seconds!r}: expected a length in seconds, more than 0 and at most "
+                             f"{MAX_SECONDS:g}")
+    if not model.fully_convolutional:
+        raise ParameterError(f"--seconds {seconds!r}: this model makes only clips of its training window "
+                             f"({model.config.duration:.3f} s); a grid model generates any length")
+    return model.frames_for(float(seconds))
 
 
 def generate_audio(model, n: int, *, label: int | str | None = None, seed: int = 0, prior: str = "auto",
-                   temperature: float = 1.0, **phase_kwargs: Any) -> np.ndarray:
+                   temperature: float = 1.0, seconds: float | None = None, **phase_kwargs: Any) -> np.ndarray:
     """Sample ``n`` clips from the prior (of class ``label`` for a conditional model).
 
     ``prior`` and ``temperature`` choose the latent distribution (see
     :meth:`vae_audio.bundle.TrainedModel.sample_latents`: by default the latent prior fitted
-    to the training codes when the model has one, else ``N(0, I)``).
-    Returns waveforms ``(n, config.n_samples)`` float32.
+    to the training codes when the model has one, else ``N(0, I)``). ``seconds`` (grid models)
+    asks for clips of another length than the training window.
+    Returns waveforms ``(n, samples)`` float32 (``config.n_samples`` by default).
     """
     n = _check_count(n)
+    frames = check_seconds(seconds, model)
     labels = None
     if label is not None:
         labels = np.full(n, model.label_index(label), dtype=np.int32)
     elif model.label_names:
         labels = np.random.default_rng(seed).integers(0, len(model.label_names), size=n).astype(np.int32)
-    spec = _check_decoded(model, model.generate(n, labels=labels, seed=seed, prior=prior, temperature=temperature))
+    spec = model.generate(n, labels=labels, seed=seed, prior=prior, temperature=temperature, frames=frames)
     return model.to_audio(spec, **phase_kwargs)
 
 
-def reconstruct_audio(model, waveforms: np.ndarray, *, labels: Sequence[int] | None = None,
-                      **phase_kwargs: Any) -> dict[str, np.ndarray]:
-    """Encode and decode clips, returning audio for comparison.
+def reconstruct_audio(model, waveforms: np.ndarray | Sequence[np.ndarray], *, labels: Sequence[int] | None = None,
+                      names: Sequence[str] | None = None, whole: bool = False,
+                      **phase_kwargs: Any) -> dict[str, np.ndarray | list[np.ndarray]]:
+    """Encode and decode clips, returning audio for comparison, at each input clip's own level.
 
     Parameters
     ----------
-    waveforms : ``(n, samples)`` at ``model.config.sr`` (padded/truncated here).
+    waveforms : ``(n, samples)`` or a sequence of 1-D clips at ``model.recipe.sr``; each is prepared
+        by the model's recipe (trim, pad/truncate, level normalization) as in training.
     labels : class indices for a conditional model.
+    names : what to call each clip in error messages (default: its index).
+    whole : keep each clip's full length instead of the training window (a fully convolutional
+        model only, see :attr:`TrainedModel.fully_convolutional`); shorter clips are padded to
+        the window. The results are then lists of 1-D arrays, one per clip.
 
     Returns
     -------
-    dict of ``(n, n_samples)`` arrays: ``"original"`` (padded input), ``"ceiling"`` (the
-    ground-truth magnitude through the same phase method: the best any model can sound),
-    ``"reconstruction"`` (the model's magnitude through the phase method).
+    dict of ``(n, n_samples)`` arrays (``whole``: lists): ``"original"`` (the input,
+    padded/truncated), ``"ceiling"`` (the ground-truth magnitude through the same phase method:
+    the best any model can sound), ``"reconstruction"`` (the model's magnitude through the phase
+    method). The model works on level-normalized clips; all three are scaled back by the
+    inverse gain.
     """
-    cfg = model.config
-    original = pad_or_truncate(np.atleast_2d(np.asarray(waveforms, dtype=np.float32)), cfg.n_samples)
-    x, stats = featurize_waveforms(model, original)
     lab = None if labels is None else np.asarray(labels, dtype=np.int32)
-    recon = _check_decoded(model, model.reconstruct(x, labels=lab))
-    ceiling_db = model.normalizer.unnormalize(x, stats)
+    if not whole:
+        prepared, gain = prepare_clips(model, waveforms, names=names)
+        return _reconstruct_prepared(model, prepared, gain, lab, phase_kwargs)
+    if not model.fully_convolutional:
+        raise ParameterError("whole=True: this model takes only its training window "
+                             f"({model.recipe.spectrogram.duration:.3f} s); a grid model reconstructs any length")
+    out: dict[str, list[np.ndarray]] = {"original": [], "ceiling": [], "reconstruction": []}
+    for i, w in enumerate(waveforms):
+        w = np.asarray(w, dtype=np.float32)
+        prepared, gain = prepare_clips(model, w[None], names=None if names is None else [names[i]],
+                                       length=max(model.recipe.n_samples, w.shape[-1]))
+        one = _reconstruct_prepared(model, prepared, gain, None if lab is None else lab[i:i + 1], phase_kwargs)
+        for kind in out:
+            out[kind].append(one[kind][0])
+    return out
+
+
+def _reconstruct_prepared(model, prepared: np.ndarray, gain: np.ndarray, labels, phase_kwargs) -> dict[str, np.ndarray]:
+    """The three versions of prepared clips ``(n, samples)`` (any length for a grid model), at the inputs' level."""
     from .phase import db_to_audio
 
+    recipe = model.recipe
+    config = recipe.spectrogram
+    if prepared.shape[1] != config.n_samples:
+        config = config.replace(n_samples=prepared.shape[1])
+    x, stats = recipe.featurize(prepared, prepared=True, return_stats=True)
+    recon = model.reconstruct(x, labels=labels)
     return {
-        "original": original,
-        "ceiling": db_to_audio(ceiling_db, cfg, **phase_kwargs),
-        "reconstruction": db_to_audio(model.normalizer.unnormalize(recon, stats), cfg, **phase_kwargs),
+        "original": prepared / gain,
+        "ceiling": db_to_audio(recipe.to_db(x, stats), config, **phase_kwargs) / gain,
+        "reconstruction": db_to_audio(recipe.to_db(recon, stats), config, **phase_kwargs) / gain,
     }
 
 
@@ -134,14 +188,14 @@ def interpolate(model, clip_a: np.ndarray, clip_b: np.ndarray, *, steps: int = 8
                 label: int | str | None = None, **phase_kwargs: Any) -> np.ndarray:
     """Decode ``steps`` points on the straight line between the latent means of two clips.
 
-    ``clip_a``/``clip_b`` are waveforms at ``model.config.sr``. Returns ``(steps, n_samples)``;
-    the first and last rows are the reconstructions of the two clips.
+    ``clip_a``/``clip_b`` are waveforms at ``model.recipe.sr`` (prepared by the model's recipe).
+    Returns ``(steps, n_samples)``; the first and last rows are the reconstructions of the two clips.
     """
     steps = _check_count(steps, "steps")
     if steps < 2:
         raise ParameterError(f"steps={steps}: an interpolation needs at least 2 points")
-    x, _ = featurize_waveforms(model, np.stack([pad_or_truncate(np.asarray(c, np.float32), model.config.n_samples)
-                                                for c in (clip_a, clip_b)]))
+    prepared, _ = prepare_clips(model, [clip_a, clip_b], names=["clip_a", "clip_b"])
+    x = model.recipe.featurize(prepared, prepared=True)
     labels = None
     if model.label_names:
         idx = model.label_index(label) if label is not None else 0
@@ -153,16 +207,17 @@ def interpolate(model, clip_a: np.ndarray, clip_b: np.ndarray, *, steps: int = 8
     return model.to_audio(spec, **phase_kwargs)
 
 
-def write_clips(waveforms: np.ndarray, names: Sequence[str], out_dir: str | os.PathLike, sr: int, *,
-                overwrite: bool = False) -> list[Path]:
-    """Check and write clips ``(n, samples)`` as ``out_dir/<name>.wav``; return the paths.
+def write_clips(waveforms: np.ndarray | Sequence[np.ndarray], names: Sequence[str], out_dir: str | os.PathLike,
+                sr: int, *, overwrite: bool = False) -> list[Path]:
+    """Check and write clips ``(n, samples)`` (or a list of 1-D clips of any lengths) as
+    ``out_dir/<name>.wav``; return the paths.
 
     Every clip is checked first (:func:`check_audio`), and existing files are refused unless
     ``overwrite``. All files are written under temporary names and renamed into place only once
     every one of them is complete, so a failure (bad clip, full disk) leaves none of the batch.
     """
     out = Path(out_dir)
-    waves = np.atleast_2d(np.asarray(waveforms))
+    waves = np.atleast_2d(np.asarray(waveforms)) if isinstance(waveforms, np.ndarray) else list(waveforms)
     if len(names) != len(waves):
         raise ParameterError(f"names: {len(names)} names for {len(waves)} clips")
     paths = [out / f"{name}.wav" for name in names]
@@ -187,13 +242,14 @@ def write_clips(waveforms: np.ndarray, names: Sequence[str], out_dir: str | os.P
 
 def generate_to_files(model, out_dir: str | os.PathLike, *, n: int = 8, label: int | str | None = None,
                       all_labels: bool = False, seed: int = 0, prior: str = "auto", temperature: float = 1.0,
-                      overwrite: bool = False) -> list[Path]:
+                      seconds: float | None = None, overwrite: bool = False) -> list[Path]:
     """``vae-audio generate``: write ``n`` prior samples (per label with ``all_labels``).
 
     File names: ``sample_000.wav`` for an unconditional model, ``<label>_000.wav`` otherwise.
-    ``prior`` / ``temperature``: as in :func:`generate_audio`.
+    ``prior`` / ``temperature`` / ``seconds``: as in :func:`generate_audio`.
     """
     n = _check_count(n)
+    check_seconds(seconds, model)
     if all_labels and not model.label_names:
         raise ParameterError("--all-labels: this model is not conditional (it has no labels)")
     if label is not None and not model.label_names:
@@ -201,7 +257,8 @@ def generate_to_files(model, out_dir: str | os.PathLike, *, n: int = 8, label: i
     targets = list(model.label_names) if all_labels else [label]
     waves, names = [], []
     for k, target in enumerate(targets):
-        audio = generate_audio(model, n, label=target, seed=seed + k, prior=prior, temperature=temperature)
+        audio = generate_audio(model, n, label=target, seed=seed + k, prior=prior, temperature=temperature,
+                               seconds=seconds)
         prefix = "sample" if target is None else str(model.label_names[model.label_index(target)])
         waves.append(audio)
         names += [f"{prefix}_{i:03d}" for i in range(n)]
@@ -213,8 +270,10 @@ def reconstruct_files(model, files: Sequence[str | os.PathLike], out_dir: str | 
     """``vae-audio reconstruct``: for each file write ``<stem>_original``, ``<stem>_ceiling``
     (true magnitude through the phase method) and ``<stem>_reconstruction`` WAVs.
 
-    A conditional model needs the files' class as ``label`` (name or index). Files that are
-    silent over the model's clip length are refused (there is nothing to reconstruct).
+    A conditional model needs the files' class as ``label`` (name or index). A fully
+    convolutional (grid) model reconstructs each file whole, however long; other models take
+    the first ``config.duration`` seconds. Files that are silent over that length are refused
+    (there is nothing to reconstruct).
     """
     if not files:
         raise ParameterError("files: give at least one audio file to reconstruct")
@@ -226,19 +285,16 @@ def reconstruct_files(model, files: Sequence[str | os.PathLike], out_dir: str | 
         labels = np.full(len(files), model.label_index(label), dtype=np.int32)
     elif label is not None:
         raise ParameterError(f"--label {label}: this model is not conditional (it has no labels)")
-    waves = [pad_or_truncate(load_audio(f, sr=model.config.sr)[0], model.config.n_samples) for f in files]
-    for f, w in zip(files, waves):
-        if not np.any(w):
-            raise ParameterError(f"{f}: the audio is silent (all zeros) over the model's clip length of "
-                                 f"{model.config.duration:.3f} s; nothing to reconstruct")
-    result = reconstruct_audio(model, np.stack(waves), labels=labels)
+    waves = [load_audio(f, sr=model.recipe.sr)[0] for f in files]
+    result = reconstruct_audio(model, waves, labels=labels, names=[str(f) for f in files],
+                               whole=model.fully_convolutional)
     clips, names = [], []
     for i, f in enumerate(files):
         stem = Path(f).stem
         for kind in ("original", "ceiling", "reconstruction"):
             clips.append(result[kind][i])
             names.append(f"{stem}_{kind}")
-    return write_clips(np.stack(clips), names, out_dir, model.config.sr, overwrite=overwrite)
+    return write_clips(clips, names, out_dir, model.config.sr, overwrite=overwrite)
 
 
 def write_training_samples(model, features, out_dir: str | os.PathLike, *, n: int = 8, seed: int = 0) -> list[Path]:

@@ -13,6 +13,18 @@ Architectures (``architecture=``)
     option), and 4x4 transposed kernels cost 30 % more for no measured gain.
 ``"simple"``
     Dense layers on the flattened spectrogram (512, 256 units; the first notebook's model).
+``"grid"``
+    A fully convolutional VAE whose latent is a *grid* laid out over frequency and time
+    (``(F', T', C)`` with ``F' = ceil(freq / sF)``, ``T' = ceil(frames / sT)``, ``C = latent_dim``
+    channels): 3x3 convolutions with the (freq, time) ``strides`` (default two of 2x2, filters 32
+    and 64, so a 129 x 94 FSDD spectrogram becomes a 33 x 24 x 8 code), optional residual blocks
+    at the coarsest scale, 1x1 convolutions to the latent mean and log-variance, and a mirror
+    decoder of 3x3 transposed convolutions. Every layer works on any number of frames, so one
+    model encodes and decodes clips of any length. A conditional model modulates every
+    convolution with FiLM (per-channel scale and shift from the label; starts as the identity).
+    The output is a "snapping" sigmoid that reaches exact 0 and 1 (:class:`SnapSigmoid`):
+    digital silence (about 40 % of FSDD's bins, the zero padding after a word) normalizes to
+    exactly 0, and anything above it is heard as noise.
 ``"blog"``
     The convolutional recipe of the "sound generation with VAE" blog series, kept faithful
     for comparisons: Conv2D filters 512, 256, 128, 64, 32, kernels 3, strides 2, 2, 2, 2,
@@ -22,21 +34,24 @@ Architectures (``architecture=``)
 
 Any spectrogram size works: the encoder zero-pads its input (at the high-frequency end
 and at the end in time) to a multiple of the total stride, and the decoder crops its output
-back to ``(freq, frames)``.
+back to ``(freq, frames)`` (the ``grid`` decoder crops frequency; it returns ``T' * sT`` frames,
+which :class:`VAE` and :class:`~vae_audio.bundle.TrainedModel` crop to the clip's frames).
 
 Model inputs and outputs (names are the dict keys)
 --------------------------------------------------
 encoder: ``{"spectrogram": (batch, freq, frames, 1) float32 in [0, 1]}`` plus
 ``"label": (batch,) int32`` for a conditional model -> ``[z_mean, z_log_var]``, each
-``(batch, latent_dim)``.
-decoder: ``{"z": (batch, latent_dim)}`` plus ``"label"`` -> ``(batch, freq, frames, 1)``
-in [0, 1] (sigmoid).
+``(batch, latent_dim)`` (``grid``: ``(batch, F', T', latent_dim)``; ``frames`` is ``None``).
+decoder: ``{"z": (batch, latent_dim)}`` (``grid``: ``(batch, F', T', latent_dim)``) plus
+``"label"`` -> ``(batch, freq, frames, 1)`` in [0, 1] (sigmoid).
 A conditional model (``num_classes=K``) one-hot encodes the label and concatenates it to the
 flattened features before the encoder's latent layer and to ``z`` before the decoder's
 first Dense layer.
 
-The encoder and decoder contain only built-in Keras layers, so their ``.keras`` files load
-anywhere; only :class:`Sampling` and :class:`VAE` are custom (and registered).
+The ``conv``, ``simple`` and ``blog`` encoders and decoders contain only built-in Keras layers;
+``grid`` adds three small registered layers (:class:`PadTime`, :class:`FiLM`,
+:class:`SnapSigmoid`), so its ``.keras`` files load once ``vae_audio.models`` is imported (as
+:func:`~vae_audio.bundle.load_model` does).
 """
 
 from __future__ import annotations
@@ -50,6 +65,7 @@ import numpy as np
 import keras
 from keras import layers, ops
 
+from .choices import ARCHITECTURES, LIKELIHOODS
 from .errors import ConfigError, ParameterError
 
 __all__ = [
@@ -68,14 +84,20 @@ __all__ = [
     "VAE",
     "encode_array",
     "decode_array",
+    "latent_shape",
+    "is_grid",
+    "time_stride",
+    "PadTime",
+    "FiLM",
+    "SnapSigmoid",
 ]
 
-ARCHITECTURES = ("conv", "simple", "blog")
-LIKELIHOODS = ("calibrated", "gaussian", "mse_scaled")
 DEFAULT_ARCHITECTURE = "conv"
 DEFAULT_LIKELIHOOD = "calibrated"
-#: latent size used when ``latent_dim`` is not given
-DEFAULT_LATENT_DIM = {"conv": 64, "simple": 32, "blog": 128}
+#: latent size used when ``latent_dim`` is not given (``grid``: channels per grid position)
+DEFAULT_LATENT_DIM = {"conv": 64, "simple": 32, "blog": 128, "grid": 8}
+#: architectures whose latent is a grid over (freq, time) and that take any number of frames
+GRID_ARCHITECTURES = ("grid",)
 
 SPECTROGRAM_KEY = "spectrogram"
 LABEL_KEY = "label"
@@ -87,8 +109,14 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
     "simple": {"hidden": (512, 256)},
     "blog": {"filters": (512, 256, 128, 64, 32), "kernel_size": 3,
              "strides": ((2, 2), (2, 2), (2, 2), (2, 2), (2, 1))},
+    "grid": {"filters": (32, 64), "strides": ((2, 2), (2, 2)), "res_blocks": 0, "activation": "relu",
+             "output": "snap"},
 }
 NORMS = (None, "batch", "group")
+ACTIVATIONS = ("relu", "silu")
+OUTPUTS = ("snap", "sigmoid")
+#: how far below 0 / above 1 the snapping sigmoid clips (see :class:`SnapSigmoid`)
+SNAP_MARGIN = 0.02
 
 _SPEC_ATTR = "_vae_audio_spec"
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -159,6 +187,15 @@ def _arch_settings(architecture: str, arch_kwargs: Mapping[str, Any]) -> dict[st
             settings[name] = int(v)
     if "norm" in settings and settings["norm"] not in NORMS:
         raise ConfigError(f"norm={settings['norm']!r}: expected one of {NORMS}")
+    if "activation" in settings and settings["activation"] not in ACTIVATIONS:
+        raise ConfigError(f"activation={settings['activation']!r}: expected one of {ACTIVATIONS}")
+    if "output" in settings and settings["output"] not in OUTPUTS:
+        raise ConfigError(f"output={settings['output']!r}: expected one of {OUTPUTS}")
+    if "res_blocks" in settings:
+        v = settings["res_blocks"]
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v <= 16:
+            raise ConfigError(f"res_blocks={v!r}: expected a whole number from 0 to 16")
+        settings["res_blocks"] = int(v)
     if "strides" in settings:
         strides = tuple(tuple(int(s) for s in (st if isinstance(st, (list, tuple)) else (st, st)))
                         for st in settings["strides"])
@@ -190,13 +227,153 @@ def _total_stride(architecture: str, settings: Mapping[str, Any]) -> tuple[int, 
     if architecture == "conv":
         n = 2 ** len(settings["filters"])
         return n, n
-    if architecture == "blog":
+    if architecture in ("blog", "grid"):
         return (int(np.prod([s[0] for s in settings["strides"]])), int(np.prod([s[1] for s in settings["strides"]])))
     return 1, 1
 
 
 def _pad_amount(shape: tuple[int, int], stride: tuple[int, int]) -> tuple[int, int]:
     return (-shape[0]) % stride[0], (-shape[1]) % stride[1]
+
+
+# ----------------------------------------------------------------------------- grid layers
+@keras.saving.register_keras_serializable(package="vae_audio")
+class PadTime(layers.Layer):
+    """Zero-pad the frames axis at the end to a multiple of ``multiple``; works for any (``None``) frames.
+
+    ``(batch, freq, frames, ch) -> (batch, freq, ceil(frames / multiple) * multiple, ch)``.
+    """
+
+    def __init__(self, multiple: int, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.multiple = int(multiple)
+
+    def call(self, x):
+        if self.multiple == 1:
+            return x
+        pad = (-ops.shape(x)[2]) % self.multiple
+        tail = ops.zeros_like(x[:, :, :self.multiple - 1])[:, :, :pad]  # (batch, freq, pad, ch)
+        return ops.concatenate([x, tail], axis=2)
+
+    def compute_output_shape(self, input_shape):
+        b, f, t, c = input_shape
+        return (b, f, None if t is None else -(-t // self.multiple) * self.multiple, c)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "multiple": self.multiple}
+
+
+@keras.saving.register_keras_serializable(package="vae_audio")
+class FiLM(layers.Layer):
+    """Label-conditioned feature-wise affine map: ``[x (b, f, t, ch), label (b,)] -> x * (1 + gamma) + beta``.
+
+    ``gamma, beta`` (``ch`` each) are rows of a zero-initialized table ``(num_classes, 2 ch)``, so the
+    layer starts as the identity (Perez et al. 2018, "FiLM").
+    """
+
+    def __init__(self, num_classes: int, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.num_classes = int(num_classes)
+
+    def build(self, input_shape):
+        channels = int(input_shape[0][-1])
+        self.table = self.add_weight(name="table", shape=(self.num_classes, 2 * channels), initializer="zeros")
+
+    def call(self, inputs):
+        x, label = inputs
+        gb = ops.take(self.table, ops.cast(label, "int32"), axis=0)[:, None, None, :]  # (b, 1, 1, 2 ch)
+        gamma, beta = ops.split(gb, 2, axis=-1)
+        return x * (1.0 + gamma) + beta
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "num_classes": self.num_classes}
+
+
+@keras.saving.register_keras_serializable(package="vae_audio")
+class SnapSigmoid(layers.Layer):
+    """A sigmoid that reaches exact 0 and 1: forward ``clip((s - m) / (1 - 2 m), 0, 1)`` of
+    ``s = sigmoid(logits)``, backward the gradient of ``s`` (straight-through), so a bin snapped to
+    0 or 1 still learns when the target disagrees. Shape-preserving.
+
+    Why: the normalized floor (0) is digital silence, and ``db_to_magnitude`` maps only values
+    within 1e-3 dB of it to silence. A plain sigmoid never gets there; raising FSDD's silent bins
+    by 0.56 dB (x = 0.005) turns the phase ceiling's audio LSD from 1.1 dB into 9.6 dB.
+    """
+
+    def __init__(self, margin: float = SNAP_MARGIN, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.margin = float(margin)
+
+    def call(self, logits):
+        s = ops.sigmoid(logits)
+        snapped = ops.clip((s - self.margin) / (1.0 - 2.0 * self.margin), 0.0, 1.0)
+        return s + ops.stop_gradient(snapped - s)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "margin": self.margin}
+
+
+def _film(x, label, num_classes: int | None, name: str):
+    return x if num_classes is None else FiLM(num_classes, name=name)([x, label])
+
+
+def _res_block(x, label, channels: int, act: str, num_classes: int | None, name: str):
+    h = layers.Activation(act, name=f"{name}_act")(x)
+    h = layers.Conv2D(channels, 3, padding="same", activation=act, name=f"{name}_a")(h)
+    h = layers.Conv2D(channels, 3, padding="same", name=f"{name}_b")(h)
+    return _film(layers.Add(name=f"{name}_add")([x, h]), label, num_classes, f"{name}_film")
+
+
+def _grid_encoder(n_freq: int, latent_dim: int, num_classes: int | None, settings: Mapping[str, Any]):
+    sf, st = _total_stride("grid", settings)
+    inputs = {SPECTROGRAM_KEY: keras.Input((n_freq, None, 1), name=SPECTROGRAM_KEY, dtype="float32")}
+    label = None
+    if num_classes is not None:
+        label = inputs[LABEL_KEY] = keras.Input((), name=LABEL_KEY, dtype="int32")
+    x = layers.ZeroPadding2D(((0, (-n_freq) % sf), (0, 0)), name="pad_freq")(inputs[SPECTROGRAM_KEY])
+    x = PadTime(st, name="pad_time")(x)
+    act = settings["activation"]
+    for i, (f, stride) in enumerate(zip(settings["filters"], settings["strides"])):
+        x = layers.Conv2D(f, 3, strides=stride, padding="same", activation=act, name=f"conv_{i}")(x)
+        x = _film(x, label, num_classes, f"film_{i}")
+    for j in range(settings["res_blocks"]):
+        x = _res_block(x, label, settings["filters"][-1], act, num_classes, f"res_{j}")
+    z_mean = layers.Conv2D(latent_dim, 1, name="z_mean")(x)
+    z_log_var = layers.Conv2D(latent_dim, 1, name="z_log_var")(x)
+    return keras.Model(inputs, [z_mean, z_log_var], name="encoder")
+
+
+def _grid_decoder(n_freq: int, latent_dim: int, num_classes: int | None, settings: Mapping[str, Any]):
+    sf, _ = _total_stride("grid", settings)
+    inputs = {LATENT_KEY: keras.Input((-(-n_freq // sf), None, latent_dim), name=LATENT_KEY, dtype="float32")}
+    label = None
+    if num_classes is not None:
+        label = inputs[LABEL_KEY] = keras.Input((), name=LABEL_KEY, dtype="int32")
+    act, filters, strides = settings["activation"], settings["filters"], list(settings["strides"])
+    x = layers.Conv2D(filters[-1], 3, padding="same", activation=act, name="conv_in")(inputs[LATENT_KEY])
+    x = _film(x, label, num_classes, "film_in")
+    for j in range(settings["res_blocks"]):
+        x = _res_block(x, label, filters[-1], act, num_classes, f"res_{j}")
+    up = strides[::-1]
+    for i, (f, stride) in enumerate(zip(list(filters[:-1])[::-1], up[:-1])):
+        x = layers.Conv2DTranspose(f, 3, strides=stride, padding="same", activation=act, name=f"deconv_{i}")(x)
+        x = _film(x, label, num_classes, f"film_up_{i}")
+    x = layers.Conv2DTranspose(1, 3, strides=up[-1], padding="same", name="logits")(x)
+    x = layers.Cropping2D(((0, (-n_freq) % sf), (0, 0)), name="crop_freq")(x)
+    out = (SnapSigmoid(name="reconstruction") if settings["output"] == "snap"
+           else layers.Activation("sigmoid", name="reconstruction"))(x)
+    return keras.Model(inputs, out, name="decoder")
+
+
+def _record_spec(model: keras.Model, architecture: str, shape, latent_dim: int, num_classes: int | None,
+                 arch_kwargs: Mapping[str, Any]) -> keras.Model:
+    setattr(model, _SPEC_ATTR, json.dumps(_json_ready({
+        "architecture": architecture, "shape": list(shape), "latent_dim": latent_dim,
+        "num_classes": num_classes, "options": dict(arch_kwargs)})))
+    return model
 
 
 def _inputs(shape: tuple[int, int] | None, latent_dim: int | None, num_classes: int | None):
@@ -248,6 +425,9 @@ def build_encoder(input_shape: Sequence[int], *, architecture: str = DEFAULT_ARC
     latent_dim = _check_latent(latent_dim, architecture)
     num_classes = _check_classes(num_classes)
     settings = _arch_settings(architecture, arch_kwargs)
+    if architecture in GRID_ARCHITECTURES:
+        return _record_spec(_grid_encoder(shape[0], latent_dim, num_classes, settings), architecture, shape,
+                            latent_dim, num_classes, arch_kwargs)
     inputs, label_vec = _inputs(shape, None, num_classes)
     x = inputs[SPECTROGRAM_KEY]
 
@@ -279,10 +459,7 @@ def build_encoder(input_shape: Sequence[int], *, architecture: str = DEFAULT_ARC
     z_mean = layers.Dense(latent_dim, name="z_mean")(h)
     z_log_var = layers.Dense(latent_dim, name="z_log_var")(h)
     model = keras.Model(inputs, [z_mean, z_log_var], name="encoder")
-    setattr(model, _SPEC_ATTR, json.dumps(_json_ready({
-        "architecture": architecture, "shape": list(shape), "latent_dim": latent_dim,
-        "num_classes": num_classes, "options": dict(arch_kwargs)})))
-    return model
+    return _record_spec(model, architecture, shape, latent_dim, num_classes, arch_kwargs)
 
 
 def build_decoder(output_shape: Sequence[int], *, architecture: str = DEFAULT_ARCHITECTURE,
@@ -302,6 +479,9 @@ def build_decoder(output_shape: Sequence[int], *, architecture: str = DEFAULT_AR
     latent_dim = _check_latent(latent_dim, architecture)
     num_classes = _check_classes(num_classes)
     settings = _arch_settings(architecture, arch_kwargs)
+    if architecture in GRID_ARCHITECTURES:
+        return _record_spec(_grid_decoder(shape[0], latent_dim, num_classes, settings), architecture, shape,
+                            latent_dim, num_classes, arch_kwargs)
     inputs, label_vec = _inputs(None, latent_dim, num_classes)
     h = inputs[LATENT_KEY]
     if label_vec is not None:
@@ -346,10 +526,7 @@ def build_decoder(output_shape: Sequence[int], *, architecture: str = DEFAULT_AR
             x = layers.Cropping2D(((0, pad[0]), (0, pad[1])), name="crop")(x)
     out = layers.Activation("sigmoid", name="reconstruction")(x)
     model = keras.Model(inputs, out, name="decoder")
-    setattr(model, _SPEC_ATTR, json.dumps(_json_ready({
-        "architecture": architecture, "shape": list(shape), "latent_dim": latent_dim,
-        "num_classes": num_classes, "options": dict(arch_kwargs)})))
-    return model
+    return _record_spec(model, architecture, shape, latent_dim, num_classes, arch_kwargs)
 
 
 # ----------------------------------------------------------------------------- numpy helpers
@@ -360,7 +537,26 @@ def _model_num_classes(model: keras.Model) -> int | None:
     try:
         return int(model.get_layer("label_one_hot").num_tokens)
     except ValueError:
-        return None
+        films = [layer for layer in model.layers if isinstance(layer, FiLM)]
+        return films[0].num_classes if films else None
+
+
+def latent_shape(decoder: keras.Model) -> tuple[int | None, ...]:
+    """The shape of one latent code: ``(latent_dim,)``, or ``(F', None, C)`` for a grid model."""
+    return tuple(None if d is None else int(d) for d in decoder.input[LATENT_KEY].shape[1:])
+
+
+def is_grid(model: keras.Model) -> bool:
+    """Whether an encoder or decoder has a grid latent (and takes any number of frames)."""
+    key = LATENT_KEY if LATENT_KEY in _input_names(model) else None
+    if key is not None:
+        return len(model.input[LATENT_KEY].shape) == 4
+    return model.input[SPECTROGRAM_KEY].shape[2] is None
+
+
+def time_stride(decoder: keras.Model) -> int:
+    """Frames per latent column of a grid decoder (the product of its transposed convolutions' time strides)."""
+    return int(np.prod([layer.strides[1] for layer in decoder.layers if isinstance(layer, layers.Conv2DTranspose)]))
 
 
 def _input_names(model: keras.Model) -> list[str]:
@@ -386,7 +582,7 @@ def _check_labels(labels: Any, n: int, num_classes: int | None) -> np.ndarray | 
     return arr.astype(np.int32)
 
 
-def _as_spectrograms(x: Any, shape: tuple[int, int]) -> np.ndarray:
+def _as_spectrograms(x: Any, shape: tuple[int, int | None]) -> np.ndarray:
     arr = np.asarray(x)
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise ParameterError(f"x: expected a numeric array, got dtype {arr.dtype}")
@@ -394,8 +590,10 @@ def _as_spectrograms(x: Any, shape: tuple[int, int]) -> np.ndarray:
         arr = arr[None]
     if arr.ndim == 4 and arr.shape[-1] == 1:
         arr = arr[..., 0]
-    if arr.ndim != 3 or arr.shape[1:] != tuple(shape):
-        raise ParameterError(f"x: expected normalized spectrograms (n, {shape[0]}, {shape[1]}) "
+    if arr.ndim != 3 or arr.shape[1] != shape[0] or (shape[1] is not None and arr.shape[2] != shape[1]) \
+            or arr.shape[2] < 1:
+        frames = "frames" if shape[1] is None else shape[1]
+        raise ParameterError(f"x: expected normalized spectrograms (n, {shape[0]}, {frames}) "
                              f"(or with a trailing channel axis), got shape {np.shape(x)}")
     if not np.all(np.isfinite(arr)):
         raise ParameterError("x: contains NaN or infinite values")
@@ -419,9 +617,10 @@ def encode_array(encoder: keras.Model, x: Any, labels: Any = None, *,
                  batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """Run an encoder on NumPy spectrograms ``(n, freq, frames)`` (or ``(n, freq, frames, 1)``).
 
-    Returns ``(z_mean, z_log_var)``, each ``(n, latent_dim)`` float32 (inference mode).
+    Returns ``(z_mean, z_log_var)``, each ``(n, latent_dim)`` float32 (inference mode); for a grid
+    encoder each is ``(n, F', T', latent_dim)`` and ``x`` may have any number of frames.
     """
-    shape = tuple(int(d) for d in encoder.input[SPECTROGRAM_KEY].shape[1:3])
+    shape = tuple(None if d is None else int(d) for d in encoder.input[SPECTROGRAM_KEY].shape[1:3])
     xs = _as_spectrograms(x, shape)
     lab = _check_labels(labels, len(xs), _model_num_classes(encoder))
     inputs = {SPECTROGRAM_KEY: xs}
@@ -432,13 +631,19 @@ def encode_array(encoder: keras.Model, x: Any, labels: Any = None, *,
 
 
 def decode_array(decoder: keras.Model, z: Any, labels: Any = None, *, batch_size: int = 64) -> np.ndarray:
-    """Run a decoder on latent vectors ``(n, latent_dim)``; returns ``(n, freq, frames)`` float32 in [0, 1]."""
-    latent_dim = int(decoder.input[LATENT_KEY].shape[-1])
+    """Run a decoder on latent vectors ``(n, latent_dim)``; returns ``(n, freq, frames)`` float32 in [0, 1].
+
+    A grid decoder takes codes ``(n, F', T', C)`` (any ``T'``) and returns ``T' * sT`` frames.
+    """
+    shape = latent_shape(decoder)
     arr = np.asarray(z)
-    if arr.ndim == 1:
+    if arr.ndim == len(shape):
         arr = arr[None]
-    if arr.ndim != 2 or arr.shape[1] != latent_dim or not np.issubdtype(arr.dtype, np.number):
-        raise ParameterError(f"z: expected latent vectors (n, {latent_dim}), got shape {np.shape(z)}")
+    ok = arr.ndim == len(shape) + 1 and all(d is None or a == d for a, d in zip(arr.shape[1:], shape)) \
+        and np.issubdtype(arr.dtype, np.number) and arr.size > 0
+    if not ok:
+        want = ", ".join("T'" if d is None else str(d) for d in shape)
+        raise ParameterError(f"z: expected latent codes (n, {want}), got shape {np.shape(z)}")
     if not np.all(np.isfinite(arr)):
         raise ParameterError("z: contains NaN or infinite values")
     lab = _check_labels(labels, len(arr), _model_num_classes(decoder))
@@ -449,13 +654,15 @@ def decode_array(decoder: keras.Model, z: Any, labels: Any = None, *, batch_size
     return out[..., 0]
 
 
-def prior_latents(n: int, latent_dim: int, seed: int = 0) -> np.ndarray:
-    """``n`` standard-normal latent vectors ``(n, latent_dim)`` float32 from NumPy's generator ``seed``."""
+def prior_latents(n: int, latent_dim: int | tuple[int, ...], seed: int = 0) -> np.ndarray:
+    """``n`` standard-normal latent codes ``(n, latent_dim)`` (or ``(n, *shape)``) float32 from NumPy's
+    generator ``seed``."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ParameterError(f"n={n!r}: expected a whole number >= 1")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ParameterError(f"seed={seed!r}: expected a whole number >= 0")
-    return np.random.default_rng(int(seed)).standard_normal((int(n), latent_dim)).astype(np.float32)
+    shape = tuple(latent_dim) if isinstance(latent_dim, tuple) else (int(latent_dim),)
+    return np.random.default_rng(int(seed)).standard_normal((int(n), *shape)).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- VAE
@@ -516,6 +723,13 @@ class VAE(keras.Model):
         balanced with no hand-set weight.
         ``"gaussian"``: the same Gaussian NLL with a learned shared ``log_sigma`` variable.
         ``"mse_scaled"``: ``reconstruction_weight * MSE`` (the blog's 1,000,000 x MSE).
+        ``"spectral"``: ``"calibrated"`` plus two terms on the linear magnitude
+        ``M = 10 ** ((low + x (high - low)) / 20)`` (``db_range = (low, high)``, the normalizer's):
+        ``(N / 2) log mean(SC^2)`` with ``SC = ||M - M_hat||_F / ||M||_F`` per clip, and
+        ``N log mean |log10 M - log10 M_hat|`` (``N`` bins per clip). Each is the negative
+        log-likelihood of a likelihood whose scale is set to its current error (a Gaussian on
+        ``M`` scaled by ``||M||``, a Laplace on ``log10 M``), as the calibrated term is for the
+        MSE: no weights to tune, the units of ``M`` drop out, and all terms are nats like the KL.
     beta : weight of the KL term once warmed up (set later with :meth:`set_beta`).
     kl_warmup_steps : beta ramps linearly from 0 to ``beta`` over this many training steps
         (0 = no warm-up). The step count is a non-trainable variable, saved with the weights.
@@ -523,6 +737,7 @@ class VAE(keras.Model):
     min_log_sigma : lower bound (soft-clipped) of the decoder's log standard deviation.
     initial_log_sigma : starting value of the learned ``log_sigma`` (``"gaussian"`` only).
     seed : seed of the sampling noise.
+    db_range : ``(low_db, high_db)`` of the global normalizer; needed by ``"spectral"``.
 
     Inputs are dicts ``{"spectrogram": (batch, freq, frames, 1)}`` (plus ``"label"`` for a
     conditional model) or a bare spectrogram tensor; ``model.fit`` takes a ``tf.data.Dataset``
@@ -530,15 +745,26 @@ class VAE(keras.Model):
     (with a *sampled* z). Logged metrics: ``loss`` (total, per example), ``reconstruction_loss``,
     ``kl_loss`` (unweighted KL per example) and ``mse`` (mean squared error per pixel, in
     normalized units; comparable between likelihoods).
+
+    This is the training graph only; a trained model is used through
+    :class:`vae_audio.bundle.TrainedModel` (``TrainedModel.from_vae(vae, recipe=...)`` in memory,
+    :func:`~vae_audio.bundle.load_model` from files).
     """
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, *, likelihood: str = DEFAULT_LIKELIHOOD,
                  beta: float = 1.0, kl_warmup_steps: int = 0, reconstruction_weight: float = 1e6,
                  min_log_sigma: float = -6.0, initial_log_sigma: float = -2.0, seed: int | None = None,
-                 **kwargs: Any):
+                 db_range: Sequence[float] | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         if likelihood not in LIKELIHOODS:
             raise ConfigError(f"likelihood={likelihood!r}: expected one of {LIKELIHOODS}")
+        if db_range is not None:
+            db_range = tuple(float(v) for v in db_range)
+            if len(db_range) != 2 or not all(math.isfinite(v) for v in db_range) or db_range[1] <= db_range[0]:
+                raise ConfigError(f"db_range={db_range!r}: expected (low_db, high_db) with low < high")
+        if likelihood == "spectral" and db_range is None:
+            raise ConfigError("likelihood='spectral' needs db_range=(low_db, high_db), the normalizer's dB range")
+        self.db_range = db_range
         for name, value in (("beta", beta), ("reconstruction_weight", reconstruction_weight),
                             ("min_log_sigma", min_log_sigma), ("initial_log_sigma", initial_log_sigma)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -582,6 +808,7 @@ class VAE(keras.Model):
             "likelihood": self.likelihood, "beta": float(ops.convert_to_numpy(self.beta)),
             "kl_warmup_steps": self.kl_warmup_steps, "reconstruction_weight": self.reconstruction_weight,
             "min_log_sigma": self.min_log_sigma, "initial_log_sigma": self.initial_log_sigma, "seed": self.seed,
+            "db_range": None if self.db_range is None else list(self.db_range),
         }
 
     @classmethod
@@ -599,6 +826,7 @@ class VAE(keras.Model):
             "min_log_sigma": self.min_log_sigma, "log_sigma": self.current_log_sigma(),
             "steps_trained": int(ops.convert_to_numpy(self.step)), "latent_dim": self.latent_dim,
             "num_classes": self.num_classes, "seed": self.seed,
+            "db_range": None if self.db_range is None else list(self.db_range),
         }
 
     # ------------------------------------------------------------------ beta
@@ -652,6 +880,8 @@ class VAE(keras.Model):
         if labels is not None:
             dec_in[LABEL_KEY] = labels
         reconstruction = self.decoder(dec_in, training=training)
+        if reconstruction.shape[2] is None or reconstruction.shape[2] != x.shape[2]:
+            reconstruction = reconstruction[:, :, :ops.shape(x)[2]]  # a grid decoder's T' * sT frames
         return {"reconstruction": reconstruction, "z_mean": z_mean, "z_log_var": z_log_var}
 
     def _gaussian_nll(self, sse, n_pixels, log_sigma):
@@ -664,19 +894,23 @@ class VAE(keras.Model):
         recon = ops.cast(y_pred["reconstruction"], "float32")
         z_mean, z_log_var = y_pred["z_mean"], y_pred["z_log_var"]
         sq = ops.square(target - recon)
-        n_pixels = float(np.prod(recon.shape[1:]))
-        sse = ops.sum(ops.reshape(sq, (ops.shape(sq)[0], -1)), axis=1)
+        batch = ops.shape(sq)[0]
+        n_pixels = ops.cast(ops.shape(sq)[1] * ops.shape(sq)[2], "float32")  # bins per clip (any frames)
+        sse = ops.sum(ops.reshape(sq, (batch, -1)), axis=1)
         mse = ops.mean(sse) / n_pixels
         if self.likelihood == "mse_scaled":
             rec_loss = self.reconstruction_weight * mse
         else:
-            if self.likelihood == "calibrated":
+            if self.likelihood in ("calibrated", "spectral"):
                 log_sigma = 0.5 * ops.log(mse + 1e-12)
             else:
                 log_sigma = self.log_sigma
             log_sigma = _softclip_min(log_sigma, self.min_log_sigma)
             rec_loss = ops.mean(self._gaussian_nll(sse, n_pixels, log_sigma))
-        kl = ops.mean(-0.5 * ops.sum(1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1))
+            if self.likelihood == "spectral":
+                rec_loss = rec_loss + self._spectral_terms(target, recon, n_pixels)
+        kl_terms = -0.5 * (1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
+        kl = ops.mean(ops.sum(ops.reshape(kl_terms, (batch, -1)), axis=1))  # summed over every latent number
         total = rec_loss + self.beta * self._warmup_factor() * kl
         if self.losses:
             total = total + ops.sum(self.losses)
@@ -687,29 +921,28 @@ class VAE(keras.Model):
         self.mse_tracker.update_state(mse)
         return _scale_for_replicas(total)
 
+    def _spectral_terms(self, target, recon, n_pixels):
+        """The ``"spectral"`` likelihood's magnitude terms (see the class docstring), per example."""
+        low, high = self.db_range
+        scale = (high - low) * math.log(10.0) / 20.0
+        m = ops.exp(low * math.log(10.0) / 20.0 + target * scale)
+        m_hat = ops.exp(low * math.log(10.0) / 20.0 + recon * scale)
+        batch = ops.shape(m)[0]
+        num = ops.sum(ops.reshape(ops.square(m - m_hat), (batch, -1)), axis=1)
+        den = ops.sum(ops.reshape(ops.square(m), (batch, -1)), axis=1) + 1e-12
+        sc_term = 0.5 * n_pixels * ops.log(ops.mean(num / den) + 1e-12)
+        l1_log10 = ops.mean(ops.abs(target - recon)) * ((high - low) / 20.0)  # mean |log10 M - log10 M_hat|
+        return sc_term + n_pixels * ops.log(l1_log10 + 1e-12)
+
     # ------------------------------------------------------------------ convenience (NumPy in, NumPy out)
     def build_for(self, input_shape: Sequence[int] | None = None) -> "VAE":
         """Create every variable by running one zero batch (needed before ``load_weights``)."""
         shape = tuple(self.encoder.input[SPECTROGRAM_KEY].shape[1:3]) if input_shape is None else \
             _check_shape(input_shape, "input_shape")
+        if shape[1] is None:
+            raise ParameterError("input_shape: a grid VAE takes any number of frames; say how many, e.g. (freq, 94)")
         inputs = {SPECTROGRAM_KEY: np.zeros((1, *shape, 1), np.float32)}
         if self.num_classes is not None:
             inputs[LABEL_KEY] = np.zeros((1,), np.int32)
         self(inputs, training=False)
         return self
-
-    def encode(self, x, labels=None) -> tuple[np.ndarray, np.ndarray]:
-        """Normalized spectrograms ``(n, freq, frames)`` -> ``(z_mean, z_log_var)``, each ``(n, latent_dim)``."""
-        return encode_array(self.encoder, x, labels)
-
-    def decode(self, z, labels=None) -> np.ndarray:
-        """Latent vectors ``(n, latent_dim)`` -> normalized spectrograms ``(n, freq, frames)`` in [0, 1]."""
-        return decode_array(self.decoder, z, labels)
-
-    def reconstruct(self, x, labels=None) -> np.ndarray:
-        """Encode to the latent mean and decode: ``(n, freq, frames)`` -> ``(n, freq, frames)``."""
-        return self.decode(self.encode(x, labels)[0], labels)
-
-    def sample_prior(self, n: int, labels=None, seed: int = 0) -> np.ndarray:
-        """Decode ``n`` draws ``z ~ N(0, I)`` (NumPy generator ``seed``): ``(n, freq, frames)`` in [0, 1]."""
-        return self.decode(prior_latents(n, self.latent_dim, seed), labels)

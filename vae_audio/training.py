@@ -28,13 +28,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .choices import ARCHITECTURES, STRATEGIES
 from .errors import ConfigError, TrainingError
 from .fileio import atomic_directory, atomic_write_json, read_json
 
 __all__ = ["TrainSettings", "TrainResult", "train", "latest_checkpoint", "configure_determinism", "fit_training_prior"]
-
-ARCHITECTURES = ("simple", "conv", "blog")
-STRATEGIES = ("default", "mirrored", "multiworker")
 
 
 @dataclass(frozen=True)
@@ -59,6 +57,9 @@ class TrainSettings:
     strategy : ``"default"``, ``"mirrored"`` (all local devices) or ``"multiworker"``.
     n_samples_out : how many generated and reconstructed clips to write at the end.
     samples_dir : where those clips go (``None``: ``outputs/samples/<run name>``).
+    sr, duration, n_fft, hop_length, n_mels : spectrogram settings (Hz, seconds, samples, samples,
+        bands) that replace the dataset's defaults (:func:`vae_audio.datasets.default_config`);
+        ``None`` keeps the default. Saved in the bundle's recipe.
     """
 
     data: str = "synth"
@@ -78,6 +79,11 @@ class TrainSettings:
     n_samples_out: int = 8
     samples_dir: str | None = None
     verbose: int = 1
+    sr: int | None = None
+    duration: float | None = None
+    n_fft: int | None = None
+    hop_length: int | None = None
+    n_mels: int | None = None
 
     def __post_init__(self) -> None:
         if self.model not in ARCHITECTURES:
@@ -99,6 +105,29 @@ class TrainSettings:
         if isinstance(self.kl_warmup_epochs, bool) or not isinstance(self.kl_warmup_epochs, int) \
                 or self.kl_warmup_epochs < 0:
             raise ConfigError(f"kl_warmup_epochs={self.kl_warmup_epochs!r}: expected a whole number >= 0")
+        if self.duration is not None and not (isinstance(self.duration, (int, float)) and not isinstance(
+                self.duration, bool) and math.isfinite(self.duration) and 0 < self.duration <= 600):
+            raise ConfigError(f"duration={self.duration!r}: expected a number of seconds in (0, 600]")
+        if self._overrides():
+            self.spectrogram_config()  # refuse impossible settings now, with the field named
+
+    _SPECTROGRAM_FIELDS = ("sr", "n_fft", "hop_length", "n_mels")
+
+    def _overrides(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in (*self._SPECTROGRAM_FIELDS, "duration") if getattr(self, k) is not None}
+
+    def spectrogram_config(self):
+        """The run's :class:`~vae_audio.features.SpectrogramConfig`: the dataset's default with this
+        run's ``sr`` / ``duration`` / ``n_fft`` / ``hop_length`` / ``n_mels`` put in."""
+        from .datasets import default_config
+
+        base = default_config(self.data)
+        changes = {k: v for k, v in self._overrides().items() if k != "duration"}
+        if self.duration is not None:
+            changes["n_samples"] = int(round(self.duration * changes.get("sr", base.sr)))
+        elif "sr" in changes:  # keep the clip's length in seconds
+            changes["n_samples"] = int(round(base.duration * changes["sr"]))
+        return base.replace(**changes) if changes else base
 
     @property
     def run_name(self) -> str:
@@ -318,6 +347,10 @@ def _check_resumable(state: dict[str, Any], checkpoint: Path, features) -> None:
         raise TrainingError(f"{checkpoint / 'state.json'}: cannot resume, no valid spectrogram config ({exc})") from None
     check_compatible(config, features.config, model_name=f"the checkpoint {checkpoint}",
                      data_name=f"the data {features.name!r}")
+    recipe = state.get("recipe")
+    if recipe is not None and recipe != features.recipe.to_dict():
+        raise ConfigError(f"cannot resume {checkpoint}: the data's preprocessing ({features.recipe.describe()}) differs "
+                          f"from the checkpoint's {recipe}")
     if normalizer.to_dict() != features.normalizer.to_dict():
         raise ConfigError(f"cannot resume {checkpoint}: the data's normalizer {features.normalizer.to_dict()} differs "
                           f"from the checkpoint's {normalizer.to_dict()} (did the dataset or --max-clips change?)")
@@ -346,7 +379,7 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
     import keras
 
     from . import datasets, models
-    from .bundle import save_model
+    from .bundle import TrainedModel, save_model
     from .featurize import build_features, make_tf_dataset
 
     settings = settings or TrainSettings()
@@ -355,7 +388,8 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
     if checkpoint is not None:
         saved = _read_state(checkpoint)
         old = TrainSettings.from_dict(saved.get("settings", {}))
-        same = {k for k in ("data", "model", "conditional", "latent_dim", "likelihood", "batch_size")
+        same = {k for k in ("data", "model", "conditional", "latent_dim", "likelihood", "batch_size",
+                            "sr", "duration", "n_fft", "hop_length", "n_mels")
                 if getattr(old, k) != getattr(settings, k)}
         if same:
             raise ConfigError(f"{out}: cannot resume with different {sorted(same)} "
@@ -364,7 +398,8 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
     configure_determinism(settings.seed)
     t_start = time.perf_counter()
     if features is None:
-        dataset = datasets.load_dataset(settings.data, max_clips=settings.max_clips, seed=settings.seed)
+        dataset = datasets.load_dataset(settings.data, max_clips=settings.max_clips, seed=settings.seed,
+                                        config=settings.spectrogram_config() if settings._overrides() else None)
         features = build_features(dataset, verbose=bool(settings.verbose))
     if settings.conditional and not features.label_names:
         raise ConfigError(f"--conditional needs labels, but dataset {settings.data!r} has none")
@@ -391,6 +426,8 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
                                       "kl_warmup_steps": settings.kl_warmup_epochs * steps_per_epoch}
         if settings.likelihood is not None:
             vae_kwargs["likelihood"] = settings.likelihood
+        if settings.likelihood == "spectral":
+            vae_kwargs["db_range"] = (features.normalizer.low_db, features.normalizer.high_db)
         vae = models.VAE(encoder, decoder, **vae_kwargs)
         vae.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
         vae.build_for(features.config.shape)
@@ -405,7 +442,8 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
             print(f"Resuming {out} from epoch {initial_epoch} ({checkpoint.name})")
 
     state = {"settings": settings.to_dict(), "config": features.config.to_dict(),
-             "normalizer": features.normalizer.to_dict(), "label_names": list(features.label_names)}
+             "normalizer": features.normalizer.to_dict(), "recipe": features.recipe.to_dict(),
+             "label_names": list(features.label_names)}
     if overwrite and not resume:
         _clear_previous_run(out)
     elif resume:
@@ -431,20 +469,21 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
         )
 
     model_dir = out / "model"
-    save_model(vae, model_dir, config=features.config, normalizer=features.normalizer,
-               label_names=list(features.label_names) if settings.conditional else None,
+    names = list(features.label_names) if settings.conditional else None
+    trained = TrainedModel.from_vae(vae, recipe=features.recipe, label_names=names,
+                                    prior=fit_training_prior(vae, features, conditional=settings.conditional,
+                                                             seed=settings.seed))
+    save_model(vae, model_dir, recipe=features.recipe, label_names=names,
                settings={"training": settings.to_dict(), "epochs_run": len(history.get("loss", [])),
                          "final": {k: v[-1] for k, v in history.items() if v}},
-               prior=fit_training_prior(vae, features, conditional=settings.conditional, seed=settings.seed))
-    _write_audio_summary(out, model_dir)
+               prior=trained.prior)
+    _write_audio_summary(out, trained)
     samples: list[Path] = []
     if settings.n_samples_out:
-        from .bundle import load_model
         from .generate import write_training_samples
 
         samples_dir = Path(settings.samples_dir) if settings.samples_dir else Path("outputs/samples") / settings.run_name
-        samples = write_training_samples(load_model(model_dir), features, samples_dir,
-                                         n=settings.n_samples_out, seed=settings.seed)
+        samples = write_training_samples(trained, features, samples_dir, n=settings.n_samples_out, seed=settings.seed)
     return TrainResult(out_dir=out, model_dir=model_dir, history=history, epochs_run=len(history.get("loss", [])),
                        seconds=time.perf_counter() - t_start, samples=samples)
 
@@ -461,17 +500,17 @@ def fit_training_prior(vae, features, *, conditional: bool, seed: int = 0):
 
     train = features.subset("train")
     names = list(features.label_names) if conditional else None
-    model = TrainedModel.from_vae(vae, config=features.config, normalizer=features.normalizer, label_names=names)
+    model = TrainedModel.from_vae(vae, recipe=features.recipe, label_names=names)
+    if model.fully_convolutional:
+        return None  # a grid latent has thousands of numbers: no mixture prior, it samples N(0, I)
     return model.fit_prior(train.x, train.labels if conditional else None, seed=seed)
 
 
-def _write_audio_summary(out: Path, model_dir: Path, n: int = 4) -> None:
-    """Log a few prior samples as audio to TensorBoard (``out/logs/samples``)."""
+def _write_audio_summary(out: Path, trained, n: int = 4) -> None:
+    """Log a few prior samples of a :class:`~vae_audio.bundle.TrainedModel` as audio to TensorBoard
+    (``out/logs/samples``)."""
     import tensorflow as tf
 
-    from .bundle import load_model
-
-    trained = load_model(model_dir)
     spec = trained.generate(n, seed=0)
     audio = trained.to_audio(spec)
     writer = tf.summary.create_file_writer(str(out / "logs" / "samples"))

@@ -1,0 +1,212 @@
+"""The preprocessing recipe: one object from waveform to model input, saved with the model.
+
+The defect it fixes: the per-clip level normalization a model was trained with used to be
+skipped by every path that featurized new audio. The main check here is, for every entry
+point, that a copy of a clip 30 dB quieter is reconstructed like the original (after level
+alignment the two reconstructions differ by SC <= -30 dB).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from vae_audio.errors import ConfigError, ParameterError
+from vae_audio.features import Normalizer, SpectrogramConfig, stft_magnitude
+from vae_audio.recipe import Recipe, normalize_level
+
+CFG = SpectrogramConfig(sr=8000, n_fft=64, hop_length=32, n_samples=2000)
+QUIET = 10.0 ** (-30.0 / 20.0)
+
+
+def aligned_sc_db(a: np.ndarray, b: np.ndarray, n_fft: int = 512, hop_length: int = 128) -> np.ndarray:
+    """Per-clip SC (dB) of ``b`` against ``a`` after scaling ``b`` by its least-squares gain."""
+    ma, mb = stft_magnitude(np.atleast_2d(a), n_fft=n_fft, hop_length=hop_length), \
+        stft_magnitude(np.atleast_2d(b), n_fft=n_fft, hop_length=hop_length)
+    gain = np.sum(ma * mb, axis=(1, 2)) / np.sum(mb * mb, axis=(1, 2))
+    err = np.linalg.norm((ma - gain[:, None, None] * mb).reshape(len(ma), -1), axis=1)
+    return 20 * np.log10(err / np.linalg.norm(ma.reshape(len(ma), -1), axis=1) + 1e-12)
+
+
+def note(f0: float, sr: int, seconds: float, amplitude: float, seed: int) -> np.ndarray:
+    """A decaying harmonic tone with a little noise, float32 ``(round(seconds * sr),)``."""
+    t = np.arange(int(seconds * sr)) / sr
+    y = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 6)) * np.exp(-3 * t)
+    y = y + 0.01 * np.random.default_rng(seed).standard_normal(len(t))
+    return (amplitude * y / np.abs(y).max()).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- the object
+def test_json_round_trip_and_bad_values():
+    recipe = Recipe(CFG, level="peak", trim_db=40, normalizer=Normalizer.fixed(-80.0, 0.0))
+    again = Recipe.from_dict(json.loads(json.dumps(recipe.to_dict())))
+    assert again == recipe and again.trim_db == 40.0 and again.normalizer.high_db == 0.0
+    assert Recipe.from_dict(Recipe(CFG).to_dict()) == Recipe(CFG)  # no normalizer yet
+    for bad, match in ((dict(level="loud"), "level="), (dict(trim_db=-3), "trim_db="),
+                       (dict(normalizer="global"), "normalizer")):
+        with pytest.raises((ConfigError, ParameterError), match=match):
+            Recipe(CFG, **bad)
+    with pytest.raises(ConfigError, match="unknown keys"):
+        Recipe.from_dict({**recipe.to_dict(), "gain": 2})
+    with pytest.raises(ConfigError, match="not fitted"):
+        Recipe(CFG).featurize(np.zeros(CFG.n_samples))
+
+
+def test_prepare_pads_levels_and_returns_the_gain():
+    recipe = Recipe(CFG, level="peak")
+    y = note(220, CFG.sr, 0.1, 0.1, 0)  # 800 samples
+    out, gain = recipe.prepare(y[None], return_gain=True)
+    assert out.shape == (1, CFG.n_samples) and not out[0, len(y):].any()
+    assert np.abs(out).max() == pytest.approx(0.9, abs=1e-6) and gain[0, 0] == pytest.approx(9.0, rel=1e-4)
+    np.testing.assert_allclose(out[0, :len(y)] / gain[0, 0], y, atol=1e-7)
+    assert recipe.prepare(np.zeros((2, 5000))).shape == (2, CFG.n_samples)  # silent clips stay silent
+    assert recipe.prepare(y, length=4000).shape == (4000,)
+    rms = Recipe(CFG, level="rms").prepare(y)  # -20 dBFS over the padded window, or a 0.99 peak
+    level_db = 20 * np.log10(np.sqrt(np.mean(rms.astype(np.float64) ** 2)))
+    assert level_db == pytest.approx(-20.0, abs=0.01) or np.abs(rms).max() == pytest.approx(0.99, abs=1e-6)
+    late = np.concatenate([np.zeros(500, np.float32), y])
+    assert np.flatnonzero(Recipe(CFG).prepare(late))[0] >= 500
+    assert np.flatnonzero(Recipe(CFG, trim_db=30).prepare(late))[0] < 300  # most of the 500 silent samples are gone (trim works in frames)
+
+
+def test_featurize_is_prepare_then_spectrogram_then_normalizer():
+    recipe = Recipe(CFG, level="peak", normalizer=Normalizer.fixed(-80.0, 0.0))
+    y = np.stack([note(300, CFG.sr, 0.2, 0.2, 1), note(500, CFG.sr, 0.2, 0.6, 2)])
+    x, stats = recipe.featurize(y, return_stats=True)
+    expected = recipe.normalizer.normalize(CFG.spectrogram_db(normalize_level(
+        np.pad(y, ((0, 0), (0, CFG.n_samples - y.shape[1]))), "peak")))
+    np.testing.assert_allclose(x, expected, atol=1e-6)
+    np.testing.assert_allclose(recipe.to_db(x, stats), recipe.normalizer.unnormalize(expected), atol=1e-3)
+
+
+# ----------------------------------------------------------------------------- every entry point
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory) -> dict[str, Path]:
+    """Two folder datasets of the same 24 notes (labels a/b), the second 30 dB quieter (float WAVs)."""
+    root = tmp_path_factory.mktemp("levels")
+    for kind, scale in (("loud", 1.0), ("quiet", QUIET)):
+        for i in range(24):
+            label = "ab"[i % 2]
+            y = note((220.0 if label == "a" else 440.0) * (1 + 0.05 * (i // 2)), 16000, 1.2, 0.3 + 0.02 * i, i)
+            path = root / kind / label / f"{i:02d}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, y * scale, 16000, subtype="FLOAT")
+    return {"loud": root / "loud", "quiet": root / "quiet", "root": root}
+
+
+@pytest.fixture(scope="module")
+def trained(folders):
+    """``vae-audio train`` on the loud folder (level "peak", the folder default), 10 short epochs."""
+    from vae_audio.training import TrainSettings, train
+
+    result = train(TrainSettings(data=str(folders["loud"]), conditional=True, epochs=10, latent_dim=8, batch_size=4, learning_rate=2e-3,
+                                 out=str(folders["root"] / "run"), n_samples_out=0, verbose=0), overwrite=True)
+    from vae_audio.bundle import load_model
+
+    return load_model(result.model_dir)
+
+
+def test_training_features_ignore_the_recorded_level(folders, trained):
+    from vae_audio.datasets import load_dataset
+    from vae_audio.featurize import build_features
+
+    loud = build_features(load_dataset(folders["loud"]), cache_dir=None)
+    quiet = build_features(load_dataset(folders["quiet"]), cache_dir=None)
+    assert loud.recipe.level == "peak" and trained.recipe == loud.recipe
+    assert np.abs(loud.x - quiet.x).max() < 1e-4
+    # what training saw is exactly what the saved recipe makes of the files
+    path = folders["quiet"] / "a" / "00.wav"
+    row = [m["file"] for m in quiet.metadata].index("a/00.wav")
+    np.testing.assert_allclose(trained.recipe.featurize(trained.recipe.load(path)), quiet.x[row:row + 1], atol=1e-5)
+
+
+def test_reconstruct_api_and_interpolate_are_level_invariant(folders, trained):
+    from vae_audio.audio import load_audio
+    from vae_audio.generate import interpolate, reconstruct_audio
+
+    loud = [load_audio(folders["loud"] / "a" / f"{i:02d}.wav", sr=16000)[0] for i in (0, 2)]
+    quiet = [load_audio(folders["quiet"] / "a" / f"{i:02d}.wav", sr=16000)[0] for i in (0, 2)]
+    rec = reconstruct_audio(trained, loud + quiet, labels=[0, 0, 0, 0])
+    for kind in ("reconstruction", "ceiling"):
+        assert np.all(aligned_sc_db(rec[kind][:2], rec[kind][2:]) <= -30), kind
+        # given back at each input's own level
+        ratio = np.sqrt(np.mean(rec[kind][2:] ** 2, axis=1) / np.mean(rec[kind][:2] ** 2, axis=1))
+        np.testing.assert_allclose(20 * np.log10(ratio), -30.0, atol=0.1)
+    np.testing.assert_allclose(rec["original"][2:], rec["original"][:2] * QUIET, atol=1e-6)
+    a = interpolate(trained, loud[0], loud[1], steps=3, label="a")
+    b = interpolate(trained, quiet[0], quiet[1], steps=3, label="a")
+    assert np.all(aligned_sc_db(a, b) <= -30)
+
+
+def test_reconstruct_cli_is_level_invariant(folders, trained, tmp_path):
+    from vae_audio import cli
+
+    loud = tmp_path / "loud.wav"
+    quiet = tmp_path / "quiet.wav"
+    loud.write_bytes((folders["loud"] / "b" / "03.wav").read_bytes())
+    quiet.write_bytes((folders["quiet"] / "b" / "03.wav").read_bytes())
+    assert cli.main(["reconstruct", "--model", str(trained.directory), "--label", "b", "--out", str(tmp_path / "o"),
+                     str(loud), str(quiet)]) == 0
+    read = {p.stem: sf.read(p, dtype="float32")[0] for p in (tmp_path / "o").glob("*.wav")}
+    assert len(read) == 6
+    # the files hold what the API makes of the same inputs (level invariant, tested above), to 16-bit rounding
+    from vae_audio.audio import load_audio
+    from vae_audio.generate import reconstruct_audio
+
+    api = reconstruct_audio(trained, [load_audio(p, sr=16000)[0] for p in (loud, quiet)], labels=[1, 1])
+    for i, stem in enumerate(("loud", "quiet")):
+        for kind in ("original", "ceiling", "reconstruction"):
+            assert np.abs(read[f"{stem}_{kind}"] - api[kind][i]).max() <= 1.01 / 32768, (stem, kind)
+    assert aligned_sc_db(api["reconstruction"][:1], api["reconstruction"][1:])[0] <= -30
+    ratio = np.sqrt(np.mean(read["quiet_reconstruction"] ** 2) / np.mean(read["loud_reconstruction"] ** 2))
+    assert 20 * np.log10(ratio) == pytest.approx(-30.0, abs=0.2)
+
+
+def test_evaluate_is_level_invariant(folders, trained):
+    from vae_audio.classifier import ClassifierConfig
+    from vae_audio.evaluate import evaluate
+
+    tiny = ClassifierConfig(conv_filters=(4,), embedding_dim=8, epochs=1, batch_size=16)
+    kw = dict(n_generate=2, cache_dir=None, classifier_config=tiny, phase_kwargs={"n_iter": 4})
+    loud = evaluate(trained.directory, data=folders["loud"], **kw)
+    quiet = evaluate(trained.directory, data=folders["quiet"], **kw)
+    for section in ("reconstruction", "audio"):
+        for metric in ("sc_db", "lsd_db"):
+            assert quiet[section][metric]["median"] == pytest.approx(loud[section][metric]["median"], abs=0.05)
+
+
+def test_the_judge_features_ignore_the_level():
+    from vae_audio.classifier import log_mel_features
+
+    spec = SpectrogramConfig(sr=8000, n_fft=256, hop_length=64, n_samples=4000, n_mels=32)
+    y = np.stack([note(200, 8000, 0.5, 0.5, 3), note(350, 8000, 0.5, 0.8, 4)])
+    a = log_mel_features(y, spec, level="peak", top_db=80.0)
+    b = log_mel_features(y * QUIET, spec, level="peak", top_db=80.0)
+    assert np.abs(a - b).max() < 1e-3
+    assert np.abs(log_mel_features(y * QUIET, spec, level=None, top_db=80.0) - a).max() > 20  # it does matter
+
+
+# ----------------------------------------------------------------------------- old bundles
+def test_format_1_bundles_still_load(trained, tmp_path):
+    import shutil
+
+    from vae_audio.bundle import load_model
+
+    for data, level in (("fsdd", "peak"), ("synth", None), ("/no/such/folder", "peak")):
+        old = tmp_path / f"v1-{level}-{len(data)}"
+        shutil.copytree(trained.directory, old)
+        info = json.loads((old / "config.json").read_text())
+        recipe = info.pop("recipe")
+        info.update(format_version=1, spectrogram=recipe["spectrogram"], normalizer=recipe["normalizer"])
+        info["training"]["training"]["data"] = data
+        (old / "config.json").write_text(json.dumps(info))
+        model = load_model(old)
+        assert model.recipe.level == level and model.recipe.trim_db is None
+        assert model.recipe.spectrogram == trained.recipe.spectrogram
+        assert model.recipe.normalizer == trained.recipe.normalizer
+        assert model.info["migrated_from"] == 1
+        np.testing.assert_array_equal(model.generate(2, labels=[0, 1], seed=3), trained.generate(2, labels=[0, 1], seed=3))

@@ -1,0 +1,19 @@
+"""The names users choose from (architectures, likelihoods, priors, strategies), defined once.
+
+A dependency-free module, so the command line can offer the choices without importing
+TensorFlow; :mod:`vae_audio.models`, :mod:`vae_audio.training` and :mod:`vae_audio.bundle`
+re-export what concerns them.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ARCHITECTURES", "LIKELIHOODS", "PRIOR_CHOICES", "STRATEGIES"]
+
+#: encoder/decoder architectures (see :mod:`vae_audio.models`)
+ARCHITECTURES = ("conv", "simple", "blog", "grid")
+#: decoder likelihoods, i.e. reconstruction terms (see :class:`vae_audio.models.VAE`)
+LIKELIHOODS = ("calibrated", "gaussian", "mse_scaled", "spectral")
+#: what generation samples z from: the fitted prior if the model has one, it, or N(0, I)
+PRIOR_CHOICES = ("auto", "fitted", "standard")
+#: ``tf.distribute`` strategies of ``vae-audio train``
+STRATEGIES = ("default", "mirrored", "multiworker")
