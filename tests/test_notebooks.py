@@ -3,9 +3,9 @@
 Each notebook is copied to a temporary folder and executed there with nbclient in a
 ``python3`` kernel of this interpreter, with ``VAE_AUDIO_DATA=synth``, ``VAE_AUDIO_QUICK=1``
 and ``VAE_AUDIO_OUTPUTS`` pointing into the temporary folder, so the committed notebooks and
-``outputs/samples`` are never touched. Also checked: the notebooks' cells match
-``notebooks/build_notebooks.py``, the committed outputs hold no FSDD audio, the files stay
-small, and :func:`vae_audio.notebook.notebook_settings` reads the environment as documented.
+``outputs/samples`` are never touched. Also checked: the notebooks' cells match their reviewed
+sources, the jupytext percent scripts ``notebooks/*.py``; the committed outputs hold no FSDD
+audio; the files stay small; and :func:`vae_audio.notebook.notebook_settings` reads the environment as documented.
 """
 
 from __future__ import annotations
@@ -166,18 +166,15 @@ def test_improved_notebook_reports_identical_reload_and_blind_answer(executed):
 # ----------------------------------------------------------------------------- committed files
 @pytest.mark.parametrize("name", sorted(EXPECTED_WAVS))
 def test_committed_notebook_is_current_small_and_free_of_fsdd(name):
+    import jupytext
     import nbformat
 
-    sys.path.insert(0, str(NOTEBOOKS))
-    try:
-        import build_notebooks
-    finally:
-        sys.path.remove(str(NOTEBOOKS))
     path = NOTEBOOKS / name
     assert path.stat().st_size < 5 * 2 ** 20
     nb = nbformat.read(path, as_version=4)
-    expected = build_notebooks.build(build_notebooks.NOTEBOOKS[name])
-    assert [(c.cell_type, c.source) for c in nb.cells] == [(c.cell_type, c.source) for c in expected.cells]
+    expected = jupytext.read(path.with_suffix(".py"))  # the reviewed source (percent format)
+    assert [(c.cell_type, c.source) for c in nb.cells] == [(c.cell_type, c.source) for c in expected.cells], \
+        f"{path} is stale: run jupytext --to ipynb --execute {path.with_suffix('.py')}"
     outputs = list(_outputs(nb))
     if any("<audio" in _html(o) for o in outputs):  # executed: must be the synthetic data, never FSDD audio
         # the words of the outputs, without embedded base64 (audio, images), where any 4 letters occur by chance
