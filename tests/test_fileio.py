@@ -107,8 +107,7 @@ def test_atomic_path_keeps_mode_of_replaced_file(tmp_path):
 # ------------------------------------------------------------------------ JSON
 def test_json_round_trip(tmp_path):
     data = {"a": 1, "b": [1.5, None, "é"], "nested": {"x": True}}
-    path = atomic_write_json(tmp_path / "sub" / "d.json", data)
-    assert path is None or path == tmp_path / "sub" / "d.json"
+    assert atomic_write_json(tmp_path / "sub" / "d.json", data) is None  # documented: returns nothing
     assert read_json(tmp_path / "sub" / "d.json") == data
     text = (tmp_path / "sub" / "d.json").read_text(encoding="utf-8")
     assert text.endswith("\n") and json.loads(text) == data

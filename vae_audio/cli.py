@@ -41,7 +41,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, learning_rate=args.learning_rate, latent_dim=args.latent_dim,
         likelihood=args.likelihood, seed=args.seed, out=args.out, max_clips=args.max_clips,
         strategy=args.strategy, samples_dir=args.samples_dir, n_samples_out=args.n_samples,
-        verbose=0 if args.quiet else 1, sr=args.sr, duration=args.duration, n_fft=args.n_fft,
+        # a progress bar on a terminal, one line per epoch in a log file (Keras' verbose=2)
+        verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2), sr=args.sr, duration=args.duration, n_fft=args.n_fft,
         hop_length=args.hop_length, n_mels=args.n_mels,
     )
     result = train(settings, resume=args.resume, overwrite=args.overwrite)

@@ -42,7 +42,8 @@ class TrainSettings:
     Attributes
     ----------
     data : ``"synth"`` (built-in, default), ``"fsdd"``, or a folder of audio.
-    model : architecture, ``"conv"`` (default), ``"simple"`` or ``"blog"``.
+    model : architecture, ``"conv"`` (default), ``"simple"``, ``"blog"`` or ``"grid"`` (see
+        :mod:`vae_audio.models`).
     conditional : condition encoder and decoder on the dataset's labels.
     epochs : total number of epochs (a resumed run stops at the same count).
     batch_size : clips per batch (the global batch under a distribution strategy).
@@ -60,6 +61,7 @@ class TrainSettings:
     sr, duration, n_fft, hop_length, n_mels : spectrogram settings (Hz, seconds, samples, samples,
         bands) that replace the dataset's defaults (:func:`vae_audio.datasets.default_config`);
         ``None`` keeps the default. Saved in the bundle's recipe.
+    verbose : 0 silent, 1 a progress bar, 2 one line per epoch (Keras' ``fit`` levels).
     """
 
     data: str = "synth"
