@@ -33,6 +33,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from . import checks
 from .choices import PRIOR_CHOICES
 from .errors import BundleError, ConfigError, ParameterError, VaeAudioError
 from .features import Normalizer, SpectrogramConfig
@@ -620,8 +621,7 @@ class TrainedModel:
         check_prior_choice(prior, self)
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ParameterError(f"n={n!r}: expected a whole number >= 1")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ParameterError(f"seed={seed!r}: expected a whole number >= 0")
+        checks.seed(seed)
         if labels is None and self._label_names:
             labels = np.random.default_rng([int(seed), 1]).integers(0, len(self._label_names), size=n)
         lab = self._labels(labels, int(n))

@@ -39,7 +39,7 @@ from .errors import BundleError, ConfigError, ParameterError, TrainingError
 from .features import SpectrogramConfig, amplitude_to_db, mel_filterbank, stft_magnitude
 from .fileio import atomic_directory, atomic_write_json, read_json
 from .recipe import normalize_level
-from . import scores
+from . import checks, scores
 
 __all__ = [
     "CLASSIFIER_VERSION",
@@ -244,12 +244,6 @@ def _check_label_names(label_names: Any) -> list[str]:
     return names
 
 
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ParameterError(f"seed={seed!r}: expected a whole number >= 0")
-    return int(seed)
-
-
 # ----------------------------------------------------------------------------- features
 def mel_magnitude(waveforms: np.ndarray, spec: SpectrogramConfig, *, level: str | None) -> np.ndarray:
     """Linear mel magnitude ``(n, n_mels, n_frames)`` float32 of checked waveforms ``(n, n_samples)``.
@@ -413,7 +407,7 @@ class AudioClassifier:
 
         sr = _check_sr(sr)
         names = _check_label_names(label_names)
-        seed = _check_seed(seed)
+        seed = checks.seed(seed)
         epochs = self.config.epochs if epochs is None else epochs
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
             raise ParameterError(f"epochs={epochs!r}: expected a whole number >= 1")
@@ -667,7 +661,7 @@ def get_or_train_classifier(train_waveforms: Any, train_labels: Any, *, sr: int,
         raise ParameterError(f"config: expected a ClassifierConfig, got {type(config).__name__}")
     sr = _check_sr(sr)
     names = _check_label_names(label_names)
-    seed = _check_seed(seed)
+    seed = checks.seed(seed)
     x = _check_waveforms(train_waveforms, "train_waveforms")
     y = _check_labels(train_labels, "train_labels", x.shape[0], len(names))
     key = classifier_cache_key(x, y, sr=sr, label_names=names, config=config, seed=seed, key_extra=key_extra)

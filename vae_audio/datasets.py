@@ -37,6 +37,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from . import checks
 from .audio import MAX_SR, MIN_SR, _describe_unreadable
 from .errors import DatasetError, ParameterError
 from .features import SpectrogramConfig
@@ -230,12 +231,6 @@ def default_epochs(data: str, model: str = "conv") -> int:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ParameterError(f"seed={seed!r}: expected a whole number >= 0")
-    return int(seed)
-
-
 def _check_fraction(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) < 1.0:
         raise ParameterError(f"{name}={value!r}: expected a fraction in [0, 1)")
@@ -355,7 +350,7 @@ def load_synth(*, n_clips: int = 1000, config: SpectrogramConfig | Mapping | Non
     """
     from .synth import FAMILIES, synth_params
 
-    seed = _check_seed(seed)
+    seed = checks.seed(seed)
     if isinstance(n_clips, bool) or not isinstance(n_clips, (int, np.integer)) or n_clips < 1:
         raise ParameterError(f"n_clips={n_clips!r}: expected a whole number >= 1")
     cfg = _check_config(config, "synth")
@@ -419,7 +414,7 @@ def load_fsdd(path: str | os.PathLike | None = None, *, config: SpectrogramConfi
     named ``{digit}_{speaker}_{take}.wav`` are skipped. Metadata: ``file``, ``speaker``,
     ``digit``, ``take``.
     """
-    seed = _check_seed(seed)
+    seed = checks.seed(seed)
     root = find_fsdd(path)
     clips: list[Clip] = []
     skipped: list[SkippedFile] = []
@@ -500,7 +495,7 @@ def load_nsynth(path: str | os.PathLike | None = None, *, config: SpectrogramCon
     fields (``pitch``, ``velocity``, ``instrument_family_str``, ``instrument_source_str``, ...)
     plus ``qualities_str``.
     """
-    seed = _check_seed(seed)
+    seed = checks.seed(seed)
     root = Path(path) if path is not None else find_nsynth()
     if not root.is_dir():
         raise DatasetError(f"{root}: no such folder")
@@ -573,7 +568,7 @@ def load_folder(path: str | os.PathLike, *, config: SpectrogramConfig | Mapping 
     """
     import soundfile as sf
 
-    seed = _check_seed(seed)
+    seed = checks.seed(seed)
     root = Path(path)
     if not root.exists():
         raise DatasetError(f"{root}: no such folder")

@@ -43,6 +43,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from . import checks
 from .errors import ConfigError, DatasetError, ParameterError
 
 __all__ = ["EVALUATION_VERSION", "evaluate_model", "evaluate", "format_table", "default_data"]
@@ -105,12 +106,6 @@ def _check_n_generate(n: Any) -> int | None:
         raise ParameterError(f"n_generate={n!r}: expected a whole number from 2 to {MAX_N_GENERATE} "
                              "(a Frechet distance needs at least 2 clips)")
     return int(n)
-
-
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ParameterError(f"seed={seed!r}: expected a whole number >= 0")
-    return int(seed)
 
 
 def _resolved_phase_kwargs(phase_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -176,7 +171,7 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
     from .features import db_to_magnitude
     from .phase import db_to_audio
 
-    seed = _check_seed(seed)
+    seed = checks.seed(seed)
     n_generate = _check_n_generate(n_generate)
     pk = _resolved_phase_kwargs(phase_kwargs)
     check_prior_choice(prior, model)
@@ -392,7 +387,7 @@ def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
     from .featurize import build_features
     from .fileio import atomic_write_json
 
-    seed = _check_seed(seed)
+    seed = checks.seed(seed)
     n_generate = _check_n_generate(n_generate)
     _resolved_phase_kwargs(phase_kwargs)
     check_prior_choice(prior)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from . import checks
 from .errors import ParameterError
 from .features import SpectrogramConfig, mel_filterbank, stft_magnitude
 
@@ -30,10 +31,6 @@ EPS_NORM = 1e-12
 LSD_EPS = 1e-5
 
 
-def _whole(value: Any, name: str, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < lo:
-        raise ParameterError(f"{name}={value!r}: expected a whole number >= {lo}")
-    return int(value)
 
 
 def _real_array(x: Any, name: str) -> np.ndarray:
@@ -101,7 +98,7 @@ def _audio_magnitude(y: np.ndarray, ref: np.ndarray, *, n_fft: int | None, hop_l
                                  fmax=config.fmax).astype(np.float64)
     if n_fft is None or hop_length is None:
         raise ParameterError("audio_or_mag is audio: pass n_fft= and hop_length= (or config=) to take its STFT")
-    n_fft, hop_length = _whole(n_fft, "n_fft", 2), _whole(hop_length, "hop_length", 1)
+    n_fft, hop_length = checks.whole_number(n_fft, "n_fft", 2), checks.whole_number(hop_length, "hop_length", 1)
     mag = stft_magnitude(y.astype(np.float32), n_fft=n_fft, hop_length=hop_length).astype(np.float64)
     if mel is not None:
         mag = np.matmul(mel, mag)

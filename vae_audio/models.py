@@ -65,6 +65,7 @@ import numpy as np
 import keras
 from keras import layers, ops
 
+from . import checks
 from .choices import ARCHITECTURES, LIKELIHOODS
 from .errors import ConfigError, ParameterError
 
@@ -659,8 +660,7 @@ def prior_latents(n: int, latent_dim: int | tuple[int, ...], seed: int = 0) -> n
     generator ``seed``."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ParameterError(f"n={n!r}: expected a whole number >= 1")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ParameterError(f"seed={seed!r}: expected a whole number >= 0")
+    checks.seed(seed)
     shape = tuple(latent_dim) if isinstance(latent_dim, tuple) else (int(latent_dim),)
     return np.random.default_rng(int(seed)).standard_normal((int(n), *shape)).astype(np.float32)
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from . import checks
 from .errors import ParameterError
 from .features import SpectrogramConfig, db_to_magnitude, mel_filterbank
 
@@ -68,14 +69,6 @@ DEFAULT_BATCH_SIZE = 64
 
 
 # ----------------------------------------------------------------------------- validation
-def _whole(value: Any, name: str, lo: int, hi: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ParameterError(f"{name}={value!r}: expected a whole number")
-    value = int(value)
-    if value < lo or (hi is not None and value > hi):
-        bound = f">= {lo}" if hi is None else f"in {lo}..{hi}"
-        raise ParameterError(f"{name}={value}: expected a whole number {bound}")
-    return value
 
 
 def _stft_params(n_fft: Any, hop_length: Any, config: SpectrogramConfig | None) -> tuple[int, int]:
@@ -90,8 +83,8 @@ def _stft_params(n_fft: Any, hop_length: Any, config: SpectrogramConfig | None) 
     if n_fft is None or hop_length is None:
         missing = " and ".join(n for n, v in (("n_fft", n_fft), ("hop_length", hop_length)) if v is None)
         raise ParameterError(f"{missing}: required (pass n_fft= and hop_length=, or config=)")
-    n_fft = _whole(n_fft, "n_fft", 4)
-    hop_length = _whole(hop_length, "hop_length", 1)
+    n_fft = checks.whole_number(n_fft, "n_fft", 4)
+    hop_length = checks.whole_number(hop_length, "hop_length", 1)
     if hop_length > n_fft:
         raise ParameterError(f"hop_length={hop_length} exceeds n_fft={n_fft}: frames would leave gaps")
     return n_fft, hop_length
@@ -141,12 +134,6 @@ def _check_momentum(momentum: Any) -> float:
         raise ParameterError(f"momentum={momentum!r}: expected a number in [0, 1] (0 = plain Griffin-Lim; "
                              "values above 1 make Fast Griffin-Lim unstable)")
     return momentum
-
-
-def _check_seed(seed: Any) -> int | None:
-    if seed is None:
-        return None
-    return _whole(seed, "seed", 0)
 
 
 # ----------------------------------------------------------------------------- PGHI
@@ -447,12 +434,12 @@ def griffin_lim(
         ``momentum``, ``init``, ``seed`` or ``batch_size``.
     """
     n_fft, hop = _stft_params(n_fft, hop_length, config)
-    n_iter = _whole(n_iter, "n_iter", 0, MAX_N_ITER)
+    n_iter = checks.whole_number(n_iter, "n_iter", 0, MAX_N_ITER)
     momentum = _check_momentum(momentum)
     if not isinstance(init, str) or init not in INITS:
         raise ParameterError(f"init={init!r}: expected one of {', '.join(map(repr, INITS))}")
-    seed = _check_seed(seed)
-    batch_size = _whole(batch_size, "batch_size", 1)
+    seed = checks.seed(seed, allow_none=True)
+    batch_size = checks.whole_number(batch_size, "batch_size", 1)
     if not isinstance(jit_compile, (bool, np.bool_)):
         raise ParameterError(f"jit_compile={jit_compile!r}: expected True or False")
 
@@ -469,7 +456,7 @@ def griffin_lim(
         else:
             length = hop * (n_frames - 1)
     else:
-        length = _whole(length, "length", 1)
+        length = checks.whole_number(length, "length", 1)
         if 1 + length // hop != n_frames:
             raise ParameterError(
                 f"length={length}: a waveform of {length} samples has 1 + length // hop_length = "
@@ -582,9 +569,9 @@ def mel_to_stft_magnitude(
         sr, n_fft, fmin, fmax = config.sr, config.n_fft, config.fmin, config.fmax
     if sr is None or n_fft is None:
         raise ParameterError("sr and n_fft: required (pass sr= and n_fft=, or config=)")
-    sr = _whole(sr, "sr", 1000)
-    n_fft = _whole(n_fft, "n_fft", 4)
-    n_iter = _whole(n_iter, "n_iter", 0)
+    sr = checks.whole_number(sr, "sr", 1000)
+    n_fft = checks.whole_number(n_fft, "n_fft", 4)
+    n_iter = checks.whole_number(n_iter, "n_iter", 0)
     arr = np.asarray(mel_mag)
     if arr.ndim not in (2, 3):
         raise ParameterError(f"mel_mag: expected shape (n_mels, frames) or (batch, n_mels, frames), got shape {arr.shape}")

@@ -39,6 +39,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import checks
 from .errors import ParameterError
 
 __all__ = ["FAMILIES", "PITCH_RANGES", "SYNTH_VERSION", "synth_params", "generate_synth", "synth_note"]
@@ -418,8 +419,7 @@ def generate_synth(n_clips: int = 1000, *, sr: int = 16000, n_samples: int = 160
     if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or not MIN_SR <= sr <= MAX_SR:
         raise ParameterError(f"sr={sr!r}: expected a whole number of Hz from {MIN_SR} to {MAX_SR}")
     n_samples = _check_count("n_samples", n_samples, 1, 100 * int(sr))
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ParameterError(f"seed={seed!r}: expected a whole number >= 0")
+    checks.seed(seed)
     if indices is None:
         indices = range(_check_count("n_clips", n_clips))
     idx = [_check_count("indices[...]", i, 0) for i in indices]

@@ -1,0 +1,31 @@
+"""Shared validators for the public entry points: one check, one message, everywhere.
+
+Each returns the value in its canonical type or raises :class:`~vae_audio.errors.ParameterError`
+naming the argument (``name=value: expected ...``). Inner functions trust their callers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import ParameterError
+
+__all__ = ["whole_number", "seed"]
+
+
+def whole_number(value: Any, name: str, lo: int = 0, hi: int | None = None) -> int:
+    """``value`` as an ``int`` in ``[lo, hi]`` (a Python or NumPy integer, not a bool)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < lo \
+            or (hi is not None and value > hi):
+        expected = f"in {lo}..{hi}" if hi is not None else f">= {lo}"
+        raise ParameterError(f"{name}={value!r}: expected a whole number {expected}")
+    return int(value)
+
+
+def seed(value: Any, *, allow_none: bool = False) -> int | None:
+    """A random seed: a whole number >= 0 (or ``None`` when ``allow_none``)."""
+    if value is None and allow_none:
+        return None
+    return whole_number(value, "seed", 0)
