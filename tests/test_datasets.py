@@ -281,9 +281,9 @@ def test_max_clips_subsamples_every_group(fsdd_dir):
     ds = load_dataset(str(fsdd_dir), config=SMALL)  # a plain folder: unlabelled, random split
     assert ds.name == "folder" and len(ds) == 60
     small = load_fsdd(fsdd_dir, config=SMALL)
-    sub = datasets._subsample(small.clips, 20, seed=0)
+    sub = datasets.subsample_clips(small.clips, 20, seed=0)
     assert len(sub) == 20 and {c.split for c in sub} >= {"train", "test"}
-    assert sub == datasets._subsample(small.clips, 20, seed=0)
+    assert sub == datasets.subsample_clips(small.clips, 20, seed=0)
     assert {c.label for c in sub} == {0, 1, 2}
 
 

@@ -18,6 +18,8 @@ from .fileio import atomic_path
 __all__ = [
     "MIN_SR",
     "MAX_SR",
+    "check_sr",
+    "describe_unreadable",
     "load_audio",
     "write_wav",
     "pad_or_truncate",
@@ -30,7 +32,7 @@ MIN_SR = 1000
 MAX_SR = 768_000
 
 
-def _check_sr(sr: object, name: str = "sr") -> int:
+def check_sr(sr: object, name: str = "sr") -> int:
     """``sr`` as an int in [MIN_SR, MAX_SR]: ints, NumPy ints and whole floats (Python or NumPy)
     are accepted; bools, strings, fractions, NaN/inf and anything else raise ParameterError."""
     if isinstance(sr, (bool, np.bool_)):
@@ -60,7 +62,7 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _describe_unreadable(path: Path, reason: str) -> str:
+def describe_unreadable(path: Path, reason: str) -> str:
     """Explain why libsndfile refused ``path``, naming the likely cause."""
     with open(path, "rb") as handle:
         head = handle.read(512)
@@ -75,7 +77,7 @@ def _describe_unreadable(path: Path, reason: str) -> str:
 
 def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     """Resample ``y`` (``(..., n_samples)``) from ``orig_sr`` to ``target_sr`` Hz with soxr (high quality)."""
-    orig_sr, target_sr = _check_sr(orig_sr, "orig_sr"), _check_sr(target_sr, "target_sr")
+    orig_sr, target_sr = check_sr(orig_sr, "orig_sr"), check_sr(target_sr, "target_sr")
     if orig_sr == target_sr:
         return np.asarray(y, dtype=np.float32)
     import librosa
@@ -126,7 +128,7 @@ def load_audio(
         raise ParameterError(f"path={path!r}: expected a file path (str or os.PathLike)")
     p = Path(path)
     if sr is not None:
-        sr = _check_sr(sr)
+        sr = check_sr(sr)
     if duration is not None and not _is_positive_number(duration):
         raise ParameterError(f"duration={duration!r}: expected a positive number of seconds")
     if not p.exists():
@@ -153,7 +155,7 @@ def load_audio(
                 frames = max(1, int(round(duration * file_sr)))
             data = f.read(frames=frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:  # libsndfile refuses the file
-        raise AudioLoadError(_describe_unreadable(p, str(exc))) from None
+        raise AudioLoadError(describe_unreadable(p, str(exc))) from None
     except (OSError, ValueError) as exc:
         raise AudioLoadError(f"{p}: cannot read audio ({_one_line(exc)})") from None
     if file_sr < MIN_SR:
@@ -207,7 +209,7 @@ def write_wav(
     import soundfile as sf
 
     p = Path(path)
-    sr = _check_sr(sr)
+    sr = check_sr(sr)
     if not (isinstance(subtype, str) and sf.check_format("WAV", subtype)):
         raise ParameterError(
             f"subtype={subtype!r}: not a WAV subtype soundfile can write; choose from {sorted(sf.available_subtypes('WAV'))}"

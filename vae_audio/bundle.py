@@ -312,10 +312,10 @@ def load_model(directory: str | os.PathLike) -> "TrainedModel":
                           f"(encoder input {shape}, decoder output {out_shape})")
     if latent_enc != latent_dec:
         raise BundleError(f"{root / DECODER_FILE}: latent size {latent_dec} does not match the encoder's {latent_enc}")
-    num_classes = models._model_num_classes(encoder)
+    num_classes = models.num_classes_of(encoder)
     names = info.get("label_names")
     if (num_classes is None) != (not names) or (names and len(names) != num_classes) \
-            or models._model_num_classes(decoder) != num_classes:
+            or models.num_classes_of(decoder) != num_classes:
         raise BundleError(f"{cfg_path}: label names {names} do not match the models "
                           f"({'unconditional' if num_classes is None else f'{num_classes} classes'})")
     prior = None
@@ -390,14 +390,14 @@ class TrainedModel:
     def __init__(self, encoder, decoder, *, recipe: Recipe,
                  label_names: Sequence[str] | None = None, info: Mapping[str, Any] | None = None,
                  directory: str | os.PathLike | None = None, prior=None):
-        from .models import LATENT_KEY, _model_num_classes
+        from .models import LATENT_KEY, num_classes_of
 
         if not isinstance(recipe, Recipe) or not recipe.is_fitted:
             raise ParameterError("recipe: expected a fitted Recipe (features.recipe)")
         self._encoder, self._decoder = encoder, decoder
         self._recipe = recipe
         self._config, self._normalizer = recipe.spectrogram, recipe.normalizer
-        self._num_classes = _model_num_classes(encoder)
+        self._num_classes = num_classes_of(encoder)
         self._label_names = tuple(_check_label_names(label_names, self._num_classes) or ())
         from .models import is_grid, latent_shape, time_stride
 

@@ -34,7 +34,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .audio import _check_sr, pad_or_truncate, resample
+from .audio import check_sr, pad_or_truncate, resample
 from .errors import BundleError, ConfigError, ParameterError, TrainingError
 from .features import SpectrogramConfig, amplitude_to_db, mel_filterbank, stft_magnitude
 from .fileio import atomic_directory, atomic_write_json, read_json
@@ -372,7 +372,7 @@ class AudioClassifier:
         return self._standardize(self._log_mel(waveforms, "waveforms", sr))
 
     def _log_mel(self, waveforms: Any, name: str, sr: int | None) -> np.ndarray:
-        if sr is not None and _check_sr(sr) != self.sr:
+        if sr is not None and check_sr(sr) != self.sr:
             x = _check_waveforms(waveforms, name)
             x = _check_waveforms(resample(x, sr, self.sr), name, self.n_samples)
         else:
@@ -405,7 +405,7 @@ class AudioClassifier:
         """
         import keras
 
-        sr = _check_sr(sr)
+        sr = check_sr(sr)
         names = _check_label_names(label_names)
         seed = checks.seed(seed)
         epochs = self.config.epochs if epochs is None else epochs
@@ -659,7 +659,7 @@ def get_or_train_classifier(train_waveforms: Any, train_labels: Any, *, sr: int,
     config = ClassifierConfig() if config is None else config
     if not isinstance(config, ClassifierConfig):
         raise ParameterError(f"config: expected a ClassifierConfig, got {type(config).__name__}")
-    sr = _check_sr(sr)
+    sr = check_sr(sr)
     names = _check_label_names(label_names)
     seed = checks.seed(seed)
     x = _check_waveforms(train_waveforms, "train_waveforms")

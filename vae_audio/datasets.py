@@ -38,7 +38,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from . import checks
-from .audio import MAX_SR, MIN_SR, _describe_unreadable
+from .audio import MAX_SR, MIN_SR, describe_unreadable
 from .errors import DatasetError, ParameterError
 from .features import SpectrogramConfig
 from .recipe import LEVEL_MODES, Recipe, check_trim
@@ -53,6 +53,7 @@ __all__ = [
     "default_level",
     "default_epochs",
     "load_dataset",
+    "subsample_clips",
     "load_synth",
     "find_fsdd",
     "load_fsdd",
@@ -284,7 +285,7 @@ def _assign_splits(groups: Sequence[Any], seed: int, val_fraction: float, test_f
     return split
 
 
-def _subsample(clips: list[Clip], max_clips: int | None, seed: int) -> list[Clip]:
+def subsample_clips(clips: list[Clip], max_clips: int | None, seed: int) -> list[Clip]:
     """At most ``max_clips`` clips, drawn at random (seeded) in proportion to each (split, label) group."""
     if max_clips is None or max_clips >= len(clips):
         return clips
@@ -596,7 +597,7 @@ def load_folder(path: str | os.PathLike, *, config: SpectrogramConfig | Mapping 
             reason = " ".join(str(exc).split()) or type(exc).__name__
             if isinstance(exc, sf.LibsndfileError):  # say why: text file, truncated header, unknown format
                 with contextlib.suppress(OSError):
-                    reason = _describe_unreadable(p, reason).split(": ", 1)[1].removeprefix("cannot read audio (")[:-1]
+                    reason = describe_unreadable(p, reason).split(": ", 1)[1].removeprefix("cannot read audio (")[:-1]
             skipped.append(SkippedFile(str(p), f"cannot read audio ({reason})"))
     if not readable:
         raise DatasetError(f"{root}: none of the {len(files)} audio file(s) could be read ({skipped_summary(skipped)})")
@@ -656,5 +657,5 @@ def load_dataset(spec: str | os.PathLike = "synth", *, config: SpectrogramConfig
         ds = loader(p, strict=strict, test_fraction=test_fraction, **common)
     else:
         raise ParameterError(f"spec={spec!r}: expected 'synth', 'fsdd', 'nsynth' or a folder path")
-    ds.clips = _subsample(ds.clips, max_clips, ds.seed)
+    ds.clips = subsample_clips(ds.clips, max_clips, ds.seed)
     return _finish(ds)

@@ -406,7 +406,7 @@ def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
     check_compatible(model.config, dataset.config, model_name=f"the model {model_dir}",
                      data_name=f"the data {str(data_spec)!r}")
     if max_clips is not None:
-        dataset.clips = datasets._subsample(dataset.clips, int(max_clips), seed)
+        dataset.clips = datasets.subsample_clips(dataset.clips, int(max_clips), seed)
         if not any(c.split == "train" for c in dataset.clips):
             raise DatasetError(f"--max-clips {max_clips}: no training clip left; use more clips")
     if not any(c.split == "test" for c in dataset.clips):

@@ -86,6 +86,7 @@ __all__ = [
     "encode_array",
     "decode_array",
     "latent_shape",
+    "num_classes_of",
     "is_grid",
     "time_stride",
     "PadTime",
@@ -531,7 +532,8 @@ def build_decoder(output_shape: Sequence[int], *, architecture: str = DEFAULT_AR
 
 
 # ----------------------------------------------------------------------------- numpy helpers
-def _model_num_classes(model: keras.Model) -> int | None:
+def num_classes_of(model: keras.Model) -> int | None:
+    """The number of classes an encoder or decoder is conditional on, or ``None`` (unconditional)."""
     names = _input_names(model)
     if LABEL_KEY not in names:
         return None
@@ -623,7 +625,7 @@ def encode_array(encoder: keras.Model, x: Any, labels: Any = None, *,
     """
     shape = tuple(None if d is None else int(d) for d in encoder.input[SPECTROGRAM_KEY].shape[1:3])
     xs = _as_spectrograms(x, shape)
-    lab = _check_labels(labels, len(xs), _model_num_classes(encoder))
+    lab = _check_labels(labels, len(xs), num_classes_of(encoder))
     inputs = {SPECTROGRAM_KEY: xs}
     if lab is not None:
         inputs[LABEL_KEY] = lab
@@ -647,7 +649,7 @@ def decode_array(decoder: keras.Model, z: Any, labels: Any = None, *, batch_size
         raise ParameterError(f"z: expected latent codes (n, {want}), got shape {np.shape(z)}")
     if not np.all(np.isfinite(arr)):
         raise ParameterError("z: contains NaN or infinite values")
-    lab = _check_labels(labels, len(arr), _model_num_classes(decoder))
+    lab = _check_labels(labels, len(arr), num_classes_of(decoder))
     inputs = {LATENT_KEY: arr.astype(np.float32)}
     if lab is not None:
         inputs[LABEL_KEY] = lab
@@ -783,7 +785,7 @@ class VAE(keras.Model):
         self.min_log_sigma = float(min_log_sigma)
         self.initial_log_sigma = float(initial_log_sigma)
         self.seed = seed
-        self.num_classes = _model_num_classes(encoder)
+        self.num_classes = num_classes_of(encoder)
         self.latent_dim = int(encoder.outputs[0].shape[-1])
         self.sampler = Sampling(seed=seed, name="sampling")
         self.beta = self.add_weight(name="beta", shape=(), initializer=keras.initializers.Constant(float(beta)),
