@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     from vae_audio.featurize import build_features
 
     model = load_model(args.model)
-    features = build_features(datasets.load_dataset(args.data), recipe=model.recipe,
+    features = build_features(datasets.load_dataset(args.data, config=model.config), recipe=model.recipe,
                               cache_dir=REPO / "data" / "cache")
     train, test = features.subset("train"), features.subset("test")
     conditional = bool(model.label_names)

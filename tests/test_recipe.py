@@ -103,8 +103,10 @@ def trained(folders):
     """``vae-audio train`` on the loud folder (level "peak", the folder default), 10 short epochs."""
     from vae_audio.training import TrainSettings, train
 
-    result = train(TrainSettings(data=str(folders["loud"]), conditional=True, epochs=10, latent_dim=8, batch_size=4, learning_rate=2e-3,
-                                 out=str(folders["root"] / "run"), n_samples_out=0, verbose=0), overwrite=True)
+    # a hop other than the folder default (128): the recipe saved in the bundle must carry it everywhere
+    result = train(TrainSettings(data=str(folders["loud"]), conditional=True, epochs=10, latent_dim=8, batch_size=4,
+                                 learning_rate=2e-3, hop_length=256, out=str(folders["root"] / "run"), n_samples_out=0,
+                                 verbose=0), overwrite=True)
     from vae_audio.bundle import load_model
 
     return load_model(result.model_dir)
@@ -114,8 +116,9 @@ def test_training_features_ignore_the_recorded_level(folders, trained):
     from vae_audio.datasets import load_dataset
     from vae_audio.featurize import build_features
 
-    loud = build_features(load_dataset(folders["loud"]), cache_dir=None)
-    quiet = build_features(load_dataset(folders["quiet"]), cache_dir=None)
+    loud = build_features(load_dataset(folders["loud"], config=trained.config), cache_dir=None)
+    quiet = build_features(load_dataset(folders["quiet"], config=trained.config), cache_dir=None)
+    assert trained.config.hop_length == 256 and trained.config.shape == (257, 63)
     assert loud.recipe.level == "peak" and trained.recipe == loud.recipe
     assert np.abs(loud.x - quiet.x).max() < 1e-4
     # what training saw is exactly what the saved recipe makes of the files

@@ -402,7 +402,8 @@ def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
     same = str(data_spec) == str(training.get("data"))
     data_seed = int(training.get("seed", 0)) if same else 0
     listed_max = training.get("max_clips") if same else None
-    dataset = datasets.load_dataset(data_spec, max_clips=listed_max, seed=data_seed)
+    # the clips are featurized with the model's own recipe (its spectrogram settings included)
+    dataset = datasets.load_dataset(data_spec, max_clips=listed_max, seed=data_seed, config=model.config)
     check_compatible(model.config, dataset.config, model_name=f"the model {model_dir}",
                      data_name=f"the data {str(data_spec)!r}")
     if max_clips is not None:

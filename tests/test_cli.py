@@ -1,0 +1,62 @@
+"""The ``vae-audio`` command line: the choices it offers and the one-line errors of its new options.
+
+(The end-to-end CLI paths are exercised by tests/test_reliability.py and test_recipe.py; here the
+parser and the spectrogram / length options.)
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from vae_audio import cli
+from vae_audio.choices import ARCHITECTURES, LIKELIHOODS, PRIOR_CHOICES, STRATEGIES
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    try:
+        code = cli.main([str(a) for a in argv])
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(code: int, err: str, pattern: str) -> None:
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vae-audio: error: "), err
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+def test_the_parser_offers_the_defined_choices():
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    train = sub.choices["train"]
+    choices = {a.dest: a.choices for a in train._actions if a.choices}
+    assert tuple(choices["model"]) == ARCHITECTURES and tuple(choices["strategy"]) == STRATEGIES
+    assert tuple({a.dest: a.choices for a in sub.choices["generate"]._actions if a.choices}["prior"]) == PRIOR_CHOICES
+    assert "grid" in ARCHITECTURES and "spectral" in LIKELIHOODS
+    dests = {a.dest for a in train._actions}
+    assert {"sr", "duration", "n_fft", "hop_length", "n_mels"} <= dests
+    assert "seconds" in {a.dest for a in sub.choices["generate"]._actions}
+
+
+@pytest.mark.parametrize("argv, pattern", [
+    (["--hop-length", "2048"], r"hop_length=2048 exceeds n_fft=1024"),
+    (["--n-mels", "600"], r"n_mels=600 exceeds the 513 STFT bins"),
+    (["--duration", "-1"], r"duration=-1.0: expected a number of seconds"),
+    (["--sr", "1"], r"SpectrogramConfig.sr=1"),
+    (["--n-fft", "0"], r"--n-fft"),
+])
+def test_impossible_spectrogram_settings_are_refused_in_one_line(argv, pattern, capsys, tmp_path):
+    code, _, err = run(capsys, "train", "--out", tmp_path / "run", *argv)
+    one_line_error(code, err, pattern)
+    assert not (tmp_path / "run").exists()  # nothing written
+
+
+def test_generate_seconds_needs_a_bundle_first(capsys, tmp_path):
+    # (--seconds on a window-only model and bad lengths: tests/test_grid.py::test_generate_any_length)
+    code, _, err = run(capsys, "generate", "--model", tmp_path / "nothing", "--seconds", "2")
+    one_line_error(code, err, r"nothing: no model bundle here")
