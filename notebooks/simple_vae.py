@@ -48,9 +48,12 @@ from vae_audio import datasets, display, featurize, generate, metrics, models, p
 #
 # `load_dataset` lists the clips (labels, train/val/test split); `build_features` loads them,
 # cuts them to one length, and turns each into a normalized dB spectrogram (cached in `data/cache`).
+# A dense model learns every (frequency, time) position on its own, so it gets a compact input:
+# 64 mel bands instead of every STFT bin (the phase step inverts the mel filterbank).
 
 # %%
-dataset = datasets.load_dataset(settings.data, max_clips=settings.max_clips)
+mel = datasets.default_config(settings.data).replace(n_mels=64)  # the dataset's settings, 64 mel bands
+dataset = datasets.load_dataset(settings.data, max_clips=settings.max_clips, config=mel)
 features = featurize.build_features(dataset, cache_dir=settings.cache_dir, verbose=True)
 cfg = features.config
 print(cfg.describe())
@@ -87,8 +90,8 @@ y = va.normalize_level(y, recipe.level)  # per-clip loudness (FSDD: peak 0.9; sy
 print(f"level normalization {recipe.level!r}: peak {np.abs(y).max():.2f}")
 
 # %% [markdown]
-# Its spectrogram: STFT magnitude in dB (0 dB = a full-scale sinusoid's bin), floored at
-# `db_floor`. This is what the model sees and generates.
+# Its spectrogram: the STFT magnitude summed into 64 mel bands, in dB, floored at `db_floor`.
+# This is what the model sees and generates.
 
 # %%
 s_db = cfg.spectrogram_db(y)
@@ -98,7 +101,8 @@ display.plot_spectrogram(s_db, cfg, title="the clip, dB spectrogram");
 # %% [markdown]
 # **The ceiling.** A spectrogram keeps only magnitudes; the phase is thrown away and has to be
 # invented again to get sound back (`phase.db_to_audio`: a phase-gradient estimate refined by
-# Fast Griffin-Lim). Listen to both: whatever the second one lacks, no model that generates
+# Fast Griffin-Lim; with mel bands it first has to guess the fine frequency detail the bands
+# summed away). Listen to both: whatever the second one lacks, no model that generates these
 # spectrograms can give back.
 
 # %%
@@ -133,13 +137,16 @@ print(f"the whole dataset: x {features.x.shape}, {features.x.min():.2f} .. {feat
 training.configure_determinism(seed=0)
 encoder = models.build_encoder(cfg.shape, architecture="simple")
 decoder = models.build_decoder(cfg.shape, architecture="simple")
-vae = models.VAE(encoder, decoder, seed=0)
+vae = models.VAE(encoder, decoder, seed=0, likelihood="spectral", db_range=(norm.low_db, norm.high_db))
 print(f"encoder {encoder.count_params():,} parameters, decoder {decoder.count_params():,}; "
       f"latent size {vae.latent_dim}; input {cfg.shape}")
 
 # %% [markdown]
-# Training minimizes the negative ELBO: a reconstruction term (a Gaussian likelihood whose
-# variance is set from the batch's error) plus the KL divergence of the latent code from N(0, I).
+# Training minimizes the negative ELBO: a reconstruction term plus the KL divergence of the
+# latent code from N(0, I). The reconstruction term is the `"spectral"` likelihood: a Gaussian on
+# the normalized spectrogram whose variance is set from the batch's error, plus the same kind of
+# self-scaled terms on the linear magnitude (spectral convergence, log-magnitude distance), so
+# the loud bins a listener hears count as much as the quiet background. No weights to tune.
 
 # %%
 train_data = featurize.make_tf_dataset(features, split="train", batch_size=64, seed=0)
@@ -154,7 +161,10 @@ display.plot_history(history.history);
 #
 # Draw latent vectors from the prior N(0, I) and run the steps by hand. Expect rough sounds:
 # a dense layer learns every (frequency, time) position separately; the convolutional model of
-# `improved_vae.ipynb` shares its filters across the spectrogram and does better.
+# `improved_vae.ipynb` shares its filters across the spectrogram and does better. Draws from
+# N(0, I) also land between the codes of real clips, so they come out quieter and vaguer than a
+# reconstruction (compare the dB scales below); `improved_vae.ipynb` samples a prior fitted to
+# the codes instead.
 
 # %%
 model = va.TrainedModel.from_vae(vae, recipe=features.recipe)  # the trained model, ready to use
