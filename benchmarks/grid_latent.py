@@ -111,11 +111,13 @@ DEFAULT_FSDD = REPO.parent / "shared" / "data" / "fsdd" / "recordings"
 OUT_DIR = REPO / "outputs" / "benchmarks" / "grid_latent"
 
 import keras
-from keras import layers, ops
+from keras import layers, ops  # noqa: E402
+
+from vae_audio.models import FiLM, PadTime, SnapSigmoid  # noqa: E402  (the package's grid layers)
 
 SPECTROGRAM_KEY, LABEL_KEY, LATENT_KEY = "spectrogram", "label", "z"
 NUM_CLASSES = 10
-SNAP_MARGIN = 0.02
+from vae_audio.models import SNAP_MARGIN  # noqa: E402
 MIN_LOG_SIGMA = -6.0
 _LOG_2PI = math.log(2.0 * math.pi)
 _LN10 = math.log(10.0)
@@ -126,62 +128,6 @@ COLUMNS = ("tag", "loss", "strides", "latent grid (F'xT'xC = numbers)", "cond", 
 
 
 # ----------------------------------------------------------------------------- layers
-@keras.saving.register_keras_serializable(package="grid_latent")
-class PadTime(layers.Layer):
-    """Zero-pad axis 2 (frames) at the end to a multiple of ``multiple``; works for ``None`` frames.
-
-    ``(batch, freq, frames, ch) -> (batch, freq, ceil(frames / multiple) * multiple, ch)``.
-    """
-
-    def __init__(self, multiple: int, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.multiple = int(multiple)
-
-    def call(self, x):
-        if self.multiple == 1:
-            return x
-        frames = ops.shape(x)[2]
-        pad = (self.multiple - frames % self.multiple) % self.multiple
-        tail = ops.zeros_like(x[:, :, :self.multiple - 1])[:, :, :pad]  # (batch, freq, pad, ch)
-        return ops.concatenate([x, tail], axis=2)
-
-    def compute_output_shape(self, input_shape):
-        b, f, t, c = input_shape
-        return (b, f, None if t is None else -(-t // self.multiple) * self.multiple, c)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "multiple": self.multiple}
-
-
-@keras.saving.register_keras_serializable(package="grid_latent")
-class FiLM(layers.Layer):
-    """Label-conditioned feature-wise affine map: ``[x (b, f, t, ch), label (b,)] -> x * (1 + gamma) + beta``.
-
-    ``gamma, beta`` (``ch`` each) come from a zero-initialized ``Embedding(num_classes, 2 ch)``,
-    so the layer starts as the identity.
-    """
-
-    def __init__(self, num_classes: int, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.num_classes = int(num_classes)
-
-    def build(self, input_shape):
-        channels = int(input_shape[0][-1])
-        self.table = self.add_weight(name="table", shape=(self.num_classes, 2 * channels), initializer="zeros")
-
-    def call(self, inputs):
-        x, label = inputs
-        gb = ops.take(self.table, ops.cast(label, "int32"), axis=0)[:, None, None, :]  # (b, 1, 1, 2 ch)
-        gamma, beta = ops.split(gb, 2, axis=-1)
-        return x * (1.0 + gamma) + beta
-
-    def compute_output_shape(self, input_shape):
-        return input_shape[0]
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "num_classes": self.num_classes}
-
-
 @keras.saving.register_keras_serializable(package="grid_latent")
 class LabelPlane(layers.Layer):
     """Concatenate a broadcast one-hot label: ``[x (b, f, t, ch), label (b,)] -> (b, f, t, ch + num_classes)``."""
@@ -203,25 +149,6 @@ class LabelPlane(layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "num_classes": self.num_classes}
-
-
-@keras.saving.register_keras_serializable(package="grid_latent")
-class SnapSigmoid(layers.Layer):
-    """Sigmoid that reaches exact 0 and 1: forward ``clip((s - m) / (1 - 2m), 0, 1)`` with
-    ``s = sigmoid(logits)``; backward the gradient of ``s`` (straight-through), so bins snapped to
-    0 or 1 still receive a gradient when the target disagrees. Shape-preserving."""
-
-    def __init__(self, margin: float = SNAP_MARGIN, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.margin = float(margin)
-
-    def call(self, logits):
-        s = ops.sigmoid(logits)
-        snapped = ops.clip((s - self.margin) / (1.0 - 2.0 * self.margin), 0.0, 1.0)
-        return s + ops.stop_gradient(snapped - s)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "margin": self.margin}
 
 
 # ----------------------------------------------------------------------------- builders
