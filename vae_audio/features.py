@@ -43,6 +43,16 @@ def _is_whole(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
+def check_json_object(data: Any, what: str, known: set[str] | frozenset[str]) -> Mapping[str, Any]:
+    """``data`` if it is a mapping with no keys outside ``known``; else :class:`ConfigError` naming ``what``."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{what}: expected a JSON object, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f"{what}: unknown keys {unknown}; known keys are {sorted(known)}")
+    return data
+
+
 def n_stft_frames(n_samples: int, *, n_fft: int, hop_length: int) -> int:
     """Number of frames of librosa's centred STFT of ``n_samples`` samples.
 
@@ -163,12 +173,7 @@ class SpectrogramConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "SpectrogramConfig":
         """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"spectrogram config: expected a JSON object, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"spectrogram config: unknown keys {unknown}; known keys are {sorted(known)}")
+        check_json_object(data, "spectrogram config", {f.name for f in dataclasses.fields(cls)})
         try:
             return cls(**dict(data))
         except TypeError as exc:
@@ -456,10 +461,6 @@ class Normalizer:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Normalizer":
         """Inverse of :meth:`to_dict`."""
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"normalizer: expected a JSON object, got {type(data).__name__}")
-        unknown = sorted(set(data) - {"mode", "low_db", "high_db", "clip"})
-        if unknown:
-            raise ConfigError(f"normalizer: unknown keys {unknown}")
+        check_json_object(data, "normalizer", {"mode", "low_db", "high_db", "clip"})
         return cls(mode=data.get("mode", "global"), low_db=data.get("low_db"), high_db=data.get("high_db"),
                    clip=data.get("clip", True))

@@ -25,7 +25,7 @@ import numpy as np
 
 from .audio import load_audio, pad_or_truncate
 from .errors import ConfigError, ParameterError
-from .features import Normalizer, SpectrogramConfig
+from .features import Normalizer, SpectrogramConfig, check_json_object
 
 __all__ = ["Recipe", "LEVEL_MODES", "PEAK_TARGET", "RMS_TARGET_DB", "normalize_level", "level_gain", "check_level",
            "check_trim"]
@@ -203,11 +203,7 @@ class Recipe:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Recipe":
         """Inverse of :meth:`to_dict`; unknown keys or bad values raise :class:`ConfigError`."""
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"recipe: expected a JSON object, got {type(data).__name__}")
-        unknown = sorted(set(data) - {"spectrogram", "level", "trim_db", "normalizer"})
-        if unknown:
-            raise ConfigError(f"recipe: unknown keys {unknown}")
+        check_json_object(data, "recipe", {"spectrogram", "level", "trim_db", "normalizer"})
         if "spectrogram" not in data:
             raise ConfigError("recipe: no 'spectrogram' settings")
         norm = data.get("normalizer")
