@@ -149,7 +149,7 @@ def test_corrupt_archive_is_a_bundle_error(tmp_path, data):
 # ----------------------------------------------------------------------------- in a bundle
 keras = pytest.importorskip("keras")
 
-from vae_audio import bundle, models  # noqa: E402
+from vae_audio import bundle, inference, models  # noqa: E402
 from vae_audio.features import Normalizer, SpectrogramConfig  # noqa: E402
 from vae_audio.recipe import Recipe  # noqa: E402
 
@@ -206,7 +206,7 @@ def test_tampered_or_missing_prior_is_refused(conditional, tmp_path):
 def test_cli_offers_the_bundle_prior_choices():
     from vae_audio import cli
 
-    assert cli.PRIOR_CHOICES is bundle.PRIOR_CHOICES  # one definition (vae_audio.choices)
+    assert cli.PRIOR_CHOICES is inference.PRIOR_CHOICES  # one definition (vae_audio.choices)
 
 
 def test_prior_must_fit_the_model(conditional, tmp_path):

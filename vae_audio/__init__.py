@@ -43,7 +43,7 @@ _EXPORTS: dict[str, str] = {
     "Features": "featurize", "build_features": "featurize", "make_tf_dataset": "featurize",
     # models, bundles, training, generation
     "build_encoder": "models", "build_decoder": "models", "VAE": "models",
-    "save_model": "bundle", "load_model": "bundle", "TrainedModel": "bundle", "check_compatible": "bundle",
+    "save_model": "bundle", "load_model": "bundle", "TrainedModel": "inference", "check_compatible": "inference",
     "LatentPrior": "latent_prior",
     "TrainSettings": "training", "train": "training", "fit_training_prior": "training",
     "generate_audio": "generate", "reconstruct_audio": "generate", "interpolate": "generate",
@@ -60,7 +60,7 @@ __all__ = sorted(_EXPORTS) + ["__version__"]
 #: submodules reachable as attributes (``va.display.player``) without an explicit import
 _SUBMODULES = frozenset({
     "errors", "fileio", "audio", "features", "recipe", "phase", "metrics", "scores", "synth", "datasets", "download",
-    "featurize", "models", "latent_prior", "bundle", "training", "generate", "classifier", "evaluate", "display",
+    "featurize", "models", "latent_prior", "inference", "bundle", "training", "generate", "classifier", "evaluate", "display",
     "notebook",
     "tfquiet",
     "cli",

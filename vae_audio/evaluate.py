@@ -138,7 +138,7 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
 
     Parameters
     ----------
-    model : a :class:`vae_audio.bundle.TrainedModel` (from :func:`~vae_audio.bundle.load_model`).
+    model : a :class:`vae_audio.inference.TrainedModel` (from :func:`~vae_audio.bundle.load_model`).
     features : :class:`vae_audio.featurize.Features` built with the model's spectrogram config
         recipe (``build_features(dataset, recipe=model.recipe)``); its ``"test"``
         split is evaluated. A different config raises :class:`ConfigError` showing both.
@@ -150,7 +150,7 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
     seed : seed of the generated samples (the same seed gives the same results on CPU).
     prior : latent distribution of the generated samples: ``"auto"`` (the model's fitted latent
         prior when it has one, else ``N(0, I)``), ``"fitted"`` or ``"standard"`` (``N(0, I)``);
-        see :meth:`vae_audio.bundle.TrainedModel.sample_latents`. Recorded as
+        see :meth:`vae_audio.inference.TrainedModel.sample_latents`. Recorded as
         ``generation["latent_prior"]``.
     phase_kwargs : options of :func:`vae_audio.phase.griffin_lim` used for every spectrogram ->
         audio conversion (``n_iter``, ``init``, ``momentum``, ``seed``, ``batch_size``).
@@ -167,7 +167,7 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
     ``summary`` (the headline numbers) and ``seconds`` (per stage). Every SC/LSD entry is
     ``{"sc_db": {"median", "mean"}, "lsd_db": {"median", "mean"}}`` in dB, lower is better.
     """
-    from .bundle import check_compatible, check_prior_choice
+    from .inference import check_compatible, check_prior_choice
     from .features import db_to_magnitude
     from .phase import db_to_audio
 
@@ -383,7 +383,8 @@ def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
     scores are computed when the dataset has labels (else ``results["generation"]`` is None).
     """
     from . import datasets
-    from .bundle import check_prior_choice, load_model
+    from .bundle import load_model
+    from .inference import check_prior_choice
     from .featurize import build_features
     from .fileio import atomic_write_json
 

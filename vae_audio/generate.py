@@ -110,7 +110,7 @@ def generate_audio(model, n: int, *, label: int | str | None = None, seed: int =
     """Sample ``n`` clips from the prior (of class ``label`` for a conditional model).
 
     ``prior`` and ``temperature`` choose the latent distribution (see
-    :meth:`vae_audio.bundle.TrainedModel.sample_latents`: by default the latent prior fitted
+    :meth:`vae_audio.inference.TrainedModel.sample_latents`: by default the latent prior fitted
     to the training codes when the model has one, else ``N(0, I)``). ``seconds`` (grid models)
     asks for clips of another length than the training window.
     Returns waveforms ``(n, samples)`` float32 (``config.n_samples`` by default).
@@ -299,7 +299,7 @@ def reconstruct_files(model, files: Sequence[str | os.PathLike], out_dir: str | 
 
 def write_training_samples(model, features, out_dir: str | os.PathLike, *, n: int = 8, seed: int = 0) -> list[Path]:
     """After training: ``n`` prior samples plus ``n`` test clips with their reconstructions and ceilings."""
-    from .bundle import check_compatible
+    from .inference import check_compatible
 
     check_compatible(model.config, features.config, data_name=f"the data {features.name!r}")
     test = features.subset("test") if np.any(features.split == "test") else features.subset("train")

@@ -35,7 +35,7 @@ Architectures (``architecture=``)
 Any spectrogram size works: the encoder zero-pads its input (at the high-frequency end
 and at the end in time) to a multiple of the total stride, and the decoder crops its output
 back to ``(freq, frames)`` (the ``grid`` decoder crops frequency; it returns ``T' * sT`` frames,
-which :class:`VAE` and :class:`~vae_audio.bundle.TrainedModel` crop to the clip's frames).
+which :class:`VAE` and :class:`~vae_audio.inference.TrainedModel` crop to the clip's frames).
 
 Model inputs and outputs (names are the dict keys)
 --------------------------------------------------
@@ -749,7 +749,7 @@ class VAE(keras.Model):
     normalized units; comparable between likelihoods).
 
     This is the training graph only; a trained model is used through
-    :class:`vae_audio.bundle.TrainedModel` (``TrainedModel.from_vae(vae, recipe=...)`` in memory,
+    :class:`vae_audio.inference.TrainedModel` (``TrainedModel.from_vae(vae, recipe=...)`` in memory,
     :func:`~vae_audio.bundle.load_model` from files).
     """
 

@@ -339,7 +339,7 @@ def _read_state(checkpoint: Path) -> dict[str, Any]:
 
 def _check_resumable(state: dict[str, Any], checkpoint: Path, features) -> None:
     """The data of a resumed run must be featurized exactly as the checkpoint's was."""
-    from .bundle import check_compatible
+    from .inference import check_compatible
     from .features import Normalizer, SpectrogramConfig
 
     try:
@@ -381,7 +381,8 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
     import keras
 
     from . import datasets, models
-    from .bundle import TrainedModel, save_model
+    from .bundle import save_model
+    from .inference import TrainedModel
     from .featurize import build_features, make_tf_dataset
 
     settings = settings or TrainSettings()
@@ -495,10 +496,10 @@ def fit_training_prior(vae, features, *, conditional: bool, seed: int = 0):
 
     Encodes every training clip (posterior means and variances) and fits a Gaussian mixture
     to them (one per class for a conditional model) with
-    :meth:`vae_audio.bundle.TrainedModel.fit_prior`; the bundle stores it and generation
+    :meth:`vae_audio.inference.TrainedModel.fit_prior`; the bundle stores it and generation
     samples from it instead of ``N(0, I)`` (see :mod:`vae_audio.latent_prior` for why).
     """
-    from .bundle import TrainedModel
+    from .inference import TrainedModel
 
     train = features.subset("train")
     names = list(features.label_names) if conditional else None
@@ -509,7 +510,7 @@ def fit_training_prior(vae, features, *, conditional: bool, seed: int = 0):
 
 
 def _write_audio_summary(out: Path, trained, n: int = 4) -> None:
-    """Log a few prior samples of a :class:`~vae_audio.bundle.TrainedModel` as audio to TensorBoard
+    """Log a few prior samples of a :class:`~vae_audio.inference.TrainedModel` as audio to TensorBoard
     (``out/logs/samples``)."""
     import tensorflow as tf
 
