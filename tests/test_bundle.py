@@ -9,7 +9,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from vae_audio import bundle, models  # noqa: E402
+from vae_audio import bundle, inference, models  # noqa: E402
 from vae_audio.errors import BundleError, ConfigError, ParameterError  # noqa: E402
 from vae_audio.features import Normalizer, SpectrogramConfig  # noqa: E402
 from vae_audio.recipe import Recipe  # noqa: E402
@@ -237,7 +237,7 @@ def test_missing_folder_is_refused(tmp_path):
 
 def test_from_vae_wraps_a_model_in_memory():
     vae = make_vae(num_classes=3)
-    model = bundle.TrainedModel.from_vae(vae, recipe=RECIPE, label_names=LABELS)
+    model = inference.TrainedModel.from_vae(vae, recipe=RECIPE, label_names=LABELS)
     assert model.label_index("snare") == 1 and model.latent_dim == 3
     assert "latent=3" in repr(model) and "3 classes" in repr(model)
     assert model.generate(2, labels="kick").shape == (2, *CONFIG.shape)

@@ -9,7 +9,7 @@ import soundfile as sf
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
-from vae_audio import bundle, generate, models  # noqa: E402
+from vae_audio import bundle, generate, inference, models  # noqa: E402
 from vae_audio.errors import ConfigError, ParameterError  # noqa: E402
 from vae_audio.features import Normalizer, SpectrogramConfig  # noqa: E402
 from vae_audio.recipe import Recipe  # noqa: E402
@@ -139,7 +139,7 @@ def test_reconstruct_files_keeps_a_clip_three_times_the_window(grid_model, tmp_p
 def _vector_model():
     kw = dict(architecture="conv", latent_dim=4, filters=(4, 8))
     vae = models.VAE(models.build_encoder(CFG.shape, **kw), models.build_decoder(CFG.shape, **kw), seed=0)
-    return bundle.TrainedModel.from_vae(vae, recipe=RECIPE)
+    return inference.TrainedModel.from_vae(vae, recipe=RECIPE)
 
 
 def test_generate_any_length(grid_model, tmp_path):

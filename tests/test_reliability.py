@@ -30,7 +30,7 @@ import soundfile as sf
 keras = pytest.importorskip("keras")
 
 from conftest import sine, wav_bytes  # noqa: E402
-from vae_audio import bundle, cli, generate, models  # noqa: E402
+from vae_audio import bundle, cli, generate, inference, models  # noqa: E402
 from vae_audio.audio import load_audio  # noqa: E402
 from vae_audio.datasets import load_dataset  # noqa: E402
 from vae_audio.errors import (AudioWriteError, BundleError, ConfigError, DatasetError,  # noqa: E402
@@ -402,7 +402,7 @@ def test_reconstruct_labels(kind, tiny, tmp_path, wav_factory):
     elif kind == "missing_label":
         reason, err_type = r"--label: this model is conditional", ParameterError
     else:
-        model = bundle.TrainedModel.from_vae(_unconditional(), recipe=tiny.features.recipe)
+        model = inference.TrainedModel.from_vae(_unconditional(), recipe=tiny.features.recipe)
         reason, err_type = r"not conditional", ParameterError
     with pytest.raises(err_type) as err:
         generate.reconstruct_files(model, [good], out, label=label)
@@ -766,13 +766,13 @@ def test_write_clips_failing_mid_batch_leaves_nothing(tmp_path, monkeypatch):
 # ----------------------------------------------------------------------------- model config vs data config
 def test_check_compatible_shows_both_configs():
     other = CONFIG.replace(hop_length=16)
-    assert bundle.check_compatible(CONFIG, CONFIG.replace()) is None
+    assert inference.check_compatible(CONFIG, CONFIG.replace()) is None
     with pytest.raises(ConfigError) as err:
-        bundle.check_compatible(CONFIG, other)
+        inference.check_compatible(CONFIG, other)
     msg = assert_one_line_error(err.value, names=[CONFIG.describe(), other.describe()], reason="hop_length 32 vs 16")
     assert "another spectrogram config" in msg
     with pytest.raises(ParameterError):
-        bundle.check_compatible(CONFIG, other.to_dict())
+        inference.check_compatible(CONFIG, other.to_dict())
 
 
 def test_model_applied_to_data_with_another_config_is_refused(tiny, tmp_path):
