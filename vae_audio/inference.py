@@ -348,7 +348,7 @@ class TrainedModel:
         if not frames_ok or arr.shape[-2] != self.shape[0]:
             raise ParameterError(f"normalized: expected spectrograms (n, {self.shape[0]}, "
                                  f"{'frames' if self._grid else self.shape[1]}), got shape {np.shape(normalized)}")
-        return self._normalizer.unnormalize(arr)
+        return self._recipe.to_db(arr)
 
     def to_audio(self, normalized: np.ndarray, **phase_kwargs: Any) -> np.ndarray:
         """Normalized spectrograms -> waveforms ``(n, n_samples)`` float32 at ``config.sr``.
