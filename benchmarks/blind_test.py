@@ -13,6 +13,12 @@ Every judge of reconstructions is run on inputs whose answer is known, on the FS
 - white noise at each clip's RMS;
 - and, for every ``--model DIR`` given, that bundle's reconstructions (the same recipe).
 
+A second table calibrates the two *generation* judges (the CNN of :mod:`vae_audio.classifier`
+and the cepstral judge of :mod:`vae_audio.cepstral_judge`, both trained on the real training
+split) on the same rows plus every model's conditional samples from its prior (300, digits
+balanced): how often the judge hears the intended digit, the inception score and the Fréchet
+distance to the real test clips (each in its own judge's units).
+
 Usage (from the repository root; FSDD_DIR defaults to ../shared/data/fsdd/recordings)::
 
     python benchmarks/blind_test.py [--model outputs/runs/fsdd-conv-cond/model ...]
@@ -87,6 +93,44 @@ def main(argv: list[str] | None = None) -> int:
         stoi = stoi_concat(a, b, cfg.sr)
         print(f"| {name} | {blind['accuracy']:.3f} ± {blind['std']:.3f} | {np.nanmedian(pesq):.2f} "
               f"({int(np.isfinite(pesq).sum())}) | {stoi:.3f} |", flush=True)
+
+    from vae_audio.cepstral_judge import CepstralJudge
+    from vae_audio.classifier import get_or_train_classifier
+    from vae_audio.scores import frechet_distance, inception_score
+
+    train = features.subset("train")
+    judges = {
+        "CNN": get_or_train_classifier(train.audio, train.labels, sr=cfg.sr, label_names=list(features.label_names),
+                                       cache_dir=REPO / "data" / "cache" / "classifiers",
+                                       key_extra={"data": features.name}, seed=0),
+        "cepstral": CepstralJudge().fit(train.audio, train.labels, sr=cfg.sr, label_names=list(features.label_names)),
+    }
+    pick = np.sort(rng.choice(len(train), size=len(real), replace=False))
+    judged = [("real train clips (another real set)", train.audio[pick], train.labels[pick])]
+    judged += [(name, b, test.labels) for name, _, b in rows[1:]]
+    n = len(real)
+    cond = np.random.default_rng([0, 2]).permutation(np.arange(n) % 10).astype(np.int32)
+    for model_dir in args.model:
+        model = load_model(model_dir)
+        if model.label_names:
+            audio = model.to_audio(model.generate(n, labels=cond, seed=1))
+            judged.append((f"samples of {model.info.get('model', {}).get('architecture')}: {model_dir} "
+                           f"({model.prior.describe() if model.prior else 'N(0, I)'})", audio, cond))
+    print("\nGeneration judges on the same rows (accuracy: the intended digit heard; IS: inception score; "
+          "FD: Fréchet distance to the real test clips in the judge's own units)\n")
+    print("| row | CNN accuracy | CNN IS | CNN FD | cepstral accuracy | cepstral IS | cepstral FD |")
+    print("|---|--:|--:|--:|--:|--:|--:|")
+    reference = {name: judge.analyze(real, sr=cfg.sr) for name, judge in judges.items()}
+    print("| real test clips | " + " | ".join(
+        f"{np.mean(np.argmax(p_, 1) == test.labels):.3f} | {inception_score(p_):.2f} | 0" for _, p_ in reference.values())
+        + " |")
+    for name, audio, labels in judged:
+        cells = []
+        for jname, judge in judges.items():
+            emb, probs = judge.analyze(audio, sr=cfg.sr)
+            cells.append(f"{np.mean(np.argmax(probs, 1) == labels):.3f} | {inception_score(probs):.2f} | "
+                         f"{frechet_distance(emb, reference[jname][0]):.1f}")
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
     return 0
 
 

@@ -44,13 +44,13 @@ _EXPORTS: dict[str, str] = {
     # models, bundles, training, generation
     "build_encoder": "models", "build_decoder": "models", "VAE": "models",
     "save_model": "bundle", "load_model": "bundle", "TrainedModel": "inference", "check_compatible": "inference",
-    "LatentPrior": "latent_prior",
+    "LatentPrior": "latent_prior", "GridPrior": "grid_prior",
     "TrainSettings": "training", "train": "training", "fit_training_prior": "training",
     "generate_audio": "generate", "reconstruct_audio": "generate", "interpolate": "generate",
     "write_clips": "generate",
     # evaluation
     "AudioClassifier": "classifier", "get_or_train_classifier": "classifier",
-    "generation_scores": "classifier",
+    "generation_scores": "classifier", "CepstralJudge": "cepstral_judge",
     "inception_score": "scores", "frechet_distance": "scores", "accuracy": "scores",
 }
 
@@ -60,7 +60,7 @@ __all__ = sorted(_EXPORTS) + ["__version__"]
 #: submodules reachable as attributes (``va.display.player``) without an explicit import
 _SUBMODULES = frozenset({
     "errors", "fileio", "audio", "features", "recipe", "phase", "metrics", "scores", "synth", "datasets", "download",
-    "featurize", "models", "latent_prior", "inference", "bundle", "training", "generate", "classifier", "evaluate", "display",
+    "featurize", "models", "latent_prior", "grid_prior", "inference", "bundle", "training", "generate", "classifier", "cepstral_judge", "evaluate", "display",
     "notebook",
     "tfquiet",
     "cli",

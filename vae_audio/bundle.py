@@ -9,9 +9,13 @@ Layout of a bundle folder::
                        trim, normalizer statistics), architecture and VAE settings, training
                        settings, label names, format/package/library versions and the SHA-256 of
                        every other file
-      prior.npz        (optional) the latent prior fitted to the training codes
-                       (:class:`~vae_audio.latent_prior.LatentPrior`); generation samples from it
-                       instead of N(0, I) when it is there
+      prior.npz        (optional, vector latents) the Gaussian mixture fitted to the training
+                       codes (:class:`~vae_audio.latent_prior.LatentPrior`)
+      prior.keras      (optional, grid latents) the learned prior network
+                       (:class:`~vae_audio.grid_prior.GridPrior`); its family, version, latent
+                       layout and standardization are in ``config.json["latent_prior"]``
+
+Generation samples from the prior instead of N(0, I) when the bundle has one.
 
 :func:`save_model` writes the folder atomically (a crash never leaves a half-written bundle,
 and a previous bundle stays intact until the new one is complete). :func:`load_model` checks
@@ -44,6 +48,7 @@ __all__ = [
     "DECODER_FILE",
     "CONFIG_FILE",
     "PRIOR_FILE",
+    "GRID_PRIOR_FILE",
     "save_model",
     "load_model",
     "read_bundle_config",
@@ -59,6 +64,7 @@ ENCODER_FILE = "encoder.keras"
 DECODER_FILE = "decoder.keras"
 CONFIG_FILE = "config.json"
 PRIOR_FILE = "prior.npz"
+GRID_PRIOR_FILE = "prior.keras"
 _MODEL_FILES = (ENCODER_FILE, DECODER_FILE)
 
 
@@ -92,8 +98,9 @@ def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
     label_names : class names, one per label index, for a conditional model (else ``None``).
     settings : extra JSON-serializable information, stored as ``config.json["training"]``
         (training settings, epochs run, final losses, ...).
-    prior : a :class:`~vae_audio.latent_prior.LatentPrior` fitted to the training codes (written
-        as ``prior.npz``), or ``None`` (generation then samples ``z ~ N(0, I)``).
+    prior : the model's latent prior: a :class:`~vae_audio.latent_prior.LatentPrior` (vector
+        latent, written as ``prior.npz``) or a :class:`~vae_audio.grid_prior.GridPrior` (grid
+        latent, ``prior.keras``), or ``None`` (generation then samples ``z ~ N(0, I)``).
     overwrite : replace an existing bundle (atomically). A folder that exists but is not a
         bundle is never replaced.
 
@@ -124,14 +131,20 @@ def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
     latent_dim = int(decoder.input[LATENT_KEY].shape[-1])
     prior_info = None
     if prior is not None:
+        from .grid_prior import GridPrior
         from .latent_prior import LatentPrior
 
-        if not isinstance(prior, LatentPrior):
-            raise ConfigError(f"prior: expected a LatentPrior or None, got {type(prior).__name__}")
-        reason = prior.mismatch(latent_dim, num_classes)
+        wanted = GridPrior if is_grid(decoder) else LatentPrior
+        if not isinstance(prior, wanted):
+            raise ConfigError(f"prior: expected a {wanted.__name__} or None, got {type(prior).__name__}")
+        if isinstance(prior, GridPrior):
+            reason = prior.mismatch(tuple(decoder.input[LATENT_KEY].shape[1:]), num_classes)
+            prior_info = {"file": GRID_PRIOR_FILE, **prior.to_dict()}
+        else:
+            reason = prior.mismatch(latent_dim, num_classes)
+            prior_info = {"file": PRIOR_FILE, "n_components": prior.n_components, "conditional": prior.conditional}
         if reason:
             raise ConfigError(f"prior: {reason}")
-        prior_info = {"file": PRIOR_FILE, "n_components": prior.n_components, "conditional": prior.conditional}
     info: dict[str, Any] = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -173,8 +186,12 @@ def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
                 model.save(tmp / name)
                 files[name] = {"sha256": _sha256(tmp / name), "bytes": (tmp / name).stat().st_size}
             if prior is not None:
-                (tmp / PRIOR_FILE).write_bytes(prior.to_bytes())
-                files[PRIOR_FILE] = {"sha256": _sha256(tmp / PRIOR_FILE), "bytes": (tmp / PRIOR_FILE).stat().st_size}
+                name = prior_info["file"]
+                if name == GRID_PRIOR_FILE:
+                    prior.save(tmp / name)
+                else:
+                    (tmp / name).write_bytes(prior.to_bytes())
+                files[name] = {"sha256": _sha256(tmp / name), "bytes": (tmp / name).stat().st_size}
             atomic_write_json(tmp / CONFIG_FILE, {**info, "files": files})
     except OSError as exc:
         raise BundleError(f"{target}: cannot write the model bundle ({exc})") from None
@@ -294,12 +311,22 @@ def load_model(directory: str | os.PathLike) -> TrainedModel:
         raise BundleError(f"{cfg_path}: label names {names} do not match the models "
                           f"({'unconditional' if num_classes is None else f'{num_classes} classes'})")
     prior = None
-    if info.get("latent_prior") is not None:
-        from .latent_prior import LatentPrior
+    prior_info = info.get("latent_prior")
+    if prior_info is not None:
+        if not isinstance(prior_info, dict):
+            raise BundleError(f"{cfg_path}: corrupt, the 'latent_prior' section is not an object")
+        if models.is_grid(decoder):
+            from .grid_prior import GridPrior
 
-        path = _checked_file(root, info, PRIOR_FILE)
-        prior = LatentPrior.load(path)
-        reason = prior.mismatch(latent_dec, num_classes)
+            path = _checked_file(root, info, GRID_PRIOR_FILE)
+            prior = GridPrior.load(path, prior_info)
+            reason = prior.mismatch(tuple(decoder.input[models.LATENT_KEY].shape[1:]), num_classes)
+        else:
+            from .latent_prior import LatentPrior
+
+            path = _checked_file(root, info, PRIOR_FILE)
+            prior = LatentPrior.load(path)
+            reason = prior.mismatch(latent_dec, num_classes)
         if reason:
             raise BundleError(f"{path}: the latent prior does not fit the models ({reason})")
     return TrainedModel(encoder, decoder, recipe=recipe, label_names=names, info=info, directory=root, prior=prior)

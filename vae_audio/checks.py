@@ -12,7 +12,7 @@ import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["whole_number", "seed"]
+__all__ = ["whole_number", "seed", "non_negative_number"]
 
 
 def whole_number(value: Any, name: str, lo: int = 0, hi: int | None = None) -> int:
@@ -29,3 +29,11 @@ def seed(value: Any, *, allow_none: bool = False) -> int | None:
     if value is None and allow_none:
         return None
     return whole_number(value, "seed", 0)
+
+
+def non_negative_number(value: Any, name: str) -> float:
+    """``value`` as a finite ``float`` >= 0 (an int or float, not a bool)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value) or value < 0:
+        raise ParameterError(f"{name}={value!r}: expected a finite number >= 0")
+    return float(value)

@@ -7,7 +7,7 @@ re-export what concerns them.
 
 from __future__ import annotations
 
-__all__ = ["ARCHITECTURES", "LIKELIHOODS", "PRIOR_CHOICES", "STRATEGIES"]
+__all__ = ["ARCHITECTURES", "LIKELIHOODS", "PRIOR_CHOICES", "GRID_PRIOR_CHOICES", "STRATEGIES"]
 
 #: encoder/decoder architectures (see :mod:`vae_audio.models`)
 ARCHITECTURES = ("conv", "simple", "blog", "grid")
@@ -15,5 +15,7 @@ ARCHITECTURES = ("conv", "simple", "blog", "grid")
 LIKELIHOODS = ("calibrated", "gaussian", "mse_scaled", "spectral")
 #: what generation samples z from: the fitted prior if the model has one, it, or N(0, I)
 PRIOR_CHOICES = ("auto", "fitted", "standard")
+#: the learned prior a grid model gets after training (see :mod:`vae_audio.grid_prior`), or none
+GRID_PRIOR_CHOICES = ("autoregressive", "diffusion", "none")
 #: ``tf.distribute`` strategies of ``vae-audio train``
 STRATEGIES = ("default", "mirrored", "multiworker")

@@ -689,11 +689,15 @@ def get_or_train_classifier(train_waveforms: Any, train_labels: Any, *, sr: int,
 
 
 # ----------------------------------------------------------------------------- scores
-def generation_scores(classifier: AudioClassifier, *, real_test: Any, real_test_labels: Any,
+def generation_scores(classifier, *, real_test: Any, real_test_labels: Any,
                       real_test_phase: Any = None, prior_samples: Any = None, conditional_samples: Any = None,
                       conditional_labels: Any = None, real_reference: Any = None, sr: int | None = None,
                       splits: int = 1) -> dict[str, float | int]:
     """Classifier-based scores of generated audio against the real test set (JSON-friendly).
+
+    ``classifier`` is a fitted judge: an :class:`AudioClassifier` or a
+    :class:`~vae_audio.cepstral_judge.CepstralJudge` (anything with ``analyze`` giving
+    embeddings and class probabilities).
 
     All inputs are waveforms ``(n, n_samples)`` (or lists of 1-D clips) at ``sr`` (default: the
     classifier's rate); labels are class indices into ``classifier.label_names``.
@@ -741,13 +745,15 @@ def generation_scores(classifier: AudioClassifier, *, real_test: Any, real_test_
     Clips the classifier was trained on are not favoured: on FSDD, train-vs-test and
     train-vs-train FDs of 300 clips agree.
     """
-    if not isinstance(classifier, AudioClassifier):
-        raise ParameterError(f"classifier: expected an AudioClassifier, got {type(classifier).__name__}")
+    if not (hasattr(classifier, "analyze") and hasattr(classifier, "n_classes")):
+        raise ParameterError(f"classifier: expected an AudioClassifier or CepstralJudge, got {type(classifier).__name__}")
     classifier._require_fitted()
     k = classifier.n_classes
 
     def run(waveforms: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
-        return classifier._predict_standardized(classifier._standardize(classifier._log_mel(waveforms, name, sr)))
+        if isinstance(classifier, AudioClassifier):  # names the argument in its errors
+            return classifier._predict_standardized(classifier._standardize(classifier._log_mel(waveforms, name, sr)))
+        return classifier.analyze(waveforms, sr=sr)
 
     def fd(a: np.ndarray, b: np.ndarray, name: str) -> float:
         if a.shape[0] < 2 or b.shape[0] < 2:

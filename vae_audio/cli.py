@@ -11,7 +11,7 @@ import math
 import sys
 from typing import Callable, Sequence
 
-from .choices import ARCHITECTURES, PRIOR_CHOICES, STRATEGIES
+from .choices import ARCHITECTURES, GRID_PRIOR_CHOICES, PRIOR_CHOICES, STRATEGIES
 from .errors import VaeAudioError
 
 __all__ = ["main", "build_parser"]
@@ -43,7 +43,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         strategy=args.strategy, samples_dir=args.samples_dir, n_samples_out=args.n_samples,
         # a progress bar on a terminal, one line per epoch in a log file (Keras' verbose=2)
         verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2), sr=args.sr, duration=args.duration, n_fft=args.n_fft,
-        hop_length=args.hop_length, n_mels=args.n_mels,
+        hop_length=args.hop_length, n_mels=args.n_mels, prior_model=args.prior_model, prior_steps=args.prior_steps,
     )
     result = train(settings, resume=args.resume, overwrite=args.overwrite)
     print(f"trained {result.epochs_run} epochs in {result.seconds:.0f} s; model saved to {result.model_dir}")
@@ -60,7 +60,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     out = args.out or f"outputs/samples/{_model_name(args.model)}"
     paths = generate_to_files(model, out, n=args.n, label=args.label, all_labels=args.all_labels,
                               seed=args.seed, prior=args.prior, temperature=args.temperature,
-                              seconds=args.seconds, overwrite=args.overwrite)
+                              guidance=args.guidance, seconds=args.seconds, overwrite=args.overwrite)
     print(f"wrote {len(paths)} files to {out}")
     return 0
 
@@ -151,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-fft", type=_positive_int, help="FFT size in samples (default: the dataset's)")
     p.add_argument("--hop-length", type=_positive_int, help="STFT hop in samples (default: the dataset's)")
     p.add_argument("--n-mels", type=_positive_int, help="mel bands instead of linear bins (default: none)")
+    p.add_argument("--prior-model", default="autoregressive", choices=GRID_PRIOR_CHOICES,
+                   help="learned prior trained on a grid model's codes after it (default autoregressive)")
+    p.add_argument("--prior-steps", type=_positive_int,
+                   help="optimizer steps of that prior (default: the package's)")
     p.add_argument("--out", help="run folder (default outputs/runs/<data>-<model>)")
     p.add_argument("--samples-dir", help="where to write samples (default outputs/samples/<run name>)")
     p.add_argument("--n-samples", type=int, default=8, help="samples to write at the end (default 8)")
@@ -174,8 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prior", choices=PRIOR_CHOICES, default="auto",
                    help="latent distribution: the prior fitted to the training codes (fitted), N(0, I) "
                         "(standard), or fitted when the model has one (auto, default)")
-    p.add_argument("--temperature", type=_non_negative_float, default=1.0,
-                   help="spread of the fitted prior (default 1; lower = more typical, less varied)")
+    p.add_argument("--temperature", type=_non_negative_float,
+                   help="spread of the prior (1 = as learned, lower = more typical, less varied; default: "
+                        "the prior's, 0.7 for the autoregressive grid prior)")
+    p.add_argument("--guidance", type=_non_negative_float,
+                   help="classifier-free guidance of a conditional diffusion prior (default 2; 1 = none)")
     p.add_argument("--seconds", type=float,
                    help="length of each sample (grid models; default: the training window)")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")

@@ -265,10 +265,20 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
         rec_acc = float(np.mean(classifier.predict(recon_audio, sr=cfg.sr) == test.labels))
         generation["reconstruction_accuracy"] = rec_acc  # the judge hears the right class in reconstructions
         generation["reconstruction_accuracy_ratio"] = rec_acc / max(generation["real_test_accuracy"], 1e-12)
+        # the second judge: other features (cepstral statistics), another model family (linear)
+        from .cepstral_judge import CepstralJudge
+
+        second = CepstralJudge().fit(train.audio, train.labels, sr=cfg.sr, label_names=list(features.label_names))
+        second_scores = generation_scores(second, real_test=test.audio, real_test_labels=test.labels,
+                                          real_test_phase=truth_audio, sr=cfg.sr, **kwargs)
+        second_rec = float(np.mean(second.predict(recon_audio, sr=cfg.sr) == test.labels))
+        second_scores["reconstruction_accuracy"] = second_rec
+        second_scores["reconstruction_accuracy_ratio"] = second_rec / max(second_scores["real_test_accuracy"], 1e-12)
+        generation["second_judge"] = {"name": "cepstral statistics + logistic regression", **second_scores}
         generation["n_generate"] = int(n)
         generation["prior_labels"] = "random (seeded) for a conditional model" if conditional else None
         fitted = model.prior is not None and prior != "standard"
-        generation["latent_prior"] = (f"fitted ({model.prior.n_components} Gaussian components)" if fitted
+        generation["latent_prior"] = (model.prior.describe() if fitted
                                       else "standard N(0, I)")
         info = getattr(classifier, "info", {}) or {}
         generation["classifier"] = {
@@ -317,6 +327,10 @@ def _headline(results: Mapping[str, Any]) -> dict[str, Any]:
         "reconstruction_accuracy_ratio": gen.get("reconstruction_accuracy_ratio"),
         "conditional_accuracy_ratio": gen.get("conditional_accuracy_ratio"),
         "prior_inception_score_ratio": gen.get("prior_inception_score_ratio"),
+        "conditional_frechet_distance": gen.get("conditional_frechet_distance"),
+        "reference_frechet_distance": gen.get("reference_frechet_distance"),
+        "second_judge_conditional_accuracy_ratio": (gen.get("second_judge") or {}).get("conditional_accuracy_ratio"),
+        "second_judge_prior_inception_score_ratio": (gen.get("second_judge") or {}).get("prior_inception_score_ratio"),
     }
 
 
@@ -501,30 +515,33 @@ def format_table(results: Mapping[str, Any]) -> str:
         lines.append("")
         lines.append(f"Generation, judged from audio by a classifier trained on the real training split "
                      f"({gen.get('n_generate')} samples per kind; latent prior: {gen.get('latent_prior')})")
+        lines.append("  (judge 1: the CNN on log-mel spectrograms; judge 2: cepstral statistics + logistic regression)")
+        second = gen.get("second_judge") or {}
         grows = [
-            ("real test accuracy", _fmt(gen.get("real_test_accuracy"), ".3f")),
-            ("real test through phase method: accuracy", _fmt(gen.get("real_phase_accuracy"), ".3f")),
-            ("reconstructions: accuracy", _fmt(gen.get("reconstruction_accuracy"), ".3f")),
-            ("  ratio to real test", _fmt(gen.get("reconstruction_accuracy_ratio"), ".3f")),
+            ("real test accuracy", "real_test_accuracy", ".3f"),
+            ("real test through phase method: accuracy", "real_phase_accuracy", ".3f"),
+            ("reconstructions: accuracy", "reconstruction_accuracy", ".3f"),
+            ("  ratio to real test", "reconstruction_accuracy_ratio", ".3f"),
         ]
         if "conditional_accuracy" in gen:
-            grows += [("conditional samples: accuracy", _fmt(gen.get("conditional_accuracy"), ".3f")),
-                      ("  ratio to real through phase", _fmt(gen.get("conditional_accuracy_ratio"), ".3f"))]
+            grows += [("conditional samples: accuracy", "conditional_accuracy", ".3f"),
+                      ("  ratio to real through phase", "conditional_accuracy_ratio", ".3f")]
         grows += [
-            ("inception score: real test", _fmt(gen.get("real_test_inception_score"), ".2f")),
-            ("inception score: real through phase", _fmt(gen.get("real_phase_inception_score"), ".2f")),
-            ("inception score: prior samples", _fmt(gen.get("prior_inception_score"), ".2f")),
-            ("  ratio to real test", _fmt(gen.get("prior_inception_score_ratio"), ".3f")),
-            ("Frechet distance to real test: prior samples", _fmt(gen.get("prior_frechet_distance"), ".2f")),
+            ("inception score: real test", "real_test_inception_score", ".2f"),
+            ("inception score: real through phase", "real_phase_inception_score", ".2f"),
+            ("inception score: prior samples", "prior_inception_score", ".2f"),
+            ("  ratio to real test", "prior_inception_score_ratio", ".3f"),
+            ("Frechet distance to real test: prior samples", "prior_frechet_distance", ".2f"),
         ]
         if "conditional_frechet_distance" in gen:
-            grows.append(("Frechet distance: conditional samples", _fmt(gen.get("conditional_frechet_distance"), ".2f")))
-        grows.append(("Frechet distance: real through phase", _fmt(gen.get("real_phase_frechet_distance"), ".2f")))
+            grows.append(("Frechet distance: conditional samples", "conditional_frechet_distance", ".2f"))
+        grows.append(("Frechet distance: real through phase", "real_phase_frechet_distance", ".2f"))
         if "reference_frechet_distance" in gen:
-            grows.append(("Frechet distance: real train clips (floor)", _fmt(gen.get("reference_frechet_distance"), ".2f")))
+            grows.append(("Frechet distance: real train clips (floor)", "reference_frechet_distance", ".2f"))
         width = max(len(r[0]) for r in grows)
-        for name, value in grows:
-            lines.append(f"  {name:{width}}  {value:>7}")
+        lines.append(f"  {'':{width}}  {'judge 1':>7}  {'judge 2':>7}")
+        for name, key, spec in grows:
+            lines.append(f"  {name:{width}}  {_fmt(gen.get(key), spec):>7}  {_fmt(second.get(key), spec):>7}")
     elif gen is None:
         lines.append("")
         lines.append("Generation: not scored (the data has no labels for a classifier, or no classifier was given)")

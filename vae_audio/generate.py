@@ -106,10 +106,11 @@ def check_seconds(seconds: Any, model) -> int | None:
 
 
 def generate_audio(model, n: int, *, label: int | str | None = None, seed: int = 0, prior: str = "auto",
-                   temperature: float = 1.0, seconds: float | None = None, **phase_kwargs: Any) -> np.ndarray:
+                   temperature: float | None = None, guidance: float | None = None, seconds: float | None = None,
+                   **phase_kwargs: Any) -> np.ndarray:
     """Sample ``n`` clips from the prior (of class ``label`` for a conditional model).
 
-    ``prior`` and ``temperature`` choose the latent distribution (see
+    ``prior``, ``temperature`` and ``guidance`` choose the latent distribution (see
     :meth:`vae_audio.inference.TrainedModel.sample_latents`: by default the latent prior fitted
     to the training codes when the model has one, else ``N(0, I)``). ``seconds`` (grid models)
     asks for clips of another length than the training window.
@@ -122,7 +123,8 @@ def generate_audio(model, n: int, *, label: int | str | None = None, seed: int =
         labels = np.full(n, model.label_index(label), dtype=np.int32)
     elif model.label_names:
         labels = np.random.default_rng(seed).integers(0, len(model.label_names), size=n).astype(np.int32)
-    spec = model.generate(n, labels=labels, seed=seed, prior=prior, temperature=temperature, frames=frames)
+    spec = model.generate(n, labels=labels, seed=seed, prior=prior, temperature=temperature, guidance=guidance,
+                          frames=frames)
     return model.to_audio(spec, **phase_kwargs)
 
 
@@ -241,12 +243,13 @@ def write_clips(waveforms: np.ndarray | Sequence[np.ndarray], names: Sequence[st
 
 
 def generate_to_files(model, out_dir: str | os.PathLike, *, n: int = 8, label: int | str | None = None,
-                      all_labels: bool = False, seed: int = 0, prior: str = "auto", temperature: float = 1.0,
-                      seconds: float | None = None, overwrite: bool = False) -> list[Path]:
+                      all_labels: bool = False, seed: int = 0, prior: str = "auto", temperature: float | None = None,
+                      guidance: float | None = None, seconds: float | None = None,
+                      overwrite: bool = False) -> list[Path]:
     """``vae-audio generate``: write ``n`` prior samples (per label with ``all_labels``).
 
     File names: ``sample_000.wav`` for an unconditional model, ``<label>_000.wav`` otherwise.
-    ``prior`` / ``temperature`` / ``seconds``: as in :func:`generate_audio`.
+    ``prior`` / ``temperature`` / ``guidance`` / ``seconds``: as in :func:`generate_audio`.
     """
     n = _check_count(n)
     check_seconds(seconds, model)
@@ -258,7 +261,7 @@ def generate_to_files(model, out_dir: str | os.PathLike, *, n: int = 8, label: i
     waves, names = [], []
     for k, target in enumerate(targets):
         audio = generate_audio(model, n, label=target, seed=seed + k, prior=prior, temperature=temperature,
-                               seconds=seconds)
+                               guidance=guidance, seconds=seconds)
         prefix = "sample" if target is None else str(model.label_names[model.label_index(target)])
         waves.append(audio)
         names += [f"{prefix}_{i:03d}" for i in range(n)]

@@ -176,36 +176,45 @@ class TrainedModel:
 
     @prior.setter
     def prior(self, prior) -> None:
+        from .grid_prior import GridPrior
         from .latent_prior import LatentPrior
 
         if prior is not None:
-            if not isinstance(prior, LatentPrior):
-                raise ParameterError(f"prior: expected a LatentPrior or None, got {type(prior).__name__}")
-            reason = prior.mismatch(self._latent_dim, self._num_classes)
+            wanted = GridPrior if self._grid else LatentPrior
+            if not isinstance(prior, wanted):
+                raise ParameterError(f"prior: expected a {wanted.__name__} (this model's latent is "
+                                     f"{'a grid' if self._grid else 'a vector'}) or None, got {type(prior).__name__}")
+            reason = prior.mismatch(self._latent_shape if self._grid else self._latent_dim, self._num_classes)
             if reason:
                 raise ParameterError(f"prior: {reason}")
         self._prior = prior
 
     def fit_prior(self, x_normalized: np.ndarray, labels: Any = None, *, n_components: int | None = None,
-                  seed: int = 0):
+                  kind: str | None = None, steps: int | None = None, seed: int = 0, verbose: int = 0):
         """Fit (and use from now on) a latent prior to the codes of training spectrograms ``(n, freq, frames)``.
 
-        For a conditional model pass the training labels; each class gets its own mixture.
-        Returns the new :class:`~vae_audio.latent_prior.LatentPrior` (also set as :attr:`prior`).
+        A vector-latent model gets a Gaussian mixture (:class:`~vae_audio.latent_prior.LatentPrior`,
+        ``n_components`` per class); a grid model a learned prior network
+        (:class:`~vae_audio.grid_prior.GridPrior` of family ``kind``, trained for ``steps``
+        optimizer steps). For a conditional model pass the training labels; the prior is then
+        per class. Returns the new prior (also set as :attr:`prior`).
         """
+        from .grid_prior import DEFAULT_KIND, DEFAULT_STEPS, GridPrior
         from .latent_prior import LatentPrior
 
-        if self._grid:
-            raise ParameterError("fit_prior: this model's latent is a grid (thousands of numbers per clip); a "
-                                 "Gaussian mixture over it is not a usable prior, so it samples N(0, I)")
         arr = np.asarray(x_normalized)
         n = 1 if arr.ndim == 2 else (len(arr) if arr.ndim else 0)
         lab = self._labels(labels, n) if self._label_names else None
         if self._label_names and lab is None:
             raise ParameterError("labels: this model is conditional; pass the training labels to fit its prior")
         z_mean, z_log_var = self.encode(x_normalized, lab)
-        self.prior = LatentPrior.fit(z_mean, z_log_var, lab, num_classes=self._num_classes,
-                                     n_components=n_components, seed=seed)
+        if self._grid:
+            self.prior = GridPrior.fit(z_mean, z_log_var, lab, num_classes=self._num_classes,
+                                       kind=DEFAULT_KIND if kind is None else kind,
+                                       steps=DEFAULT_STEPS if steps is None else steps, seed=seed, verbose=verbose)
+        else:
+            self.prior = LatentPrior.fit(z_mean, z_log_var, lab, num_classes=self._num_classes,
+                                         n_components=n_components, seed=seed)
         return self._prior
 
     @property
@@ -301,17 +310,21 @@ class TrainedModel:
         return self.decode(z_mean, labels, frames=np.shape(x_normalized)[-1] if self._grid else None)
 
     def sample_latents(self, n: int, *, labels: Any = None, seed: int = 0, prior: str = "auto",
-                       temperature: float = 1.0, frames: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+                       temperature: float | None = None, guidance: float | None = None,
+                       frames: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Draw ``n`` latent codes ``(n, *latent_shape)`` and the labels they go with (or None).
 
-        A grid model has no fitted prior yet: its codes ``(n, F', T', C)`` come from ``N(0, I)`` and
-        cover ``frames`` (default: the training window).
-
-        ``prior``: ``"fitted"`` samples the :attr:`prior` fitted to the training codes (per class
-        for a conditional model), ``"standard"`` samples ``N(0, I)``, ``"auto"`` (default) the
-        fitted prior when the model has one. ``temperature`` scales the fitted prior's spread
-        (``"fitted"`` only). For a conditional model without ``labels`` each item gets a random
-        class (uniform, drawn from ``seed``). Deterministic for a given ``seed``.
+        ``prior``: ``"fitted"`` samples the model's :attr:`prior` (a Gaussian mixture fitted to the
+        training codes, or for a grid model the learned prior network; per class for a
+        conditional model), ``"standard"`` samples ``N(0, I)``, ``"auto"`` (default) the fitted
+        prior when the model has one. A grid model's codes ``(n, F', T', C)`` cover ``frames``
+        spectrogram frames (default: the training window; any number for a learned prior).
+        ``temperature`` scales the fitted prior's noise (1 = as learned, < 1 more typical, less
+        varied; ``"fitted"`` only; default the prior's ``default_temperature``: 1 for a Gaussian
+        mixture, :data:`vae_audio.grid_prior.DEFAULT_TEMPERATURE` for a learned grid prior); ``guidance`` is the classifier-free guidance scale of a
+        conditional diffusion prior (default :data:`vae_audio.grid_prior.DEFAULT_GUIDANCE`, 1 = none).
+        For a conditional model without ``labels`` each item gets a random class (uniform, drawn
+        from ``seed``). Deterministic for a given ``seed``.
         """
         from .models import prior_latents
 
@@ -319,24 +332,41 @@ class TrainedModel:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ParameterError(f"n={n!r}: expected a whole number >= 1")
         checks.seed(seed)
+        if temperature is not None:
+            checks.non_negative_number(temperature, "temperature")
+        if guidance is not None:
+            checks.non_negative_number(guidance, "guidance")
+            if not (self._grid and self._prior is not None and self._prior.kind == "diffusion"
+                    and self._prior.conditional and prior != "standard"):
+                raise ParameterError(f"guidance={guidance!r}: only a conditional diffusion prior is guided; this "
+                                     f"model samples {self._prior.describe() if self._prior else 'N(0, I)'}")
+        if frames is not None:
+            checks.whole_number(frames, "frames", 1)
         if labels is None and self._label_names:
             labels = np.random.default_rng([int(seed), 1]).integers(0, len(self._label_names), size=n)
         lab = self._labels(labels, int(n))
         if prior == "standard" or self._prior is None:
             return prior_latents(n, self.latent_shape(frames), seed), lab
+        if temperature is None:
+            temperature = self._prior.default_temperature
+        if self._grid:
+            z = self._prior.sample(int(n), lab, frames=self.latent_shape(frames)[1], seed=int(seed),
+                                   temperature=float(temperature), guidance=guidance)
+            return z, lab
         use = lab if self._prior.conditional else None
         return self._prior.sample(int(n), use, seed=int(seed), temperature=temperature), lab
 
     def generate(self, n: int, *, labels: Any = None, seed: int = 0, prior: str = "auto",
-                 temperature: float = 1.0, frames: int | None = None) -> np.ndarray:
+                 temperature: float | None = None, guidance: float | None = None,
+                 frames: int | None = None) -> np.ndarray:
         """Decode ``n`` latent draws: normalized spectrograms ``(n, freq, frames)`` in [0, 1].
 
-        The draws come from :meth:`sample_latents` (the fitted latent prior when the model has
-        one, else ``N(0, I)``; see there for ``prior`` and ``temperature``). Deterministic for a
-        given ``seed``. For a conditional model without ``labels`` each item gets a random class.
+        The draws come from :meth:`sample_latents` (the model's prior when it has one, else
+        ``N(0, I)``; see there for ``prior``, ``temperature`` and ``guidance``). Deterministic for
+        a given ``seed``. For a conditional model without ``labels`` each item gets a random class.
         """
         z, lab = self.sample_latents(n, labels=labels, seed=seed, prior=prior, temperature=temperature,
-                                     frames=frames)
+                                     guidance=guidance, frames=frames)
         return self.decode(z, lab, frames=frames)
 
     def to_db(self, normalized: np.ndarray) -> np.ndarray:

@@ -149,6 +149,13 @@ class LatentPrior:
             return f"has components for classes {list(self.classes)} but the model is {kind}"
         return None
 
+    #: the temperature :meth:`vae_audio.inference.TrainedModel.sample_latents` uses by default
+    default_temperature = 1.0
+
+    def describe(self) -> str:
+        """One line for reports, e.g. ``"fitted (40 Gaussian components)"``."""
+        return f"fitted ({self.n_components} Gaussian components)"
+
     def __repr__(self) -> str:
         kind = f"{len(self.classes)} classes" if self.conditional else "unconditional"
         return f"<LatentPrior {self.n_components} components, latent {self.latent_dim}, {kind}>"

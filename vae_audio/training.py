@@ -28,7 +28,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .choices import ARCHITECTURES, STRATEGIES
+from .choices import ARCHITECTURES, GRID_PRIOR_CHOICES, STRATEGIES
 from .errors import ConfigError, TrainingError
 from .fileio import atomic_directory, atomic_write_json, read_json
 
@@ -62,6 +62,10 @@ class TrainSettings:
         bands) that replace the dataset's defaults (:func:`vae_audio.datasets.default_config`);
         ``None`` keeps the default. Saved in the bundle's recipe.
     verbose : 0 silent, 1 a progress bar, 2 one line per epoch (Keras' ``fit`` levels).
+    prior_model : the learned prior a ``grid`` model gets after the autoencoder
+        (:data:`vae_audio.grid_prior.PRIOR_KINDS`, default ``"autoregressive"``), or ``"none"``;
+        vector-latent models always get a Gaussian mixture.
+    prior_steps : optimizer steps of that prior (``None``: :data:`vae_audio.grid_prior.DEFAULT_STEPS`).
     """
 
     data: str = "synth"
@@ -86,6 +90,8 @@ class TrainSettings:
     n_fft: int | None = None
     hop_length: int | None = None
     n_mels: int | None = None
+    prior_model: str = "autoregressive"
+    prior_steps: int | None = None
 
     def __post_init__(self) -> None:
         if self.model not in ARCHITECTURES:
@@ -96,7 +102,9 @@ class TrainSettings:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise ConfigError(f"{name}={v!r}: expected a whole number >= {lo}")
-        for name in ("epochs", "max_clips", "latent_dim"):
+        if self.prior_model not in GRID_PRIOR_CHOICES:
+            raise ConfigError(f"prior_model={self.prior_model!r}: expected one of {GRID_PRIOR_CHOICES}")
+        for name in ("epochs", "max_clips", "latent_dim", "prior_steps"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise ConfigError(f"{name}={v!r}: expected a whole number >= 1")
@@ -473,12 +481,15 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
 
     model_dir = out / "model"
     names = list(features.label_names) if settings.conditional else None
-    trained = TrainedModel.from_vae(vae, recipe=features.recipe, label_names=names,
-                                    prior=fit_training_prior(vae, features, conditional=settings.conditional,
-                                                             seed=settings.seed))
+    t_prior = time.perf_counter()
+    prior = fit_training_prior(vae, features, conditional=settings.conditional, seed=settings.seed,
+                               kind=settings.prior_model, steps=settings.prior_steps, verbose=settings.verbose)
+    t_prior = time.perf_counter() - t_prior
+    trained = TrainedModel.from_vae(vae, recipe=features.recipe, label_names=names, prior=prior)
     save_model(vae, model_dir, recipe=features.recipe, label_names=names,
                settings={"training": settings.to_dict(), "epochs_run": len(history.get("loss", [])),
-                         "final": {k: v[-1] for k, v in history.items() if v}},
+                         "final": {k: v[-1] for k, v in history.items() if v},
+                         "prior_seconds": round(t_prior, 1)},
                prior=trained.prior)
     _write_audio_summary(out, trained)
     samples: list[Path] = []
@@ -491,22 +502,27 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
                        seconds=time.perf_counter() - t_start, samples=samples)
 
 
-def fit_training_prior(vae, features, *, conditional: bool, seed: int = 0):
-    """The :class:`~vae_audio.latent_prior.LatentPrior` of a trained VAE's training-split codes.
+def fit_training_prior(vae, features, *, conditional: bool, seed: int = 0, kind: str = "autoregressive",
+                       steps: int | None = None, verbose: int = 0):
+    """The latent prior of a trained VAE, fitted to its training-split codes.
 
-    Encodes every training clip (posterior means and variances) and fits a Gaussian mixture
-    to them (one per class for a conditional model) with
-    :meth:`vae_audio.inference.TrainedModel.fit_prior`; the bundle stores it and generation
-    samples from it instead of ``N(0, I)`` (see :mod:`vae_audio.latent_prior` for why).
+    Encodes every training clip (posterior means and variances) and fits, with
+    :meth:`vae_audio.inference.TrainedModel.fit_prior`, a Gaussian mixture for a vector latent
+    (see :mod:`vae_audio.latent_prior`) or a learned prior network of family ``kind`` for a grid
+    latent (see :mod:`vae_audio.grid_prior`; ``kind="none"``: no prior, samples come from
+    ``N(0, I)``), per class for a conditional model. The bundle stores it; generation samples it.
     """
     from .inference import TrainedModel
 
     train = features.subset("train")
     names = list(features.label_names) if conditional else None
     model = TrainedModel.from_vae(vae, recipe=features.recipe, label_names=names)
-    if model.fully_convolutional:
-        return None  # a grid latent has thousands of numbers: no mixture prior, it samples N(0, I)
-    return model.fit_prior(train.x, train.labels if conditional else None, seed=seed)
+    if model.fully_convolutional and kind == "none":
+        return None
+    if verbose and model.fully_convolutional:
+        print(f"Training the {kind} prior on the codes of {len(train)} training clips")
+    return model.fit_prior(train.x, train.labels if conditional else None, seed=seed, kind=kind, steps=steps,
+                           verbose=2 if verbose else 0)
 
 
 def _write_audio_summary(out: Path, trained, n: int = 4) -> None:

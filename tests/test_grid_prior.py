@@ -1,0 +1,198 @@
+"""The learned priors over grid latents (:mod:`vae_audio.grid_prior`): fitting, sampling at any
+length, determinism, storage in the bundle, and what a long sample sounds like."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+from vae_audio import bundle, cli, generate, models  # noqa: E402
+from vae_audio.errors import BundleError, ConfigError, ParameterError  # noqa: E402
+from vae_audio.grid_prior import GridPrior, codes_to_sequences, sequences_to_codes  # noqa: E402
+
+from test_grid import CFG, RECIPE, SMALL, harmonic, toy  # noqa: E402
+
+TINY = dict(width=16, dilations=(1, 2), batch_size=8)
+
+
+def codes(n: int = 24, frames: int = 6, seed: int = 0):
+    """Two classes of codes ``(n, 3, frames, 2)``: class 0 around -1, class 1 around +1."""
+    rng = np.random.default_rng(seed)
+    labels = (np.arange(n) % 2).astype(np.int32)
+    z = rng.normal(0.0, 0.1, (n, 3, frames, 2)).astype(np.float32) + (2.0 * labels - 1.0)[:, None, None, None]
+    return z, np.full_like(z, -4.0), labels
+
+
+def test_sequence_layout_round_trips():
+    z = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    seq = codes_to_sequences(z)
+    assert seq.shape == (2, 4, 15)
+    np.testing.assert_array_equal(seq[1, 2], z[1, :, 2, :].ravel())  # one vector per latent column
+    np.testing.assert_array_equal(sequences_to_codes(seq, 3), z)
+
+
+@pytest.mark.parametrize("kind", ["diffusion", "autoregressive"])
+def test_prior_learns_the_classes_samples_any_length_and_is_deterministic(kind):
+    z, lv, labels = codes()
+    prior = GridPrior.fit(z, lv, labels, num_classes=2, kind=kind, steps=1000, learning_rate=3e-3, **TINY)
+    assert prior.steps_trained == 1000 and prior.conditional and prior.dim == 6
+    for frames in (6, 1, 17):
+        out = prior.sample(40, np.array([0, 1] * 20), frames=frames, seed=3)
+        assert out.shape == (40, 3, frames, 2) and out.dtype == np.float32 and np.all(np.isfinite(out))
+    out = prior.sample(40, np.array([0, 1] * 20), frames=6, seed=3, guidance=1.0)
+    means = out.mean(axis=(1, 2, 3))
+    # the requested class decides the side: class 0 codes sit near -1, class 1 near +1
+    assert np.mean(means[0::2] < 0) >= 0.9 and np.mean(means[1::2] > 0) >= 0.9, means
+    assert abs(np.median(means[1::2]) - 1.0) < 0.5 and abs(np.median(means[0::2]) + 1.0) < 0.5
+    np.testing.assert_array_equal(out, prior.sample(40, np.array([0, 1] * 20), frames=6, seed=3, guidance=1.0))
+    assert not np.array_equal(out, prior.sample(40, np.array([0, 1] * 20), frames=6, seed=4, guidance=1.0))
+    cold = prior.sample(40, np.array([0, 1] * 20), frames=6, seed=3, temperature=0.0, guidance=1.0)
+    assert cold.std(axis=0).mean() < out.std(axis=0).mean()  # temperature 0: less variety
+
+
+def test_prior_refuses_bad_arguments():
+    z, lv, labels = codes(4)
+    with pytest.raises(ParameterError, match="kind='gan'"):
+        GridPrior.fit(z, lv, labels, kind="gan", steps=1)
+    with pytest.raises(ParameterError, match="steps=0"):
+        GridPrior.fit(z, lv, labels, steps=0)
+    with pytest.raises(ParameterError, match=r"\(n, F', T', C\)"):
+        GridPrior.fit(z[:, 0], lv[:, 0], labels, steps=1)
+    with pytest.raises(ParameterError, match="labels"):
+        GridPrior.fit(z, lv, labels + 5, num_classes=2, steps=1)
+
+
+@pytest.fixture(scope="module")
+def grid_with_prior(tmp_path_factory):
+    """A small conditional grid model on sustained harmonic tones, with its (default, autoregressive)
+    prior, saved and reloaded."""
+    keras.utils.set_random_seed(0)
+    x, labels = toy(48)
+    kw = dict(architecture="grid", latent_dim=4, num_classes=2, **SMALL)
+    vae = models.VAE(models.build_encoder(CFG.shape, **kw), models.build_decoder(CFG.shape, **kw), seed=0)
+    vae.compile(optimizer=keras.optimizers.Adam(3e-3))
+    vae.fit(tf.data.Dataset.from_tensor_slices({"spectrogram": x[..., None], "label": labels}).batch(8),
+            epochs=15, verbose=0)
+    from vae_audio.inference import TrainedModel
+
+    trained = TrainedModel.from_vae(vae, recipe=RECIPE, label_names=["low", "high"])
+    z_mean, z_log_var = trained.encode(x, labels)
+    trained.prior = GridPrior.fit(z_mean, z_log_var, labels, num_classes=2, steps=400,
+                                  learning_rate=3e-3, width=32, dilations=(1, 2, 4), batch_size=16)
+    path = bundle.save_model(vae, tmp_path_factory.mktemp("gp") / "m", recipe=RECIPE, label_names=["low", "high"],
+                             prior=trained.prior)
+    return bundle.load_model(path), trained
+
+
+def test_bundle_stores_the_prior_and_samples_the_same_bytes(grid_with_prior):
+    loaded, trained = grid_with_prior
+    assert isinstance(loaded.prior, GridPrior) and loaded.prior.kind == "autoregressive"
+    info = loaded.info
+    assert info["latent_prior"]["file"] == bundle.GRID_PRIOR_FILE and info["latent_prior"]["version"] == 1
+    assert bundle.GRID_PRIOR_FILE in info["files"] and len(info["files"][bundle.GRID_PRIOR_FILE]["sha256"]) == 64
+    a = loaded.generate(3, labels="high", seed=5)
+    np.testing.assert_array_equal(a, trained.generate(3, labels="high", seed=5))
+    np.testing.assert_array_equal(a, loaded.generate(3, labels="high", seed=5))
+    assert not np.array_equal(a, loaded.generate(3, labels="high", seed=6))
+    assert "learned autoregressive prior (400 steps)" == loaded.prior.describe()
+    assert loaded.prior.default_temperature == 0.7
+    np.testing.assert_array_equal(a, loaded.generate(3, labels="high", seed=5, temperature=0.7))
+    with pytest.raises(ParameterError, match="guidance"):
+        loaded.generate(1, guidance=2.0)  # only a conditional diffusion prior is guided
+
+
+def test_a_tampered_or_missing_prior_file_is_refused(grid_with_prior, tmp_path):
+    import shutil
+
+    src = grid_with_prior[0].directory
+    tampered = tmp_path / "tampered"
+    shutil.copytree(src, tampered)
+    with open(tampered / bundle.GRID_PRIOR_FILE, "r+b") as fh:
+        fh.seek(100)
+        fh.write(b"\x00\x01\x02")
+    with pytest.raises(BundleError, match="prior.keras: corrupt"):
+        bundle.load_model(tampered)
+    missing = tmp_path / "missing"
+    shutil.copytree(src, missing)
+    (missing / bundle.GRID_PRIOR_FILE).unlink()
+    with pytest.raises(BundleError, match="prior.keras: missing"):
+        bundle.load_model(missing)
+    wrong = tmp_path / "wrong"
+    shutil.copytree(src, wrong)
+    cfg = json.loads((wrong / bundle.CONFIG_FILE).read_text())
+    cfg["latent_prior"]["version"] = 99
+    (wrong / bundle.CONFIG_FILE).write_text(json.dumps(cfg))
+    with pytest.raises(BundleError, match="prior format version 99"):
+        bundle.load_model(wrong)
+
+
+def test_the_model_refuses_a_prior_of_the_wrong_kind(grid_with_prior):
+    from vae_audio.latent_prior import LatentPrior
+
+    loaded, _ = grid_with_prior
+    mixture = LatentPrior(np.ones(1), np.zeros((1, 4)), np.eye(4)[None])
+    with pytest.raises(ParameterError, match="expected a GridPrior"):
+        loaded.prior = mixture
+    z, lv, labels = codes()
+    other = GridPrior.fit(z, lv, labels, num_classes=2, steps=1, **TINY)  # 3 x 2 latent, the model's is 9 x 4
+    with pytest.raises(ParameterError, match="do not match"):
+        loaded.prior = other
+
+
+def _flux(audio: np.ndarray) -> np.ndarray:
+    """Per-frame spectral flux: mean |change of log magnitude| (dB) between consecutive frames."""
+    s_db = CFG.spectrogram_db(audio)
+    return np.mean(np.abs(np.diff(s_db, axis=-1)), axis=0)
+
+
+def test_a_long_sample_stays_audible_and_has_no_seams(grid_with_prior, tmp_path):
+    model, _ = grid_with_prior
+    seconds = 4 * CFG.duration  # four training windows
+    audio = generate.generate_audio(model, 2, label="low", seed=0, seconds=seconds)
+    assert abs(audio.shape[1] - seconds * CFG.sr) <= CFG.hop_length
+    # a sustained tone stays audible for the whole clip: every eighth has at least a fifth of the loudest's RMS
+    for y in audio:
+        eighths = np.sqrt(np.mean(y[: len(y) // 8 * 8].reshape(8, -1) ** 2, axis=1))
+        assert eighths.min() > 0.2 * eighths.max(), eighths
+    # no seam where one training window would end: the flux there is within what real tones show
+    real = np.concatenate([harmonic(150.0 * (1 + 0.05 * k), CFG.duration) for k in range(4)])  # real joins
+    real_flux = _flux(real)
+    window = CFG.n_frames - 1
+    for y in audio:
+        flux = _flux(y)
+        edges = [k * window for k in range(1, 4) if k * window < len(flux)]
+        assert np.max(flux[edges]) <= max(np.percentile(real_flux, 99), np.percentile(flux, 99)), (flux[edges],)
+    paths = generate.generate_to_files(model, tmp_path / "long", n=1, label="high", seconds=seconds)
+    assert abs(sf.info(paths[0]).frames - seconds * CFG.sr) <= CFG.hop_length
+
+
+def test_cli_generate_with_temperature_is_seeded(grid_with_prior, tmp_path, capsys):
+    model, _ = grid_with_prior
+    out = tmp_path / "cli"
+    args = ["generate", "--model", str(model.directory), "--label", "low", "--n", "2", "--out", str(out)]
+    assert cli.main(args + ["--temperature", "0.5", "--seed", "2"]) == 0
+    first = (out / "low_000.wav").read_bytes()
+    assert cli.main(args + ["--temperature", "0.5", "--seed", "2", "--overwrite"]) == 0
+    assert (out / "low_000.wav").read_bytes() == first  # same seed, same bytes
+    assert cli.main(args + ["--temperature", "1.0", "--seed", "2", "--overwrite"]) == 0
+    assert (out / "low_000.wav").read_bytes() != first
+    assert cli.main(args + ["--guidance", "2", "--overwrite"]) == 2  # an autoregressive prior has no guidance
+    assert "guidance" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(args + ["--guidance", "-1"])
+    assert "--guidance" in capsys.readouterr().err
+
+
+def test_training_settings_refuse_an_unknown_prior():
+    from vae_audio.training import TrainSettings
+
+    with pytest.raises(ConfigError, match="prior_model='gan'"):
+        TrainSettings(prior_model="gan")
+    with pytest.raises(ConfigError, match="prior_steps=0"):
+        TrainSettings(prior_steps=0)
