@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", required=True, help="a grid model's bundle folder")
     p.add_argument("--steps", type=int, default=1500, help="optimizer steps per family (default 1500)")
     p.add_argument("--n", type=int, default=300, help="conditional samples per row (default 300)")
-    p.add_argument("--families", nargs="+", default=["autoregressive", "diffusion"])
+    p.add_argument("--families", nargs="+", default=["autoregressive", "diffusion"],
+                   help="families to train, each optionally with its network width: autoregressive:128")
     p.add_argument("--json", help="write the rows here")
     args = p.parse_args(argv)
     if "FSDD_DIR" not in os.environ and DEFAULT_FSDD.is_dir():
@@ -75,22 +76,24 @@ def main(argv: list[str] | None = None) -> int:
         sc = generation_scores(clf, real_test=test.audio, real_test_labels=test.labels, real_test_phase=truth_audio,
                                sr=model.config.sr, conditional_samples=audio, conditional_labels=labels,
                                prior_samples=audio, real_reference=train.audio[pick])
-        row = {"prior": name, **{k_: round(float(sc[k_]), 3) for k_ in KEYS},
-               "sampling_s": round(seconds, 1), **sampling}
+        row = {**sampling, "prior": name, **{k_: round(float(sc[k_]), 3) for k_ in KEYS},
+               "sampling_s": round(seconds, 1)}
         print(json.dumps(row), flush=True)
         return row
 
     rows = [score("N(0, I)", prior="standard")]
-    for family in args.families:
+    for spec in args.families:
+        family, _, width = spec.partition(":")
+        extra = {"width": int(width)} if width else {}
         c0, w0 = time.process_time(), time.perf_counter()
         model.prior = GridPrior.fit(z_mean, z_log_var, train.labels.astype(np.int32), num_classes=k, kind=family,
-                                    steps=args.steps, seed=0)
+                                    steps=args.steps, seed=0, **extra)
         fit = {"fit_cpu_s": round(time.process_time() - c0), "fit_wall_s": round(time.perf_counter() - w0)}
-        print(json.dumps({"family": family, "steps": args.steps, **fit}), flush=True)
+        print(json.dumps({"family": spec, "steps": args.steps, **fit}), flush=True)
         settings = ([{"temperature": t} for t in (1.0, 0.7, 0.5)] if family == "autoregressive"
                     else [{"guidance": g} for g in (1.0, 2.0, 4.0)])
         for s in settings:
-            rows.append({**score(family, **s), **fit})
+            rows.append({**score(f"{family} (width {model.prior.width})", **s), **fit})
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     print("\n| prior | setting | fit CPU s | accuracy ratio | IS ratio | FD (real train vs test) |")

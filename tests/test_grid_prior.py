@@ -196,3 +196,20 @@ def test_training_settings_refuse_an_unknown_prior():
         TrainSettings(prior_model="gan")
     with pytest.raises(ConfigError, match="prior_steps=0"):
         TrainSettings(prior_steps=0)
+
+
+def test_train_fits_the_prior_into_the_bundle_and_none_leaves_it_out(tmp_path, capsys):
+    small = ["train", "--model", "grid", "--conditional", "--max-clips", "24", "--epochs", "1", "--sr", "8000",
+             "--duration", "0.5", "--n-fft", "256", "--hop-length", "128", "--n-samples", "0", "--quiet"]
+    assert cli.main(small + ["--prior-steps", "3", "--out", str(tmp_path / "ar")]) == 0
+    model = bundle.load_model(tmp_path / "ar" / "model")
+    assert isinstance(model.prior, GridPrior) and model.prior.kind == "autoregressive"
+    assert model.prior.steps_trained == 3 and (tmp_path / "ar" / "model" / bundle.GRID_PRIOR_FILE).is_file()
+    assert model.info["training"]["prior_seconds"] > 0
+    assert cli.main(small + ["--prior-model", "none", "--out", str(tmp_path / "none")]) == 0
+    bare = bundle.load_model(tmp_path / "none" / "model")
+    assert bare.prior is None and not (tmp_path / "none" / "model" / bundle.GRID_PRIOR_FILE).exists()
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        cli.main(small + ["--prior-model", "gan", "--out", str(tmp_path / "x")])
+    assert "--prior-model" in capsys.readouterr().err and not (tmp_path / "x").exists()

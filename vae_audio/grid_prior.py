@@ -216,7 +216,7 @@ class GridPrior:
     @classmethod
     def fit(cls, z_mean: np.ndarray, z_log_var: np.ndarray, labels: np.ndarray | None = None, *,
             num_classes: int | None = None, kind: str = DEFAULT_KIND, steps: int = DEFAULT_STEPS,
-            batch_size: int = 64, learning_rate: float = 1e-3, width: int = 192,
+            batch_size: int = 64, learning_rate: float = 1e-3, width: int = 128,
             dilations: Sequence[int] = (1, 2, 4, 8, 1, 2, 4, 8), seed: int = 0,
             verbose: int = 0) -> "GridPrior":
         """Train a prior on encoder outputs of the training set.

@@ -81,7 +81,9 @@ class TrainedModel:
     normalized spectrograms are ``(n, freq, frames)`` float32 in [0, 1], latent vectors
     ``(n, latent_dim)``, waveforms ``(n, n_samples)`` at ``config.sr``. Labels (conditional
     models) may be given as indices or names, one per item or one for all. ``prior`` is the
-    :class:`~vae_audio.latent_prior.LatentPrior` fitted to the training codes (or ``None``).
+    model's latent prior (or ``None``): the :class:`~vae_audio.latent_prior.LatentPrior` fitted to
+    a vector latent's training codes, or the :class:`~vae_audio.grid_prior.GridPrior` trained on
+    a grid latent's.
     """
 
     def __init__(self, encoder, decoder, *, recipe: Recipe,
@@ -171,7 +173,7 @@ class TrainedModel:
 
     @property
     def prior(self):
-        """The :class:`~vae_audio.latent_prior.LatentPrior` that :meth:`generate` samples from, or None."""
+        """The latent prior :meth:`generate` samples from (a ``LatentPrior`` or ``GridPrior``), or None."""
         return self._prior
 
     @prior.setter
