@@ -213,3 +213,14 @@ def test_train_fits_the_prior_into_the_bundle_and_none_leaves_it_out(tmp_path, c
     with pytest.raises(SystemExit):
         cli.main(small + ["--prior-model", "gan", "--out", str(tmp_path / "x")])
     assert "--prior-model" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_interpolation_works_on_the_grid_latent(grid_with_prior):
+    model, _ = grid_with_prior
+    a, b = harmonic(150.0, CFG.duration), harmonic(450.0, CFG.duration)
+    path = generate.interpolate(model, a, b, steps=4, label="low")
+    assert path.shape == (4, CFG.n_samples) and np.all(np.isfinite(path))
+    ends = generate.reconstruct_audio(model, np.stack([a, b]), labels=[0, 0])["reconstruction"]
+    for got, want in zip(path[[0, -1]], ends):  # the ends are the two reconstructions (up to the level)
+        assert np.corrcoef(got, want)[0, 1] > 0.999
+    assert np.corrcoef(path[1], ends[0])[0, 1] < 0.999  # and the middle is neither

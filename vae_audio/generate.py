@@ -203,8 +203,8 @@ def interpolate(model, clip_a: np.ndarray, clip_b: np.ndarray, *, steps: int = 8
         idx = model.label_index(label) if label is not None else 0
         labels = np.full(2, idx, dtype=np.int32)
     z_mean, _ = model.encode(x, labels=labels)
-    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
-    z = (1.0 - t) * z_mean[0] + t * z_mean[1]
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32).reshape((steps,) + (1,) * (z_mean.ndim - 1))
+    z = (1.0 - t) * z_mean[0] + t * z_mean[1]  # a vector latent (steps, d) or a grid (steps, F', T', C)
     spec = model.decode(z, labels=None if labels is None else np.full(steps, labels[0], dtype=np.int32))
     return model.to_audio(spec, **phase_kwargs)
 

@@ -51,7 +51,7 @@ __all__ = ["GridPrior", "PRIOR_KINDS", "DEFAULT_KIND", "DEFAULT_STEPS", "PRIOR_F
 PRIOR_KINDS = tuple(k for k in GRID_PRIOR_CHOICES if k != "none")
 DEFAULT_KIND = "autoregressive"
 #: optimizer steps of :meth:`GridPrior.fit` by default
-DEFAULT_STEPS = 3000
+DEFAULT_STEPS = 1500
 #: version of the prior's stored layout (the dict of :meth:`GridPrior.to_dict` plus its Keras file)
 PRIOR_FORMAT_VERSION = 1
 #: sampling temperature by family when none is given: the autoregressive prior's per-frame
@@ -205,7 +205,7 @@ class GridPrior:
         return DEFAULT_TEMPERATURE[self.kind]
 
     def describe(self) -> str:
-        """One line for reports, e.g. ``"learned diffusion prior (3000 steps)"``."""
+        """One line for reports, e.g. ``"learned autoregressive prior (1500 steps)"``."""
         return f"learned {self.kind} prior ({self.steps_trained} steps)"
 
     def __repr__(self) -> str:
