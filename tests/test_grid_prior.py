@@ -66,6 +66,10 @@ def test_prior_refuses_bad_arguments():
         GridPrior.fit(z[:, 0], lv[:, 0], labels, steps=1)
     with pytest.raises(ParameterError, match="labels"):
         GridPrior.fit(z, lv, labels + 5, num_classes=2, steps=1)
+    with pytest.raises(ParameterError, match="width=0"):
+        GridPrior.fit(z, lv, labels, steps=1, width=0)
+    with pytest.raises(ParameterError, match="learning_rate=2"):
+        GridPrior.fit(z, lv, labels, steps=1, learning_rate=2)
 
 
 @pytest.fixture(scope="module")

@@ -237,6 +237,12 @@ class GridPrior:
             raise ParameterError(f"kind={kind!r}: expected one of {', '.join(map(repr, PRIOR_KINDS))}")
         steps = checks.whole_number(steps, "steps", 1)
         batch_size = checks.whole_number(batch_size, "batch_size", 1)
+        width = checks.whole_number(width, "width", 1)
+        dilations = tuple(checks.whole_number(d, "dilations", 1) for d in dilations)
+        if not dilations:
+            raise ParameterError("dilations: expected at least one residual block")
+        if not 0 < checks.non_negative_number(learning_rate, "learning_rate") < 1:
+            raise ParameterError(f"learning_rate={learning_rate!r}: expected a number in (0, 1)")
         seed = checks.seed(seed)
         z_mean = np.asarray(z_mean, np.float32)
         z_log_var = np.asarray(z_log_var, np.float32)
