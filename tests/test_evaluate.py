@@ -172,12 +172,20 @@ def test_evaluate_writes_json_with_every_key(tiny_run, monkeypatch):
     assert gen["latent_prior"].startswith("fitted (")
     assert 0 <= gen["conditional_accuracy"] <= 1 and 1 <= gen["prior_inception_score"] <= 8 + 1e-9
     assert gen["prior_frechet_distance"] >= 0
+    second = gen["second_judge"]  # the cepstral judge scores the same audio
+    assert second["name"].startswith("cepstral")
+    for key in ("real_test_accuracy", "conditional_accuracy_ratio", "prior_inception_score_ratio",
+                "conditional_frechet_distance", "reconstruction_accuracy_ratio"):
+        assert isinstance(second[key], float) and np.isfinite(second[key]), key
+    assert 0 <= second["conditional_accuracy"] <= 1 and second["conditional_count"] == 8
+    assert saved["summary"]["second_judge_conditional_accuracy_ratio"] == second["conditional_accuracy_ratio"]
     assert gen["classifier"]["from_cache"] is False
     assert (root / "cache" / "classifiers").is_dir()
     assert set(saved["summary"]) >= {"audio_sc_gap_to_ceiling_db", "conditional_accuracy_ratio",
                                      "prior_inception_score_ratio"}
     table = format_table(saved)
     assert "conditional samples: accuracy" in table and "ceiling: true magnitude + phase method" in table
+    assert "judge 1" in table and "judge 2" in table
 
     # a second run reloads the classifier from its cache and gives the same numbers
     again = evaluate(model_dir, n_generate=8, cache_dir=root / "cache", classifier_config=TINY_CLASSIFIER,
