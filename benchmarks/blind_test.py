@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     noise = rng.standard_normal(real.shape).astype(np.float32)
     rows.append(("envelope + white noise at -20 dB", real, envelope + 0.1 * rms * noise))
     rows.append(("white noise at the clip's RMS", real, (rms * noise).astype(np.float32)))
-    for model_dir in args.model:
-        model = load_model(model_dir)
+    models = {model_dir: load_model(model_dir) for model_dir in args.model}
+    for model_dir, model in models.items():
         labels = test.labels if model.label_names else None
         rec = reconstruct_audio(model, real, labels=labels)["reconstruction"]
         arch = model.info.get("model", {}).get("architecture")
@@ -110,8 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     judged += [(name, b, test.labels) for name, _, b in rows[1:]]
     n = len(real)
     cond = np.random.default_rng([0, 2]).permutation(np.arange(n) % 10).astype(np.int32)
-    for model_dir in args.model:
-        model = load_model(model_dir)
+    for model_dir, model in models.items():
         if model.label_names:
             audio = model.to_audio(model.generate(n, labels=cond, seed=1))
             judged.append((f"samples of {model.info.get('model', {}).get('architecture')}: {model_dir} "

@@ -7,7 +7,7 @@ re-export what concerns them.
 
 from __future__ import annotations
 
-__all__ = ["ARCHITECTURES", "LIKELIHOODS", "PRIOR_CHOICES", "GRID_PRIOR_CHOICES", "STRATEGIES"]
+__all__ = ["ARCHITECTURES", "LIKELIHOODS", "PRIOR_CHOICES", "GRID_PRIOR_CHOICES", "DEFAULT_GRID_PRIOR", "STRATEGIES"]
 
 #: encoder/decoder architectures (see :mod:`vae_audio.models`)
 ARCHITECTURES = ("conv", "simple", "blog", "grid")
@@ -17,5 +17,7 @@ LIKELIHOODS = ("calibrated", "gaussian", "mse_scaled", "spectral")
 PRIOR_CHOICES = ("auto", "fitted", "standard")
 #: the learned prior a grid model gets after training (see :mod:`vae_audio.grid_prior`), or none
 GRID_PRIOR_CHOICES = ("autoregressive", "diffusion", "none")
+#: the default of those (chosen by ``benchmarks/grid_prior.py``, see the README)
+DEFAULT_GRID_PRIOR = "autoregressive"
 #: ``tf.distribute`` strategies of ``vae-audio train``
 STRATEGIES = ("default", "mirrored", "multiworker")

@@ -11,7 +11,7 @@ import math
 import sys
 from typing import Callable, Sequence
 
-from .choices import ARCHITECTURES, GRID_PRIOR_CHOICES, PRIOR_CHOICES, STRATEGIES
+from .choices import ARCHITECTURES, DEFAULT_GRID_PRIOR, GRID_PRIOR_CHOICES, PRIOR_CHOICES, STRATEGIES
 from .errors import VaeAudioError
 
 __all__ = ["main", "build_parser"]
@@ -151,8 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-fft", type=_positive_int, help="FFT size in samples (default: the dataset's)")
     p.add_argument("--hop-length", type=_positive_int, help="STFT hop in samples (default: the dataset's)")
     p.add_argument("--n-mels", type=_positive_int, help="mel bands instead of linear bins (default: none)")
-    p.add_argument("--prior-model", default="autoregressive", choices=GRID_PRIOR_CHOICES,
-                   help="learned prior trained on a grid model's codes after it (default autoregressive)")
+    p.add_argument("--prior-model", default=DEFAULT_GRID_PRIOR, choices=GRID_PRIOR_CHOICES,
+                   help=f"learned prior trained on a grid model's codes after it (default {DEFAULT_GRID_PRIOR})")
     p.add_argument("--prior-steps", type=_positive_int,
                    help="optimizer steps of that prior (default: the package's)")
     p.add_argument("--out", help="run folder (default outputs/runs/<data>-<model>)")

@@ -262,18 +262,14 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
             kwargs["real_reference"] = train.audio[pick]
         generation = generation_scores(classifier, real_test=test.audio, real_test_labels=test.labels,
                                        real_test_phase=truth_audio, sr=cfg.sr, **kwargs)
-        rec_acc = float(np.mean(classifier.predict(recon_audio, sr=cfg.sr) == test.labels))
-        generation["reconstruction_accuracy"] = rec_acc  # the judge hears the right class in reconstructions
-        generation["reconstruction_accuracy_ratio"] = rec_acc / max(generation["real_test_accuracy"], 1e-12)
+        _add_reconstruction_accuracy(generation, classifier, recon_audio, test.labels, cfg.sr)
         # the second judge: other features (cepstral statistics), another model family (linear)
         from .cepstral_judge import CepstralJudge
 
         second = CepstralJudge().fit(train.audio, train.labels, sr=cfg.sr, label_names=list(features.label_names))
         second_scores = generation_scores(second, real_test=test.audio, real_test_labels=test.labels,
                                           real_test_phase=truth_audio, sr=cfg.sr, **kwargs)
-        second_rec = float(np.mean(second.predict(recon_audio, sr=cfg.sr) == test.labels))
-        second_scores["reconstruction_accuracy"] = second_rec
-        second_scores["reconstruction_accuracy_ratio"] = second_rec / max(second_scores["real_test_accuracy"], 1e-12)
+        _add_reconstruction_accuracy(second_scores, second, recon_audio, test.labels, cfg.sr)
         generation["second_judge"] = {"name": "cepstral statistics + logistic regression", **second_scores}
         generation["n_generate"] = int(n)
         generation["prior_labels"] = "random (seeded) for a conditional model" if conditional else None
@@ -293,6 +289,15 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
     results["summary"] = _headline(results)
     results["seconds"] = {k: round(v, 2) for k, v in seconds.items()}
     return _json_ready(results)
+
+
+def _add_reconstruction_accuracy(scores: dict[str, Any], judge, recon_audio: np.ndarray, labels: np.ndarray,
+                                 sr: int) -> None:
+    """Put into a judge's ``scores`` how often it hears the right class in the reconstructions, and
+    the ratio of that to its accuracy on the real test clips."""
+    accuracy = float(np.mean(judge.predict(recon_audio, sr=sr) == labels))
+    scores["reconstruction_accuracy"] = accuracy
+    scores["reconstruction_accuracy_ratio"] = accuracy / max(scores["real_test_accuracy"], 1e-12)
 
 
 def _listening(real: np.ndarray, other: np.ndarray, sr: int, seed: int) -> dict[str, Any]:

@@ -43,7 +43,7 @@ import numpy as np
 from keras import layers, ops
 
 from . import checks
-from .choices import GRID_PRIOR_CHOICES
+from .choices import DEFAULT_GRID_PRIOR, GRID_PRIOR_CHOICES
 from .errors import BundleError, ParameterError
 
 __all__ = ["GridPrior", "PRIOR_KINDS", "DEFAULT_KIND", "DEFAULT_STEPS", "PRIOR_FORMAT_VERSION",
@@ -51,7 +51,7 @@ __all__ = ["GridPrior", "PRIOR_KINDS", "DEFAULT_KIND", "DEFAULT_STEPS", "PRIOR_F
 
 #: the learned-prior families
 PRIOR_KINDS = tuple(k for k in GRID_PRIOR_CHOICES if k != "none")
-DEFAULT_KIND = "autoregressive"
+DEFAULT_KIND = DEFAULT_GRID_PRIOR
 #: optimizer steps of :meth:`GridPrior.fit` by default
 DEFAULT_STEPS = 1500
 #: version of the prior's stored layout (the dict of :meth:`GridPrior.to_dict` plus its Keras file)

@@ -28,7 +28,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .choices import ARCHITECTURES, GRID_PRIOR_CHOICES, STRATEGIES
+from .choices import ARCHITECTURES, DEFAULT_GRID_PRIOR, GRID_PRIOR_CHOICES, STRATEGIES
 from .errors import ConfigError, TrainingError
 from .fileio import atomic_directory, atomic_write_json, read_json
 
@@ -90,7 +90,7 @@ class TrainSettings:
     n_fft: int | None = None
     hop_length: int | None = None
     n_mels: int | None = None
-    prior_model: str = "autoregressive"
+    prior_model: str = DEFAULT_GRID_PRIOR
     prior_steps: int | None = None
 
     def __post_init__(self) -> None:
@@ -502,7 +502,7 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
                        seconds=time.perf_counter() - t_start, samples=samples)
 
 
-def fit_training_prior(vae, features, *, conditional: bool, seed: int = 0, kind: str = "autoregressive",
+def fit_training_prior(vae, features, *, conditional: bool, seed: int = 0, kind: str = DEFAULT_GRID_PRIOR,
                        steps: int | None = None, verbose: int = 0):
     """The latent prior of a trained VAE, fitted to its training-split codes.
 
