@@ -152,12 +152,19 @@ def plot_history(history: Mapping[str, Sequence[float]], *, keys: Sequence[str] 
 
 def plot_latent(z: np.ndarray, labels: np.ndarray | None = None, label_names: Sequence[str] | None = None,
                 *, title: str = "latent space (first two principal components)"):
-    """Scatter latent means ``(n, latent_dim)`` projected to 2-D by PCA, coloured by label."""
+    """Scatter latent means ``(n, latent_dim)`` projected to 2-D by PCA, coloured by label.
+
+    A grid model's codes ``(n, F', T', C)`` are averaged over their time axis first, giving one
+    ``F' * C`` vector per clip (what the clip holds, wherever in the window it happens).
+    """
     import matplotlib.pyplot as plt
 
     z = np.asarray(z, dtype=np.float64)
+    if z.ndim == 4 and z.shape[0] >= 2:
+        z = z.mean(axis=2).reshape(len(z), -1)
     if z.ndim != 2 or z.shape[0] < 2:
-        raise ParameterError(f"z: expected latent vectors (n >= 2, latent_dim), got shape {z.shape}")
+        raise ParameterError(f"z: expected latent vectors (n >= 2, latent_dim) or grid codes (n, F', T', C), "
+                             f"got shape {z.shape}")
     centred = z - z.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     xy = centred @ vt[:2].T if vt.shape[0] >= 2 else np.c_[centred[:, 0], np.zeros(len(z))]

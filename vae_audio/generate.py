@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import checks
 from .audio import load_audio, write_wav
 from .errors import AudioWriteError, ParameterError
 from .fileio import atomic_path
@@ -26,6 +27,7 @@ __all__ = [
     "generate_audio",
     "reconstruct_audio",
     "interpolate",
+    "interpolate_prior",
     "check_audio",
     "write_clips",
     "generate_to_files",
@@ -207,6 +209,36 @@ def interpolate(model, clip_a: np.ndarray, clip_b: np.ndarray, *, steps: int = 8
     z = (1.0 - t) * z_mean[0] + t * z_mean[1]  # a vector latent (steps, d) or a grid (steps, F', T', C)
     spec = model.decode(z, labels=None if labels is None else np.full(steps, labels[0], dtype=np.int32))
     return model.to_audio(spec, **phase_kwargs)
+
+
+def interpolate_prior(model, *, steps: int = 8, label: int | str | None = None, seeds: tuple[int, int] = (0, 1),
+                      frames: int | None = None, temperature: float | None = None, **phase_kwargs: Any) -> np.ndarray:
+    """Decode ``steps`` samples of a grid model's learned prior along a path in the prior's own latent.
+
+    The prior turns standard-normal draws into codes deterministically (see
+    :meth:`vae_audio.grid_prior.GridPrior.sample`); the two ends are the draws of ``seeds`` and the
+    points between lie on the great circle joining them (:func:`vae_audio.grid_prior.slerp`), so
+    every point is itself a typical draw and decodes to a sample of the requested ``label``.
+    (Mixing two grid codes directly, as :func:`interpolate` does, blends two spectrograms rather
+    than morphing one sound into another.) ``frames``: spectrogram frames per sample (default:
+    the training window). Returns waveforms ``(steps, n_samples)``.
+    """
+    from .grid_prior import prior_noise, slerp
+
+    steps = _check_count(steps, "steps")
+    if steps < 2:
+        raise ParameterError(f"steps={steps}: an interpolation needs at least 2 points")
+    if not (model.fully_convolutional and getattr(model.prior, "kind", None) is not None):
+        raise ParameterError("interpolate_prior: needs a grid model with a learned prior; use interpolate() "
+                             "between two clips instead")
+    if not (isinstance(seeds, (tuple, list)) and len(seeds) == 2):
+        raise ParameterError(f"seeds={seeds!r}: expected two seeds, one per end")
+    columns = model.latent_shape(frames)[1]
+    a, b = (prior_noise(1, columns, model.prior.noise_dim, checks.seed(s))[0] for s in seeds)
+    labels = None if not model.label_names else (label if label is not None else 0)
+    z, lab = model.sample_latents(steps, labels=labels, noise=slerp(a, b, steps), temperature=temperature,
+                                  frames=frames)
+    return model.to_audio(model.decode(z, lab, frames=frames), **phase_kwargs)
 
 
 def write_clips(waveforms: np.ndarray | Sequence[np.ndarray], names: Sequence[str], out_dir: str | os.PathLike,

@@ -46,7 +46,7 @@ from . import checks
 from .choices import DEFAULT_GRID_PRIOR, GRID_PRIOR_CHOICES
 from .errors import BundleError, ParameterError
 
-__all__ = ["GridPrior", "PRIOR_KINDS", "DEFAULT_KIND", "DEFAULT_STEPS", "PRIOR_FORMAT_VERSION",
+__all__ = ["GridPrior", "prior_noise", "slerp", "PRIOR_KINDS", "DEFAULT_KIND", "DEFAULT_STEPS", "PRIOR_FORMAT_VERSION",
            "codes_to_sequences", "sequences_to_codes"]
 
 #: the learned-prior families
@@ -54,6 +54,8 @@ PRIOR_KINDS = tuple(k for k in GRID_PRIOR_CHOICES if k != "none")
 DEFAULT_KIND = DEFAULT_GRID_PRIOR
 #: optimizer steps of :meth:`GridPrior.fit` by default
 DEFAULT_STEPS = 1500
+#: Gaussians per latent column in the autoregressive prior's mixture by default
+DEFAULT_COMPONENTS = 1
 #: version of the prior's stored layout (the dict of :meth:`GridPrior.to_dict` plus its Keras file)
 PRIOR_FORMAT_VERSION = 1
 #: sampling temperature by family when none is given: the autoregressive prior's per-frame
@@ -120,10 +122,13 @@ class NoiseLevelFeatures(layers.Layer):
         return {**super().get_config(), "n": self.n}
 
 
-def _build_network(kind: str, dim: int, n_labels: int, width: int, dilations: Sequence[int], seed: int):
+def _build_network(kind: str, dim: int, n_labels: int, width: int, dilations: Sequence[int], seed: int,
+                   components: int = 1):
     """The prior network: inputs ``z (b, T', dim)``, ``label (b,)`` and for diffusion ``t (b, 1)``;
-    output ``(b, T', dim)`` (diffusion: the velocity ``v``) or ``(b, T', 2 dim)`` (autoregressive:
-    mean and log standard deviation of each frame given the frames before it)."""
+    output ``(b, T', dim)`` (diffusion: the velocity ``v``) or, autoregressive, the distribution of
+    each frame given the frames before it: ``(b, T', 2 dim)`` mean and log standard deviation of a
+    diagonal Gaussian (``components=1``), or ``(b, T', K (2 dim + 1))`` for a mixture of ``K``
+    diagonal Gaussians (``K`` logits, then ``K`` means, then ``K`` log standard deviations)."""
     keras.utils.set_random_seed(seed)
     causal = kind == "autoregressive"
     z_in = keras.Input((None, dim), name="z")
@@ -147,8 +152,14 @@ def _build_network(kind: str, dim: int, n_labels: int, width: int, dilations: Se
         r = layers.Conv1D(width, 1, name=f"block{i}_mix")(r)
         h = layers.Add(name=f"block{i}_add")([h, r])
     h = layers.Activation("silu", name="out_act")(layers.LayerNormalization(name="out_norm")(h))
-    out = layers.Conv1D(dim * (2 if causal else 1), 1, kernel_initializer="zeros", name="out_proj")(h)
+    out = layers.Conv1D(_output_size(kind, dim, components), 1, kernel_initializer="zeros", name="out_proj")(h)
     return keras.Model(inputs, out, name=f"{kind}_prior")
+
+
+def _output_size(kind: str, dim: int, components: int) -> int:
+    if kind != "autoregressive":
+        return dim
+    return 2 * dim if components == 1 else components * (2 * dim + 1)
 
 
 def _receptive_field(dilations: Sequence[int]) -> int:
@@ -165,7 +176,7 @@ class GridPrior:
 
     def __init__(self, network, *, kind: str, n_freq: int, channels: int, num_classes: int | None,
                  mean: Sequence[float], std: Sequence[float], width: int, dilations: Sequence[int],
-                 train_frames: int, steps_trained: int = 0):
+                 train_frames: int, steps_trained: int = 0, components: int = 1):
         if kind not in PRIOR_KINDS:
             raise ParameterError(f"kind={kind!r}: expected one of {', '.join(map(repr, PRIOR_KINDS))}")
         self.network = network
@@ -180,10 +191,19 @@ class GridPrior:
             raise ParameterError(f"GridPrior: mean and std must be {dim} finite numbers (std > 0)")
         self.width, self.dilations = int(width), tuple(int(d) for d in dilations)
         self.train_frames, self.steps_trained = int(train_frames), int(steps_trained)
+        self.components = int(components)
+        if self.components < 1 or (self.components > 1 and kind != "autoregressive"):
+            raise ParameterError(f"components={components!r}: expected 1, or more for an autoregressive prior")
 
     @property
     def dim(self) -> int:
         return self.n_freq * self.channels
+
+    @property
+    def noise_dim(self) -> int:
+        """Standard-normal numbers :meth:`sample` draws per latent column: ``dim``, plus one that
+        picks the mixture component when there are several."""
+        return self.dim + (1 if self.components > 1 else 0)
 
     @property
     def conditional(self) -> bool:
@@ -208,7 +228,8 @@ class GridPrior:
 
     def describe(self) -> str:
         """One line for reports, e.g. ``"learned autoregressive prior (1500 steps)"``."""
-        return f"learned {self.kind} prior ({self.steps_trained} steps)"
+        mixture = f", a mixture of {self.components} Gaussians per column" if self.components > 1 else ""
+        return f"learned {self.kind} prior ({self.steps_trained} steps{mixture})"
 
     def __repr__(self) -> str:
         return (f"<GridPrior {self.kind}, latent {self.n_freq} x T' x {self.channels}, "
@@ -220,7 +241,7 @@ class GridPrior:
             num_classes: int | None = None, kind: str = DEFAULT_KIND, steps: int = DEFAULT_STEPS,
             batch_size: int = 64, learning_rate: float = 1e-3, width: int = 128,
             dilations: Sequence[int] = (1, 2, 4, 8, 1, 2, 4, 8), seed: int = 0,
-            verbose: int = 0) -> "GridPrior":
+            components: int = DEFAULT_COMPONENTS, verbose: int = 0) -> "GridPrior":
         """Train a prior on encoder outputs of the training set.
 
         Parameters
@@ -231,6 +252,8 @@ class GridPrior:
         steps : optimizer steps (Adam, cosine-decayed learning rate, weights averaged by an
             exponential moving average).
         width, dilations : channels and dilation per residual block of the network.
+        components : autoregressive: Gaussians in the mixture that models each latent column
+            given the ones before it (1: a single diagonal Gaussian); ignored for diffusion.
         verbose : Keras ``fit`` verbosity (0 silent, 2 one line per 500 steps).
         """
         import tensorflow as tf
@@ -240,6 +263,9 @@ class GridPrior:
         steps = checks.whole_number(steps, "steps", 1)
         batch_size = checks.whole_number(batch_size, "batch_size", 1)
         width = checks.whole_number(width, "width", 1)
+        components = checks.whole_number(components, "components", 1) if kind == "autoregressive" else 1
+        if components > 64:
+            raise ParameterError(f"components={components}: expected at most 64")
         dilations = tuple(checks.whole_number(d, "dilations", 1) for d in dilations)
         if not dilations:
             raise ParameterError("dilations: expected at least one residual block")
@@ -266,9 +292,9 @@ class GridPrior:
         seq, sd = (seq - mean) / std, sd / std
         n_labels = (num_classes + 1) if num_classes is not None else 1  # last index: "no label"
         lab = labels if labels is not None else np.zeros(n, np.int32)
-        network = _build_network(kind, n_freq * channels, n_labels, int(width), dilations, seed)
+        network = _build_network(kind, n_freq * channels, n_labels, int(width), dilations, seed, components)
         prior = cls(network, kind=kind, n_freq=n_freq, channels=channels, num_classes=num_classes, mean=mean,
-                    std=std, width=width, dilations=dilations, train_frames=frames)
+                    std=std, width=width, dilations=dilations, train_frames=frames, components=components)
 
         null_label = n_labels - 1
         conditional = num_classes is not None
@@ -297,7 +323,7 @@ class GridPrior:
                                                           warmup_target=float(learning_rate), warmup_steps=warmup)
         ema = min(0.995, 1.0 - 10.0 / steps)  # average over at most a tenth of the run (short runs too)
         network.compile(optimizer=keras.optimizers.Adam(schedule, use_ema=ema > 0, ema_momentum=max(ema, 0.0)),
-                        loss=_gaussian_nll if kind == "autoregressive" else "mse")
+                        loss=_mixture_nll(n_freq * channels, components) if kind == "autoregressive" else "mse")
         # one progress line per "epoch" of about 500 steps (a divisor of steps, so exactly steps run)
         per_epoch = next((d for d in range(min(steps, 500), 0, -1) if steps % d == 0 and d >= min(steps, 100)), steps)
         network.fit(ds, epochs=steps // per_epoch, steps_per_epoch=per_epoch, verbose=verbose,
@@ -308,7 +334,8 @@ class GridPrior:
     # ------------------------------------------------------------------ sampling
     def sample(self, n: int, labels: np.ndarray | None = None, *, frames: int, seed: int = 0,
                temperature: float | None = None, guidance: float | None = None,
-               sampling_steps: int = DEFAULT_SAMPLING_STEPS, batch_size: int = 256) -> np.ndarray:
+               sampling_steps: int = DEFAULT_SAMPLING_STEPS, batch_size: int = 256,
+               noise: np.ndarray | None = None) -> np.ndarray:
         """Draw ``n`` codes ``(n, F', frames, C)`` float32; ``frames`` latent columns (any number >= 1).
 
         ``labels`` ``(n,)`` class indices (conditional prior). ``temperature`` scales the noise
@@ -316,19 +343,24 @@ class GridPrior:
         learned density, < 1 more typical, less varied; default :attr:`default_temperature`. ``guidance`` (conditional diffusion):
         classifier-free guidance scale, default :data:`DEFAULT_GUIDANCE` (1 = none). The same
         arguments give the same codes.
+
+        ``noise`` ``(n, frames, noise_dim)``: the standard-normal draws to use instead of ``seed``'s.
+        Sampling is a deterministic function of them (autoregressive: each column's innovation;
+        diffusion: the starting noise of DDIM), so they are the prior's own latent: see
+        :func:`prior_noise` and :func:`slerp` for an interpolation between two samples.
         """
         temperature = self.default_temperature if temperature is None else temperature
-        rng = np.random.default_rng([int(seed), 11])
         lab = np.zeros(n, np.int32) if labels is None else np.asarray(labels, np.int32)
+        if noise is None:
+            noise = prior_noise(n, frames, self.noise_dim, seed)
         out = []
         for start in range(0, n, batch_size):
             sl = slice(start, min(n, start + batch_size))
-            noise_shape = (len(lab[sl]), int(frames), self.dim)
             if self.kind == "diffusion":
-                seq = self._ddim(lab[sl], rng, noise_shape, float(temperature),
+                seq = self._ddim(lab[sl], noise[sl], float(temperature),
                                  DEFAULT_GUIDANCE if guidance is None else float(guidance), int(sampling_steps))
             else:
-                seq = self._autoregress(lab[sl], rng, noise_shape, float(temperature))
+                seq = self._autoregress(lab[sl], noise[sl], float(temperature))
             out.append(seq)
         seq = np.concatenate(out) * self.std + self.mean
         return sequences_to_codes(seq.astype(np.float32), self.n_freq)
@@ -336,8 +368,8 @@ class GridPrior:
     def _predict(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         return np.asarray(self.network(dict(inputs), training=False))
 
-    def _ddim(self, lab, rng, shape, temperature, guidance, n_steps) -> np.ndarray:
-        x = rng.standard_normal(shape).astype(np.float32) * temperature
+    def _ddim(self, lab, noise, temperature, guidance, n_steps) -> np.ndarray:
+        x = noise.astype(np.float32) * temperature
         guided = self.conditional and guidance != 1.0
         null = np.full_like(lab, self.num_classes if self.conditional else 0)
         ts = np.linspace(1.0, 0.0, n_steps + 1)
@@ -357,17 +389,35 @@ class GridPrior:
             x = (a_s * x0 + s_s * eps).astype(np.float32)
         return x
 
-    def _autoregress(self, lab, rng, shape, temperature) -> np.ndarray:
-        b, frames, dim = shape
+    def _autoregress(self, lab, noise, temperature) -> np.ndarray:
+        (b, frames, _), dim = noise.shape, self.dim
         context = _receptive_field(self.dilations)
         seq = np.zeros((b, frames + 1, dim), np.float32)  # frame 0: the start (zeros, as in training)
         for t in range(frames):
             lo = max(0, t + 1 - context)
             window = seq[:, lo:t + 1]
             params = self._predict({"z": window, "label": lab})[:, -1]
-            mu, log_sigma = params[:, :dim], _MIN_LOG_SIGMA + np.logaddexp(0.0, params[:, dim:] - _MIN_LOG_SIGMA)
-            seq[:, t + 1] = mu + temperature * np.exp(log_sigma) * rng.standard_normal((b, dim)).astype(np.float32)
+            mu, log_sigma = self._pick_component(params, noise[:, t, dim:])
+            seq[:, t + 1] = mu + temperature * np.exp(log_sigma) * noise[:, t, :dim]
         return seq[:, 1:]
+
+    def _pick_component(self, params: np.ndarray, extra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and log std ``(b, dim)`` of each row's Gaussian: the only one, or the mixture
+        component that the standard-normal ``extra[:, 0]`` picks (by inverse CDF of its weights)."""
+        from scipy.special import ndtr
+
+        d, k = self.dim, self.components
+        if k == 1:
+            return params[:, :d], _MIN_LOG_SIGMA + np.logaddexp(0.0, params[:, d:] - _MIN_LOG_SIGMA)
+        logits = params[:, :k].astype(np.float64)
+        weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+        cdf = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
+        u = ndtr(extra[:, 0].astype(np.float64))  # standard-normal CDF: a uniform draw
+        pick = np.minimum((cdf < u[:, None]).sum(axis=1), k - 1)
+        rows = np.arange(len(params))
+        mu = params[:, k:k + k * d].reshape(-1, k, d)[rows, pick]
+        log_sigma = params[:, k + k * d:].reshape(-1, k, d)[rows, pick]
+        return mu, _MIN_LOG_SIGMA + np.logaddexp(0.0, log_sigma - _MIN_LOG_SIGMA)
 
     # ------------------------------------------------------------------ storage
     def to_dict(self) -> dict[str, Any]:
@@ -375,7 +425,8 @@ class GridPrior:
         return {"kind": self.kind, "version": PRIOR_FORMAT_VERSION, "n_freq": self.n_freq,
                 "channels": self.channels, "num_classes": self.num_classes, "width": self.width,
                 "dilations": list(self.dilations), "train_frames": self.train_frames,
-                "steps_trained": self.steps_trained, "mean": [float(v) for v in self.mean],
+                "steps_trained": self.steps_trained, "components": self.components,
+                "mean": [float(v) for v in self.mean],
                 "std": [float(v) for v in self.std]}
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -402,18 +453,66 @@ class GridPrior:
         try:
             keys = ("kind", "n_freq", "channels", "num_classes", "mean", "std", "width", "dilations",
                     "train_frames", "steps_trained")
-            prior = cls(network, **{k: settings[k] for k in keys})
+            prior = cls(network, **{k: settings[k] for k in keys}, components=int(settings.get("components", 1)))
         except (KeyError, TypeError, ValueError, ParameterError) as exc:
             raise BundleError(f"{path}: corrupt prior settings ({type(exc).__name__}: {exc})") from None
-        expected = prior.dim * (2 if prior.kind == "autoregressive" else 1)
+        expected = _output_size(prior.kind, prior.dim, prior.components)
         if int(network.outputs[0].shape[-1]) != expected:
             raise BundleError(f"{path}: the network makes {network.outputs[0].shape[-1]} numbers per frame, "
                               f"its settings say {expected}")
         return prior
 
 
+def prior_noise(n: int, frames: int, dim: int, seed: int = 0) -> np.ndarray:
+    """The standard-normal draws ``(n, frames, dim)`` float32 that :meth:`GridPrior.sample` turns
+    into codes for ``seed`` (``dim = F' * C``, the numbers per latent column)."""
+    rng = np.random.default_rng([int(seed), 11])
+    return rng.standard_normal((int(n), int(frames), int(dim))).astype(np.float32)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+    """``steps`` points on the great circle from ``a`` to ``b`` (same shape), stacked on a new first axis.
+
+    Between two standard-normal draws a straight line passes near the origin, where no draw
+    lies (a mix of two independent draws has norm ``sqrt(t^2 + (1 - t)^2)`` times theirs,
+    0.71 half way); spherical interpolation keeps the norm typical of the prior's noise.
+    """
+    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    cos = float(np.sum(a64 * b64) / (np.linalg.norm(a64) * np.linalg.norm(b64) + 1e-12))
+    omega = math.acos(min(1.0, max(-1.0, cos)))
+    t = np.linspace(0.0, 1.0, int(steps))
+    if omega < 1e-6:
+        w_a, w_b = 1.0 - t, t
+    else:
+        w_a, w_b = np.sin((1.0 - t) * omega) / math.sin(omega), np.sin(t * omega) / math.sin(omega)
+    shape = (-1,) + (1,) * a64.ndim
+    return (w_a.reshape(shape) * a64 + w_b.reshape(shape) * b64).astype(np.float32)
+
+
 def _kind_of(num_classes: int | None) -> str:
     return "unconditional" if num_classes is None else f"conditional on {num_classes} classes"
+
+
+def _mixture_nll(dim: int, components: int):
+    """The autoregressive loss: :func:`_gaussian_nll`, or for ``components > 1`` the mean negative
+    log-likelihood per dimension (without the constant) of ``y_true`` ``(b, t, dim)`` under the
+    mixtures of diagonal Gaussians ``y_pred`` ``(b, t, K (2 dim + 1))``."""
+    if components == 1:
+        return _gaussian_nll
+    k = components
+
+    def mixture_nll(y_true, y_pred):
+        shape = ops.shape(y_true)
+        logits = y_pred[..., :k]
+        mu = ops.reshape(y_pred[..., k:k + k * dim], (shape[0], shape[1], k, dim))
+        log_sigma = ops.reshape(y_pred[..., k + k * dim:], (shape[0], shape[1], k, dim))
+        log_sigma = _MIN_LOG_SIGMA + ops.softplus(log_sigma - _MIN_LOG_SIGMA)
+        x = y_true[:, :, None, :]
+        log_p = -ops.sum(0.5 * ops.square((x - mu) * ops.exp(-log_sigma)) + log_sigma, axis=-1)
+        log_p = ops.logsumexp(ops.log_softmax(logits, axis=-1) + log_p, axis=-1)
+        return -ops.mean(log_p) / dim
+
+    return mixture_nll
 
 
 def _gaussian_nll(y_true, y_pred):
