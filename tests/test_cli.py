@@ -60,3 +60,37 @@ def test_generate_seconds_needs_a_bundle_first(capsys, tmp_path):
     # (--seconds on a window-only model and bad lengths: tests/test_grid.py::test_generate_any_length)
     code, _, err = run(capsys, "generate", "--model", tmp_path / "nothing", "--seconds", "2")
     one_line_error(code, err, r"nothing: no model bundle here")
+
+
+def test_train_defaults_are_the_grid_model_conditional_when_labelled():
+    from vae_audio.choices import DEFAULT_ARCHITECTURE, DEFAULT_LIKELIHOODS
+    from vae_audio.datasets import default_epochs, default_model_options
+
+    args = cli.build_parser().parse_args(["train"])
+    assert args.model == DEFAULT_ARCHITECTURE == "grid" and args.conditional is None and args.likelihood is None
+    assert DEFAULT_LIKELIHOODS["grid"] == "spectral"
+    assert cli.build_parser().parse_args(["train", "--no-conditional"]).conditional is False
+    # 513-bin spectra get a third frequency halving; FSDD's 129 bins keep the architecture's two
+    assert default_model_options("synth") == {"filters": [16, 32, 64], "strides": [[2, 2], [2, 2], [2, 1]]}
+    assert default_model_options("fsdd") == {} and default_model_options("synth", "conv") == {}
+    assert default_epochs("fsdd") == 26 and default_epochs("fsdd", "conv") == 60
+
+
+@pytest.mark.parametrize("value, pattern", [
+    ("{x", r"--model-options: '\{x' is not valid JSON"),
+    ("[1, 2]", r"--model-options: '\[1, 2\]': expected a JSON object"),
+])
+def test_bad_model_options_are_refused_in_one_line(value, pattern, capsys, tmp_path):
+    code, _, err = run(capsys, "train", "--out", tmp_path / "run", "--model-options", value)
+    one_line_error(code, err, pattern)
+    assert not (tmp_path / "run").exists()
+
+
+def test_training_settings_check_conditional_and_model_options():
+    from vae_audio.errors import ConfigError
+    from vae_audio.training import TrainSettings
+
+    with pytest.raises(ConfigError, match="conditional='yes'"):
+        TrainSettings(conditional="yes")
+    with pytest.raises(ConfigError, match="model_options=3"):
+        TrainSettings(model_options=3)

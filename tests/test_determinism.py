@@ -48,7 +48,7 @@ RUN = textwrap.dedent(f"""
     def run(out, seed={SEED}):
         config = SpectrogramConfig(**{CONFIG.to_dict()!r})
         features = build_features(load_dataset("synth", config=config, max_clips={N_CLIPS}, seed=0), cache_dir=None)
-        result = train(TrainSettings(data="synth", epochs=1, batch_size=8, seed=seed, out=str(Path(out) / "run"),
+        result = train(TrainSettings(data="synth", epochs=1, batch_size=8, seed=seed, prior_steps=20, out=str(Path(out) / "run"),
                                      n_samples_out=0, verbose=0), features=features)
         model = bundle.load_model(result.model_dir)
         weights = [np.asarray(w) for w in model.encoder.weights + model.decoder.weights]
@@ -94,7 +94,10 @@ def test_same_seed_same_weights_and_wav_bytes_in_process(first, tmp_path):
 def test_the_comparison_can_fail(first):
     """Another seed gives other initial weights; and one epoch changed the weights."""
     _, weights, _ = first
-    kw = {"architecture": "conv", "num_classes": None}
+    from vae_audio.datasets import default_model_options
+    from vae_audio.synth import FAMILIES
+
+    kw = {"architecture": "grid", "num_classes": len(FAMILIES), **default_model_options("synth")}  # the default
     initial = {}
     for seed in (SEED, SEED + 1):
         configure_determinism(seed)

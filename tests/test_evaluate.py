@@ -121,7 +121,7 @@ def tiny_run(tmp_path_factory):
     from vae_audio.training import TrainSettings, train
 
     root = tmp_path_factory.mktemp("evaluate")
-    settings = TrainSettings(data="synth", conditional=True, epochs=1, max_clips=48, latent_dim=4, batch_size=16,
+    settings = TrainSettings(data="synth", model="conv", conditional=True, epochs=1, max_clips=48, latent_dim=4, batch_size=16,
                              out=str(root / "run"), n_samples_out=0, verbose=0)
     result = train(settings)
     return root, result.model_dir

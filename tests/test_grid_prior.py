@@ -15,6 +15,7 @@ tf = pytest.importorskip("tensorflow")
 from vae_audio import bundle, cli, generate, models  # noqa: E402
 from vae_audio.errors import BundleError, ConfigError, ParameterError  # noqa: E402
 from vae_audio.grid_prior import GridPrior, codes_to_sequences, sequences_to_codes  # noqa: E402
+from vae_audio.synth import FAMILIES  # noqa: E402
 
 from test_grid import CFG, RECIPE, SMALL, harmonic, toy  # noqa: E402
 
@@ -203,10 +204,17 @@ def test_training_settings_refuse_an_unknown_prior():
 
 
 def test_train_fits_the_prior_into_the_bundle_and_none_leaves_it_out(tmp_path, capsys):
-    small = ["train", "--model", "grid", "--conditional", "--max-clips", "24", "--epochs", "1", "--sr", "8000",
+    # the defaults: the grid model, conditional on the labels, the spectral likelihood, the dataset's grid options
+    small = ["train", "--max-clips", "24", "--epochs", "1", "--sr", "8000",
              "--duration", "0.5", "--n-fft", "256", "--hop-length", "128", "--n-samples", "0", "--quiet"]
     assert cli.main(small + ["--prior-steps", "3", "--out", str(tmp_path / "ar")]) == 0
     model = bundle.load_model(tmp_path / "ar" / "model")
+    info = model.info
+    assert info["model"]["architecture"] == "grid" and list(model.label_names) == list(FAMILIES)
+    assert info["vae"]["likelihood"] == "spectral"
+    assert info["model"]["options"] == {"filters": [16, 32, 64], "strides": [[2, 2], [2, 2], [2, 1]]}
+    assert model.latent_shape() == (17, 8, 8)  # 129 bins / 8 rows, 32 frames / 4 columns, 8 channels
+    assert info["training"]["training"]["conditional"] is True
     assert isinstance(model.prior, GridPrior) and model.prior.kind == "autoregressive"
     assert model.prior.steps_trained == 3 and (tmp_path / "ar" / "model" / bundle.GRID_PRIOR_FILE).is_file()
     assert model.info["training"]["prior_seconds"] > 0
@@ -228,3 +236,83 @@ def test_interpolation_works_on_the_grid_latent(grid_with_prior):
     for got, want in zip(path[[0, -1]], ends):  # the ends are the two reconstructions (up to the level)
         assert np.corrcoef(got, want)[0, 1] > 0.999
     assert np.corrcoef(path[1], ends[0])[0, 1] < 0.999  # and the middle is neither
+
+
+def test_slerp_keeps_the_norm_of_two_draws_and_ends_on_them():
+    from vae_audio.grid_prior import prior_noise, slerp
+
+    a, b = prior_noise(2, 50, 40, seed=1)
+    path = slerp(a, b, 5)
+    assert path.shape == (5, 50, 40)
+    np.testing.assert_allclose(path[0], a, atol=1e-6)
+    np.testing.assert_allclose(path[-1], b, atol=1e-6)
+    norms = np.linalg.norm(path.reshape(5, -1), axis=1)
+    assert norms.min() > 0.97 * min(np.linalg.norm(a), np.linalg.norm(b))  # a straight line dips to 0.71x
+    straight = 0.5 * (a + b)
+    assert np.linalg.norm(straight) < 0.8 * np.linalg.norm(a)
+
+
+def test_interpolation_in_the_priors_latent_ends_on_its_samples(grid_with_prior):
+    model, _ = grid_with_prior
+    walk = generate.interpolate_prior(model, steps=5, label="high", seeds=(3, 4))
+    assert walk.shape == (5, CFG.n_samples) and np.all(np.isfinite(walk))
+    for got, seed in ((walk[0], 3), (walk[-1], 4)):  # the ends are the prior's own samples of those seeds
+        want = generate.generate_audio(model, 1, label="high", seed=seed)[0]
+        assert np.corrcoef(got, want)[0, 1] > 0.999 and np.max(np.abs(got - want)) < 1e-3
+    # neighbours along the path are closer to each other than the two ends are
+    spec = np.stack([CFG.spectrogram_db(y) for y in walk])
+    step = np.mean(np.abs(np.diff(spec, axis=0)), axis=(1, 2))
+    assert step.max() < np.mean(np.abs(spec[-1] - spec[0])), step
+    with pytest.raises(ParameterError, match="steps=1"):
+        generate.interpolate_prior(model, steps=1)
+
+
+def test_interpolation_in_the_prior_needs_a_learned_prior(tmp_path):
+    from vae_audio.inference import TrainedModel
+
+    kw = dict(architecture="grid", latent_dim=4, num_classes=2, **SMALL)
+    vae = models.VAE(models.build_encoder(CFG.shape, **kw), models.build_decoder(CFG.shape, **kw), seed=0)
+    vae.build_for(CFG.shape)
+    bare = TrainedModel.from_vae(vae, recipe=RECIPE, label_names=["low", "high"])
+    with pytest.raises(ParameterError, match="learned prior"):
+        generate.interpolate_prior(bare, steps=3)
+
+
+def test_a_summary_conditioned_prior_picks_a_mode_per_clip_and_travels_in_the_bundle(grid_with_prior, tmp_path):
+    """Class 1 has two modes (+1 and +3). Conditioned on a clip summary drawn from a Gaussian
+    mixture, each sample commits to one of them; and the summary file is saved, checked and reloaded."""
+    import shutil
+
+    z, lv, labels = codes(48)
+    z[1::4] += 2.0
+    prior = GridPrior.fit(z, lv, labels, num_classes=2, steps=600, learning_rate=3e-3, summary_dim=4, **TINY)
+    assert prior.to_dict()["summary_dim"] == 4 and prior.summary[1].shape == (6, 4)
+    out = prior.sample(200, np.array([0, 1] * 100), frames=6, seed=3)
+    means = out[1::2].mean(axis=(1, 2, 3))
+    assert np.mean(np.abs(means - 2.0) > 0.5) > 0.7, means  # few samples sit between the two modes
+    np.testing.assert_array_equal(out, prior.sample(200, np.array([0, 1] * 100), frames=6, seed=3))
+    with pytest.raises(ParameterError, match="summary_dim=-1"):
+        GridPrior.fit(z, lv, labels, steps=1, summary_dim=-1)
+
+    # in a bundle: the grid model of the fixture with a summary-conditioned prior over its codes
+    loaded, trained = grid_with_prior
+    x, lab = toy(24)
+    z_mean, z_log_var = trained.encode(x, lab)
+    summary_prior = GridPrior.fit(z_mean, z_log_var, lab, num_classes=2, steps=20, summary_dim=3, **TINY)
+    from vae_audio.inference import TrainedModel
+
+    model = TrainedModel.from_vae(models.VAE(trained.encoder, trained.decoder), recipe=RECIPE,
+                                  label_names=["low", "high"], prior=summary_prior)
+    path = bundle.save_model(models.VAE(trained.encoder, trained.decoder), tmp_path / "m", recipe=RECIPE,
+                             label_names=["low", "high"], prior=summary_prior)
+    assert (path / bundle.GRID_PRIOR_SUMMARY_FILE).is_file()
+    again = bundle.load_model(path)
+    assert again.prior.summary is not None and again.info["latent_prior"]["summary_dim"] == 3
+    np.testing.assert_array_equal(again.generate(2, labels="low", seed=1), model.generate(2, labels="low", seed=1))
+    walk = generate.interpolate_prior(again, steps=3, label="low", seeds=(1, 2))
+    assert walk.shape == (3, CFG.n_samples) and np.all(np.isfinite(walk))
+    broken = tmp_path / "broken"
+    shutil.copytree(path, broken)
+    (broken / bundle.GRID_PRIOR_SUMMARY_FILE).write_bytes(b"not an npz")
+    with pytest.raises(BundleError, match="prior_summary.npz"):
+        bundle.load_model(broken)

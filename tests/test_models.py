@@ -76,11 +76,13 @@ def test_builder_shapes(architecture, shape, num_classes):
 
 
 def test_default_latent_sizes_and_names():
-    enc = models.build_encoder((33, 20))
+    enc = models.build_encoder((33, 20))  # the default architecture: the grid
     dec = models.build_decoder((33, 20))
-    assert enc.name == "encoder" and dec.name == "decoder"
-    assert enc.outputs[0].shape[-1] == models.DEFAULT_LATENT_DIM["conv"]
-    assert dec.input["z"].shape[-1] == models.DEFAULT_LATENT_DIM["conv"]
+    assert enc.name == "encoder" and dec.name == "decoder" and models.DEFAULT_ARCHITECTURE == "grid"
+    assert tuple(enc.outputs[0].shape[1:]) == (9, None, models.DEFAULT_LATENT_DIM["grid"])  # 33 rows / 4, any frames
+    assert dec.input["z"].shape[-1] == models.DEFAULT_LATENT_DIM["grid"]
+    conv = models.build_encoder((33, 20), architecture="conv")
+    assert conv.outputs[0].shape[-1] == models.DEFAULT_LATENT_DIM["conv"]
     blog = models.build_encoder((256, 64), architecture="blog")
     assert blog.outputs[0].shape[-1] == 128
     # the recipe: 256 x 64 -> strides 2,2,2,2,(2,1) -> 8 x 4 x 32 before the bottleneck, no padding needed
@@ -89,7 +91,7 @@ def test_default_latent_sizes_and_names():
 
 
 def test_label_changes_outputs():
-    dec = models.build_decoder((17, 12), latent_dim=4, num_classes=3, **SMALL_CONV)
+    dec = models.build_decoder((17, 12), latent_dim=4, num_classes=3, architecture="conv", **SMALL_CONV)
     z = np.zeros((1, 4), np.float32)
     a = np.asarray(dec({"z": z, "label": np.array([0], np.int32)}))
     b = np.asarray(dec({"z": z, "label": np.array([2], np.int32)}))
@@ -106,7 +108,7 @@ def test_label_changes_outputs():
 ])
 def test_builder_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ConfigError, match=match):
-        models.build_encoder((17, 12), **kwargs)
+        models.build_encoder((17, 12), **{"architecture": "conv", **kwargs})
 
 
 @pytest.mark.parametrize("shape", [(0, 5), (17,), "17x12", (17.5, 12)])
@@ -117,7 +119,7 @@ def test_builder_rejects_bad_shape(shape):
 
 def test_norm_options_build():
     for norm in ("batch", "group"):
-        enc = models.build_encoder((17, 12), latent_dim=3, filters=(8, 8), norm=norm)
+        enc = models.build_encoder((17, 12), architecture="conv", latent_dim=3, filters=(8, 8), norm=norm)
         assert enc({"spectrogram": np.zeros((2, 17, 12, 1), np.float32)})[0].shape == (2, 3)
 
 
@@ -180,8 +182,8 @@ def test_mse_scaled_and_gaussian_losses():
 
 
 def test_vae_rejects_bad_settings():
-    enc = models.build_encoder((17, 12), latent_dim=4, **SMALL_CONV)
-    dec = models.build_decoder((17, 12), latent_dim=4, **SMALL_CONV)
+    enc = models.build_encoder((17, 12), latent_dim=4, architecture="conv", **SMALL_CONV)
+    dec = models.build_decoder((17, 12), latent_dim=4, architecture="conv", **SMALL_CONV)
     with pytest.raises(ConfigError, match="likelihood"):
         models.VAE(enc, dec, likelihood="bernoulli")
     with pytest.raises(ConfigError, match="kl_warmup_steps"):
@@ -296,8 +298,8 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     labels = rng.integers(0, 3, 64).astype("int32")
     ds = tf.data.Dataset.from_tensor_slices({"spectrogram": x, "label": labels}).batch(16)
     with strategy.scope():
-        enc = models.build_encoder((17, 12), latent_dim=4, num_classes=3, filters=(4, 8))
-        dec = models.build_decoder((17, 12), latent_dim=4, num_classes=3, filters=(4, 8))
+        enc = models.build_encoder((17, 12), latent_dim=4, num_classes=3, architecture="conv", filters=(4, 8))
+        dec = models.build_decoder((17, 12), latent_dim=4, num_classes=3, architecture="conv", filters=(4, 8))
         vae = models.VAE(enc, dec, kl_warmup_steps=4, seed=0)
         vae.compile(optimizer=keras.optimizers.Adam(3e-3))
     hist = vae.fit(ds, epochs=4, verbose=0).history

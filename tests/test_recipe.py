@@ -104,7 +104,7 @@ def trained(folders):
     from vae_audio.training import TrainSettings, train
 
     # a hop other than the folder default (128): the recipe saved in the bundle must carry it everywhere
-    result = train(TrainSettings(data=str(folders["loud"]), conditional=True, epochs=10, latent_dim=8, batch_size=4,
+    result = train(TrainSettings(data=str(folders["loud"]), model="conv", conditional=True, epochs=10, latent_dim=8, batch_size=4,
                                  learning_rate=2e-3, hop_length=256, out=str(folders["root"] / "run"), n_samples_out=0,
                                  verbose=0), overwrite=True)
     from vae_audio.bundle import load_model

@@ -14,6 +14,8 @@ Layout of a bundle folder::
       prior.keras      (optional, grid latents) the learned prior network
                        (:class:`~vae_audio.grid_prior.GridPrior`); its family, version, latent
                        layout and standardization are in ``config.json["latent_prior"]``
+      prior_summary.npz  (with a summary-conditioned grid prior) the clip-summary projection
+                       and its Gaussian mixture
 
 Generation samples from the prior instead of N(0, I) when the bundle has one.
 
@@ -49,6 +51,7 @@ __all__ = [
     "CONFIG_FILE",
     "PRIOR_FILE",
     "GRID_PRIOR_FILE",
+    "GRID_PRIOR_SUMMARY_FILE",
     "save_model",
     "load_model",
     "read_bundle_config",
@@ -65,6 +68,7 @@ DECODER_FILE = "decoder.keras"
 CONFIG_FILE = "config.json"
 PRIOR_FILE = "prior.npz"
 GRID_PRIOR_FILE = "prior.keras"
+GRID_PRIOR_SUMMARY_FILE = "prior_summary.npz"
 _MODEL_FILES = (ENCODER_FILE, DECODER_FILE)
 
 
@@ -189,6 +193,10 @@ def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
                 name = prior_info["file"]
                 if name == GRID_PRIOR_FILE:
                     prior.save(tmp / name)
+                    if prior.summary is not None:
+                        (tmp / GRID_PRIOR_SUMMARY_FILE).write_bytes(prior.summary_bytes())
+                        files[GRID_PRIOR_SUMMARY_FILE] = {"sha256": _sha256(tmp / GRID_PRIOR_SUMMARY_FILE),
+                                                          "bytes": (tmp / GRID_PRIOR_SUMMARY_FILE).stat().st_size}
                 else:
                     (tmp / name).write_bytes(prior.to_bytes())
                 files[name] = {"sha256": _sha256(tmp / name), "bytes": (tmp / name).stat().st_size}
@@ -319,7 +327,8 @@ def load_model(directory: str | os.PathLike) -> TrainedModel:
             from .grid_prior import GridPrior
 
             path = _checked_file(root, info, GRID_PRIOR_FILE)
-            prior = GridPrior.load(path, prior_info)
+            summary = _checked_file(root, info, GRID_PRIOR_SUMMARY_FILE) if prior_info.get("summary_dim") else None
+            prior = GridPrior.load(path, prior_info, summary_path=summary)
             reason = prior.mismatch(tuple(decoder.input[models.LATENT_KEY].shape[1:]), num_classes)
         else:
             from .latent_prior import LatentPrior

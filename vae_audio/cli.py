@@ -11,7 +11,8 @@ import math
 import sys
 from typing import Callable, Sequence
 
-from .choices import ARCHITECTURES, DEFAULT_GRID_PRIOR, GRID_PRIOR_CHOICES, PRIOR_CHOICES, STRATEGIES
+from .choices import (ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_GRID_PRIOR, GRID_PRIOR_CHOICES, LIKELIHOODS,
+                      PRIOR_CHOICES, STRATEGIES)
 from .errors import VaeAudioError
 
 __all__ = ["main", "build_parser"]
@@ -44,6 +45,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         # a progress bar on a terminal, one line per epoch in a log file (Keras' verbose=2)
         verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2), sr=args.sr, duration=args.duration, n_fft=args.n_fft,
         hop_length=args.hop_length, n_mels=args.n_mels, prior_model=args.prior_model, prior_steps=args.prior_steps,
+        model_options=args.model_options,
     )
     result = train(settings, resume=args.resume, overwrite=args.overwrite)
     print(f"trained {result.epochs_run} epochs in {result.seconds:.0f} s; model saved to {result.model_dir}")
@@ -113,6 +115,18 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _json_object(text: str) -> dict:
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"{text!r} is not valid JSON ({err.msg})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a JSON object such as '{{\"filters\": [32, 64]}}'")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
     try:
         value = float(text)
@@ -138,14 +152,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a VAE, save the model and write samples (the main job)")
     p.add_argument("--data", default="synth", help="synth (built-in, default), fsdd, or a folder of audio")
-    p.add_argument("--model", default="conv", choices=ARCHITECTURES,
-                   help="architecture (default conv; grid: a latent laid out over frequency and time)")
-    p.add_argument("--conditional", action="store_true", help="condition on the dataset's labels")
+    p.add_argument("--model", default=DEFAULT_ARCHITECTURE, choices=ARCHITECTURES,
+                   help=f"architecture (default {DEFAULT_ARCHITECTURE}: a latent laid out over frequency and time)")
+    p.add_argument("--model-options", type=_json_object, metavar="JSON",
+                   help='architecture options over the dataset\'s defaults, e.g. \'{"filters": [32, 64]}\'')
+    p.add_argument("--conditional", action=argparse.BooleanOptionalAction, default=None,
+                   help="condition on the dataset's labels (default: when it has labels)")
     p.add_argument("--epochs", type=_positive_int, help="number of epochs (default: per dataset)")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size (default 32)")
     p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--latent-dim", type=_positive_int, help="latent size (default: per architecture)")
-    p.add_argument("--likelihood", help="decoder likelihood: calibrated (default), spectral, gaussian, mse_scaled")
+    p.add_argument("--likelihood", choices=LIKELIHOODS,
+                   help="decoder likelihood (default: the architecture's; spectral for grid, else calibrated)")
     p.add_argument("--sr", type=_positive_int, help="sample rate in Hz (default: the dataset's)")
     p.add_argument("--duration", type=float, help="training window in seconds (default: the dataset's)")
     p.add_argument("--n-fft", type=_positive_int, help="FFT size in samples (default: the dataset's)")

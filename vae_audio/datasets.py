@@ -52,6 +52,8 @@ __all__ = [
     "default_config",
     "default_level",
     "default_epochs",
+    "default_model_options",
+    "default_prior_options",
     "load_dataset",
     "subsample_clips",
     "load_synth",
@@ -81,8 +83,20 @@ _CONFIGS: dict[str, SpectrogramConfig] = {
 }
 #: Default per-clip loudness normalization per dataset (synth/NSynth keep their velocity).
 _LEVELS: dict[str, str | None] = {"synth": None, "fsdd": "peak", "nsynth": None, "folder": "peak"}
-#: Default number of training epochs per dataset (``vae-audio train`` without ``--epochs``).
+#: Default number of training epochs per dataset (``vae-audio train`` without ``--epochs``) for the
+#: vector-latent models, and for the grid model (sized so that the whole ``vae-audio train``, prior
+#: included, stays within 5 minutes on synth and 15 minutes on FSDD on 2 CPU cores; see the README).
 _EPOCHS: dict[str, int] = {"synth": 40, "fsdd": 60, "nsynth": 30, "folder": 30}
+_GRID_EPOCHS: dict[str, int] = {"synth": 11, "fsdd": 26, "nsynth": 30, "folder": 30}
+#: Default options of the grid architecture per dataset (:func:`vae_audio.models.build_encoder`):
+#: 513-bin spectra (synth, NSynth) get a third frequency halving, i.e. a 65-row code.
+_GRID_WIDE = {"filters": [16, 32, 64], "strides": [[2, 2], [2, 2], [2, 1]]}
+_GRID_OPTIONS: dict[str, dict[str, Any]] = {"synth": _GRID_WIDE, "nsynth": _GRID_WIDE, "fsdd": {}, "folder": {}}
+#: Default settings of the grid model's learned prior per dataset (:meth:`vae_audio.grid_prior.GridPrior.fit`):
+#: the 5-minute synth job gets a prior of half the depth (4 residual blocks) and 800 steps,
+#: conditioned on a 16-number clip summary (which decides each note's pitch and timbre once).
+_PRIOR_OPTIONS: dict[str, dict[str, Any]] = {"synth": {"steps": 800, "dilations": [1, 2, 4, 8], "summary_dim": 16},
+                                             "nsynth": {}, "fsdd": {}, "folder": {}}
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 _FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
@@ -222,13 +236,28 @@ def default_level(name: str) -> str | None:
     return _LEVELS[_kind(name)]
 
 
-def default_epochs(data: str, model: str = "conv") -> int:
-    """Default number of training epochs for ``data`` (a dataset name or folder) and ``model``."""
+def _kind_or_folder(data: str) -> str:
     try:
-        kind = _kind(data)
+        return _kind(data)
     except ParameterError:
-        kind = "folder"
-    return _EPOCHS[kind]
+        return "folder"
+
+
+def default_epochs(data: str, model: str = "grid") -> int:
+    """Default number of training epochs for ``data`` (a dataset name or folder) and ``model``."""
+    return (_GRID_EPOCHS if model == "grid" else _EPOCHS)[_kind_or_folder(data)]
+
+
+def default_prior_options(data: str) -> dict[str, Any]:
+    """Default settings of a grid model's learned prior for ``data`` (``steps`` and the keyword
+    arguments of :meth:`vae_audio.grid_prior.GridPrior.fit`); empty: the prior's own defaults."""
+    return json.loads(json.dumps(_PRIOR_OPTIONS[_kind_or_folder(data)]))
+
+
+def default_model_options(data: str, model: str = "grid") -> dict[str, Any]:
+    """Default architecture options (``**arch_kwargs`` of the builders) for ``data`` and ``model``."""
+    options = _GRID_OPTIONS[_kind_or_folder(data)] if model == "grid" else {}
+    return json.loads(json.dumps(options))  # a fresh copy
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -233,11 +233,22 @@ def interpolate_prior(model, *, steps: int = 8, label: int | str | None = None, 
                              "between two clips instead")
     if not (isinstance(seeds, (tuple, list)) and len(seeds) == 2):
         raise ParameterError(f"seeds={seeds!r}: expected two seeds, one per end")
-    columns = model.latent_shape(frames)[1]
-    a, b = (prior_noise(1, columns, model.prior.noise_dim, checks.seed(s))[0] for s in seeds)
-    labels = None if not model.label_names else (label if label is not None else 0)
-    z, lab = model.sample_latents(steps, labels=labels, noise=slerp(a, b, steps), temperature=temperature,
-                                  frames=frames)
+    if frames is not None:
+        checks.whole_number(frames, "frames", 1)
+    if temperature is not None:
+        checks.non_negative_number(temperature, "temperature")
+    prior, columns = model.prior, model.latent_shape(frames)[1]
+    a, b = (prior_noise(1, columns, prior.dim, checks.seed(s))[0] for s in seeds)
+    lab = None
+    if model.label_names:
+        lab = np.full(steps, model.label_index(label) if label is not None else 0, dtype=np.int32)
+    summaries = None
+    if prior.summary is not None:  # the two ends' clip summaries, and the straight line between them
+        ends = [prior.sample_summaries(1, None if lab is None else lab[:1], seed=s) for s in seeds]
+        t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+        summaries = (1.0 - t) * ends[0] + t * ends[1]
+    z = prior.sample(steps, lab, frames=columns, temperature=temperature, noise=slerp(a, b, steps),
+                     summaries=summaries)
     return model.to_audio(model.decode(z, lab, frames=frames), **phase_kwargs)
 
 

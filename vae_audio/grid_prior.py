@@ -28,13 +28,17 @@ The prior trains on posterior samples ``z_mean + exp(z_log_var / 2) * eps`` (the
 posterior, which is what the decoder learned to decode).
 
 Storage: the network is a Keras file (``prior.keras`` in a bundle); everything else (family,
-latent layout, standardization, sampling defaults) is a JSON-ready dict from :meth:`GridPrior.to_dict`.
+latent layout, standardization, sampling defaults) is a JSON-ready dict from :meth:`GridPrior.to_dict`,
+and a summary-conditioned prior adds a ``.npz`` file (:meth:`GridPrior.summary_bytes`;
+``prior_summary.npz`` in a bundle).
 """
 
 from __future__ import annotations
 
+import io
 import math
 import os
+import zipfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -54,8 +58,8 @@ PRIOR_KINDS = tuple(k for k in GRID_PRIOR_CHOICES if k != "none")
 DEFAULT_KIND = DEFAULT_GRID_PRIOR
 #: optimizer steps of :meth:`GridPrior.fit` by default
 DEFAULT_STEPS = 1500
-#: Gaussians per latent column in the autoregressive prior's mixture by default
-DEFAULT_COMPONENTS = 1
+#: size of the clip summary the autoregressive prior is conditioned on by default (0: none)
+DEFAULT_SUMMARY_DIM = 0
 #: version of the prior's stored layout (the dict of :meth:`GridPrior.to_dict` plus its Keras file)
 PRIOR_FORMAT_VERSION = 1
 #: sampling temperature by family when none is given: the autoregressive prior's per-frame
@@ -123,18 +127,22 @@ class NoiseLevelFeatures(layers.Layer):
 
 
 def _build_network(kind: str, dim: int, n_labels: int, width: int, dilations: Sequence[int], seed: int,
-                   components: int = 1):
+                   summary_dim: int = 0):
     """The prior network: inputs ``z (b, T', dim)``, ``label (b,)`` and for diffusion ``t (b, 1)``;
     output ``(b, T', dim)`` (diffusion: the velocity ``v``) or, autoregressive, the distribution of
     each frame given the frames before it: ``(b, T', 2 dim)`` mean and log standard deviation of a
-    diagonal Gaussian (``components=1``), or ``(b, T', K (2 dim + 1))`` for a mixture of ``K``
-    diagonal Gaussians (``K`` logits, then ``K`` means, then ``K`` log standard deviations)."""
+    diagonal Gaussian.
+    With ``summary_dim > 0`` an input ``summary (b, summary_dim)`` joins the label's conditioning."""
     keras.utils.set_random_seed(seed)
     causal = kind == "autoregressive"
     z_in = keras.Input((None, dim), name="z")
     label_in = keras.Input((), dtype="int32", name="label")
     inputs = {"z": z_in, "label": label_in}
     cond = layers.Embedding(n_labels, width, name="label_embedding")(label_in)
+    if summary_dim:
+        summary_in = keras.Input((summary_dim,), name="summary")
+        inputs["summary"] = summary_in
+        cond = layers.Add(name="with_summary")([cond, layers.Dense(width, name="summary_dense")(summary_in)])
     if kind == "diffusion":
         t_in = keras.Input((1,), name="t")
         inputs["t"] = t_in
@@ -152,14 +160,8 @@ def _build_network(kind: str, dim: int, n_labels: int, width: int, dilations: Se
         r = layers.Conv1D(width, 1, name=f"block{i}_mix")(r)
         h = layers.Add(name=f"block{i}_add")([h, r])
     h = layers.Activation("silu", name="out_act")(layers.LayerNormalization(name="out_norm")(h))
-    out = layers.Conv1D(_output_size(kind, dim, components), 1, kernel_initializer="zeros", name="out_proj")(h)
+    out = layers.Conv1D(dim * (2 if causal else 1), 1, kernel_initializer="zeros", name="out_proj")(h)
     return keras.Model(inputs, out, name=f"{kind}_prior")
-
-
-def _output_size(kind: str, dim: int, components: int) -> int:
-    if kind != "autoregressive":
-        return dim
-    return 2 * dim if components == 1 else components * (2 * dim + 1)
 
 
 def _receptive_field(dilations: Sequence[int]) -> int:
@@ -176,7 +178,7 @@ class GridPrior:
 
     def __init__(self, network, *, kind: str, n_freq: int, channels: int, num_classes: int | None,
                  mean: Sequence[float], std: Sequence[float], width: int, dilations: Sequence[int],
-                 train_frames: int, steps_trained: int = 0, components: int = 1):
+                 train_frames: int, steps_trained: int = 0, summary=None):
         if kind not in PRIOR_KINDS:
             raise ParameterError(f"kind={kind!r}: expected one of {', '.join(map(repr, PRIOR_KINDS))}")
         self.network = network
@@ -191,19 +193,12 @@ class GridPrior:
             raise ParameterError(f"GridPrior: mean and std must be {dim} finite numbers (std > 0)")
         self.width, self.dilations = int(width), tuple(int(d) for d in dilations)
         self.train_frames, self.steps_trained = int(train_frames), int(steps_trained)
-        self.components = int(components)
-        if self.components < 1 or (self.components > 1 and kind != "autoregressive"):
-            raise ParameterError(f"components={components!r}: expected 1, or more for an autoregressive prior")
+        #: the clip summary the network is conditioned on, or None: ``(mean, basis, LatentPrior)``
+        self.summary = summary
 
     @property
     def dim(self) -> int:
         return self.n_freq * self.channels
-
-    @property
-    def noise_dim(self) -> int:
-        """Standard-normal numbers :meth:`sample` draws per latent column: ``dim``, plus one that
-        picks the mixture component when there are several."""
-        return self.dim + (1 if self.components > 1 else 0)
 
     @property
     def conditional(self) -> bool:
@@ -228,8 +223,8 @@ class GridPrior:
 
     def describe(self) -> str:
         """One line for reports, e.g. ``"learned autoregressive prior (1500 steps)"``."""
-        mixture = f", a mixture of {self.components} Gaussians per column" if self.components > 1 else ""
-        return f"learned {self.kind} prior ({self.steps_trained} steps{mixture})"
+        summary = f", conditioned on a {self.summary[1].shape[1]}-number clip summary" if self.summary else ""
+        return f"learned {self.kind} prior ({self.steps_trained} steps{summary})"
 
     def __repr__(self) -> str:
         return (f"<GridPrior {self.kind}, latent {self.n_freq} x T' x {self.channels}, "
@@ -241,7 +236,7 @@ class GridPrior:
             num_classes: int | None = None, kind: str = DEFAULT_KIND, steps: int = DEFAULT_STEPS,
             batch_size: int = 64, learning_rate: float = 1e-3, width: int = 128,
             dilations: Sequence[int] = (1, 2, 4, 8, 1, 2, 4, 8), seed: int = 0,
-            components: int = DEFAULT_COMPONENTS, verbose: int = 0) -> "GridPrior":
+            summary_dim: int = DEFAULT_SUMMARY_DIM, verbose: int = 0) -> "GridPrior":
         """Train a prior on encoder outputs of the training set.
 
         Parameters
@@ -252,8 +247,6 @@ class GridPrior:
         steps : optimizer steps (Adam, cosine-decayed learning rate, weights averaged by an
             exponential moving average).
         width, dilations : channels and dilation per residual block of the network.
-        components : autoregressive: Gaussians in the mixture that models each latent column
-            given the ones before it (1: a single diagonal Gaussian); ignored for diffusion.
         verbose : Keras ``fit`` verbosity (0 silent, 2 one line per 500 steps).
         """
         import tensorflow as tf
@@ -263,9 +256,7 @@ class GridPrior:
         steps = checks.whole_number(steps, "steps", 1)
         batch_size = checks.whole_number(batch_size, "batch_size", 1)
         width = checks.whole_number(width, "width", 1)
-        components = checks.whole_number(components, "components", 1) if kind == "autoregressive" else 1
-        if components > 64:
-            raise ParameterError(f"components={components}: expected at most 64")
+        summary_dim = checks.whole_number(summary_dim, "summary_dim", 0) if kind == "autoregressive" else 0
         dilations = tuple(checks.whole_number(d, "dilations", 1) for d in dilations)
         if not dilations:
             raise ParameterError("dilations: expected at least one residual block")
@@ -292,9 +283,15 @@ class GridPrior:
         seq, sd = (seq - mean) / std, sd / std
         n_labels = (num_classes + 1) if num_classes is not None else 1  # last index: "no label"
         lab = labels if labels is not None else np.zeros(n, np.int32)
-        network = _build_network(kind, n_freq * channels, n_labels, int(width), dilations, seed, components)
+        summary = None
+        if summary_dim:
+            summary = _fit_summary(seq, lab if labels is not None else None, num_classes, summary_dim, seed)
+            summary_dim = summary[1].shape[1]
+        network = _build_network(kind, n_freq * channels, n_labels, int(width), dilations, seed, summary_dim)
         prior = cls(network, kind=kind, n_freq=n_freq, channels=channels, num_classes=num_classes, mean=mean,
-                    std=std, width=width, dilations=dilations, train_frames=frames, components=components)
+                    std=std, width=width, dilations=dilations, train_frames=frames, summary=summary)
+        if summary is not None:
+            s_mean, s_basis = tf.constant(summary[0]), tf.constant(summary[1])
 
         null_label = n_labels - 1
         conditional = num_classes is not None
@@ -305,7 +302,10 @@ class GridPrior:
             x = x_mean + x_sd * tf.random.stateless_normal(tf.shape(x_mean), seed=s)
             if kind == "autoregressive":
                 shifted = tf.concat([tf.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
-                return {"z": shifted, "label": y}, x
+                inputs = {"z": shifted, "label": y}
+                if summary is not None:
+                    inputs["summary"] = tf.matmul(tf.reduce_mean(x, axis=1) - s_mean, s_basis)
+                return inputs, x
             b = tf.shape(x)[0]
             t = tf.random.stateless_uniform((b, 1), seed=s + 1)
             eps = tf.random.stateless_normal(tf.shape(x), seed=s + 2)
@@ -323,7 +323,7 @@ class GridPrior:
                                                           warmup_target=float(learning_rate), warmup_steps=warmup)
         ema = min(0.995, 1.0 - 10.0 / steps)  # average over at most a tenth of the run (short runs too)
         network.compile(optimizer=keras.optimizers.Adam(schedule, use_ema=ema > 0, ema_momentum=max(ema, 0.0)),
-                        loss=_mixture_nll(n_freq * channels, components) if kind == "autoregressive" else "mse")
+                        loss=_gaussian_nll if kind == "autoregressive" else "mse")
         # one progress line per "epoch" of about 500 steps (a divisor of steps, so exactly steps run)
         per_epoch = next((d for d in range(min(steps, 500), 0, -1) if steps % d == 0 and d >= min(steps, 100)), steps)
         network.fit(ds, epochs=steps // per_epoch, steps_per_epoch=per_epoch, verbose=verbose,
@@ -335,7 +335,7 @@ class GridPrior:
     def sample(self, n: int, labels: np.ndarray | None = None, *, frames: int, seed: int = 0,
                temperature: float | None = None, guidance: float | None = None,
                sampling_steps: int = DEFAULT_SAMPLING_STEPS, batch_size: int = 256,
-               noise: np.ndarray | None = None) -> np.ndarray:
+               noise: np.ndarray | None = None, summaries: np.ndarray | None = None) -> np.ndarray:
         """Draw ``n`` codes ``(n, F', frames, C)`` float32; ``frames`` latent columns (any number >= 1).
 
         ``labels`` ``(n,)`` class indices (conditional prior). ``temperature`` scales the noise
@@ -344,15 +344,19 @@ class GridPrior:
         classifier-free guidance scale, default :data:`DEFAULT_GUIDANCE` (1 = none). The same
         arguments give the same codes.
 
-        ``noise`` ``(n, frames, noise_dim)``: the standard-normal draws to use instead of ``seed``'s.
+        ``noise`` ``(n, frames, F' * C)``: the standard-normal draws to use instead of ``seed``'s.
         Sampling is a deterministic function of them (autoregressive: each column's innovation;
         diffusion: the starting noise of DDIM), so they are the prior's own latent: see
         :func:`prior_noise` and :func:`slerp` for an interpolation between two samples.
+        ``summaries`` ``(n, k)``: a summary-conditioned prior's clip summaries to use instead of
+        drawing them (:meth:`sample_summaries`).
         """
         temperature = self.default_temperature if temperature is None else temperature
         lab = np.zeros(n, np.int32) if labels is None else np.asarray(labels, np.int32)
         if noise is None:
-            noise = prior_noise(n, frames, self.noise_dim, seed)
+            noise = prior_noise(n, frames, self.dim, seed)
+        if self.summary is not None and summaries is None:
+            summaries = self.sample_summaries(n, lab, seed=seed)
         out = []
         for start in range(0, n, batch_size):
             sl = slice(start, min(n, start + batch_size))
@@ -360,10 +364,19 @@ class GridPrior:
                 seq = self._ddim(lab[sl], noise[sl], float(temperature),
                                  DEFAULT_GUIDANCE if guidance is None else float(guidance), int(sampling_steps))
             else:
-                seq = self._autoregress(lab[sl], noise[sl], float(temperature))
+                seq = self._autoregress(lab[sl], noise[sl], float(temperature),
+                                        None if summaries is None else summaries[sl])
             out.append(seq)
         seq = np.concatenate(out) * self.std + self.mean
         return sequences_to_codes(seq.astype(np.float32), self.n_freq)
+
+    def sample_summaries(self, n: int, labels: np.ndarray | None = None, *, seed: int = 0) -> np.ndarray:
+        """Draw ``n`` clip summaries ``(n, k)`` from the summary's Gaussian mixture (of class
+        ``labels`` for a conditional prior); what :meth:`sample` conditions each sample on."""
+        if self.summary is None:
+            raise ParameterError("this prior is not conditioned on a clip summary")
+        lab = None if not self.conditional else np.zeros(n, np.int32) if labels is None else labels
+        return self.summary[2].sample(int(n), lab, seed=int(seed)).astype(np.float32)
 
     def _predict(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         return np.asarray(self.network(dict(inputs), training=False))
@@ -389,35 +402,20 @@ class GridPrior:
             x = (a_s * x0 + s_s * eps).astype(np.float32)
         return x
 
-    def _autoregress(self, lab, noise, temperature) -> np.ndarray:
-        (b, frames, _), dim = noise.shape, self.dim
+    def _autoregress(self, lab, noise, temperature, summaries=None) -> np.ndarray:
+        b, frames, dim = noise.shape
         context = _receptive_field(self.dilations)
         seq = np.zeros((b, frames + 1, dim), np.float32)  # frame 0: the start (zeros, as in training)
         for t in range(frames):
             lo = max(0, t + 1 - context)
             window = seq[:, lo:t + 1]
-            params = self._predict({"z": window, "label": lab})[:, -1]
-            mu, log_sigma = self._pick_component(params, noise[:, t, dim:])
-            seq[:, t + 1] = mu + temperature * np.exp(log_sigma) * noise[:, t, :dim]
+            inputs = {"z": window, "label": lab}
+            if summaries is not None:
+                inputs["summary"] = summaries.astype(np.float32)
+            params = self._predict(inputs)[:, -1]
+            mu, log_sigma = params[:, :dim], _MIN_LOG_SIGMA + np.logaddexp(0.0, params[:, dim:] - _MIN_LOG_SIGMA)
+            seq[:, t + 1] = mu + temperature * np.exp(log_sigma) * noise[:, t]
         return seq[:, 1:]
-
-    def _pick_component(self, params: np.ndarray, extra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and log std ``(b, dim)`` of each row's Gaussian: the only one, or the mixture
-        component that the standard-normal ``extra[:, 0]`` picks (by inverse CDF of its weights)."""
-        from scipy.special import ndtr
-
-        d, k = self.dim, self.components
-        if k == 1:
-            return params[:, :d], _MIN_LOG_SIGMA + np.logaddexp(0.0, params[:, d:] - _MIN_LOG_SIGMA)
-        logits = params[:, :k].astype(np.float64)
-        weights = np.exp(logits - logits.max(axis=1, keepdims=True))
-        cdf = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
-        u = ndtr(extra[:, 0].astype(np.float64))  # standard-normal CDF: a uniform draw
-        pick = np.minimum((cdf < u[:, None]).sum(axis=1), k - 1)
-        rows = np.arange(len(params))
-        mu = params[:, k:k + k * d].reshape(-1, k, d)[rows, pick]
-        log_sigma = params[:, k + k * d:].reshape(-1, k, d)[rows, pick]
-        return mu, _MIN_LOG_SIGMA + np.logaddexp(0.0, log_sigma - _MIN_LOG_SIGMA)
 
     # ------------------------------------------------------------------ storage
     def to_dict(self) -> dict[str, Any]:
@@ -425,20 +423,31 @@ class GridPrior:
         return {"kind": self.kind, "version": PRIOR_FORMAT_VERSION, "n_freq": self.n_freq,
                 "channels": self.channels, "num_classes": self.num_classes, "width": self.width,
                 "dilations": list(self.dilations), "train_frames": self.train_frames,
-                "steps_trained": self.steps_trained, "components": self.components,
+                "steps_trained": self.steps_trained,
+                "summary_dim": 0 if self.summary is None else int(self.summary[1].shape[1]),
                 "mean": [float(v) for v in self.mean],
                 "std": [float(v) for v in self.std]}
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the network to ``path`` (a ``.keras`` file); the rest is :meth:`to_dict`."""
+        """Write the network to ``path`` (a ``.keras`` file); the rest is :meth:`to_dict` and, for
+        a summary-conditioned prior, :meth:`summary_bytes`."""
         path = Path(path)
         self.network.save(path)
         return path
 
+    def summary_bytes(self) -> bytes:
+        """The clip summary (projection and its Gaussian mixture) as ``.npz`` bytes (see :meth:`load`)."""
+        mean, basis, mixture = self.summary
+        buf = io.BytesIO()
+        np.savez(buf, mean=mean, basis=basis, mixture=np.frombuffer(mixture.to_bytes(), np.uint8))
+        return buf.getvalue()
+
     @classmethod
-    def load(cls, path: str | os.PathLike, settings: Mapping[str, Any]) -> "GridPrior":
-        """Read a prior saved by :meth:`save` with its :meth:`to_dict`; :class:`BundleError` naming
-        the file if either is not a valid prior."""
+    def load(cls, path: str | os.PathLike, settings: Mapping[str, Any],
+             summary_path: str | os.PathLike | None = None) -> "GridPrior":
+        """Read a prior saved by :meth:`save` with its :meth:`to_dict` (and the file of its
+        :meth:`summary_bytes` when ``settings["summary_dim"]`` is not 0); :class:`BundleError`
+        naming the file if any is not a valid prior."""
         path = Path(path)
         if not isinstance(settings, Mapping) or settings.get("kind") not in PRIOR_KINDS:
             raise BundleError(f"{path}: the prior's settings are missing or name an unknown family "
@@ -453,14 +462,53 @@ class GridPrior:
         try:
             keys = ("kind", "n_freq", "channels", "num_classes", "mean", "std", "width", "dilations",
                     "train_frames", "steps_trained")
-            prior = cls(network, **{k: settings[k] for k in keys}, components=int(settings.get("components", 1)))
+            prior = cls(network, **{k: settings[k] for k in keys})
+            summary_dim = int(settings.get("summary_dim", 0))
         except (KeyError, TypeError, ValueError, ParameterError) as exc:
             raise BundleError(f"{path}: corrupt prior settings ({type(exc).__name__}: {exc})") from None
-        expected = _output_size(prior.kind, prior.dim, prior.components)
+        if summary_dim:
+            if summary_path is None:
+                raise BundleError(f"{path}: a summary-conditioned prior, but no summary file was given")
+            prior.summary = _load_summary(Path(summary_path), prior.dim, summary_dim)
+        expected = prior.dim * (2 if prior.kind == "autoregressive" else 1)
         if int(network.outputs[0].shape[-1]) != expected:
             raise BundleError(f"{path}: the network makes {network.outputs[0].shape[-1]} numbers per frame, "
                               f"its settings say {expected}")
         return prior
+
+
+def _load_summary(path: Path, dim: int, k: int):
+    from .latent_prior import LatentPrior
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            mean, basis, blob = data["mean"], data["basis"], data["mixture"].tobytes()
+    except OSError as exc:
+        raise BundleError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except (ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise BundleError(f"{path}: not a prior summary file ({type(exc).__name__})") from None
+    if mean.shape != (dim,) or basis.shape != (dim, k):
+        raise BundleError(f"{path}: summary of shape {basis.shape}, the prior's settings say ({dim}, {k})")
+    mixture = LatentPrior.from_bytes(blob, name=str(path))
+    if mixture.latent_dim != k:
+        raise BundleError(f"{path}: the summary's mixture is over {mixture.latent_dim} numbers, expected {k}")
+    return mean.astype(np.float32), basis.astype(np.float32), mixture
+
+
+def _fit_summary(seq: np.ndarray, labels: np.ndarray | None, num_classes: int | None, k: int, seed: int):
+    """The clip summary of a summary-conditioned prior: the top ``k`` principal directions of the
+    clips' time-averaged (standardized) columns, scaled to unit variance, and a Gaussian mixture
+    (per class) over the summaries of the training clips. Returns ``(mean (dim,), basis (dim, k), LatentPrior)``."""
+    from .latent_prior import LatentPrior
+
+    avg = seq.mean(axis=1).astype(np.float64)
+    mean = avg.mean(axis=0)
+    _, sv, vt = np.linalg.svd(avg - mean, full_matrices=False)
+    k = max(1, min(int(k), len(sv), int(np.sum(sv > 1e-6 * sv[0]))))
+    basis = (vt[:k].T / (sv[:k] / math.sqrt(max(1, len(avg) - 1)))).astype(np.float32)
+    s = (avg - mean) @ basis
+    mixture = LatentPrior.fit(s, np.full_like(s, -20.0), labels, num_classes=num_classes, seed=seed)
+    return mean.astype(np.float32), basis, mixture
 
 
 def prior_noise(n: int, frames: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -491,28 +539,6 @@ def slerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
 
 def _kind_of(num_classes: int | None) -> str:
     return "unconditional" if num_classes is None else f"conditional on {num_classes} classes"
-
-
-def _mixture_nll(dim: int, components: int):
-    """The autoregressive loss: :func:`_gaussian_nll`, or for ``components > 1`` the mean negative
-    log-likelihood per dimension (without the constant) of ``y_true`` ``(b, t, dim)`` under the
-    mixtures of diagonal Gaussians ``y_pred`` ``(b, t, K (2 dim + 1))``."""
-    if components == 1:
-        return _gaussian_nll
-    k = components
-
-    def mixture_nll(y_true, y_pred):
-        shape = ops.shape(y_true)
-        logits = y_pred[..., :k]
-        mu = ops.reshape(y_pred[..., k:k + k * dim], (shape[0], shape[1], k, dim))
-        log_sigma = ops.reshape(y_pred[..., k + k * dim:], (shape[0], shape[1], k, dim))
-        log_sigma = _MIN_LOG_SIGMA + ops.softplus(log_sigma - _MIN_LOG_SIGMA)
-        x = y_true[:, :, None, :]
-        log_p = -ops.sum(0.5 * ops.square((x - mu) * ops.exp(-log_sigma)) + log_sigma, axis=-1)
-        log_p = ops.logsumexp(ops.log_softmax(logits, axis=-1) + log_p, axis=-1)
-        return -ops.mean(log_p) / dim
-
-    return mixture_nll
 
 
 def _gaussian_nll(y_true, y_pred):

@@ -192,13 +192,15 @@ class TrainedModel:
         self._prior = prior
 
     def fit_prior(self, x_normalized: np.ndarray, labels: Any = None, *, n_components: int | None = None,
-                  kind: str | None = None, steps: int | None = None, seed: int = 0, verbose: int = 0):
+                  kind: str | None = None, steps: int | None = None, seed: int = 0, verbose: int = 0,
+                  **prior_options: Any):
         """Fit (and use from now on) a latent prior to the codes of training spectrograms ``(n, freq, frames)``.
 
         A vector-latent model gets a Gaussian mixture (:class:`~vae_audio.latent_prior.LatentPrior`,
         ``n_components`` per class); a grid model a learned prior network
         (:class:`~vae_audio.grid_prior.GridPrior` of family ``kind``, trained for ``steps``
-        optimizer steps). For a conditional model pass the training labels; the prior is then
+        optimizer steps; ``prior_options`` go to :meth:`~vae_audio.grid_prior.GridPrior.fit`, e.g.
+        ``dilations``). For a conditional model pass the training labels; the prior is then
         per class. Returns the new prior (also set as :attr:`prior`).
         """
         from .grid_prior import DEFAULT_KIND, DEFAULT_STEPS, GridPrior
@@ -213,8 +215,12 @@ class TrainedModel:
         if self._grid:
             self.prior = GridPrior.fit(z_mean, z_log_var, lab, num_classes=self._num_classes,
                                        kind=DEFAULT_KIND if kind is None else kind,
-                                       steps=DEFAULT_STEPS if steps is None else steps, seed=seed, verbose=verbose)
+                                       steps=DEFAULT_STEPS if steps is None else steps, seed=seed, verbose=verbose,
+                                       **prior_options)
         else:
+            if prior_options:
+                raise ParameterError(f"{sorted(prior_options)}: options of a learned grid prior; this model's "
+                                     "latent is a vector (it gets a Gaussian mixture)")
             self.prior = LatentPrior.fit(z_mean, z_log_var, lab, num_classes=self._num_classes,
                                          n_components=n_components, seed=seed)
         return self._prior
@@ -313,7 +319,7 @@ class TrainedModel:
 
     def sample_latents(self, n: int, *, labels: Any = None, seed: int = 0, prior: str = "auto",
                        temperature: float | None = None, guidance: float | None = None,
-                       frames: int | None = None, noise: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+                       frames: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Draw ``n`` latent codes ``(n, *latent_shape)`` and the labels they go with (or None).
 
         ``prior``: ``"fitted"`` samples the model's :attr:`prior` (a Gaussian mixture fitted to the
@@ -325,8 +331,6 @@ class TrainedModel:
         varied; ``"fitted"`` only; default the prior's ``default_temperature``: 1 for a Gaussian
         mixture, :data:`vae_audio.grid_prior.DEFAULT_TEMPERATURE` for a learned grid prior); ``guidance`` is the classifier-free guidance scale of a
         conditional diffusion prior (default :data:`vae_audio.grid_prior.DEFAULT_GUIDANCE`, 1 = none).
-        ``noise`` ``(n, T', F' * C)`` (a learned grid prior only): the prior's own standard-normal
-        draws to turn into codes instead of ``seed``'s (see :func:`vae_audio.grid_prior.prior_noise`).
         For a conditional model without ``labels`` each item gets a random class (uniform, drawn
         from ``seed``). Deterministic for a given ``seed``.
         """
@@ -346,14 +350,6 @@ class TrainedModel:
                                      f"model samples {self._prior.describe() if self._prior else 'N(0, I)'}")
         if frames is not None:
             checks.whole_number(frames, "frames", 1)
-        if noise is not None:
-            if not (self._grid and self._prior is not None and prior != "standard"):
-                raise ParameterError("noise: only a grid model's learned prior takes its own noise; this model samples "
-                                     f"{self._prior.describe() if self._prior else 'N(0, I)'}")
-            expected = (int(n), self.latent_shape(frames)[1], self._prior.noise_dim)
-            noise = np.asarray(noise, np.float32)
-            if noise.shape != expected or not np.all(np.isfinite(noise)):
-                raise ParameterError(f"noise: expected finite draws of shape {expected}, got {noise.shape}")
         if labels is None and self._label_names:
             labels = np.random.default_rng([int(seed), 1]).integers(0, len(self._label_names), size=n)
         lab = self._labels(labels, int(n))
@@ -363,7 +359,7 @@ class TrainedModel:
             temperature = self._prior.default_temperature
         if self._grid:
             z = self._prior.sample(int(n), lab, frames=self.latent_shape(frames)[1], seed=int(seed),
-                                   temperature=float(temperature), guidance=guidance, noise=noise)
+                                   temperature=float(temperature), guidance=guidance)
             return z, lab
         use = lab if self._prior.conditional else None
         return self._prior.sample(int(n), use, seed=int(seed), temperature=temperature), lab

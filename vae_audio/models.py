@@ -2,7 +2,7 @@
 
 Architectures (``architecture=``)
 ---------------------------------
-``"conv"`` (default)
+``"conv"``
     A small strided convolutional VAE sized for a laptop CPU: four 3x3 convolutions with
     stride 2 (filters 16, 32, 64, 128 by default, ReLU, no normalization layers), a flatten
     of the small grid (``freq/16 x frames/16 x 128``) and one Dense layer to the latent
@@ -13,7 +13,7 @@ Architectures (``architecture=``)
     option), and 4x4 transposed kernels cost 30 % more for no measured gain.
 ``"simple"``
     Dense layers on the flattened spectrogram (512, 256 units; the first notebook's model).
-``"grid"``
+``"grid"`` (default)
     A fully convolutional VAE whose latent is a *grid* laid out over frequency and time
     (``(F', T', C)`` with ``F' = ceil(freq / sF)``, ``T' = ceil(frames / sT)``, ``C = latent_dim``
     channels): 3x3 convolutions with the (freq, time) ``strides`` (default two of 2x2, filters 32
@@ -66,7 +66,7 @@ import keras
 from keras import layers, ops
 
 from . import checks
-from .choices import ARCHITECTURES, LIKELIHOODS
+from .choices import ARCHITECTURES, DEFAULT_ARCHITECTURE, LIKELIHOODS
 from .errors import ConfigError, ParameterError
 
 __all__ = [
@@ -94,7 +94,6 @@ __all__ = [
     "SnapSigmoid",
 ]
 
-DEFAULT_ARCHITECTURE = "conv"
 DEFAULT_LIKELIHOOD = "calibrated"
 #: latent size used when ``latent_dim`` is not given (``grid``: channels per grid position)
 DEFAULT_LATENT_DIM = {"conv": 64, "simple": 32, "blog": 128, "grid": 8}
@@ -409,13 +408,14 @@ def build_encoder(input_shape: Sequence[int], *, architecture: str = DEFAULT_ARC
     Parameters
     ----------
     input_shape : ``(freq, frames)`` of one spectrogram (any size; padded internally).
-    architecture : ``"conv"`` (default), ``"simple"`` or ``"blog"`` (see the module docstring).
+    architecture : ``"grid"`` (default), ``"conv"``, ``"simple"`` or ``"blog"`` (see the module docstring).
     latent_dim : latent size; default :data:`DEFAULT_LATENT_DIM` of the architecture.
     num_classes : number of classes for a conditional model (adds the ``"label"`` input), or None.
     arch_kwargs : architecture options, defaults in :data:`ARCH_DEFAULTS`:
         conv: ``filters`` (one stride-2 conv per entry), ``kernel_size``, ``transpose_kernel_size``,
         ``norm`` (None, "batch", "group"); simple: ``hidden``; blog: ``filters``, ``kernel_size``,
-        ``strides``.
+        ``strides``; grid: ``filters``, ``strides`` (one (freq, time) stride per filter),
+        ``res_blocks``, ``activation`` ("relu", "silu"), ``output`` ("snap", "sigmoid").
 
     Returns
     -------

@@ -51,6 +51,7 @@ class NotebookSettings:
     quick : quick mode (``VAE_AUDIO_QUICK=1``).
     max_clips : clips to load (``None``: all).
     epochs : training epochs.
+    prior_steps : optimizer steps of a learned prior (``None``: the package's default; a few in quick mode).
     root : repository root (or the current folder outside a checkout).
     outputs_dir : ``$VAE_AUDIO_OUTPUTS`` or ``<root>/outputs``.
     samples_dir : where the notebook writes ``.wav`` files (``<outputs_dir>/samples``).
@@ -63,6 +64,7 @@ class NotebookSettings:
     quick: bool
     max_clips: int | None
     epochs: int
+    prior_steps: int | None
     root: Path
     outputs_dir: Path
     samples_dir: Path
@@ -70,7 +72,8 @@ class NotebookSettings:
     cache_dir: Path
 
     def summary(self) -> str:
-        mode = (f"quick mode (VAE_AUDIO_QUICK=1): {self.max_clips} clips, {self.epochs} epochs" if self.quick
+        mode = (f"quick mode (VAE_AUDIO_QUICK=1): {self.max_clips} clips, {self.epochs} epochs, "
+                f"{self.prior_steps} prior steps" if self.quick
                 else f"full run: {'all' if self.max_clips is None else self.max_clips} clips, {self.epochs} epochs")
         try:
             where = self.samples_dir.relative_to(self.root)  # short and machine-independent in a checkout
@@ -121,14 +124,17 @@ def _choose_data(env: Mapping[str, str], root: Path) -> tuple[str, str, str]:
     return "fsdd", "fsdd", f"FSDD, the Free Spoken Digit Dataset, from {where} (VAE_AUDIO_DATA unset, FSDD found)"
 
 
-def notebook_settings(*, epochs: int, quick_epochs: int = 2, max_clips: int | None = None,
+def notebook_settings(*, epochs: int | None = None, model: str = "grid", quick_epochs: int = 2,
+                      quick_prior_steps: int = 20, max_clips: int | None = None,
                       env: Mapping[str, str] | None = None, verbose: bool = True,
                       quiet_tensorflow: bool = True) -> NotebookSettings:
     """Read ``VAE_AUDIO_DATA``, ``VAE_AUDIO_QUICK`` and ``VAE_AUDIO_OUTPUTS`` (see the module docstring).
 
     Parameters
     ----------
-    epochs : epochs of a full run; ``quick_epochs`` in quick mode.
+    epochs : epochs of a full run (``None``: the data's default for ``model``,
+        :func:`vae_audio.datasets.default_epochs`); ``quick_epochs`` in quick mode, where a learned
+        prior trains for ``quick_prior_steps`` steps.
     max_clips : clips of a full run (``None``: all); quick mode uses :data:`QUICK_CLIPS`.
     env : where to read the three ``VAE_AUDIO_*`` variables (default ``os.environ``); FSDD is
         looked for by :func:`vae_audio.datasets.find_fsdd` (``$FSDD_DIR``, ``data/fsdd``).
@@ -139,7 +145,8 @@ def notebook_settings(*, epochs: int, quick_epochs: int = 2, max_clips: int | No
     Raises :class:`ConfigError` for a bad variable and :class:`DatasetError` for
     ``VAE_AUDIO_DATA=fsdd`` when FSDD cannot be found.
     """
-    for name, value in (("epochs", epochs), ("quick_epochs", quick_epochs)):
+    for name, value in (("epochs", 1 if epochs is None else epochs), ("quick_epochs", quick_epochs),
+                        ("quick_prior_steps", quick_prior_steps)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name}={value!r}: expected a whole number >= 1")
     env = os.environ if env is None else env
@@ -148,10 +155,13 @@ def notebook_settings(*, epochs: int, quick_epochs: int = 2, max_clips: int | No
     quick = _flag(env, "VAE_AUDIO_QUICK")
     outputs = env.get("VAE_AUDIO_OUTPUTS", "").strip()
     outputs_dir = Path(outputs).expanduser().resolve() if outputs else root / "outputs"
+    from .datasets import default_epochs
+
     settings = NotebookSettings(
         data=spec, description=description, quick=quick,
         max_clips=QUICK_CLIPS[kind] if quick else max_clips,
-        epochs=quick_epochs if quick else epochs, root=root, outputs_dir=outputs_dir,
+        epochs=quick_epochs if quick else (epochs or default_epochs(spec, model)),
+        prior_steps=quick_prior_steps if quick else None, root=root, outputs_dir=outputs_dir,
         samples_dir=outputs_dir / "samples", models_dir=outputs_dir / "models", cache_dir=root / "data" / "cache")
     if quiet_tensorflow:
         import_tensorflow_quietly()

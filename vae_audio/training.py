@@ -28,7 +28,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .choices import ARCHITECTURES, DEFAULT_GRID_PRIOR, GRID_PRIOR_CHOICES, STRATEGIES
+from .choices import (ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_GRID_PRIOR, DEFAULT_LIKELIHOODS,
+                      GRID_PRIOR_CHOICES, STRATEGIES)
 from .errors import ConfigError, TrainingError
 from .fileio import atomic_directory, atomic_write_json, read_json
 
@@ -42,16 +43,21 @@ class TrainSettings:
     Attributes
     ----------
     data : ``"synth"`` (built-in, default), ``"fsdd"``, or a folder of audio.
-    model : architecture, ``"conv"`` (default), ``"simple"``, ``"blog"`` or ``"grid"`` (see
-        :mod:`vae_audio.models`).
-    conditional : condition encoder and decoder on the dataset's labels.
+    model : architecture, ``"grid"`` (default: a latent laid out over frequency and time),
+        ``"conv"``, ``"simple"`` or ``"blog"`` (see :mod:`vae_audio.models`).
+    model_options : the architecture's options (``**arch_kwargs`` of
+        :func:`vae_audio.models.build_encoder`, e.g. ``{"filters": [16, 32, 64]}``) put over the
+        dataset's defaults (:func:`vae_audio.datasets.default_model_options`); ``None`` keeps them.
+    conditional : condition encoder and decoder on the dataset's labels; ``None`` (default):
+        when the dataset has labels.
     epochs : total number of epochs (a resumed run stops at the same count).
     batch_size : clips per batch (the global batch under a distribution strategy).
     learning_rate : Adam step size.
     latent_dim : size of the latent space; ``None`` uses the architecture's default.
     beta : weight of the KL term after warm-up.
     kl_warmup_epochs : epochs over which beta ramps linearly from 0 (0 disables warm-up).
-    likelihood : decoder likelihood, see :class:`vae_audio.models.VAE`; ``None`` = model default.
+    likelihood : decoder likelihood, see :class:`vae_audio.models.VAE`; ``None``: the
+        architecture's default (:data:`vae_audio.choices.DEFAULT_LIKELIHOODS`).
     seed : seeds weights, shuffling, sampling (same seed, same weights on CPU).
     out : output folder of the run.
     max_clips : use at most this many clips (quick runs); ``None`` = all.
@@ -69,8 +75,8 @@ class TrainSettings:
     """
 
     data: str = "synth"
-    model: str = "conv"
-    conditional: bool = False
+    model: str = DEFAULT_ARCHITECTURE
+    conditional: bool | None = None
     epochs: int | None = None
     batch_size: int = 32
     learning_rate: float = 1e-3
@@ -92,6 +98,7 @@ class TrainSettings:
     n_mels: int | None = None
     prior_model: str = DEFAULT_GRID_PRIOR
     prior_steps: int | None = None
+    model_options: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.model not in ARCHITECTURES:
@@ -102,6 +109,10 @@ class TrainSettings:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise ConfigError(f"{name}={v!r}: expected a whole number >= {lo}")
+        if self.conditional not in (None, True, False):
+            raise ConfigError(f"conditional={self.conditional!r}: expected True, False or None (when labelled)")
+        if self.model_options is not None and not isinstance(self.model_options, Mapping):
+            raise ConfigError(f"model_options={self.model_options!r}: expected a mapping of architecture options")
         if self.prior_model not in GRID_PRIOR_CHOICES:
             raise ConfigError(f"prior_model={self.prior_model!r}: expected one of {GRID_PRIOR_CHOICES}")
         for name in ("epochs", "max_clips", "latent_dim", "prior_steps"):
@@ -394,13 +405,20 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
     from .featurize import build_features, make_tf_dataset
 
     settings = settings or TrainSettings()
+    dataset = None
+    if settings.conditional is None:  # conditional when the data has labels
+        if features is None:
+            dataset = datasets.load_dataset(settings.data, max_clips=settings.max_clips, seed=settings.seed,
+                                            config=settings.spectrogram_config() if settings._overrides() else None)
+        labelled = bool(features.label_names if features is not None else dataset.labelled)
+        settings = dataclasses.replace(settings, conditional=labelled)
     out = _prepare_out_dir(settings, resume, overwrite)
     checkpoint = latest_checkpoint(out) if resume else None
     if checkpoint is not None:
         saved = _read_state(checkpoint)
         old = TrainSettings.from_dict(saved.get("settings", {}))
         same = {k for k in ("data", "model", "conditional", "latent_dim", "likelihood", "batch_size",
-                            "sr", "duration", "n_fft", "hop_length", "n_mels")
+                            "sr", "duration", "n_fft", "hop_length", "n_mels", "model_options")
                 if getattr(old, k) != getattr(settings, k)}
         if same:
             raise ConfigError(f"{out}: cannot resume with different {sorted(same)} "
@@ -409,11 +427,12 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
     configure_determinism(settings.seed)
     t_start = time.perf_counter()
     if features is None:
-        dataset = datasets.load_dataset(settings.data, max_clips=settings.max_clips, seed=settings.seed,
-                                        config=settings.spectrogram_config() if settings._overrides() else None)
+        if dataset is None:
+            dataset = datasets.load_dataset(settings.data, max_clips=settings.max_clips, seed=settings.seed,
+                                            config=settings.spectrogram_config() if settings._overrides() else None)
         features = build_features(dataset, verbose=bool(settings.verbose))
     if settings.conditional and not features.label_names:
-        raise ConfigError(f"--conditional needs labels, but dataset {settings.data!r} has none")
+        raise ConfigError(f"--conditional needs labels, but dataset {settings.data!r} has none (use --no-conditional)")
     if checkpoint is not None:
         _check_resumable(saved, checkpoint, features)
     epochs = settings.epochs or datasets.default_epochs(settings.data, settings.model)
@@ -427,7 +446,9 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
 
     strategy = _make_strategy(settings.strategy)
     with strategy.scope():
-        model_kwargs = {"architecture": settings.model, "num_classes": num_classes}
+        model_kwargs = {"architecture": settings.model, "num_classes": num_classes,
+                        **datasets.default_model_options(settings.data, settings.model),
+                        **(settings.model_options or {})}
         if settings.latent_dim is not None:
             model_kwargs["latent_dim"] = settings.latent_dim
         encoder = models.build_encoder(features.config.shape, **model_kwargs)
@@ -435,9 +456,8 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
         steps_per_epoch = int(math.ceil(np.sum(features.split == "train") / settings.batch_size))
         vae_kwargs: dict[str, Any] = {"beta": settings.beta, "seed": settings.seed,
                                       "kl_warmup_steps": settings.kl_warmup_epochs * steps_per_epoch}
-        if settings.likelihood is not None:
-            vae_kwargs["likelihood"] = settings.likelihood
-        if settings.likelihood == "spectral":
+        vae_kwargs["likelihood"] = settings.likelihood or DEFAULT_LIKELIHOODS[settings.model]
+        if vae_kwargs["likelihood"] == "spectral":
             vae_kwargs["db_range"] = (features.normalizer.low_db, features.normalizer.high_db)
         vae = models.VAE(encoder, decoder, **vae_kwargs)
         vae.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
@@ -503,15 +523,19 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
 
 
 def fit_training_prior(vae, features, *, conditional: bool, seed: int = 0, kind: str = DEFAULT_GRID_PRIOR,
-                       steps: int | None = None, verbose: int = 0):
+                       steps: int | None = None, verbose: int = 0, **prior_options: Any):
     """The latent prior of a trained VAE, fitted to its training-split codes.
 
     Encodes every training clip (posterior means and variances) and fits, with
     :meth:`vae_audio.inference.TrainedModel.fit_prior`, a Gaussian mixture for a vector latent
     (see :mod:`vae_audio.latent_prior`) or a learned prior network of family ``kind`` for a grid
     latent (see :mod:`vae_audio.grid_prior`; ``kind="none"``: no prior, samples come from
-    ``N(0, I)``), per class for a conditional model. The bundle stores it; generation samples it.
+    ``N(0, I)``), per class for a conditional model. A grid model's prior gets the data's
+    defaults (:func:`vae_audio.datasets.default_prior_options`: ``steps`` unless given, network
+    settings), then ``prior_options`` (keyword arguments of :meth:`vae_audio.grid_prior.GridPrior.fit`).
+    The bundle stores it; generation samples it.
     """
+    from .datasets import default_prior_options
     from .inference import TrainedModel
 
     train = features.subset("train")
@@ -519,10 +543,14 @@ def fit_training_prior(vae, features, *, conditional: bool, seed: int = 0, kind:
     model = TrainedModel.from_vae(vae, recipe=features.recipe, label_names=names)
     if model.fully_convolutional and kind == "none":
         return None
-    if verbose and model.fully_convolutional:
-        print(f"Training the {kind} prior on the codes of {len(train)} training clips")
+    if model.fully_convolutional:
+        prior_options = {**default_prior_options(features.name), **prior_options}
+        default_steps = prior_options.pop("steps", None)
+        steps = default_steps if steps is None else steps
+        if verbose:
+            print(f"Training the {kind} prior on the codes of {len(train)} training clips")
     return model.fit_prior(train.x, train.labels if conditional else None, seed=seed, kind=kind, steps=steps,
-                           verbose=2 if verbose else 0)
+                           verbose=2 if verbose else 0, **prior_options)
 
 
 def _write_audio_summary(out: Path, trained, n: int = 4) -> None:
