@@ -3,7 +3,8 @@
 For each dataset (``--data``, default ``fsdd synth``) this script runs the same commands a user
 would, as subprocesses from the repository root, and measures each one:
 
-1. ``vae-audio train --data D --conditional --out OUT/D-conv``: our default model with the
+1. ``vae-audio train --data D --conditional --out OUT/D-grid``: our default model (the grid
+   model and its learned prior; ``--model conv --out OUT/D-conv`` too, the earlier default) with the
    dataset's default epochs (``--epochs`` overrides). Wall time and peak memory (maximum
    resident set size of the training process, from ``os.wait4``) are recorded, and the time
    spent in training epochs (``history.json["epoch_seconds"]``).
@@ -74,10 +75,10 @@ def epoch_seconds(run_dir: Path) -> list[float]:
     return [float(v) for v in read_json(run_dir / "history.json").get("epoch_seconds", [])]
 
 
-def train_ours(data: str, out: Path, args) -> dict:
-    cmd = ["train", "--data", data, "--conditional", "--out", str(out), "--overwrite", "--quiet",
+def train_ours(data: str, out: Path, args, extra: list[str] | None = None) -> dict:
+    cmd = ["train", "--data", data, "--conditional", *(extra or []), "--out", str(out), "--overwrite", "--quiet",
            "--samples-dir", str(out / "samples")]
-    if args.epochs:
+    if args.epochs and not extra:
         cmd += ["--epochs", str(args.epochs)]
     if args.max_clips:
         cmd += ["--max-clips", str(args.max_clips)]
@@ -130,7 +131,7 @@ def _f(value, spec: str) -> str:
 
 def table(data: str, runs: dict) -> tuple[str, list[str]]:
     """Markdown table rows for one dataset and the commands behind them."""
-    ours, blog = runs["ours"], runs.get("blog")
+    ours, conv, blog = runs["ours"], runs.get("conv"), runs.get("blog")
     ev = ours["evaluation"]["results"]
     gen = ev.get("generation") or {}
     rows, commands = [], []
@@ -144,13 +145,15 @@ def table(data: str, runs: dict) -> tuple[str, list[str]]:
     commands.append(cmd_text(None, ours["evaluation"]["command"]))
     rows.append(f"| real test clips ({n}) | – | – | – | – | 0 | 0 | {_f(gen.get('real_test_accuracy'), '.3f')} | "
                 f"{_f(gen.get('real_test_inception_score'), '.2f')} | {_f(gen.get('reference_frechet_distance'), '.1f')} "
-                f"(train vs test) | [{len(commands)}] |")
+                f"(train vs test) | – | {_f((gen.get('second_judge') or {}).get('reference_frechet_distance'), '.1f')} "
+                f"| [{len(commands)}] |")
     c = ev["ceiling"]["truth_through_phase"]
     rows.append(f"| ceiling: real spectrograms + our phase method | – | – | – | – | {c['sc_db']['median']:.1f} | "
                 f"{c['lsd_db']['median']:.2f} | {_f(gen.get('real_phase_accuracy'), '.3f')} | "
                 f"{_f(gen.get('real_phase_inception_score'), '.2f')} | {_f(gen.get('real_phase_frechet_distance'), '.1f')} "
-                f"| [{len(commands)}] |")
-    for name, r in (("ours: default conv, conditional", ours), ("blog recipe, equal training time", blog)):
+                f"| – | {_f((gen.get('second_judge') or {}).get('real_phase_frechet_distance'), '.1f')} | [{len(commands)}] |")
+    for name, r in (("ours: default grid + learned prior", ours), ("conv, conditional, fitted prior", conv),
+                    ("blog recipe, equal training time", blog)):
         if r is None:
             continue
         e = r["evaluation"]["results"]
@@ -159,17 +162,21 @@ def table(data: str, runs: dict) -> tuple[str, list[str]]:
         commands.append(cmd_text(t["commands"], r["evaluation"]["command"]))
         acc = g.get("conditional_accuracy")
         acc_text = f"{acc:.3f} ({g['conditional_accuracy_ratio']:.2f}x)" if acc is not None else "– (unconditional)"
+        second = g.get("second_judge") or {}
+        acc2 = second.get("conditional_accuracy_ratio")
         rows.append(
             f"| {name} | {t['epochs']} | {t['train_seconds'] / 60:.1f} min ({t['wall_seconds'] / 60:.1f}) | "
             f"{t['max_rss_mib'] / 1024:.2f} | {e['reconstruction']['sc_db']['median']:.1f} | "
             f"{e['audio']['sc_db']['median']:.1f} | {e['audio']['lsd_db']['median']:.2f} | {acc_text} | "
             f"{_f(g.get('prior_inception_score'), '.2f')} ({_f(g.get('prior_inception_score_ratio'), '.2f')}x) | "
-            f"{_f(g.get('prior_frechet_distance'), '.1f')} | [{len(commands)}] |")
+            f"{_f(g.get('prior_frechet_distance'), '.1f')} | {_f(acc2, '.2f')} | "
+            f"{_f(second.get('prior_frechet_distance'), '.1f')} | [{len(commands)}] |")
     header = (f"**{data}** ({n} test clips; SC/LSD: median over clips, dB, lower is better; accuracy, IS, FD from "
               f"a judge classifier trained on the real training split)\n\n"
               "| row | epochs | training (process) | peak RSS GiB | SC magnitude | SC audio | LSD audio | "
-              "cond. accuracy (vs ceiling) | IS prior (vs real) | FD prior | cmd |\n"
-              "|---|---|---|---|---|---|---|---|---|---|---|")
+              "cond. accuracy (vs ceiling) | IS prior (vs real) | FD prior | judge 2 cond. accuracy ratio | "
+              "judge 2 FD prior | cmd |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     return header + "\n" + "\n".join(rows), commands
 
 
@@ -211,15 +218,17 @@ def main(argv: list[str] | None = None) -> int:
     report = {}
     for data in args.data:
         runs: dict = {}
-        for kind in ("ours", "blog"):
+        for kind in ("ours", "conv", "blog"):
             if kind == "blog" and args.no_blog:
                 continue
-            out = root / f"{data}-{'conv' if kind == 'ours' else 'blog'}"
+            out = root / f"{data}-{'grid' if kind == 'ours' else kind}"
             bench = out / "bench.json"
             if args.reuse and bench.is_file():
                 train = read_json(bench)
             elif kind == "ours":
                 train = train_ours(data, out, args)
+            elif kind == "conv":
+                train = train_ours(data, out, args, ["--model", "conv"])
             else:
                 train = train_blog(data, out, runs["ours"]["train"]["train_seconds"], args)
             atomic_write_json(bench, train)

@@ -11,6 +11,10 @@ diffusion), plus ``N(0, I)`` as the known-bad row.
 Usage (from the repository root; FSDD_DIR defaults to ../shared/data/fsdd/recordings)::
 
     python benchmarks/grid_prior.py --model outputs/runs/fsdd-grid-cond/model --steps 1500
+    python benchmarks/grid_prior.py --model outputs/runs/synth-grid-cond/model --steps 1000 --n 200 \
+        --families autoregressive:128:blocks=4 autoregressive:128:blocks=4:summary=16 --temperatures 0.7
+
+Both judges score every row (judge 2: cepstral statistics + logistic regression).
 """
 
 from __future__ import annotations
@@ -37,7 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=1500, help="optimizer steps per family (default 1500)")
     p.add_argument("--n", type=int, default=300, help="conditional samples per row (default 300)")
     p.add_argument("--families", nargs="+", default=["autoregressive", "diffusion"],
-                   help="families to train, each optionally with its network width: autoregressive:128")
+                   help="families to train, each optionally with its network width and options: "
+                        "autoregressive:128, autoregressive:128:blocks=4:summary=16")
+    p.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 0.7, 0.5],
+                   help="temperatures of the autoregressive rows (default 1.0 0.7 0.5)")
     p.add_argument("--json", help="write the rows here")
     args = p.parse_args(argv)
     if "FSDD_DIR" not in os.environ and DEFAULT_FSDD.is_dir():
@@ -48,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     import_tensorflow_quietly()
     from vae_audio import datasets
     from vae_audio.bundle import load_model
+    from vae_audio.cepstral_judge import CepstralJudge
     from vae_audio.classifier import generation_scores, get_or_train_classifier
     from vae_audio.evaluate import default_data
     from vae_audio.featurize import build_features
@@ -61,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     clf = get_or_train_classifier(train.audio, train.labels, sr=model.config.sr, label_names=list(features.label_names),
                                   cache_dir=REPO / "data" / "cache" / "classifiers", key_extra={"data": features.name},
                                   seed=0)
+    judge2 = CepstralJudge().fit(train.audio, train.labels, sr=model.config.sr, label_names=list(features.label_names))
     # the same draws evaluate() uses: labels, a random training subset as the real reference
     k = len(model.label_names)
     labels = np.random.default_rng([0, 2]).permutation(np.arange(args.n) % k).astype(np.int32)
@@ -73,36 +82,49 @@ def main(argv: list[str] | None = None) -> int:
         spec = model.generate(args.n, labels=labels, seed=1, **sampling)
         seconds = time.perf_counter() - t0
         audio = model.to_audio(spec)
-        sc = generation_scores(clf, real_test=test.audio, real_test_labels=test.labels, real_test_phase=truth_audio,
-                               sr=model.config.sr, conditional_samples=audio, conditional_labels=labels,
-                               prior_samples=audio, real_reference=train.audio[pick])
-        row = {**sampling, "prior": name, **{k_: round(float(sc[k_]), 3) for k_ in KEYS},
-               "sampling_s": round(seconds, 1)}
+        row = {**sampling, "prior": name, "sampling_s": round(seconds, 1)}
+        for prefix, judge in (("", clf), ("judge2_", judge2)):
+            sc = generation_scores(judge, real_test=test.audio, real_test_labels=test.labels,
+                                   real_test_phase=truth_audio, sr=model.config.sr, conditional_samples=audio,
+                                   conditional_labels=labels, prior_samples=audio, real_reference=train.audio[pick])
+            row.update({prefix + k_: round(float(sc[k_]), 3) for k_ in KEYS})
         print(json.dumps(row), flush=True)
         return row
 
     rows = [score("N(0, I)", prior="standard")]
     for spec in args.families:
-        family, _, width = spec.partition(":")
-        extra = {"width": int(width)} if width else {}
+        family, *parts = spec.split(":")
+        extra = {}
+        for part in parts:
+            key, _, value = part.partition("=")
+            if not value:
+                extra["width"] = int(key)
+            elif key == "blocks":
+                extra["dilations"] = (1, 2, 4, 8) * (int(value) // 4) + (1, 2, 4, 8)[: int(value) % 4]
+            elif key == "summary":
+                extra["summary_dim"] = int(value)
+            else:
+                p.error(f"--families {spec!r}: unknown option {key!r} (width, blocks=N, summary=K)")
         c0, w0 = time.process_time(), time.perf_counter()
         model.prior = GridPrior.fit(z_mean, z_log_var, train.labels.astype(np.int32), num_classes=k, kind=family,
                                     steps=args.steps, seed=0, **extra)
         fit = {"fit_cpu_s": round(time.process_time() - c0), "fit_wall_s": round(time.perf_counter() - w0)}
         print(json.dumps({"family": spec, "steps": args.steps, **fit}), flush=True)
-        settings = ([{"temperature": t} for t in (1.0, 0.7, 0.5)] if family == "autoregressive"
+        settings = ([{"temperature": t} for t in args.temperatures] if family == "autoregressive"
                     else [{"guidance": g} for g in (1.0, 2.0, 4.0)])
         for s in settings:
-            rows.append({**score(f"{family} (width {model.prior.width})", **s), **fit})
+            rows.append({**score(f"{family} ({spec})", **s), **fit})
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
-    print("\n| prior | setting | fit CPU s | accuracy ratio | IS ratio | FD (real train vs test) |")
-    print("|---|---|--:|--:|--:|--:|")
+    print("\n| prior | setting | fit CPU s | judge 1 accuracy ratio | IS ratio | FD (real train vs test) "
+          "| judge 2 accuracy ratio | IS ratio | FD (real train vs test) |")
+    print("|---|---|--:|--:|--:|--:|--:|--:|--:|")
     for r in rows:
         setting = ", ".join(f"{k_} {r[k_]}" for k_ in ("temperature", "guidance") if k_ in r) or "–"
-        print(f"| {r['prior']} | {setting} | {r.get('fit_cpu_s', '–')} | {r['conditional_accuracy_ratio']:.3f} | "
-              f"{r['prior_inception_score_ratio']:.3f} | {r['conditional_frechet_distance']:.1f} "
-              f"({r['reference_frechet_distance']:.1f}) |")
+        cells = [f"{r[pre + 'conditional_accuracy_ratio']:.3f} | {r[pre + 'prior_inception_score_ratio']:.3f} | "
+                 f"{r[pre + 'conditional_frechet_distance']:.1f} ({r[pre + 'reference_frechet_distance']:.1f})"
+                 for pre in ("", "judge2_")]
+        print(f"| {r['prior']} | {setting} | {r.get('fit_cpu_s', '–')} | {cells[0]} | {cells[1]} |")
     return 0
 
 
