@@ -13,101 +13,126 @@
 # ---
 
 # %% [markdown]
-# # The convolutional VAE: save, reload, listen, measure
+# # A VAE whose latent is laid out over time, and a learned prior to sample it
 #
-# The model the package trains by default, built from its pieces:
+# The model the package trains by default (`vae-audio train`), built from its pieces:
 #
-# 1. a convolutional **encoder** and **decoder**, built separately and composed into a `VAE`,
-#    conditional on the label so that we can ask for a given class;
+# 1. a fully convolutional **encoder** and **decoder**, built separately and composed into a
+#    `VAE`, conditional on the label; the latent is a grid over frequency and time, so one model
+#    takes clips of any length;
 # 2. trained with a progress bar and loss curves;
-# 3. **saved** as two `.keras` files plus a `config.json` (the bundle) and the latent prior fitted
-#    to the training codes, **loaded** back into fresh objects, and checked to give identical outputs;
+# 3. a **learned prior** (a small autoregressive network over the latent's columns) trained on
+#    the codes of the training clips; encoder, decoder and prior **saved** as three `.keras`
+#    files plus a `config.json` (the bundle), **loaded** back into fresh objects and checked to
+#    give identical outputs;
 # 4. ground truth against reconstruction, by eye and by ear, and a **blind test**;
-# 5. samples from N(0, I) against samples from the **fitted latent prior**, **per label**, a
-#    **latent interpolation**, and the **latent space**;
-# 6. a small **metrics table** with the phase-reconstruction ceiling.
+# 5. samples from N(0, I) against samples from the **learned prior**, **per label**, at another
+#    **temperature**, and **longer** than the training window;
+# 6. **interpolations** (between two clips' codes, and in the prior's own latent) and the
+#    **latent space**;
+# 7. a small **metrics table** with the phase-reconstruction ceiling.
 #
 # The committed outputs come from a full run on the built-in synthetic instruments
-# (`VAE_AUDIO_DATA=synth`, 40 epochs, 4 minutes on a shared 2-core CPU,
-# most of it training).
+# (`VAE_AUDIO_DATA=synth`).
 #
 # **Running it.** `VAE_AUDIO_DATA=synth|fsdd|PATH` picks the data (default: FSDD when `data/fsdd`
 # or `$FSDD_DIR` holds it, otherwise the built-in synthetic instruments); `VAE_AUDIO_QUICK=1`
-# shrinks data and epochs to a smoke test (what `tests/test_notebooks.py` runs);
+# shrinks data, epochs and prior steps to a smoke test (what `tests/test_notebooks.py` runs);
 # `VAE_AUDIO_OUTPUTS=DIR` sends the written files to `DIR/samples` instead of `outputs/samples`.
 # The first cell prints what it uses.
 
 # %%
 from vae_audio import notebook
-settings = notebook.notebook_settings(epochs=40)  # data, mode, outputs (and a quiet TensorFlow import)
+settings = notebook.notebook_settings()  # data, mode (epochs: the data's default), outputs; quiet TensorFlow
 
 import numpy as np
 import keras
-from vae_audio import bundle, datasets, display, evaluate, featurize, generate, models, training
+from vae_audio import bundle, datasets, display, evaluate, featurize, generate, inference, models, training
 
 dataset = datasets.load_dataset(settings.data, max_clips=settings.max_clips)
 features = featurize.build_features(dataset, cache_dir=settings.cache_dir, verbose=True)
 cfg, names = features.config, list(features.label_names)
+options = datasets.default_model_options(settings.data)  # the grid's strides for this data
 print(cfg.describe())
 print("labels:", ", ".join(names))
+print("grid options:", options or "the architecture's defaults")
 
 # %% [markdown]
 # ## 1. Encoder and decoder, then the VAE
 #
-# The encoder: four stride-2 convolutions, then a dense layer to the latent mean and
-# log-variance; the one-hot label joins the flattened features. The decoder mirrors it with
-# transposed convolutions and a sigmoid. Each is a plain Keras model with named inputs.
+# The encoder: stride-2 convolutions (over frequency and time, then frequency only), each
+# modulated by the label (FiLM: a per-channel scale and shift), and 1x1 convolutions to the
+# latent mean and log-variance. Its output keeps a time axis: one latent *column* per few
+# frames, a few numbers per frequency row. The decoder mirrors it with transposed convolutions.
+# `None` in the shapes is the number of frames: any length works.
 
 # %%
 training.configure_determinism(seed=0)
-encoder = models.build_encoder(cfg.shape, architecture="conv", num_classes=len(names))
-decoder = models.build_decoder(cfg.shape, architecture="conv", num_classes=len(names))
+encoder = models.build_encoder(cfg.shape, num_classes=len(names), **options)  # architecture="grid", the default
+decoder = models.build_decoder(cfg.shape, num_classes=len(names), **options)
 for m in (encoder, decoder):
     print(f"{m.name}: inputs {[tuple(t.shape) for t in m.inputs]} -> outputs {[tuple(t.shape) for t in m.outputs]}, "
           f"{m.count_params():,} parameters")
+rows, _, channels = encoder.outputs[0].shape[1:]
+columns = -(-cfg.n_frames // models.time_stride(decoder))
+print(f"a {cfg.duration:g} s clip ({cfg.shape[0]} x {cfg.n_frames} values) -> a latent of {rows} rows x {columns} "
+      f"columns x {channels} channels = {rows * columns * channels} numbers")
 
 # %% [markdown]
-# The `VAE` wraps the two with the sampling step and the loss (negative ELBO). The KL weight
-# ramps up over the first 5 epochs so the decoder learns to reconstruct before the latent code
-# is pulled towards the prior.
+# The `VAE` wraps the two with the sampling step and the loss (negative ELBO). The
+# reconstruction term is the `spectral` likelihood: a Gaussian on the normalized dB values with
+# its variance set to the current error, plus the spectral convergence of the linear magnitudes
+# and the L1 distance of their logs, each with its scale set the same way (no weights to tune).
+# The KL weight ramps up over the first 5 epochs.
 
 # %%
 train_data = featurize.make_tf_dataset(features, split="train", batch_size=32, seed=0, with_labels=True)
 val_data = featurize.make_tf_dataset(features, split="val", batch_size=32, shuffle=False, with_labels=True)
-vae = models.VAE(encoder, decoder, kl_warmup_steps=5 * len(train_data), seed=0)
+vae = models.VAE(encoder, decoder, likelihood="spectral", kl_warmup_steps=5 * len(train_data), seed=0,
+                 db_range=(features.normalizer.low_db, features.normalizer.high_db))
 vae.compile(optimizer=keras.optimizers.Adam(1e-3))
 history = vae.fit(train_data, validation_data=val_data, epochs=settings.epochs, shuffle=False, verbose=0,
                   callbacks=[display.training_progress(settings.epochs)])
 display.plot_history(history.history);
 
 # %% [markdown]
-# ## 2. Save and load
+# ## 2. A learned prior, then save and load
 #
-# `save_model` writes the encoder and the decoder as separate `.keras` files and, in
-# `config.json`, everything else needed to make sound: the preprocessing recipe (spectrogram
-# settings, level normalization, the normalizer's dB range), the label names, checksums. It also stores `prior.npz`, a Gaussian mixture fitted to
-# the latent codes of the training clips, one per label (section 4 shows why). `load_model`
-# checks it all and returns fresh objects.
+# A latent of thousands of numbers per clip cannot be sampled from N(0, I) (section 4 shows
+# what that sounds like). `fit_training_prior` encodes every training clip and trains a second,
+# small network on the codes: it reads the latent column by column and predicts a Gaussian for
+# the next one from the columns before it and the label (dilated causal convolutions).
+# Sampling runs it one column at a time, for as many columns as asked.
 
 # %%
-latent_prior = training.fit_training_prior(vae, features, conditional=True)
-print(latent_prior)
+prior = training.fit_training_prior(vae, features, conditional=True, steps=settings.prior_steps, verbose=1)
+print(prior.describe())
+
+# %% [markdown]
+# `save_model` writes the encoder, the decoder and the prior as separate `.keras` files and, in
+# `config.json`, everything else needed to make sound: the preprocessing recipe (spectrogram
+# settings, level normalization, the normalizer's dB range), the label names, the prior's
+# settings, checksums. `load_model` checks it all and returns fresh objects.
+
+# %%
 model_dir = bundle.save_model(vae, settings.models_dir / "improved_vae", recipe=features.recipe,
-                              label_names=names,
-                              settings={"epochs": settings.epochs, "data": settings.data}, prior=latent_prior)
+                              label_names=names, prior=prior,
+                              settings={"epochs": settings.epochs, "data": settings.data})
 print(model_dir, sorted(p.name for p in model_dir.iterdir()))
 model = bundle.load_model(model_dir)
 print(model)
 
 # %%
 test = features.subset("test")
-in_memory = bundle.TrainedModel.from_vae(vae, recipe=features.recipe, label_names=names, prior=latent_prior)
+in_memory = inference.TrainedModel.from_vae(vae, recipe=features.recipe, label_names=names, prior=prior)
 z_before, _ = in_memory.encode(test.x, test.labels)
 z_after, _ = model.encode(test.x, test.labels)
 print("fresh objects:", model.encoder is not vae.encoder and model.decoder is not vae.decoder)
 print("encoder outputs identical:", np.array_equal(z_before, z_after))
 print("decoder outputs identical:",
       np.array_equal(in_memory.decode(z_before, test.labels), model.decode(z_before, test.labels)))
+print("prior samples identical:", np.array_equal(in_memory.sample_latents(2, labels=[0, 1], seed=3)[0],
+                                                 model.sample_latents(2, labels=[0, 1], seed=3)[0]))
 
 # %% [markdown]
 # ## 3. Ground truth against reconstruction
@@ -124,11 +149,13 @@ for j, i in enumerate(picks[:2]):
 
 # %% [markdown]
 # **Blind test.** A third clip: one of A and B is the ground truth, the other the model's
-# reconstruction, in random order. Decide before running the next cell.
+# reconstruction, in an order fixed by the seed. Decide before running the next cell. (The same
+# pair is written as `outputs/samples/improved_vae_guess_a.wav` and `..._guess_b.wav`; the README keeps the
+# answer folded.)
 
 # %%
 blind = display.blind_test(rec["original"][2], rec["reconstruction"][2], cfg.sr,
-                           names=("ground truth", "reconstruction"))
+                           names=("ground truth", "reconstruction"), seed=7)
 blind.play()
 
 # %%
@@ -149,25 +176,19 @@ display.show(display.plot_spectrograms(dict(zip(titles, model.to_db(x_standard))
 display.players(dict(zip(titles, y_standard)), cfg.sr)
 
 # %% [markdown]
-# The decoder only learned to decode the codes its encoder makes, and those fill just part of
-# the N(0, I) ball (the posterior variances are tiny: the model is confident). Draws that land
-# between the training codes decode to vague sounds. **Samples from the fitted prior** instead
-# come from the Gaussian mixture of the training codes of the requested label
-# (`model.generate` uses it by default; on spoken digits this takes the judge classifier's
-# recognition of conditional samples from 15 % to 96 %, see the README):
+# The decoder only learned to decode codes like its encoder's, whose columns are far from
+# independent standard-normal numbers. **Samples from the learned prior** with the same labels
+# (`model.generate` uses it by default, at the prior's default temperature):
 
 # %%
 x_prior = model.generate(4, labels=prior_labels, seed=1)
 y_prior = model.to_audio(x_prior)
-titles = [f"fitted prior {i}: {names[k]}" for i, k in enumerate(prior_labels)]
+titles = [f"learned prior {i}: {names[k]}" for i, k in enumerate(prior_labels)]
 display.show(display.plot_spectrograms(dict(zip(titles, model.to_db(x_prior))), cfg, ncols=4))
 display.players(dict(zip(titles, y_prior)), cfg.sr)
 
 # %% [markdown]
-# **Per label**: one sample of every label from the fitted prior. (Decoding one and the same z
-# with every label changes little: the codes already tell the classes apart, see the latent
-# space below, so the decoder leans on z more than on the label. The per-label prior is what
-# makes a requested label come out.)
+# **Per label**: one learned-prior sample of every label.
 
 # %%
 x_label = model.generate(len(names), labels=np.arange(len(names)), seed=2)
@@ -176,8 +197,33 @@ display.show(display.plot_spectrograms(dict(zip(names, model.to_db(x_label))), c
 display.players(dict(zip(names, y_label)), cfg.sr)
 
 # %% [markdown]
-# **Interpolation**: the straight line between the latent means of two test clips of the same
-# class, decoded at 6 points (the ends are the two reconstructions), played one after another.
+# **Temperature** scales the prior's noise: lower is more typical and less varied, 1 is the
+# density as learned. One label, one seed, three temperatures:
+
+# %%
+temps = {f"{names[0]}, temperature {t}": model.generate(1, labels=[0], seed=4, temperature=t)[0]
+         for t in (0.4, prior.default_temperature, 1.0)}
+display.show(display.plot_spectrograms({k: model.to_db(v) for k, v in temps.items()}, cfg, ncols=3))
+display.players({k: model.to_audio(v[None])[0] for k, v in temps.items()}, cfg.sr)
+
+# %% [markdown]
+# **Any length**: the prior generates as many latent columns as asked and the decoder is
+# convolutional along time, so a model trained on short windows makes longer clips.
+
+# %%
+long_seconds = 3 * cfg.duration
+y_long = generate.generate_audio(model, 1, label=names[-1], seed=5, seconds=long_seconds)
+display.show(display.plot_spectrogram(cfg.spectrogram_db(y_long[0]), cfg,
+                                      title=f"{names[-1]}, {long_seconds:g} s", figsize=(12, 3)))
+display.player(y_long[0], cfg.sr)
+
+# %% [markdown]
+# ## 5. Interpolation and the latent space
+#
+# **Between two clips.** The straight line between the latent codes of two test clips of the
+# same class, decoded at 6 points (the ends are the two reconstructions). With a latent laid out
+# over time, a point half way mixes two spectrograms column by column: it is a blend, closer to
+# a cross-fade than to a third sound.
 
 # %%
 same = np.flatnonzero(test.labels == test.labels[picks[0]])
@@ -188,16 +234,27 @@ display.show(display.plot_spectrogram(cfg.spectrogram_db(steps.reshape(-1)), cfg
 display.players({"A": test.audio[a], "A -> B in 6 steps": steps.reshape(-1), "B": test.audio[b]}, cfg.sr)
 
 # %% [markdown]
-# **The latent space**: every clip's latent mean, projected to 2-D (PCA), coloured by label.
-# Clips that sound alike lie close together. The model is also given the label, so z does not
-# have to separate the classes: classes that sound alike may overlap.
+# **In the prior's own latent.** The prior turns standard-normal numbers into codes
+# deterministically, so those numbers are its latent: 6 points on the great circle between the
+# draws of two seeds each decode to a sample of the label, and neighbours sound alike.
+
+# %%
+walk = generate.interpolate_prior(model, steps=6, label=int(test.labels[a]), seeds=(11, 12))
+display.show(display.plot_spectrogram(cfg.spectrogram_db(walk.reshape(-1)), cfg,
+                                      title="prior sample 11 -> prior sample 12 in 6 steps", figsize=(12, 3)))
+display.player(walk.reshape(-1), cfg.sr)
+
+# %% [markdown]
+# **The latent space**: every clip's code averaged over its time axis (one vector of rows x
+# channels per clip), projected to 2-D (PCA), coloured by label. The model is also given the
+# label, so the codes do not have to separate the classes.
 
 # %%
 z_all, _ = model.encode(features.x, features.labels)
 display.plot_latent(z_all, features.labels, names);
 
 # %% [markdown]
-# ## 5. How close? Spectral metrics on the test set
+# ## 6. How close? Spectral metrics on the test set
 #
 # `evaluate.evaluate_model` compares the STFT magnitude of every test clip with: the clip's own
 # spectrogram through the phase reconstruction (the **ceiling**: phase error only); the model's
@@ -215,17 +272,19 @@ display.show_table([{f"{results['n_test']} test clips": name, "SC (dB)": r["sc_d
                      "LSD (dB)": r["lsd_db"]["median"]} for name, r in rows.items()], floatfmt="{:.1f}")
 
 # %% [markdown]
-# ## 6. Write the samples
+# ## 7. Write the samples
 #
 # Generated clips and the matching ground truth, as 16-bit WAV files.
 
 # %%
 clips = {f"improved_vae_test{j}_ground_truth": rec["original"][j] for j in range(2)}
 clips |= {f"improved_vae_test{j}_reconstruction": rec["reconstruction"][j] for j in range(2)}
+clips |= {"improved_vae_guess_a": blind.a, "improved_vae_guess_b": blind.b}
 clips |= {f"improved_vae_prior{i}_{names[k]}": y for i, (k, y) in enumerate(zip(prior_labels, y_prior))}
 clips |= {f"improved_vae_standard_normal{i}_{names[k]}": y for i, (k, y) in enumerate(zip(prior_labels, y_standard))}
 clips |= {f"improved_vae_label_{name}": y for name, y in zip(names, y_label)}
 paths = generate.write_clips(np.stack(list(clips.values())), list(clips), settings.samples_dir, cfg.sr, overwrite=True)
-paths += generate.write_clips(steps.reshape(1, -1), ["improved_vae_interpolation"], settings.samples_dir, cfg.sr,
-                              overwrite=True)
+paths += generate.write_clips([steps.reshape(-1), walk.reshape(-1), y_long[0]],
+                              ["improved_vae_interpolation", "improved_vae_prior_walk", "improved_vae_long"],
+                              settings.samples_dir, cfg.sr, overwrite=True)
 print("\n".join(p.name for p in paths))

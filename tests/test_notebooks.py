@@ -32,7 +32,8 @@ EXPECTED_WAVS = {
     + ["simple_vae_test_original.wav", "simple_vae_test_reconstruction.wav"],
     "improved_vae.ipynb": [f"improved_vae_test{j}_{k}.wav" for j in range(2) for k in ("ground_truth", "reconstruction")]
     + [f"improved_vae_label_{f}.wav" for f in ("flute", "clarinet", "brass", "plucked", "bell", "organ", "mallet", "bowed")]
-    + ["improved_vae_interpolation.wav"],
+    + ["improved_vae_interpolation.wav", "improved_vae_prior_walk.wav", "improved_vae_long.wav",
+       "improved_vae_guess_a.wav", "improved_vae_guess_b.wav"],
 }
 
 

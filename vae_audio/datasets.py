@@ -87,15 +87,15 @@ _LEVELS: dict[str, str | None] = {"synth": None, "fsdd": "peak", "nsynth": None,
 #: vector-latent models, and for the grid model (sized so that the whole ``vae-audio train``, prior
 #: included, stays within 5 minutes on synth and 15 minutes on FSDD on 2 CPU cores; see the README).
 _EPOCHS: dict[str, int] = {"synth": 40, "fsdd": 60, "nsynth": 30, "folder": 30}
-_GRID_EPOCHS: dict[str, int] = {"synth": 11, "fsdd": 26, "nsynth": 30, "folder": 30}
+_GRID_EPOCHS: dict[str, int] = {"synth": 10, "fsdd": 26, "nsynth": 30, "folder": 30}
 #: Default options of the grid architecture per dataset (:func:`vae_audio.models.build_encoder`):
 #: 513-bin spectra (synth, NSynth) get a third frequency halving, i.e. a 65-row code.
 _GRID_WIDE = {"filters": [16, 32, 64], "strides": [[2, 2], [2, 2], [2, 1]]}
 _GRID_OPTIONS: dict[str, dict[str, Any]] = {"synth": _GRID_WIDE, "nsynth": _GRID_WIDE, "fsdd": {}, "folder": {}}
 #: Default settings of the grid model's learned prior per dataset (:meth:`vae_audio.grid_prior.GridPrior.fit`):
-#: the 5-minute synth job gets a prior of half the depth (4 residual blocks) and 800 steps,
+#: the 5-minute synth job gets a prior of half the depth (4 residual blocks) and 700 steps,
 #: conditioned on a 16-number clip summary (which decides each note's pitch and timbre once).
-_PRIOR_OPTIONS: dict[str, dict[str, Any]] = {"synth": {"steps": 800, "dilations": [1, 2, 4, 8], "summary_dim": 16},
+_PRIOR_OPTIONS: dict[str, dict[str, Any]] = {"synth": {"steps": 700, "dilations": [1, 2, 4, 8], "summary_dim": 16},
                                              "nsynth": {}, "fsdd": {}, "folder": {}}
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
