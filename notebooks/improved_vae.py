@@ -208,7 +208,9 @@ display.players({k: model.to_audio(v[None])[0] for k, v in temps.items()}, cfg.s
 
 # %% [markdown]
 # **Any length**: the prior generates as many latent columns as asked and the decoder is
-# convolutional along time, so a model trained on short windows makes longer clips.
+# convolutional along time, so a model trained on short windows makes longer clips. What fills
+# them is what the training windows held: one note and its release, so on the synthetic notes a
+# long sample tends to be a note, a pause and another note.
 
 # %%
 long_seconds = 3 * cfg.duration
