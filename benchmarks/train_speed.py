@@ -150,7 +150,7 @@ def train(kind: str, x_train: np.ndarray, minutes: float, seed: int = 0):
     batch = TrainSettings().batch_size if kind == "ours" else 64   # ours: the package default (32)
     steps = int(np.ceil(len(x_train) / batch))
     if kind == "ours":
-        enc, dec = models.build_encoder(shape), models.build_decoder(shape)
+        enc, dec = models.build_encoder(shape, architecture="conv"), models.build_decoder(shape, architecture="conv")
         vae = models.VAE(enc, dec, seed=seed, kl_warmup_steps=5 * steps)   # vae-audio train defaults
         lr = 1e-3
     else:

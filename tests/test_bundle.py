@@ -22,7 +22,7 @@ LABELS = ["kick", "snare", "hat"]
 
 def make_vae(*, num_classes=None, likelihood="calibrated", seed=0):
     keras.utils.set_random_seed(seed)
-    kw = {"latent_dim": 3, "num_classes": num_classes, "filters": (4, 8)}
+    kw = {"architecture": "conv", "latent_dim": 3, "num_classes": num_classes, "filters": (4, 8)}
     enc = models.build_encoder(CONFIG.shape, **kw)
     dec = models.build_decoder(CONFIG.shape, **kw)
     return models.VAE(enc, dec, likelihood=likelihood, beta=0.5, kl_warmup_steps=7, seed=0)

@@ -165,7 +165,7 @@ def test_atomic_write_json_failing_mid_write_leaves_nothing(tmp_path, monkeypatc
 
 def _vae():
     keras.utils.set_random_seed(0)
-    kw = {"latent_dim": 3, "filters": (4, 8)}
+    kw = {"architecture": "conv", "latent_dim": 3, "filters": (4, 8)}
     return models.VAE(models.build_encoder(CONFIG.shape, **kw), models.build_decoder(CONFIG.shape, **kw))
 
 

@@ -160,7 +160,7 @@ NORMALIZER = Normalizer.fixed(-80.0, 10.0)
 @pytest.fixture(scope="module")
 def conditional(tmp_path_factory):
     keras.utils.set_random_seed(0)
-    kw = {"latent_dim": 3, "num_classes": 3, "filters": (4, 8)}
+    kw = {"architecture": "conv", "latent_dim": 3, "num_classes": 3, "filters": (4, 8)}
     vae = models.VAE(models.build_encoder(CONFIG.shape, **kw), models.build_decoder(CONFIG.shape, **kw), seed=0)
     z, lv, labels = clustered(n_per=30)
     prior = LatentPrior.fit(z, lv, labels, n_components=1)

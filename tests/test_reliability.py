@@ -173,7 +173,7 @@ def tiny(tmp_path_factory):
     """A conditional conv VAE trained for one epoch on 24 synthetic notes (8 families), as a bundle."""
     features = build_features(load_dataset("synth", config=CONFIG, max_clips=24, seed=0), cache_dir=None)
     keras.utils.set_random_seed(0)
-    kw = {"latent_dim": 4, "num_classes": len(features.label_names), "filters": (4, 8)}
+    kw = {"architecture": "conv", "latent_dim": 4, "num_classes": len(features.label_names), "filters": (4, 8)}
     vae = models.VAE(models.build_encoder(CONFIG.shape, **kw), models.build_decoder(CONFIG.shape, **kw), seed=0)
     vae.compile(optimizer=keras.optimizers.Adam(1e-3))
     vae.fit(make_tf_dataset(features, batch_size=8, with_labels=True), epochs=1, verbose=0, shuffle=False)
@@ -411,7 +411,7 @@ def test_reconstruct_labels(kind, tiny, tmp_path, wav_factory):
 
 
 def _unconditional():
-    kw = {"latent_dim": 4, "filters": (4, 8)}
+    kw = {"architecture": "conv", "latent_dim": 4, "filters": (4, 8)}
     return models.VAE(models.build_encoder(CONFIG.shape, **kw), models.build_decoder(CONFIG.shape, **kw))
 
 
