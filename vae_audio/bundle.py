@@ -188,22 +188,26 @@ def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
             files = {}
             for name, model in ((ENCODER_FILE, encoder), (DECODER_FILE, decoder)):
                 model.save(tmp / name)
-                files[name] = {"sha256": _sha256(tmp / name), "bytes": (tmp / name).stat().st_size}
+                files[name] = _file_entry(tmp / name)
             if prior is not None:
                 name = prior_info["file"]
                 if name == GRID_PRIOR_FILE:
                     prior.save(tmp / name)
                     if prior.summary is not None:
                         (tmp / GRID_PRIOR_SUMMARY_FILE).write_bytes(prior.summary_bytes())
-                        files[GRID_PRIOR_SUMMARY_FILE] = {"sha256": _sha256(tmp / GRID_PRIOR_SUMMARY_FILE),
-                                                          "bytes": (tmp / GRID_PRIOR_SUMMARY_FILE).stat().st_size}
+                        files[GRID_PRIOR_SUMMARY_FILE] = _file_entry(tmp / GRID_PRIOR_SUMMARY_FILE)
                 else:
                     (tmp / name).write_bytes(prior.to_bytes())
-                files[name] = {"sha256": _sha256(tmp / name), "bytes": (tmp / name).stat().st_size}
+                files[name] = _file_entry(tmp / name)
             atomic_write_json(tmp / CONFIG_FILE, {**info, "files": files})
     except OSError as exc:
         raise BundleError(f"{target}: cannot write the model bundle ({exc})") from None
     return target
+
+
+def _file_entry(path: Path) -> dict[str, Any]:
+    """The ``config.json["files"]`` entry of a written file: its SHA-256 and size."""
+    return {"sha256": _sha256(path), "bytes": path.stat().st_size}
 
 
 def read_bundle_config(directory: str | os.PathLike) -> dict[str, Any]:

@@ -28,6 +28,7 @@ Turning a dataset into spectrograms (with an on-disk cache) is :func:`vae_audio.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import re
@@ -251,13 +252,12 @@ def default_epochs(data: str, model: str = "grid") -> int:
 def default_prior_options(data: str) -> dict[str, Any]:
     """Default settings of a grid model's learned prior for ``data`` (``steps`` and the keyword
     arguments of :meth:`vae_audio.grid_prior.GridPrior.fit`); empty: the prior's own defaults."""
-    return json.loads(json.dumps(_PRIOR_OPTIONS[_kind_or_folder(data)]))
+    return copy.deepcopy(_PRIOR_OPTIONS[_kind_or_folder(data)])
 
 
 def default_model_options(data: str, model: str = "grid") -> dict[str, Any]:
     """Default architecture options (``**arch_kwargs`` of the builders) for ``data`` and ``model``."""
-    options = _GRID_OPTIONS[_kind_or_folder(data)] if model == "grid" else {}
-    return json.loads(json.dumps(options))  # a fresh copy
+    return copy.deepcopy(_GRID_OPTIONS[_kind_or_folder(data)]) if model == "grid" else {}
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -405,11 +405,15 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
     from .featurize import build_features, make_tf_dataset
 
     settings = settings or TrainSettings()
+
+    def list_clips(s: TrainSettings):
+        return datasets.load_dataset(s.data, max_clips=s.max_clips, seed=s.seed,
+                                     config=s.spectrogram_config() if s._overrides() else None)
+
     dataset = None
     if settings.conditional is None:  # conditional when the data has labels
         if features is None:
-            dataset = datasets.load_dataset(settings.data, max_clips=settings.max_clips, seed=settings.seed,
-                                            config=settings.spectrogram_config() if settings._overrides() else None)
+            dataset = list_clips(settings)
         labelled = bool(features.label_names if features is not None else dataset.labelled)
         settings = dataclasses.replace(settings, conditional=labelled)
     out = _prepare_out_dir(settings, resume, overwrite)
@@ -427,10 +431,7 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
     configure_determinism(settings.seed)
     t_start = time.perf_counter()
     if features is None:
-        if dataset is None:
-            dataset = datasets.load_dataset(settings.data, max_clips=settings.max_clips, seed=settings.seed,
-                                            config=settings.spectrogram_config() if settings._overrides() else None)
-        features = build_features(dataset, verbose=bool(settings.verbose))
+        features = build_features(dataset if dataset is not None else list_clips(settings), verbose=bool(settings.verbose))
     if settings.conditional and not features.label_names:
         raise ConfigError(f"--conditional needs labels, but dataset {settings.data!r} has none (use --no-conditional)")
     if checkpoint is not None:
