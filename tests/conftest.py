@@ -85,3 +85,74 @@ def sine_wav(wav_factory: Callable[..., Path]) -> Callable[..., Path]:
         return wav_factory(name, sine(freq, sr, duration), sr, **kwargs)
 
     return make
+
+
+# ----------------------------------------------------------------------------- a real browser
+def _chromium() -> str | None:
+    import os
+    import shutil
+
+    return os.environ.get("VAE_AUDIO_CHROMIUM") or next(
+        (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium driven by Playwright (Debian's ``chromium`` package; see the README's
+    development notes). Missing: the test is skipped saying what to install, and fails under CI
+    (``CI`` set), which must have it."""
+    import os
+
+    executable = _chromium()
+    problem = None
+    if executable is None:
+        problem = ("no Chromium found: install Debian's package (apt-get install chromium) or set "
+                   "VAE_AUDIO_CHROMIUM to a Chromium/Chrome executable")
+    else:
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            problem = "the playwright package is missing: pip install -e . installs it (requirements.txt)"
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser tests: {problem}")
+        pytest.skip(f"browser tests: {problem}")
+    with sync_playwright() as driver:
+        chromium = driver.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser, path: Path, *, timeout_ms: int = 60_000):
+    """Open a local HTML file; returns ``(page, problems)`` once every ``<audio>`` has its metadata
+    (or an error). ``problems`` collects console errors, page errors and failed requests."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url[:120]}"))
+    page.goto(path.resolve().as_uri())
+    page.wait_for_function("Array.from(document.querySelectorAll('audio')).every(a => a.readyState >= 1 || a.error)",
+                           timeout=timeout_ms)
+    return page, problems
+
+
+def page_media(page) -> dict:
+    """Every audio element's duration, error and declared length; every image's load state."""
+    return page.evaluate("""() => ({
+        audio: Array.from(document.querySelectorAll('audio')).map(a => ({
+            duration: a.duration, error: a.error ? a.error.code : null,
+            declared: a.dataset.seconds ? parseFloat(a.dataset.seconds) : null})),
+        images: Array.from(document.images).map(i => ({complete: i.complete, width: i.naturalWidth})),
+        external: Array.from(document.querySelectorAll('[src],[href]')).map(e => e.getAttribute('src') || e.getAttribute('href'))
+            .filter(u => /^(https?:)?\\/\\//.test(u)),
+    })""")
+
+
+def screenshot_is_not_blank(page, path: Path) -> float:
+    """Save a screenshot; returns the standard deviation of its grey levels (0 for a blank page)."""
+    from PIL import Image
+
+    page.screenshot(path=str(path), full_page=False)
+    grey = np.asarray(Image.open(path).convert("L"), dtype=np.float64)
+    return float(grey.std())

@@ -52,6 +52,7 @@ _EXPORTS: dict[str, str] = {
     "AudioClassifier": "classifier", "get_or_train_classifier": "classifier",
     "generation_scores": "classifier", "CepstralJudge": "cepstral_judge",
     "inception_score": "scores", "frechet_distance": "scores", "accuracy": "scores",
+    "write_report": "report",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
@@ -61,7 +62,7 @@ __all__ = sorted(_EXPORTS) + ["__version__"]
 _SUBMODULES = frozenset({
     "errors", "fileio", "audio", "features", "recipe", "phase", "metrics", "scores", "synth", "datasets", "download",
     "featurize", "models", "latent_prior", "grid_prior", "inference", "bundle", "training", "generate", "classifier", "cepstral_judge", "evaluate", "display",
-    "notebook",
+    "notebook", "progress", "report",
     "tfquiet",
     "cli",
 })

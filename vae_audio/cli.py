@@ -7,12 +7,14 @@ as one line, ``vae-audio: error: <message>``, and the command exits with status 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 from typing import Callable, Sequence
 
 from .choices import (ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_GRID_PRIOR, GRID_PRIOR_CHOICES, LIKELIHOODS,
                       PRIOR_CHOICES, STRATEGIES)
+from . import progress
 from .errors import VaeAudioError
 
 __all__ = ["main", "build_parser"]
@@ -83,10 +85,23 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     results = evaluate(args.model, data=args.data, json_path=args.json, max_clips=args.max_clips,
                        n_generate=args.n_generate, seed=args.seed, prior=args.prior,
-                       phase_kwargs=None if args.n_iter is None else {"n_iter": args.n_iter}, verbose=not args.quiet)
+                       phase_kwargs=None if args.n_iter is None else {"n_iter": args.n_iter},
+                       report=not args.no_report, verbose=not args.quiet)
     print(format_table(results))
     if args.json:
         print(f"wrote {args.json}")
+    if not args.no_report:
+        from .report import REPORT_FILE, locate_run
+
+        print(f"wrote {locate_run(args.model)[1] / REPORT_FILE}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    path = write_report(args.model, data=args.data, n_clips=args.n_clips, seed=args.seed, verbose=not args.quiet)
+    print(f"wrote {path}")
     return 0
 
 
@@ -225,7 +240,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-iter", type=int, help="phase reconstruction iterations (default: the package's)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the samples (default 0)")
     p.add_argument("--quiet", action="store_true", help="print only the table")
+    p.add_argument("--no-report", action="store_true",
+                   help="do not save evaluation.json in the run folder nor rebuild its report.html")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("report", help="(re)build report.html, the listening page of a run")
+    p.add_argument("--model", required=True, help="model folder (the run's model/ folder) or the run folder")
+    p.add_argument("--data", help="dataset of the test clips (default: the one the model was trained on)")
+    p.add_argument("--n-clips", type=_positive_int, default=4, help="test clips to show (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the clips and samples (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("download", help="download a dataset (fsdd)")
     p.add_argument("dataset", choices=["fsdd"], help="which dataset")
@@ -245,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: TensorFlow's C++ start-up lines that say nothing useful on a CPU-only machine (printed by absl
 #: before logging is configured, so TF_CPP_MIN_LOG_LEVEL cannot silence them).
-_NEEDS_TF = {"train", "generate", "reconstruct", "evaluate"}
+_NEEDS_TF = {"train", "generate", "reconstruct", "evaluate", "report"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -258,7 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         import_tensorflow_quietly()
     try:
-        return int(func(args) or 0)
+        with (progress.quiet() if getattr(args, "quiet", False) else contextlib.nullcontext()):
+            return int(func(args) or 0)
     except VaeAudioError as exc:
         print(f"vae-audio: error: {exc}", file=sys.stderr)
         return 2

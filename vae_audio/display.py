@@ -8,7 +8,6 @@ Waveforms are ``(n_samples,)`` float arrays at ``sr`` Hz; spectrograms ``(freq, 
 from __future__ import annotations
 
 import html
-import time
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -17,8 +16,9 @@ import numpy as np
 from .errors import ParameterError
 from .features import SpectrogramConfig
 
-__all__ = ["player", "players", "plot_spectrogram", "plot_spectrograms", "show", "compare", "plot_history",
-           "plot_latent", "BlindTest", "blind_test", "show_table", "Progress", "training_progress"]
+__all__ = ["player", "players", "plot_spectrogram", "plot_spectrograms", "show", "compare", "comparison_html",
+           "audio_html", "image_html", "figure_png", "wav_bytes", "plot_history",
+           "plot_latent", "BlindTest", "blind_test", "show_table", "training_progress"]
 
 
 def player(y: np.ndarray, sr: int, *, normalize: bool = False):
@@ -44,8 +44,8 @@ def players(clips: Mapping[str, np.ndarray], sr: int):
 
     rows = []
     for name, y in clips.items():
-        html = player(y, sr)._repr_html_()
-        rows.append(f"<tr><td style='padding-right:1em'><b>{name}</b></td><td>{html}</td></tr>")
+        audio = player(y, sr)._repr_html_()
+        rows.append(f"<tr><td style='padding-right:1em'><b>{name}</b></td><td>{audio}</td></tr>")
     return HTML("<table>" + "".join(rows) + "</table>")
 
 
@@ -115,19 +115,97 @@ def show(fig) -> None:
     plt.close(fig)
 
 
-def compare(clips: Mapping[str, np.ndarray], config: SpectrogramConfig, *, ncols: int | None = None) -> None:
-    """Side by side: the spectrogram of each waveform (one figure, shared colour scale), then a player each.
+def wav_bytes(y: np.ndarray, sr: int) -> bytes:
+    """A mono waveform ``(n_samples,)`` as the bytes of a 16-bit PCM WAV file at ``sr`` Hz.
 
-    Both are shown at once, in that order; ``ncols`` spectrograms per row (default: all in one
-    row, at most 4).
+    The true level is kept (a clip louder than full scale is scaled down to its peak), so quiet
+    and loud clips can be compared by ear, as with :func:`player`.
     """
-    from IPython.display import display
+    import io
+
+    import soundfile as sf
+
+    y = np.nan_to_num(np.asarray(y, dtype=np.float32))
+    if y.ndim != 1:
+        raise ParameterError(f"y: expected a mono waveform (n_samples,), got shape {y.shape}")
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    if peak > 1.0:
+        y = y / peak
+    buffer = io.BytesIO()
+    sf.write(buffer, y, int(sr), format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def _data_uri(mime: str, data: bytes) -> str:
+    import base64
+
+    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
+
+
+def audio_html(y: np.ndarray, sr: int) -> str:
+    """An ``<audio>`` player with the clip embedded (16-bit WAV data URI): works offline, from ``file://``."""
+    return (f"<audio controls preload='metadata' data-seconds='{len(y) / sr:.4f}' "
+            f"src='{_data_uri('audio/wav', wav_bytes(y, sr))}'></audio>")
+
+
+def figure_png(fig, *, dpi: int = 80) -> bytes:
+    """A matplotlib figure as PNG bytes (the figure is closed)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def image_html(png: bytes, alt: str) -> str:
+    """An ``<img>`` with the PNG embedded (data URI)."""
+    return f"<img alt='{html.escape(alt, quote=True)}' src='{_data_uri('image/png', png)}'>"
+
+
+def comparison_html(clips: Mapping[str, np.ndarray], config: SpectrogramConfig, *, title: str = "",
+                    spectrograms: bool = True) -> str:
+    """One row of clips side by side as self-contained HTML: per clip its name, spectrogram and player.
+
+    ``clips`` maps a name to a waveform ``(n_samples,)`` at ``config.sr``. The spectrograms
+    (``config``'s dB, on one colour scale shared by the row, at most 90 dB deep) and the audio
+    are embedded, so the row plays from a saved notebook, an exported HTML page or
+    ``report.html`` alike: the notebooks (:func:`compare`) and the run report
+    (:mod:`vae_audio.report`) both draw their comparisons with this function.
+    """
+    import matplotlib.pyplot as plt
 
     if not clips:
         raise ParameterError("clips: nothing to compare")
-    specs = {name: config.spectrogram_db(np.asarray(y, dtype=np.float32)) for name, y in clips.items()}
-    show(plot_spectrograms(specs, config, ncols=ncols or min(len(specs), 4)))
-    display(players(clips, config.sr))
+    waves = {name: np.asarray(y, dtype=np.float32) for name, y in clips.items()}
+    cells = []
+    if spectrograms:
+        specs = {name: config.spectrogram_db(y) for name, y in waves.items()}
+        vmax = max(float(np.max(s)) for s in specs.values())
+        vmin = max(min(float(np.min(s)) for s in specs.values()), vmax - 90.0)
+    for name, y in waves.items():
+        image = ""
+        if spectrograms:
+            seconds = len(y) / config.sr
+            fig, ax = plt.subplots(figsize=(min(3.2 * max(seconds, 1.0), 12.0), 2.2), layout="constrained")
+            plot_spectrogram(specs[name], config, ax=ax, vmin=vmin, vmax=vmax, colorbar=False)
+            ax.set_xlabel("")
+            ax.set_ylabel("")
+            image = image_html(figure_png(fig), f"spectrogram of {name}")
+        cells.append(f"<figure class='clip'>{image}<figcaption>{html.escape(name)}</figcaption>"
+                     f"{audio_html(y, config.sr)}</figure>")
+    head = f"<h4>{html.escape(title)}</h4>" if title else ""
+    return (f"<div class='comparison'>{head}<div style='display:flex;flex-wrap:wrap;gap:0.8em'>"
+            + "".join(cells) + "</div></div>")
+
+
+def compare(clips: Mapping[str, np.ndarray], config: SpectrogramConfig, *, title: str = "") -> None:
+    """Show clips side by side (:func:`comparison_html`): name, spectrogram on a shared colour scale, player."""
+    from IPython.display import HTML, display
+
+    display(HTML(comparison_html(clips, config, title=title)))
 
 
 def plot_history(history: Mapping[str, Sequence[float]], *, keys: Sequence[str] | None = None):
@@ -223,67 +301,16 @@ def show_table(rows: Sequence[Mapping[str, object]], *, floatfmt: str = "{:.2f}"
     return HTML(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
-class Progress:
-    """A progress bar drawn in a notebook output and updated in place (text and HTML).
-
-    ``update(done, note)`` redraws it at most every ``min_interval`` seconds (always when
-    ``done == total``), so a saved notebook keeps a single line, not one per step. Outside a
-    notebook it prints the line instead (once per ``min_interval``).
-    """
-
-    def __init__(self, total: int, *, title: str = "", width: int = 30, min_interval: float = 0.5):
-        if isinstance(total, bool) or not isinstance(total, (int, np.integer)) or total < 1:
-            raise ParameterError(f"total={total!r}: expected a whole number >= 1")
-        self.total, self.title, self.width, self.min_interval = int(total), title, int(width), float(min_interval)
-        self.done, self.note = 0, ""
-        self.t0 = time.perf_counter()
-        self._last = -np.inf
-        self._handle = None
-        try:
-            from IPython import get_ipython
-            from IPython.display import display
-
-            if get_ipython() is not None and hasattr(get_ipython(), "kernel"):
-                self._handle = display(self, display_id=True)
-        except ImportError:  # pragma: no cover - IPython is a dependency
-            pass
-
-    def _line(self) -> str:
-        filled = int(round(self.width * self.done / self.total))
-        bar = "#" * filled + "." * (self.width - filled)
-        head = f"{self.title} " if self.title else ""
-        tail = f"  {self.note}" if self.note else ""
-        return f"{head}[{bar}] {self.done}/{self.total}  {time.perf_counter() - self.t0:.0f} s{tail}"
-
-    def __repr__(self) -> str:
-        return self._line()
-
-    def _repr_html_(self) -> str:
-        head = f"<b>{html.escape(self.title)}</b> " if self.title else ""
-        note = f" &nbsp; {html.escape(self.note)}" if self.note else ""
-        return (f"<div>{head}<progress value='{self.done}' max='{self.total}' style='width:16em'></progress> "
-                f"<code>{self.done}/{self.total} &nbsp; {time.perf_counter() - self.t0:.0f} s{note}</code></div>")
-
-    def update(self, done: int, note: str = "") -> None:
-        """Set the progress to ``done`` of ``total`` with an optional note (losses, ...)."""
-        self.done, self.note = min(max(int(done), 0), self.total), note
-        now = time.perf_counter()
-        if now - self._last < self.min_interval and self.done < self.total:
-            return
-        self._last = now
-        if self._handle is not None:
-            self._handle.update(self)
-        else:
-            print(self._line(), flush=True)
-
-
 def training_progress(epochs: int, *, title: str = "training", keys: Sequence[str] = ("loss", "val_loss")):
-    """A Keras callback showing a :class:`Progress` bar over all training steps, with the losses.
+    """A Keras callback showing a progress bar over all training steps, with the losses.
 
     Pass it to ``model.fit(..., epochs=epochs, verbose=0, callbacks=[training_progress(epochs)])``:
-    the bar advances every batch and its note shows the epoch and the last epoch's ``keys``.
+    the bar (:func:`vae_audio.progress.bar`: one line in a notebook, tqdm on a terminal) advances
+    every batch and its note shows the epoch and the last epoch's ``keys``.
     """
     import keras
+
+    from . import progress
 
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ParameterError(f"epochs={epochs!r}: expected a whole number >= 1")
@@ -291,27 +318,30 @@ def training_progress(epochs: int, *, title: str = "training", keys: Sequence[st
     class TrainingProgress(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.bar: Progress | None = None
-            self.steps = 1
+            self.bar = None
             self.epoch = 0
             self.last = ""
 
         def on_train_begin(self, logs=None):
-            self.steps = int(self.params.get("steps") or 1)
-            self.bar = Progress(int(epochs) * self.steps, title=title)
+            steps = int(self.params.get("steps") or 1)
+            self.bar = progress.bar(int(epochs) * steps, title, unit="step", delay=0.0)
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
+            self.bar.set_postfix_str(self._note(), refresh=False)
 
         def _note(self) -> str:
             return f"epoch {self.epoch + 1}/{epochs}" + (f"  {self.last}" if self.last else "")
 
         def on_train_batch_end(self, batch, logs=None):
-            self.bar.update(self.epoch * self.steps + batch + 1, self._note())
+            self.bar.update(1)
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
             self.last = "  ".join(f"{k} {float(logs[k]):.4g}" for k in keys if k in logs)
-            self.bar.update((epoch + 1) * self.steps, self._note())
+            self.bar.set_postfix_str(self._note())
+
+        def on_train_end(self, logs=None):
+            self.bar.close()
 
     return TrainingProgress()

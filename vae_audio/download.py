@@ -44,6 +44,7 @@ from typing import Callable
 
 from .errors import DatasetError, ParameterError
 from .fileio import atomic_directory, atomic_write_json
+from .progress import bar as progress_bar
 
 __all__ = [
     "FSDD_VERSION",
@@ -110,15 +111,17 @@ def fetch(url: str, dest: str | os.PathLike, *, sha256: str, timeout: float = 60
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             _say(quiet, f"downloading {url}" + (f" ({total / 1e6:.1f} MB)" if total else ""))
-            while True:
-                block = response.read(_CHUNK)
-                if not block:
-                    break
-                out.write(block)
-                digest.update(block)
-                got += len(block)
-                if progress is not None:
-                    progress(got, total)
+            with progress_bar(total, "downloading", unit="B", unit_scale=True, enabled=not quiet) as shown:
+                while True:
+                    block = response.read(_CHUNK)
+                    if not block:
+                        break
+                    out.write(block)
+                    digest.update(block)
+                    got += len(block)
+                    shown.update(len(block))
+                    if progress is not None:
+                        progress(got, total)
         if total is not None and got != total:
             raise DatasetError(f"{url}: download interrupted after {got} of {total} bytes; {_retry_hint(url)}")
         actual = digest.hexdigest()

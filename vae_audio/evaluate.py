@@ -38,15 +38,17 @@ from __future__ import annotations
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-from . import checks
+from . import checks, progress
 from .errors import ConfigError, DatasetError, ParameterError
 
-__all__ = ["EVALUATION_VERSION", "evaluate_model", "evaluate", "format_table", "default_data"]
+__all__ = ["EVALUATION_VERSION", "evaluate_model", "evaluate", "format_table", "table_sections", "TableSection",
+           "default_data"]
 
 #: Version of the results layout (``results["version"]``).
 EVALUATION_VERSION = 1
@@ -196,11 +198,19 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
     labels = test.labels.astype(np.int32) if conditional else None
     seconds: dict[str, float] = {}
 
-    def log(msg: str) -> None:
+    # one line per stage in a log; on a terminal or in a notebook also a bar over the stages
+    stages = progress.bar(3 if classifier is not None else 2, "evaluating", unit="stage", delay=0.0,
+                          enabled=verbose)
+
+    def log(msg: str, next_stage: str | None = None) -> None:
         if verbose:
             print(msg, flush=True)
+        stages.update(1)
+        if next_stage:
+            stages.set_postfix_str(next_stage)
 
     # ---------------------------------------------------------------- reconstruction and ceilings
+    stages.set_postfix_str("reconstruction and ceilings")
     t0 = time.perf_counter()
     eps = float(10.0 ** (cfg.db_floor / 20.0))
     stats = test.stats if test.stats else None
@@ -224,14 +234,15 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
         },
     }
     seconds["reconstruction"] = time.perf_counter() - t0
-    log(f"reconstruction of {len(test)} test clips scored in {seconds['reconstruction']:.1f} s")
+    log(f"reconstruction of {len(test)} test clips scored in {seconds['reconstruction']:.1f} s", "listening tests")
 
     # ---------------------------------------------------------------- can a listener tell?
     t0 = time.perf_counter()
     results["listening"] = {"reconstruction": _listening(test.audio, recon_audio, cfg.sr, seed),
                             "ceiling": _listening(test.audio, truth_audio, cfg.sr, seed)}
     seconds["listening"] = time.perf_counter() - t0
-    log(f"PESQ, STOI and the blind two-sample test scored in {seconds['listening']:.1f} s")
+    log(f"PESQ, STOI and the blind two-sample test scored in {seconds['listening']:.1f} s",
+        "generation" if classifier is not None else None)
 
     # ---------------------------------------------------------------- generation
     generation = None
@@ -285,6 +296,7 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
         }
         seconds["generation"] = time.perf_counter() - t0
         log(f"generation scored ({n} samples per kind) in {seconds['generation']:.1f} s")
+    stages.close()
     results["generation"] = generation
     results["summary"] = _headline(results)
     results["seconds"] = {k: round(v, 2) for k, v in seconds.items()}
@@ -369,11 +381,43 @@ def _training_settings(model) -> dict[str, Any]:
     return dict(settings) if isinstance(settings, Mapping) else {}
 
 
+def load_features(model, data: str | os.PathLike | None = None, *, max_clips: int | None = None, seed: int = 0,
+                  cache_dir: str | os.PathLike | None = "data/cache", verbose: bool = False):
+    """The clips a trained model is scored on, featurized with its own recipe.
+
+    ``data`` defaults to what the model was trained on (:func:`default_data`); when it is the
+    training dataset, the training run's ``seed`` and ``max_clips`` list it, so the test split
+    is the one held out in training. ``max_clips`` then draws at most that many clips in
+    proportion to every (split, label) group (seeded by ``seed``). Returns ``(features,
+    data_spec, data_seed)``; raises :class:`DatasetError` when no test (or training) clip is left.
+    """
+    from . import datasets
+    from .featurize import build_features
+
+    training = _training_settings(model)
+    data_spec = default_data(model) if data is None else data
+    same = str(data_spec) == str(training.get("data"))
+    data_seed = int(training.get("seed", 0)) if same else 0
+    listed_max = training.get("max_clips") if same else None
+    # the clips are featurized with the model's own recipe (its spectrogram settings included)
+    dataset = datasets.load_dataset(data_spec, max_clips=listed_max, seed=data_seed, config=model.config)
+    if max_clips is not None:
+        dataset.clips = datasets.subsample_clips(dataset.clips, int(max_clips), seed)
+        if not any(c.split == "train" for c in dataset.clips):
+            raise DatasetError(f"--max-clips {max_clips}: no training clip left; use more clips")
+    if not any(c.split == "test" for c in dataset.clips):
+        raise DatasetError(f"{data_spec}: no clip in the test split{f' with --max-clips {max_clips}' if max_clips else ''}"
+                           "; nothing to evaluate")
+    features = build_features(dataset, recipe=model.recipe, cache_dir=cache_dir,
+                              use_cache=cache_dir is not None, verbose=verbose)
+    return features, data_spec, data_seed
+
+
 def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = None,
              json_path: str | os.PathLike | None = None, max_clips: int | None = None,
              n_generate: int | None = None, seed: int = 0, cache_dir: str | os.PathLike | None = "data/cache",
              classifier_config=None, classifier_seed: int = 0, phase_kwargs: Mapping[str, Any] | None = None,
-             prior: str = "auto", verbose: bool = False) -> dict[str, Any]:
+             prior: str = "auto", report: bool = False, verbose: bool = False) -> dict[str, Any]:
     """``vae-audio evaluate``: load a bundle and its data, score the model, optionally write JSON.
 
     Parameters
@@ -395,16 +439,16 @@ def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
     classifier_seed : seed of the classifier's training (part of its cache key).
     phase_kwargs : :func:`vae_audio.phase.griffin_lim` options for every spectrogram -> audio step.
     prior : latent distribution of the generated samples (see :func:`evaluate_model`).
+    report : also save the results as ``evaluation.json`` in the run folder and rebuild its
+        ``report.html`` (:mod:`vae_audio.report`; what ``vae-audio evaluate`` does).
 
     Returns
     -------
     The dict of :func:`evaluate_model` plus ``model`` and ``data`` descriptions. Generation
     scores are computed when the dataset has labels (else ``results["generation"]`` is None).
     """
-    from . import datasets
     from .bundle import load_model
     from .inference import check_prior_choice
-    from .featurize import build_features
     from .fileio import atomic_write_json
 
     seed = checks.seed(seed)
@@ -415,24 +459,16 @@ def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
                                   or max_clips < 1):
         raise ParameterError(f"max_clips={max_clips!r}: expected a whole number >= 1 or None")
     t_start = time.perf_counter()
+    if report:
+        from .report import EVALUATION_FILE, locate_run
+
+        run = locate_run(model_dir)[1]
+        if not os.access(run, os.W_OK):  # say so now, not after minutes of scoring
+            raise ParameterError(f"{run}: cannot write {EVALUATION_FILE} and the report here (the folder is not writable)")
     model = load_model(model_dir)
     check_prior_choice(prior, model)
-    training = _training_settings(model)
-    data_spec = default_data(model) if data is None else data
-    same = str(data_spec) == str(training.get("data"))
-    data_seed = int(training.get("seed", 0)) if same else 0
-    listed_max = training.get("max_clips") if same else None
-    # the clips are featurized with the model's own recipe (its spectrogram settings included)
-    dataset = datasets.load_dataset(data_spec, max_clips=listed_max, seed=data_seed, config=model.config)
-    if max_clips is not None:
-        dataset.clips = datasets.subsample_clips(dataset.clips, int(max_clips), seed)
-        if not any(c.split == "train" for c in dataset.clips):
-            raise DatasetError(f"--max-clips {max_clips}: no training clip left; use more clips")
-    if not any(c.split == "test" for c in dataset.clips):
-        raise DatasetError(f"{data_spec}: no clip in the test split{f' with --max-clips {max_clips}' if max_clips else ''}"
-                           "; nothing to evaluate")
-    features = build_features(dataset, recipe=model.recipe, cache_dir=cache_dir,
-                              use_cache=cache_dir is not None, verbose=verbose)
+    features, data_spec, data_seed = load_features(model, data, max_clips=max_clips, seed=seed,
+                                                   cache_dir=cache_dir, verbose=verbose)
 
     classifier = None
     classifier_seconds = 0.0
@@ -475,6 +511,14 @@ def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
             atomic_write_json(json_path, results)
         except OSError as exc:
             raise ParameterError(f"{json_path}: cannot write the results ({exc.strerror or exc})") from None
+    if report:
+        from .report import write_report
+
+        try:
+            atomic_write_json(run / EVALUATION_FILE, results)
+        except OSError as exc:
+            raise ParameterError(f"{run / EVALUATION_FILE}: cannot write the results ({exc.strerror or exc})") from None
+        write_report(model_dir, model=model, features=features, evaluation=results, seed=seed)
     return results
 
 
@@ -483,44 +527,52 @@ def _fmt(value: Any, spec: str = ".2f") -> str:
     return "-" if value is None else format(value, spec)
 
 
-def format_table(results: Mapping[str, Any]) -> str:
-    """The results of :func:`evaluate` / :func:`evaluate_model` as a plain-text table."""
-    lines = []
+@dataclass(frozen=True)
+class TableSection:
+    """One table of the evaluation results: a title, column headers and rows of formatted cells.
+
+    ``rows`` are ``(name, cells)`` pairs with one cell per column (``"-"`` where there is no
+    value); ``legend`` lines explain the columns (shown above the rows), ``notes`` follow the rows. The plain-text table
+    (:func:`format_table`) and the run report (:mod:`vae_audio.report`) render the same sections.
+    """
+
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, tuple[str, ...]], ...]
+    notes: tuple[str, ...] = ()
+    legend: tuple[str, ...] = ()
+
+
+def table_sections(results: Mapping[str, Any]) -> list[TableSection]:
+    """The results of :func:`evaluate` / :func:`evaluate_model` as titled tables (see :class:`TableSection`)."""
+    sections = []
     n = results.get("n_test")
     phase = results.get("phase", {})
-    lines.append(f"Reconstruction of {n} test clips (median over clips; lower is better; "
-                 f"phase: {phase.get('init')} + {phase.get('n_iter')} FGLA iterations)")
     rows = [
         ("model magnitude vs truth (no phase)", results["reconstruction"]),
         ("model audio (phase method)", results["audio"]),
         ("ceiling: true magnitude + phase method", results["ceiling"]["truth_through_phase"]),
         ("ceiling: model magnitude + true phase", results["ceiling"]["model_with_true_phase"]),
     ]
-    width = max(len(r[0]) for r in rows)
-    lines.append(f"  {'':{width}}  {'SC dB':>7}  {'LSD dB':>7}")
-    for name, entry in rows:
-        lines.append(f"  {name:{width}}  {entry['sc_db']['median']:7.2f}  {entry['lsd_db']['median']:7.2f}")
     summary = results.get("summary", {})
-    lines.append(f"  audio SC gap to the phase ceiling: {_fmt(summary.get('audio_sc_gap_to_ceiling_db'), '.2f')} dB")
+    sections.append(TableSection(
+        f"Reconstruction of {n} test clips (median over clips; lower is better; "
+        f"phase: {phase.get('init')} + {phase.get('n_iter')} FGLA iterations)",
+        ("SC dB", "LSD dB"),
+        tuple((name, (f"{e['sc_db']['median']:.2f}", f"{e['lsd_db']['median']:.2f}")) for name, e in rows),
+        (f"audio SC gap to the phase ceiling: {_fmt(summary.get('audio_sc_gap_to_ceiling_db'), '.2f')} dB",)))
     listening = results.get("listening")
     if listening:
-        lines.append("")
-        lines.append("Can a listener tell? PESQ narrow band (median; 4.5 = transparent), STOI (test set end to end), "
-                     "blind two-sample test (0.5 = indistinguishable, 1.0 = told apart every time)")
         lrows = [("model audio (phase method)", listening["reconstruction"]),
                  ("ceiling: true magnitude + phase method", listening["ceiling"])]
-        lwidth = max(len(r[0]) for r in lrows)
-        lines.append(f"  {'':{lwidth}}  {'PESQ':>5}  {'STOI':>5}  {'blind':>5}")
-        for name, entry in lrows:
-            blind = (entry.get("two_sample") or {}).get("accuracy")
-            lines.append(f"  {name:{lwidth}}  {_fmt(entry['pesq_nb']['median']):>5}  {_fmt(entry['stoi'], '.3f'):>5}  "
-                         f"{_fmt(blind, '.3f'):>5}")
+        sections.append(TableSection(
+            "Can a listener tell? PESQ narrow band (median; 4.5 = transparent), STOI (test set end to end), "
+            "blind two-sample test (0.5 = indistinguishable, 1.0 = told apart every time)",
+            ("PESQ", "STOI", "blind"),
+            tuple((name, (_fmt(e["pesq_nb"]["median"]), _fmt(e["stoi"], ".3f"),
+                          _fmt((e.get("two_sample") or {}).get("accuracy"), ".3f"))) for name, e in lrows)))
     gen = results.get("generation")
     if gen:
-        lines.append("")
-        lines.append(f"Generation, judged from audio by a classifier trained on the real training split "
-                     f"({gen.get('n_generate')} samples per kind; latent prior: {gen.get('latent_prior')})")
-        lines.append("  (judge 1: the CNN on log-mel spectrograms; judge 2: cepstral statistics + logistic regression)")
         second = gen.get("second_judge") or {}
         grows = [
             ("real test accuracy", "real_test_accuracy", ".3f"),
@@ -543,11 +595,32 @@ def format_table(results: Mapping[str, Any]) -> str:
         grows.append(("Frechet distance: real through phase", "real_phase_frechet_distance", ".2f"))
         if "reference_frechet_distance" in gen:
             grows.append(("Frechet distance: real train clips (floor)", "reference_frechet_distance", ".2f"))
-        width = max(len(r[0]) for r in grows)
-        lines.append(f"  {'':{width}}  {'judge 1':>7}  {'judge 2':>7}")
-        for name, key, spec in grows:
-            lines.append(f"  {name:{width}}  {_fmt(gen.get(key), spec):>7}  {_fmt(second.get(key), spec):>7}")
+        sections.append(TableSection(
+            f"Generation, judged from audio by a classifier trained on the real training split "
+            f"({gen.get('n_generate')} samples per kind; latent prior: {gen.get('latent_prior')})",
+            ("judge 1", "judge 2"),
+            tuple((name, (_fmt(gen.get(key), spec), _fmt(second.get(key), spec))) for name, key, spec in grows),
+            legend=("(judge 1: the CNN on log-mel spectrograms; judge 2: cepstral statistics + logistic regression)",)))
     elif gen is None:
-        lines.append("")
-        lines.append("Generation: not scored (the data has no labels for a classifier, or no classifier was given)")
+        sections.append(TableSection(
+            "Generation: not scored (the data has no labels for a classifier, or no classifier was given)", (), ()))
+    return sections
+
+
+def format_table(results: Mapping[str, Any]) -> str:
+    """The results of :func:`evaluate` / :func:`evaluate_model` as a plain-text table."""
+    lines: list[str] = []
+    for section in table_sections(results):
+        if lines:
+            lines.append("")
+        lines.append(section.title)
+        if not section.rows:
+            continue
+        lines.extend(f"  {note}" for note in section.legend)
+        width = max(len(name) for name, _ in section.rows)
+        cell = max(7 if len(section.columns) < 3 else 5, *(len(c) for c in section.columns))
+        lines.append(f"  {'':{width}}  " + "  ".join(f"{c:>{cell}}" for c in section.columns))
+        for name, cells in section.rows:
+            lines.append(f"  {name:{width}}  " + "  ".join(f"{c:>{cell}}" for c in cells))
+        lines.extend(f"  {note}" for note in section.notes)
     return "\n".join(lines)

@@ -35,8 +35,8 @@ import numpy as np
 
 from .audio import load_audio, pad_or_truncate
 from .datasets import AudioDataset, SkippedFile, skipped_summary
-from .errors import AudioLoadError, DatasetError, ParameterError
-from .errors import ConfigError
+from . import progress
+from .errors import AudioLoadError, ConfigError, DatasetError, ParameterError
 from .features import Normalizer, SpectrogramConfig
 from .fileio import atomic_path, atomic_write_json, read_json
 from .recipe import Recipe, normalize_level
@@ -352,22 +352,28 @@ def _compute(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer
 
     starts = range(0, n, _CHUNK)
     reading = dataset.name != "synth"
-    if workers == 1 or n <= _CHUNK:
-        for s in starts:
-            if reading:
-                read(s)
-            transform(s)
-    else:
-        # this thread reads chunk k while the pool transforms the chunks already read: the GIL-bound
-        # file reading overlaps the FFTs instead of competing with them
-        with ThreadPoolExecutor(max_workers=workers - 1) as pool:
-            jobs = []
+    with progress.bar(n, f"featurizing {dataset.name}") as shown:
+        if workers == 1 or n <= _CHUNK:
             for s in starts:
                 if reading:
                     read(s)
-                jobs.append(pool.submit(transform, s))
-            for job in jobs:
-                job.result()
+                transform(s)
+                shown.update(min(_CHUNK, n - s))
+        else:
+            # this thread reads chunk k while the pool transforms the chunks already read: the GIL-bound
+            # file reading overlaps the FFTs instead of competing with them
+            with ThreadPoolExecutor(max_workers=workers - 1) as pool:
+                jobs = []
+                for s in starts:
+                    if reading:
+                        read(s)
+                    jobs.append((s, pool.submit(transform, s)))
+                    if reading:  # reading is the slow part: count chunks as they are read
+                        shown.update(min(_CHUNK, n - s))
+                for s, job in jobs:
+                    job.result()
+                    if not reading:
+                        shown.update(min(_CHUNK, n - s))
 
     skipped = list(dataset.skipped) + [SkippedFile(dataset.clips[i].source, msg) for i, msg in sorted(failed.items())]
     if failed and dataset.strict:

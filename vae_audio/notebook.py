@@ -30,7 +30,7 @@ from typing import Mapping
 from .tfquiet import TF_NOISE, import_tensorflow_quietly  # noqa: F401  (re-exported)
 from .errors import ConfigError, DatasetError
 
-__all__ = ["NotebookSettings", "notebook_settings", "raw_clip", "import_tensorflow_quietly", "QUICK_CLIPS"]
+__all__ = ["NotebookSettings", "notebook_settings", "raw_clip", "import_tensorflow_quietly", "QUICK_CLIPS", "export_html"]
 
 #: Clips used in quick mode, per dataset kind (synth: 8 notes per family).
 QUICK_CLIPS: dict[str, int] = {"synth": 64, "fsdd": 200, "folder": 120}
@@ -188,3 +188,39 @@ def raw_clip(dataset, index: int, *, synth_seconds: float = 1.5):
         audio, _ = generate_synth(sr=cfg.sr, n_samples=n, seed=dataset.seed, indices=[int(clip.source.split(":")[1])])
         return audio[0], cfg.sr
     return load_audio(clip.source, sr=cfg.sr)
+
+
+#: nbconvert's lab template without the two scripts it loads from a CDN (require.js, for widgets,
+#: and MathJax): the notebooks use neither, and offline those requests fail with console errors.
+_OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+"""
+
+
+def export_html(notebook, path: str | os.PathLike) -> Path:
+    """Write an executed notebook (a path to an ``.ipynb`` or an ``nbformat`` node) as one HTML page.
+
+    The page is nbconvert's JupyterLab look with every output embedded (audio players, plots)
+    and nothing loaded from the network, so it opens from ``file://`` offline. Written
+    atomically; returns ``Path(path)``.
+    """
+    import jinja2
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    from .fileio import atomic_path
+
+    if isinstance(notebook, (str, os.PathLike)):
+        source = Path(notebook)
+        try:
+            notebook = nbformat.read(source, as_version=4)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{source}: cannot read the notebook ({exc})") from None
+    exporter = HTMLExporter(extra_loaders=[jinja2.DictLoader({"offline.html.j2": _OFFLINE_TEMPLATE})],
+                            template_file="offline.html.j2")
+    page, _ = exporter.from_notebook_node(notebook)
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return target

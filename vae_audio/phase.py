@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from . import checks
+from . import checks, progress
 from .errors import ParameterError
 from .features import SpectrogramConfig, db_to_magnitude, mel_filterbank
 
@@ -510,21 +510,25 @@ def griffin_lim(
             if hi > lo:
                 out[i, lo - half:hi - half] = y[j, lo - p0:hi - p0]
 
-    if len(groups) > 1 and init == "pghi":
-        # the PGHI start of the next chunk (NumPy/SciPy) overlaps the compiled loop of this one
-        from concurrent.futures import ThreadPoolExecutor
+    # a bar only when there is more than one chunk of clips (and a person watching, see vae_audio.progress)
+    with progress.bar(len(clips), "phase reconstruction", enabled=len(groups) > 1) as shown:
+        if len(groups) > 1 and init == "pghi":
+            # the PGHI start of the next chunk (NumPy/SciPy) overlaps the compiled loop of this one
+            from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(prepare, groups[0])
-            for k, group in enumerate(groups):
-                mags, x0, masks = pending.result()
-                if k + 1 < len(groups):
-                    pending = pool.submit(prepare, groups[k + 1])
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                pending = pool.submit(prepare, groups[0])
+                for k, group in enumerate(groups):
+                    mags, x0, masks = pending.result()
+                    if k + 1 < len(groups):
+                        pending = pool.submit(prepare, groups[k + 1])
+                    finish(group, run(mags, x0, masks, np.int32(n_iter), alpha).numpy())
+                    shown.update(len(group))
+        else:
+            for group in groups:
+                mags, x0, masks = prepare(group)
                 finish(group, run(mags, x0, masks, np.int32(n_iter), alpha).numpy())
-    else:
-        for group in groups:
-            mags, x0, masks = prepare(group)
-            finish(group, run(mags, x0, masks, np.int32(n_iter), alpha).numpy())
+                shown.update(len(group))
     return out[0] if single else out
 
 

@@ -7,6 +7,7 @@ The output folder of a run (``TrainSettings.out``) holds::
       checkpoints/latest.json      which epoch folder is the newest complete one
       model/                       the final bundle: encoder.keras, decoder.keras, config.json
       history.json                 losses per epoch (train and validation)
+      report.html                  the listening report (vae_audio.report): test clips, samples, losses, scores
       logs/                        TensorBoard logs (losses, audio examples)
 
 Every file is written atomically: an epoch folder is assembled under a temporary name and
@@ -62,7 +63,8 @@ class TrainSettings:
     out : output folder of the run.
     max_clips : use at most this many clips (quick runs); ``None`` = all.
     strategy : ``"default"``, ``"mirrored"`` (all local devices) or ``"multiworker"``.
-    n_samples_out : how many generated and reconstructed clips to write at the end.
+    n_samples_out : how many generated and reconstructed clips to write at the end; with 0 neither
+        they nor the run's ``report.html`` (:mod:`vae_audio.report`) are written.
     samples_dir : where those clips go (``None``: ``outputs/samples/<run name>``).
     sr, duration, n_fft, hop_length, n_mels : spectrogram settings (Hz, seconds, samples, samples,
         bands) that replace the dataset's defaults (:func:`vae_audio.datasets.default_config`);
@@ -519,6 +521,12 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
 
         samples_dir = Path(settings.samples_dir) if settings.samples_dir else Path("outputs/samples") / settings.run_name
         samples = write_training_samples(trained, features, samples_dir, n=settings.n_samples_out, seed=settings.seed)
+        from .report import write_report
+
+        report = write_report(model_dir, model=trained, features=features, history=history,
+                              n_clips=min(4, settings.n_samples_out), seed=settings.seed)
+        if settings.verbose:
+            print(f"wrote {report}")
     return TrainResult(out_dir=out, model_dir=model_dir, history=history, epochs_run=len(history.get("loss", [])),
                        seconds=time.perf_counter() - t_start, samples=samples)
 
