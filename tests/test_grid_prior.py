@@ -258,7 +258,8 @@ def test_interpolation_in_the_priors_latent_ends_on_its_samples(grid_with_prior)
     assert walk.shape == (5, CFG.n_samples) and np.all(np.isfinite(walk))
     for got, seed in ((walk[0], 3), (walk[-1], 4)):  # the ends are the prior's own samples of those seeds
         want = generate.generate_audio(model, 1, label="high", seed=seed)[0]
-        assert np.corrcoef(got, want)[0, 1] > 0.999 and np.max(np.abs(got - want)) < 1e-3
+        # (the same code; only float rounding differs: 5 clips go through the phase step as one batch)
+        assert np.corrcoef(got, want)[0, 1] > 0.9999 and np.max(np.abs(got - want)) < 5e-3
     # neighbours along the path are closer to each other than the two ends are
     spec = np.stack([CFG.spectrogram_db(y) for y in walk])
     step = np.mean(np.abs(np.diff(spec, axis=0)), axis=(1, 2))

@@ -5,15 +5,15 @@ Public names are importable from the top level for notebook use::
     import vae_audio as va
     y, sr = va.load_audio("clip.wav", sr=8000)
 
-Names are resolved lazily, so ``import vae_audio`` is fast and TensorFlow is only imported
-by the parts that need it (models, training, phase reconstruction).
+Names are resolved lazily (``lazy_loader``), so ``import vae_audio`` is fast and TensorFlow is
+only imported by the parts that need it (models, training, phase reconstruction).
 """
 
 from __future__ import annotations
 
-import importlib
 import os
-from typing import Any
+
+import lazy_loader
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of notebooks
 
@@ -55,29 +55,16 @@ _EXPORTS: dict[str, str] = {
     "write_report": "report",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
-
-
 #: submodules reachable as attributes (``va.display.player``) without an explicit import
-_SUBMODULES = frozenset({
-    "errors", "fileio", "audio", "features", "recipe", "phase", "metrics", "scores", "synth", "datasets", "download",
-    "featurize", "models", "latent_prior", "grid_prior", "inference", "bundle", "training", "generate", "classifier", "cepstral_judge", "evaluate", "display",
-    "notebook", "progress", "report",
-    "tfquiet",
-    "cli",
-})
+_SUBMODULES = [
+    "errors", "fileio", "checks", "choices", "audio", "features", "recipe", "phase", "metrics", "scores", "synth",
+    "datasets", "download", "featurize", "models", "latent_prior", "grid_prior", "inference", "bundle", "training",
+    "generate", "classifier", "cepstral_judge", "listening", "evaluate", "display", "notebook", "progress",
+    "report", "tfquiet", "cli",
+]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vae_audio' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+# lazy_loader (what librosa and scikit-image use): module attributes resolve on first access
+__getattr__, __dir__, _lazy_all = lazy_loader.attach(
+    __name__, submodules=_SUBMODULES,
+    submod_attrs={module: sorted(n for n, m in _EXPORTS.items() if m == module) for module in set(_EXPORTS.values())})
+__all__ = sorted(_EXPORTS) + ["__version__"]
