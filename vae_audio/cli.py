@@ -47,7 +47,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         # a progress bar on a terminal, one line per epoch in a log file (Keras' verbose=2)
         verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2), sr=args.sr, duration=args.duration, n_fft=args.n_fft,
         hop_length=args.hop_length, n_mels=args.n_mels, prior_model=args.prior_model, prior_steps=args.prior_steps,
-        model_options=args.model_options,
+        model_options=args.model_options, adversarial_from=args.adversarial_from,
     )
     result = train(settings, resume=args.resume, overwrite=args.overwrite)
     print(f"trained {result.epochs_run} epochs in {result.seconds:.0f} s; model saved to {result.model_dir}")
@@ -188,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"learned prior trained on a grid model's codes after it (default {DEFAULT_GRID_PRIOR})")
     p.add_argument("--prior-steps", type=_positive_int,
                    help="optimizer steps of that prior (default: the package's)")
+    p.add_argument("--adversarial-from", type=_positive_int, metavar="EPOCH",
+                   help="train a patch discriminator (adversarial + feature matching) from this epoch on")
     p.add_argument("--out", help="run folder (default outputs/runs/<data>-<model>)")
     p.add_argument("--samples-dir", help="where to write samples (default outputs/samples/<run name>)")
     p.add_argument("--n-samples", type=int, default=8, help="samples to write at the end (default 8)")

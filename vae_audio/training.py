@@ -74,6 +74,8 @@ class TrainSettings:
         (:data:`vae_audio.grid_prior.PRIOR_KINDS`, default ``"autoregressive"``), or ``"none"``;
         vector-latent models always get a Gaussian mixture.
     prior_steps : optimizer steps of that prior (``None``: :data:`vae_audio.grid_prior.DEFAULT_STEPS`).
+    adversarial_from : switch on a patch discriminator (adversarial + feature-matching loss, see
+        :mod:`vae_audio.adversarial`) from this epoch on (1 = from the start); ``None`` (default): none.
     """
 
     data: str = "synth"
@@ -101,6 +103,7 @@ class TrainSettings:
     prior_model: str = DEFAULT_GRID_PRIOR
     prior_steps: int | None = None
     model_options: Mapping[str, Any] | None = None
+    adversarial_from: int | None = None
 
     def __post_init__(self) -> None:
         if self.model not in ARCHITECTURES:
@@ -117,7 +120,10 @@ class TrainSettings:
             raise ConfigError(f"model_options={self.model_options!r}: expected a mapping of architecture options")
         if self.prior_model not in GRID_PRIOR_CHOICES:
             raise ConfigError(f"prior_model={self.prior_model!r}: expected one of {GRID_PRIOR_CHOICES}")
-        for name in ("epochs", "max_clips", "latent_dim", "prior_steps"):
+        if self.adversarial_from is not None and self.strategy != "default":
+            raise ConfigError(f"adversarial_from={self.adversarial_from}: the discriminator trains with the default "
+                              f"strategy only, not {self.strategy!r}")
+        for name in ("epochs", "max_clips", "latent_dim", "prior_steps", "adversarial_from"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise ConfigError(f"{name}={v!r}: expected a whole number >= 1")
@@ -238,7 +244,11 @@ def _save_checkpoint(vae, out_dir: Path, epoch: int, state: dict[str, Any], keep
 
 def _restore_checkpoint(vae, checkpoint: Path) -> dict[str, Any]:
     try:
-        vae.optimizer.build(vae.trainable_variables)  # so load_weights restores Adam's moments and step too
+        # build the optimizers' slots so load_weights restores Adam's moments and step too
+        if hasattr(vae, "build_optimizers"):
+            vae.build_optimizers()  # an AdversarialVAE: two optimizers, each for its own variables
+        else:
+            vae.optimizer.build(vae.trainable_variables)
         vae.load_weights(str(checkpoint / "vae.weights.h5"))
         return read_json(checkpoint / "state.json")
     except (OSError, ValueError, KeyError) as exc:
@@ -424,7 +434,7 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
         saved = _read_state(checkpoint)
         old = TrainSettings.from_dict(saved.get("settings", {}))
         same = {k for k in ("data", "model", "conditional", "latent_dim", "likelihood", "batch_size",
-                            "sr", "duration", "n_fft", "hop_length", "n_mels", "model_options")
+                            "sr", "duration", "n_fft", "hop_length", "n_mels", "model_options", "adversarial_from")
                 if getattr(old, k) != getattr(settings, k)}
         if same:
             raise ConfigError(f"{out}: cannot resume with different {sorted(same)} "
@@ -462,7 +472,13 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
         vae_kwargs["likelihood"] = settings.likelihood or DEFAULT_LIKELIHOODS[settings.model]
         if vae_kwargs["likelihood"] == "spectral":
             vae_kwargs["db_range"] = (features.normalizer.low_db, features.normalizer.high_db)
-        vae = models.VAE(encoder, decoder, **vae_kwargs)
+        if settings.adversarial_from is None:
+            vae = models.VAE(encoder, decoder, **vae_kwargs)
+        else:
+            from .adversarial import AdversarialVAE, build_patch_discriminator
+
+            vae = AdversarialVAE(encoder, decoder, discriminator=build_patch_discriminator(features.config.n_freq),
+                                 adversarial_start_step=(settings.adversarial_from - 1) * steps_per_epoch, **vae_kwargs)
         vae.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
         vae.build_for(features.config.shape)
 
