@@ -70,6 +70,10 @@ class AdversarialVAE(VAE):
     adversarial_start_step : the training step from which the adversarial terms are on.
     discriminator_learning_rate : Adam step size of the discriminator (betas 0.5, 0.9, as in
         the GAN vocoders).
+    weight_scale : factor on the adaptive weight (1: the adversarial term pulls on the
+        reconstruction as hard as the likelihood).
+    critic_warmup_steps : after the start, the discriminator first trains alone for this many
+        steps, then its pull on the autoencoder ramps in linearly over as many steps.
 
     Logged metrics add ``adversarial_loss`` (``-mean D(x_hat)``), ``feature_matching``,
     ``discriminator_loss`` and ``adversarial_weight`` (lambda; 0 before the start). Training
@@ -77,14 +81,21 @@ class AdversarialVAE(VAE):
     """
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, *, discriminator: keras.Model,
-                 adversarial_start_step: int = 0, discriminator_learning_rate: float = 2e-4, **kwargs: Any):
+                 adversarial_start_step: int = 0, discriminator_learning_rate: float = 2e-4,
+                 weight_scale: float = 1.0, critic_warmup_steps: int = 0, **kwargs: Any):
         super().__init__(encoder, decoder, **kwargs)
-        if isinstance(adversarial_start_step, bool) or not isinstance(adversarial_start_step, int) \
-                or adversarial_start_step < 0:
-            raise ConfigError(f"adversarial_start_step={adversarial_start_step!r}: expected a whole number >= 0")
+        for name, value in (("adversarial_start_step", adversarial_start_step),
+                            ("critic_warmup_steps", critic_warmup_steps)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{name}={value!r}: expected a whole number >= 0")
+        for name, value in (("weight_scale", weight_scale), ("discriminator_learning_rate", discriminator_learning_rate)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e6:
+                raise ConfigError(f"{name}={value!r}: expected a number > 0")
         self.discriminator = discriminator
         self.adversarial_start_step = int(adversarial_start_step)
         self.discriminator_learning_rate = float(discriminator_learning_rate)
+        self.weight_scale = float(weight_scale)
+        self.critic_warmup_steps = int(critic_warmup_steps)
         self.discriminator_optimizer = keras.optimizers.Adam(self.discriminator_learning_rate, beta_1=0.5,
                                                              beta_2=0.9, name="discriminator_adam")
         self.adversarial_tracker = keras.metrics.Mean(name="adversarial_loss")
@@ -97,7 +108,8 @@ class AdversarialVAE(VAE):
         return {**super().get_config(),
                 "discriminator": keras.saving.serialize_keras_object(self.discriminator),
                 "adversarial_start_step": self.adversarial_start_step,
-                "discriminator_learning_rate": self.discriminator_learning_rate}
+                "discriminator_learning_rate": self.discriminator_learning_rate,
+                "weight_scale": self.weight_scale, "critic_warmup_steps": self.critic_warmup_steps}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "AdversarialVAE":
@@ -109,7 +121,8 @@ class AdversarialVAE(VAE):
 
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "adversarial_start_step": self.adversarial_start_step,
-                "discriminator_learning_rate": self.discriminator_learning_rate}
+                "discriminator_learning_rate": self.discriminator_learning_rate,
+                "weight_scale": self.weight_scale, "critic_warmup_steps": self.critic_warmup_steps}
 
     @property
     def generator_variables(self) -> list:
@@ -168,7 +181,11 @@ class AdversarialVAE(VAE):
         pull_gan = tape.gradient(gan, recon)
         weight = ops.clip(ops.sqrt(ops.sum(ops.square(pull_likelihood)))
                           / (ops.sqrt(ops.sum(ops.square(pull_gan))) + 1e-8), 0.0, 1e8)
-        weight = ops.stop_gradient(weight)
+        # the critic learns alone for critic_warmup_steps, then its pull ramps in linearly over as many
+        ramp = 1.0 if self.critic_warmup_steps == 0 else ops.clip(
+            (self.step - float(self.adversarial_start_step + self.critic_warmup_steps)) / float(self.critic_warmup_steps),
+            0.0, 1.0)
+        weight = ops.stop_gradient(weight) * self.weight_scale * ramp
         grads = tape.gradient([likelihood, gan], generator, output_gradients=[ops.ones_like(likelihood), weight])
         self.optimizer.apply_gradients([(g, v) for g, v in zip(grads, generator) if g is not None])
         critic_grads = tape.gradient(critic_loss, critic)

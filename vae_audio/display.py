@@ -176,6 +176,7 @@ def comparison_html(clips: Mapping[str, np.ndarray], config: SpectrogramConfig, 
     (:mod:`vae_audio.report`) both draw their comparisons with this function.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     if not clips:
         raise ParameterError("clips: nothing to compare")
@@ -191,6 +192,7 @@ def comparison_html(clips: Mapping[str, np.ndarray], config: SpectrogramConfig, 
             seconds = len(y) / config.sr
             fig, ax = plt.subplots(figsize=(min(3.2 * max(seconds, 1.0), 12.0), 2.2), layout="constrained")
             plot_spectrogram(specs[name], config, ax=ax, vmin=vmin, vmax=vmax, colorbar=False)
+            ax.xaxis.set_major_locator(MaxNLocator(5))  # a small plot: few time ticks
             ax.set_xlabel("")
             ax.set_ylabel("")
             image = image_html(figure_png(fig), f"spectrogram of {name}")

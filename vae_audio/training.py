@@ -76,6 +76,8 @@ class TrainSettings:
     prior_steps : optimizer steps of that prior (``None``: :data:`vae_audio.grid_prior.DEFAULT_STEPS`).
     adversarial_from : switch on a patch discriminator (adversarial + feature-matching loss, see
         :mod:`vae_audio.adversarial`) from this epoch on (1 = from the start); ``None`` (default): none.
+    adversarial_options : keyword arguments of :class:`vae_audio.adversarial.AdversarialVAE`
+        (``weight_scale``, ``critic_warmup_steps``, ``discriminator_learning_rate``).
     """
 
     data: str = "synth"
@@ -104,6 +106,7 @@ class TrainSettings:
     prior_steps: int | None = None
     model_options: Mapping[str, Any] | None = None
     adversarial_from: int | None = None
+    adversarial_options: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.model not in ARCHITECTURES:
@@ -120,6 +123,8 @@ class TrainSettings:
             raise ConfigError(f"model_options={self.model_options!r}: expected a mapping of architecture options")
         if self.prior_model not in GRID_PRIOR_CHOICES:
             raise ConfigError(f"prior_model={self.prior_model!r}: expected one of {GRID_PRIOR_CHOICES}")
+        if self.adversarial_options is not None and not isinstance(self.adversarial_options, Mapping):
+            raise ConfigError(f"adversarial_options={self.adversarial_options!r}: expected a mapping")
         if self.adversarial_from is not None and self.strategy != "default":
             raise ConfigError(f"adversarial_from={self.adversarial_from}: the discriminator trains with the default "
                               f"strategy only, not {self.strategy!r}")
@@ -434,7 +439,8 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
         saved = _read_state(checkpoint)
         old = TrainSettings.from_dict(saved.get("settings", {}))
         same = {k for k in ("data", "model", "conditional", "latent_dim", "likelihood", "batch_size",
-                            "sr", "duration", "n_fft", "hop_length", "n_mels", "model_options", "adversarial_from")
+                            "sr", "duration", "n_fft", "hop_length", "n_mels", "model_options", "adversarial_from",
+                            "adversarial_options")
                 if getattr(old, k) != getattr(settings, k)}
         if same:
             raise ConfigError(f"{out}: cannot resume with different {sorted(same)} "
@@ -478,7 +484,8 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
             from .adversarial import AdversarialVAE, build_patch_discriminator
 
             vae = AdversarialVAE(encoder, decoder, discriminator=build_patch_discriminator(features.config.n_freq),
-                                 adversarial_start_step=(settings.adversarial_from - 1) * steps_per_epoch, **vae_kwargs)
+                                 adversarial_start_step=(settings.adversarial_from - 1) * steps_per_epoch,
+                                 **(settings.adversarial_options or {}), **vae_kwargs)
         vae.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
         vae.build_for(features.config.shape)
 
