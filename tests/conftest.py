@@ -137,16 +137,35 @@ def open_page(browser, path: Path, *, timeout_ms: int = 60_000):
     return page, problems
 
 
+def wav_seconds(src: str) -> float | None:
+    """The length in seconds of the WAV in a ``data:audio/wav;base64,...`` URI (what a player should
+    report), or ``None`` for another kind of source."""
+    import base64
+    import io
+
+    import soundfile as sf
+
+    if not src.startswith("data:audio/wav;base64,") and not src.startswith("data:audio/x-wav;base64,"):
+        return None
+    info = sf.info(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
+    return info.frames / info.samplerate
+
+
 def page_media(page) -> dict:
-    """Every audio element's duration, error and declared length; every image's load state."""
-    return page.evaluate("""() => ({
+    """Every audio element's duration, error, declared length and the length of the WAV it embeds
+    (``expected``); every image's load state; any source on another host."""
+    media = page.evaluate("""() => ({
         audio: Array.from(document.querySelectorAll('audio')).map(a => ({
             duration: a.duration, error: a.error ? a.error.code : null,
+            src: a.currentSrc || a.src || (a.querySelector('source') || {}).src || '',
             declared: a.dataset.seconds ? parseFloat(a.dataset.seconds) : null})),
         images: Array.from(document.images).map(i => ({complete: i.complete, width: i.naturalWidth})),
         external: Array.from(document.querySelectorAll('[src],[href]')).map(e => e.getAttribute('src') || e.getAttribute('href'))
             .filter(u => /^(https?:)?\\/\\//.test(u)),
     })""")
+    for a in media["audio"]:
+        a["expected"] = wav_seconds(a.pop("src"))
+    return media
 
 
 def screenshot_is_not_blank(page, path: Path) -> float:

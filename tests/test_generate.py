@@ -48,11 +48,18 @@ def test_reconstructions_come_back_at_each_clips_own_level(model):
     y = harmonic(300.0, CFG.duration)
     out = generate.reconstruct_audio(model, np.stack([y, 0.1 * y]), labels=[0, 0])
     assert set(out) == {"original", "ceiling", "reconstruction"}
+    from vae_audio.metrics import spectral_convergence_db
+
     for kind in out:
         assert out[kind].shape == (2, CFG.n_samples)
-        # the quiet copy comes back 20 dB lower, everything else equal (to float rounding in the phase step)
-        want = 0.1 * out[kind][0]
-        np.testing.assert_allclose(out[kind][1], want, rtol=0, atol=2e-3 * np.max(np.abs(want)))
+        # the quiet copy comes back 20 dB lower and, level aligned, sounds the same: its spectrogram
+        # is within -30 dB SC of the loud one's (the phase step's iterations amplify float rounding,
+        # so the samples themselves need not match)
+        loud, quiet = out[kind][0], out[kind][1] / 0.1
+        rms = lambda v: float(np.sqrt(np.mean(np.square(v))))  # noqa: E731
+        assert abs(rms(out[kind][1]) / rms(loud) - 0.1) < 0.002, kind
+        mag = lambda v: np.abs(np.fft.rfft(v.reshape(-1, 100), axis=1))  # noqa: E731
+        assert spectral_convergence_db(mag(loud), mag(quiet)) < -30.0, kind
     np.testing.assert_allclose(out["original"][0], y[:CFG.n_samples], atol=1e-6)
     with pytest.raises(ParameterError, match="clip 2: the audio is silent"):
         generate.reconstruct_audio(model, [y, np.zeros(CFG.n_samples, np.float32)], labels=[0, 0],

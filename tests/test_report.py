@@ -158,6 +158,7 @@ def test_the_report_works_in_headless_chromium(run, browser, tmp_path):
     assert media["audio"] and all(a["error"] is None for a in media["audio"]), media["audio"]
     for a in media["audio"]:  # every player knows its clip's length
         assert a["declared"] is not None and abs(a["duration"] - a["declared"]) < 0.01, a
+        assert abs(a["duration"] - a["expected"]) < 0.01, a  # the length of the WAV it embeds
     assert media["images"] and all(i["complete"] and i["width"] > 100 for i in media["images"])
     assert media["external"] == []
     answer = page.locator("#answer")

@@ -936,6 +936,31 @@ class VAE(keras.Model):
         l1_log10 = ops.mean(ops.abs(target - recon)) * ((high - low) / 20.0)  # mean |log10 M - log10 M_hat|
         return sc_term + n_pixels * ops.log(l1_log10 + 1e-12)
 
+    #: a local (not distributed) batch for Keras' symbolic build under a multi-worker strategy
+    symbolic_batch = None
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3.x builds the optimizer and metrics from the first distributed batch, reduced with
+        # strategy.reduce("MEAN", batch); MultiWorkerMirroredStrategy cannot reduce a dict of
+        # tensors ("Attempt to convert a value ({'spectrogram': PerReplica...}) to a Tensor"). Under
+        # that strategy training hands over one local batch to build from instead.
+        if iterator is not None and self.symbolic_batch is not None:
+            return super()._maybe_symbolic_build(data_batch=self.symbolic_batch)
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    def _per_replica_logs(self, logs):
+        # ... and it reduces each step's logs with strategy.reduce("MEAN", v, axis=0), which needs an
+        # axis: under that strategy the scalars are returned as (1,) tensors (the mean is the same)
+        if self.symbolic_batch is None:
+            return logs
+        return {k: ops.reshape(v, (1,)) for k, v in logs.items()}
+
+    def train_step(self, data):
+        return self._per_replica_logs(super().train_step(data))
+
+    def test_step(self, data):
+        return self._per_replica_logs(super().test_step(data))
+
     # ------------------------------------------------------------------ convenience (NumPy in, NumPy out)
     def build_for(self, input_shape: Sequence[int] | None = None) -> "VAE":
         """Create every variable by running one zero batch (needed before ``load_weights``)."""

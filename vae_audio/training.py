@@ -34,7 +34,8 @@ from .choices import (ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_GRID_PRIOR, D
 from .errors import ConfigError, TrainingError
 from .fileio import atomic_directory, atomic_write_json, read_json
 
-__all__ = ["TrainSettings", "TrainResult", "train", "latest_checkpoint", "configure_determinism", "fit_training_prior"]
+__all__ = ["TrainSettings", "TrainResult", "train", "latest_checkpoint", "configure_determinism", "fit_training_prior",
+           "check_tf_config", "is_chief"]
 
 
 @dataclass(frozen=True)
@@ -267,9 +268,10 @@ def _callbacks_module():
     class EpochCheckpoint(keras.callbacks.Callback):
         """Saves a complete checkpoint and history.json after every finished epoch."""
 
-        def __init__(self, out_dir: Path, state: dict[str, Any], history: dict[str, list[float]]):
+        def __init__(self, out_dir: Path, state: dict[str, Any], history: dict[str, list[float]],
+                     write: bool = True):
             super().__init__()
-            self.out_dir, self.state, self.history = out_dir, state, history
+            self.out_dir, self.state, self.history, self.write = out_dir, state, history, write
             self.t0 = time.perf_counter()
             self.nan_seen = False
 
@@ -283,6 +285,8 @@ def _callbacks_module():
             for key, value in logs.items():
                 self.history.setdefault(key, []).append(float(value))
             self.history.setdefault("epoch_seconds", []).append(time.perf_counter() - self.t0)
+            if not self.write:  # a multi-worker run's other workers: the chief writes
+                return
             try:
                 _save_checkpoint(self.model, self.out_dir, epoch + 1, {**self.state, "history": self.history})
                 atomic_write_json(self.out_dir / "history.json", self.history)
@@ -315,6 +319,47 @@ def _callbacks_module():
     return EpochCheckpoint, NanGuard
 
 
+def check_tf_config(text: str | None) -> dict[str, Any]:
+    """The ``TF_CONFIG`` of a multi-worker run, checked: ``{"cluster": {...}, "task": {...}}``.
+
+    The cluster needs a ``"chief"`` or a ``"worker"`` list of ``host:port`` addresses (worker 0
+    acts as the chief when there is no chief), and the task a type of the cluster and an index into
+    its list. Raises :class:`ConfigError` in one line otherwise.
+    """
+    import json
+
+    if not text:
+        raise ConfigError("--strategy multiworker: the TF_CONFIG environment variable is not set (it names the "
+                          "cluster and this process's task, see the README's multi-worker section)")
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"TF_CONFIG: not valid JSON ({exc.msg} at character {exc.pos})") from None
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    task = config.get("task") if isinstance(config, dict) else None
+    if not isinstance(cluster, dict) or not any(isinstance(cluster.get(k), list) and cluster[k]
+                                                for k in ("chief", "worker")):
+        raise ConfigError("TF_CONFIG: its cluster names no chief (neither a 'chief' nor a 'worker' list of "
+                          "host:port addresses)")
+    if not isinstance(task, dict) or task.get("type") not in cluster or isinstance(task.get("index"), bool) \
+            or not isinstance(task.get("index"), int) or not 0 <= task["index"] < len(cluster[task["type"]]):
+        raise ConfigError(f"TF_CONFIG: task {task!r} is not one of the cluster's tasks {sorted(cluster)} "
+                          "(expected {'type': 'worker', 'index': 0} and the like)")
+    return config
+
+
+def is_chief(strategy) -> bool:
+    """Whether this process writes the run's files: always, except under a multi-worker strategy,
+    where the ``chief`` task does (worker 0 when the cluster has no chief)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    if resolver.task_type == "chief":
+        return True
+    return resolver.task_type == "worker" and int(resolver.task_id) == 0 and \
+        "chief" not in resolver.cluster_spec().as_dict()
+
+
 def _make_strategy(name: str):
     import tensorflow as tf
 
@@ -322,8 +367,14 @@ def _make_strategy(name: str):
         return tf.distribute.MirroredStrategy(devices=[d.name for d in tf.config.list_logical_devices("CPU")]
                                               if not tf.config.list_logical_devices("GPU") else None)
     if name == "multiworker":
+        check_tf_config(os.environ.get("TF_CONFIG"))
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def _task_name(strategy) -> str:
+    resolver = strategy.cluster_resolver
+    return f"{resolver.task_type} {resolver.task_id}"
 
 
 def _prepare_out_dir(settings: TrainSettings, resume: bool, overwrite: bool) -> Path:
@@ -422,6 +473,9 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
     from .featurize import build_features, make_tf_dataset
 
     settings = settings or TrainSettings()
+    # a multi-worker strategy configures TensorFlow's collective ops, which must happen before
+    # TensorFlow runs its first op (featurizing, seeding, tf.data): create the strategy first
+    strategy = _make_strategy(settings.strategy)
 
     def list_clips(s: TrainSettings):
         return datasets.load_dataset(s.data, max_clips=s.max_clips, seed=s.seed,
@@ -463,7 +517,6 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
         val_ds = make_tf_dataset(features, split="val", batch_size=settings.batch_size, shuffle=False,
                                           with_labels=settings.conditional)
 
-    strategy = _make_strategy(settings.strategy)
     with strategy.scope():
         model_kwargs = {"architecture": settings.model, "num_classes": num_classes,
                         **datasets.default_model_options(settings.data, settings.model),
@@ -488,6 +541,8 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
                                  **(settings.adversarial_options or {}), **vae_kwargs)
         vae.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
         vae.build_for(features.config.shape)
+        if settings.strategy == "multiworker":
+            vae.symbolic_batch = next(iter(train_ds))
 
     history: dict[str, list[float]] = {}
     initial_epoch = 0
@@ -501,16 +556,20 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
     state = {"settings": settings.to_dict(), "config": features.config.to_dict(),
              "normalizer": features.normalizer.to_dict(), "recipe": features.recipe.to_dict(),
              "label_names": list(features.label_names)}
-    if overwrite and not resume:
+    chief = is_chief(strategy)
+    if chief and overwrite and not resume:
         _clear_previous_run(out)
-    elif resume:
+    elif chief and resume:
         _remove_litter(out)
     EpochCheckpoint, NanGuard = _callbacks_module()
-    checkpointer = EpochCheckpoint(out, state, history)
+    checkpointer = EpochCheckpoint(out, state, history, write=chief)
     nan_guard = NanGuard(checkpointer)
-    callbacks = [nan_guard, checkpointer,
-                 keras.callbacks.TensorBoard(log_dir=str(out / "logs"), write_graph=False,
-                                             update_freq="epoch", profile_batch=0)]
+    callbacks = [nan_guard, checkpointer]
+    if chief:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out / "logs"), write_graph=False,
+                                                     update_freq="epoch", profile_batch=0))
+    elif settings.verbose:
+        print(f"{_task_name(strategy)}: the chief writes the checkpoints, the bundle and the samples")
     if initial_epoch < epochs:
         if settings.verbose:
             print(f"Training {settings.model} VAE on {settings.data}: {features.config.describe()}; "
@@ -526,6 +585,9 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
         )
 
     model_dir = out / "model"
+    if not chief:  # the prior, the bundle and the samples are the chief's
+        return TrainResult(out_dir=out, model_dir=model_dir, history=history, epochs_run=len(history.get("loss", [])),
+                           seconds=time.perf_counter() - t_start, samples=[])
     names = list(features.label_names) if settings.conditional else None
     t_prior = time.perf_counter()
     prior = fit_training_prior(vae, features, conditional=settings.conditional, seed=settings.seed,

@@ -1,0 +1,83 @@
+"""--strategy multiworker for real: two worker processes on 127.0.0.1, one epoch, the chief writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from vae_audio.errors import ConfigError
+from vae_audio.training import check_tf_config
+
+SMALL = ["--data", "synth", "--max-clips", "48", "--epochs", "1", "--batch-size", "16", "--sr", "8000", "--n-fft", "256",
+         "--hop-length", "128", "--duration", "0.5", "--prior-model", "none", "--n-samples", "2"]
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_workers_train_one_epoch_and_only_the_chief_writes(tmp_path):
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
+    procs = []
+    for i in range(2):
+        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
+               "CUDA_VISIBLE_DEVICES": ""}
+        cmd = [sys.executable, "-m", "vae_audio", "train", *SMALL, "--strategy", "multiworker",
+               "--out", str(tmp_path / f"run{i}"), "--samples-dir", str(tmp_path / f"samples{i}")]
+        procs.append(subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      text=True))
+    outputs = []
+    for p in procs:
+        try:
+            out, _ = p.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                q.kill()
+            pytest.fail("the two workers did not finish within 5 minutes")
+        outputs.append(out)
+        assert p.returncode == 0, out[-3000:]
+    assert "trained 1 epochs" in outputs[0] and "trained 1 epochs" in outputs[1]
+    assert "worker 1: the chief writes the checkpoints" in outputs[1]
+    # exactly one bundle, the chief's; the other worker wrote nothing
+    assert (tmp_path / "run0" / "model" / "config.json").is_file() and (tmp_path / "run0" / "report.html").is_file()
+    assert not (tmp_path / "run1").exists() and not (tmp_path / "samples1").exists()
+    from vae_audio.bundle import load_model
+    from vae_audio.generate import generate_audio
+
+    model = load_model(tmp_path / "run0" / "model")
+    audio = generate_audio(model, 2, seed=0)
+    assert audio.shape == (2, 4000) and (audio != 0).any()
+
+
+@pytest.mark.parametrize("text, pattern", [
+    (None, "TF_CONFIG environment variable is not set"),
+    ("{not json", "TF_CONFIG: not valid JSON"),
+    ('{"cluster": {"ps": ["a:1"]}, "task": {"type": "ps", "index": 0}}', "names no chief"),
+    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}', "is not one of the cluster's tasks"),
+])
+def test_bad_tf_config_gets_one_line(text, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        check_tf_config(text)
+    assert check_tf_config('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}')
+
+
+def test_cli_refuses_a_bad_tf_config_before_any_work(tmp_path, capsys, monkeypatch):
+    from vae_audio import cli
+
+    monkeypatch.setenv("TF_CONFIG", "{broken")
+    code = cli.main(["train", *SMALL, "--strategy", "multiworker", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "TF_CONFIG: not valid JSON" in err
+    assert not (tmp_path / "run").exists()
