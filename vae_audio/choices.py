@@ -7,7 +7,7 @@ re-export what concerns them.
 
 from __future__ import annotations
 
-__all__ = ["ARCHITECTURES", "DEFAULT_ARCHITECTURE", "LIKELIHOODS", "DEFAULT_LIKELIHOODS", "PRIOR_CHOICES", "GRID_PRIOR_CHOICES", "DEFAULT_GRID_PRIOR", "STRATEGIES"]
+__all__ = ["ARCHITECTURES", "DEFAULT_ARCHITECTURE", "LIKELIHOODS", "DEFAULT_LIKELIHOODS", "PRIOR_CHOICES", "GRID_PRIOR_CHOICES", "DEFAULT_GRID_PRIOR", "STRATEGIES", "PRECISIONS"]
 
 #: encoder/decoder architectures (see :mod:`vae_audio.models`)
 ARCHITECTURES = ("conv", "simple", "blog", "grid")
@@ -26,3 +26,5 @@ GRID_PRIOR_CHOICES = ("autoregressive", "diffusion", "none")
 DEFAULT_GRID_PRIOR = "autoregressive"
 #: ``tf.distribute`` strategies of ``vae-audio train``
 STRATEGIES = ("default", "mirrored", "multiworker")
+#: Keras dtype policies training can run under (``--precision``); bundles are always float32
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")

@@ -13,7 +13,7 @@ import sys
 from typing import Callable, Sequence
 
 from .choices import (ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_GRID_PRIOR, GRID_PRIOR_CHOICES, LIKELIHOODS,
-                      PRIOR_CHOICES, STRATEGIES)
+                      PRECISIONS, PRIOR_CHOICES, STRATEGIES)
 from . import progress
 from .errors import VaeAudioError
 
@@ -48,7 +48,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2), sr=args.sr, duration=args.duration, n_fft=args.n_fft,
         hop_length=args.hop_length, n_mels=args.n_mels, prior_model=args.prior_model, prior_steps=args.prior_steps,
         model_options=args.model_options, adversarial_from=args.adversarial_from,
-        adversarial_options=args.adversarial_options,
+        adversarial_options=args.adversarial_options, precision=args.precision, xla=args.xla,
     )
     result = train(settings, resume=args.resume, overwrite=args.overwrite)
     print(f"trained {result.epochs_run} epochs in {result.seconds:.0f} s; model saved to {result.model_dir}")
@@ -193,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train a patch discriminator (adversarial + feature matching) from this epoch on")
     p.add_argument("--adversarial-options", type=_json_object, metavar="JSON",
                    help='discriminator settings, e.g. \'{"weight_scale": 0.1, "critic_warmup_steps": 75}\'')
+    p.add_argument("--precision", default="float32", choices=PRECISIONS,
+                   help="dtype policy of training (default float32; mixed_* for accelerators; bundles stay float32)")
+    p.add_argument("--xla", action="store_true", help="compile the training step with XLA")
     p.add_argument("--out", help="run folder (default outputs/runs/<data>-<model>)")
     p.add_argument("--samples-dir", help="where to write samples (default outputs/samples/<run name>)")
     p.add_argument("--n-samples", type=int, default=8, help="samples to write at the end (default 8)")

@@ -894,7 +894,8 @@ class VAE(keras.Model):
         """Negative ELBO per example (batch mean): reconstruction term + warmed-up beta x KL."""
         target, _ = self._split(x)
         recon = ops.cast(y_pred["reconstruction"], "float32")
-        z_mean, z_log_var = y_pred["z_mean"], y_pred["z_log_var"]
+        z_mean = ops.cast(y_pred["z_mean"], "float32")  # float32 even under a mixed precision policy
+        z_log_var = ops.cast(y_pred["z_log_var"], "float32")
         sq = ops.square(target - recon)
         batch = ops.shape(sq)[0]
         n_pixels = ops.cast(ops.shape(sq)[1] * ops.shape(sq)[2], "float32")  # bins per clip (any frames)

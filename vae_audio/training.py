@@ -30,7 +30,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .choices import (ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_GRID_PRIOR, DEFAULT_LIKELIHOODS,
-                      GRID_PRIOR_CHOICES, STRATEGIES)
+                      GRID_PRIOR_CHOICES, PRECISIONS, STRATEGIES)
 from .errors import ConfigError, TrainingError
 from .fileio import atomic_directory, atomic_write_json, read_json
 
@@ -77,6 +77,10 @@ class TrainSettings:
     prior_steps : optimizer steps of that prior (``None``: :data:`vae_audio.grid_prior.DEFAULT_STEPS`).
     adversarial_from : switch on a patch discriminator (adversarial + feature-matching loss, see
         :mod:`vae_audio.adversarial`) from this epoch on (1 = from the start); ``None`` (default): none.
+    precision : the Keras dtype policy of training, ``"float32"`` (default), ``"mixed_float16"``
+        (GPUs; the optimizer gets loss scaling) or ``"mixed_bfloat16"`` (TPUs, recent CPUs); the
+        loss is computed in float32 and the saved bundle is float32 whatever the policy.
+    xla : compile the training step with XLA (``jit_compile``).
     adversarial_options : keyword arguments of :class:`vae_audio.adversarial.AdversarialVAE`
         (``weight_scale``, ``critic_warmup_steps``, ``discriminator_learning_rate``).
     """
@@ -108,10 +112,16 @@ class TrainSettings:
     model_options: Mapping[str, Any] | None = None
     adversarial_from: int | None = None
     adversarial_options: Mapping[str, Any] | None = None
+    precision: str = "float32"
+    xla: bool = False
 
     def __post_init__(self) -> None:
         if self.model not in ARCHITECTURES:
             raise ConfigError(f"model={self.model!r}: expected one of {ARCHITECTURES}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision={self.precision!r}: expected one of {PRECISIONS}")
+        if not isinstance(self.xla, bool):
+            raise ConfigError(f"xla={self.xla!r}: expected True or False")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"strategy={self.strategy!r}: expected one of {STRATEGIES}")
         for name, lo in (("batch_size", 1), ("seed", 0), ("n_samples_out", 0)):
@@ -445,6 +455,59 @@ def _check_resumable(state: dict[str, Any], checkpoint: Path, features) -> None:
                           f"from the checkpoint's {normalizer.to_dict()} (did the dataset or --max-clips change?)")
 
 
+def _build_vae(settings: TrainSettings, features, num_classes: int | None, strategy, train_ds):
+    """The run's VAE (compiled, built) under ``strategy``, and the keyword arguments it was made with."""
+    import keras
+
+    from . import datasets, models
+
+    with strategy.scope():
+        model_kwargs = {"architecture": settings.model, "num_classes": num_classes,
+                        **datasets.default_model_options(settings.data, settings.model),
+                        **(settings.model_options or {})}
+        if settings.latent_dim is not None:
+            model_kwargs["latent_dim"] = settings.latent_dim
+        encoder = models.build_encoder(features.config.shape, **model_kwargs)
+        decoder = models.build_decoder(features.config.shape, **model_kwargs)
+        steps_per_epoch = int(math.ceil(np.sum(features.split == "train") / settings.batch_size))
+        vae_kwargs: dict[str, Any] = {"beta": settings.beta, "seed": settings.seed,
+                                      "kl_warmup_steps": settings.kl_warmup_epochs * steps_per_epoch}
+        vae_kwargs["likelihood"] = settings.likelihood or DEFAULT_LIKELIHOODS[settings.model]
+        if vae_kwargs["likelihood"] == "spectral":
+            vae_kwargs["db_range"] = (features.normalizer.low_db, features.normalizer.high_db)
+        if settings.adversarial_from is None:
+            vae = models.VAE(encoder, decoder, **vae_kwargs)
+        else:
+            from .adversarial import AdversarialVAE, build_patch_discriminator
+
+            vae = AdversarialVAE(encoder, decoder, discriminator=build_patch_discriminator(features.config.n_freq),
+                                 adversarial_start_step=(settings.adversarial_from - 1) * steps_per_epoch,
+                                 **(settings.adversarial_options or {}), **vae_kwargs)
+        vae.compile(optimizer=keras.optimizers.Adam(settings.learning_rate), jit_compile=settings.xla)
+        vae.build_for(features.config.shape)
+        if settings.strategy == "multiworker":
+            vae.symbolic_batch = next(iter(train_ds))
+
+    return vae, model_kwargs, vae_kwargs
+
+
+def _float32_copy(vae, settings: TrainSettings, features, model_kwargs: Mapping[str, Any],
+                  vae_kwargs: Mapping[str, Any]):
+    """The trained VAE as float32 layers with the same weights (what a mixed-precision run saves)."""
+    from . import models
+
+    if settings.precision == "float32":
+        return vae
+    encoder = models.build_encoder(features.config.shape, **model_kwargs)
+    decoder = models.build_decoder(features.config.shape, **model_kwargs)
+    encoder.set_weights(vae.encoder.get_weights())
+    decoder.set_weights(vae.decoder.get_weights())
+    copy = models.VAE(encoder, decoder, **vae_kwargs)
+    copy.step.assign(vae.step)
+    copy.beta.assign(vae.beta)
+    return copy
+
+
 def train(settings: TrainSettings | None = None, *, resume: bool = False, overwrite: bool = False,
           features=None) -> TrainResult:
     """Train a VAE as ``settings`` say; save checkpoints, the bundle, history and samples.
@@ -494,7 +557,7 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
         old = TrainSettings.from_dict(saved.get("settings", {}))
         same = {k for k in ("data", "model", "conditional", "latent_dim", "likelihood", "batch_size",
                             "sr", "duration", "n_fft", "hop_length", "n_mels", "model_options", "adversarial_from",
-                            "adversarial_options")
+                            "adversarial_options", "precision")
                 if getattr(old, k) != getattr(settings, k)}
         if same:
             raise ConfigError(f"{out}: cannot resume with different {sorted(same)} "
@@ -517,33 +580,12 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
         val_ds = make_tf_dataset(features, split="val", batch_size=settings.batch_size, shuffle=False,
                                           with_labels=settings.conditional)
 
-    with strategy.scope():
-        model_kwargs = {"architecture": settings.model, "num_classes": num_classes,
-                        **datasets.default_model_options(settings.data, settings.model),
-                        **(settings.model_options or {})}
-        if settings.latent_dim is not None:
-            model_kwargs["latent_dim"] = settings.latent_dim
-        encoder = models.build_encoder(features.config.shape, **model_kwargs)
-        decoder = models.build_decoder(features.config.shape, **model_kwargs)
-        steps_per_epoch = int(math.ceil(np.sum(features.split == "train") / settings.batch_size))
-        vae_kwargs: dict[str, Any] = {"beta": settings.beta, "seed": settings.seed,
-                                      "kl_warmup_steps": settings.kl_warmup_epochs * steps_per_epoch}
-        vae_kwargs["likelihood"] = settings.likelihood or DEFAULT_LIKELIHOODS[settings.model]
-        if vae_kwargs["likelihood"] == "spectral":
-            vae_kwargs["db_range"] = (features.normalizer.low_db, features.normalizer.high_db)
-        if settings.adversarial_from is None:
-            vae = models.VAE(encoder, decoder, **vae_kwargs)
-        else:
-            from .adversarial import AdversarialVAE, build_patch_discriminator
-
-            vae = AdversarialVAE(encoder, decoder, discriminator=build_patch_discriminator(features.config.n_freq),
-                                 adversarial_start_step=(settings.adversarial_from - 1) * steps_per_epoch,
-                                 **(settings.adversarial_options or {}), **vae_kwargs)
-        vae.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
-        vae.build_for(features.config.shape)
-        if settings.strategy == "multiworker":
-            vae.symbolic_batch = next(iter(train_ds))
-
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(settings.precision)  # the layers built now keep it; reset below
+    try:
+        vae, model_kwargs, vae_kwargs = _build_vae(settings, features, num_classes, strategy, train_ds)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
     history: dict[str, list[float]] = {}
     initial_epoch = 0
     if checkpoint is not None:
@@ -589,6 +631,7 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
         return TrainResult(out_dir=out, model_dir=model_dir, history=history, epochs_run=len(history.get("loss", [])),
                            seconds=time.perf_counter() - t_start, samples=[])
     names = list(features.label_names) if settings.conditional else None
+    vae = _float32_copy(vae, settings, features, model_kwargs, vae_kwargs)  # what is saved and sampled
     t_prior = time.perf_counter()
     prior = fit_training_prior(vae, features, conditional=settings.conditional, seed=settings.seed,
                                kind=settings.prior_model, steps=settings.prior_steps, verbose=settings.verbose)
