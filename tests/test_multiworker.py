@@ -81,3 +81,62 @@ def test_cli_refuses_a_bad_tf_config_before_any_work(tmp_path, capsys, monkeypat
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "TF_CONFIG: not valid JSON" in err
     assert not (tmp_path / "run").exists()
+
+
+def _start_workers(tmp_path, args: list[str], ports: list[int]) -> list[subprocess.Popen]:
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs = []
+    for i in range(len(ports)):
+        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
+               "CUDA_VISIBLE_DEVICES": ""}
+        procs.append(subprocess.Popen([sys.executable, "-m", "vae_audio", "train", *args], env=env, cwd=tmp_path,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    return procs
+
+
+def _finish(procs, timeout: float = 300) -> list[tuple[int, str]]:
+    results = []
+    for p in procs:
+        try:
+            out, _ = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                q.kill()
+            pytest.fail("a worker did not finish in time")
+        results.append((p.returncode, out))
+    return results
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_then_the_cluster_restarts_and_resumes(tmp_path):
+    """TensorFlow's fault-tolerance recipe: a worker dies, the other stops, every worker is started
+    again with --resume, and training continues from the chief's last checkpoint."""
+    import signal
+    import time
+
+    out = tmp_path / "shared"  # one --out for both, as on a shared folder
+    args = ["--data", "synth", "--max-clips", "96", "--epochs", "12", "--batch-size", "16", "--sr", "8000",
+            "--n-fft", "256", "--hop-length", "128", "--duration", "0.5", "--prior-model", "none", "--n-samples", "0",
+            "--strategy", "multiworker", "--out", str(out)]
+    procs = _start_workers(tmp_path, args, _free_ports(2))
+    deadline = time.time() + 240
+    while not (out / "checkpoints" / "epoch_0001" / "state.json").exists():
+        assert time.time() < deadline and procs[1].poll() is None, "the first epoch never finished"
+        time.sleep(0.1)
+    procs[1].send_signal(signal.SIGKILL)  # worker 1 dies mid-run
+    (code0, out0), (code1, _) = _finish(procs, timeout=240)
+    assert code1 == -signal.SIGKILL
+    assert code0 == 2, out0[-2000:]  # the chief notices, says what to do, in one line
+    assert "the cluster lost a worker" in out0 and "restart every worker with --resume" in out0
+    done = json.loads((out / "checkpoints" / "latest.json").read_text())["epoch"]
+    assert 1 <= done < 12 and not (out / "model").exists()
+
+    results = _finish(_start_workers(tmp_path, [*args, "--resume"], _free_ports(2)))
+    for code, text in results:
+        assert code == 0, text[-3000:]
+        assert f"Resuming {out} from epoch {done}" in text and "trained 12 epochs" in text
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["loss"]) == 12 and all(v == v for v in history["loss"])
+    from vae_audio.bundle import load_model
+
+    assert load_model(out / "model").info["training"]["epochs_run"] == 12

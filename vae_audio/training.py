@@ -589,7 +589,8 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
     history: dict[str, list[float]] = {}
     initial_epoch = 0
     if checkpoint is not None:
-        state = _restore_checkpoint(vae, checkpoint)
+        with strategy.scope():  # the optimizer's slots are created under the strategy, like its variables
+            state = _restore_checkpoint(vae, checkpoint)
         initial_epoch = int(state["epoch"])
         history = {k: list(v) for k, v in state.get("history", {}).items()}
         if settings.verbose:
@@ -616,8 +617,19 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
         if settings.verbose:
             print(f"Training {settings.model} VAE on {settings.data}: {features.config.describe()}; "
                   f"{int(np.sum(features.split == 'train'))} training clips, epochs {initial_epoch + 1}..{epochs}")
-        vae.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
-                callbacks=callbacks, verbose=settings.verbose, shuffle=False)
+        try:
+            vae.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
+                    callbacks=callbacks, verbose=settings.verbose, shuffle=False)
+        except Exception as exc:
+            import tensorflow as tf
+
+            if settings.strategy != "multiworker" or not isinstance(exc, tf.errors.OpError):
+                raise
+            # a peer stopped: its all-reduce failed here. TensorFlow's recipe: restart every worker
+            last = latest_checkpoint(out)
+            raise TrainingError(
+                f"{_task_name(strategy)}: the cluster lost a worker ({type(exc).__name__}); restart every worker "
+                f"with --resume to continue from {last.name if last else 'the start (no checkpoint yet)'}") from None
     if nan_guard.where is not None:
         last = latest_checkpoint(out)
         kept = f"the last good checkpoint is {last}" if last else "no epoch completed, so no checkpoint exists"
