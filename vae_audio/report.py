@@ -108,7 +108,7 @@ def _read_json(path: Path) -> tuple[Any, str | None]:
 
 
 # ----------------------------------------------------------------------------- sections
-def _model_section(info: Mapping[str, Any], model, run: Path) -> str:
+def _model_section(info: Mapping[str, Any], model) -> str:
     training = info.get("training") if isinstance(info.get("training"), Mapping) else {}
     settings = training.get("training") if isinstance(training.get("training"), Mapping) else {}
     arch = (info.get("model") or {}).get("architecture") if isinstance(info.get("model"), Mapping) else None
@@ -269,7 +269,7 @@ def render_report(model, *, info: Mapping[str, Any], run_name: str, bundle: Path
     saying why; likewise ``history`` (``history.json``) and ``evaluation`` (``evaluation.json``).
     """
     names = list(model.label_names)
-    sections: list[tuple[str, str, str]] = [("model", "The model", _model_section(info, model, bundle))]
+    sections: list[tuple[str, str, str]] = [("model", "The model", _model_section(info, model))]
     rec = None
     picks = np.zeros(0, dtype=int)
     test = None
@@ -327,7 +327,7 @@ def write_report(path: str | os.PathLike, *, model=None, features=None, history:
     seed = checks.seed(seed)
     if not os.access(run, os.W_OK):
         raise ParameterError(f"{run}: cannot write {REPORT_FILE} here (the folder is not writable)")
-    info, problem = _read_json(bundle / "config.json")
+    info, _ = _read_json(bundle / "config.json")
     if model is None:
         from .bundle import load_model
 
