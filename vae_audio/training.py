@@ -530,7 +530,7 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
     """
     import keras
 
-    from . import datasets, models
+    from . import datasets
     from .bundle import save_model
     from .inference import TrainedModel
     from .featurize import build_features, make_tf_dataset
