@@ -41,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "load_dataset": "datasets", "default_config": "datasets", "find_fsdd": "datasets",
     "AudioDataset": "datasets", "generate_synth": "synth", "download_fsdd": "download",
     "Features": "featurize", "build_features": "featurize", "make_tf_dataset": "featurize",
+    "ShardedArray": "shards",
     # models, bundles, training, generation
     "build_encoder": "models", "build_decoder": "models", "VAE": "models",
     "save_model": "bundle", "load_model": "bundle", "TrainedModel": "inference", "check_compatible": "inference",
@@ -58,7 +59,7 @@ _EXPORTS: dict[str, str] = {
 #: submodules reachable as attributes (``va.display.player``) without an explicit import
 _SUBMODULES = [
     "errors", "fileio", "checks", "choices", "audio", "features", "recipe", "phase", "metrics", "scores", "synth",
-    "datasets", "download", "featurize", "models", "latent_prior", "grid_prior", "inference", "bundle", "training",
+    "datasets", "download", "featurize", "shards", "models", "latent_prior", "grid_prior", "inference", "bundle", "training",
     "generate", "classifier", "cepstral_judge", "listening", "evaluate", "display", "notebook", "progress",
     "report", "tfquiet", "cli",
 ]

@@ -12,7 +12,7 @@ import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["whole_number", "seed", "non_negative_number"]
+__all__ = ["whole_number", "seed", "non_negative_number", "byte_size"]
 
 
 def whole_number(value: Any, name: str, lo: int = 0, hi: int | None = None) -> int:
@@ -37,3 +37,23 @@ def non_negative_number(value: Any, name: str) -> float:
             or not np.isfinite(value) or value < 0:
         raise ParameterError(f"{name}={value!r}: expected a finite number >= 0")
     return float(value)
+
+
+_UNITS = {"": 1, "b": 1, "kb": 2**10, "k": 2**10, "mb": 2**20, "m": 2**20, "gb": 2**30, "g": 2**30,
+          "tb": 2**40, "t": 2**40}
+
+
+def byte_size(value: Any, name: str) -> int:
+    """A size in bytes: a whole number, or a string such as ``"512MB"`` / ``"2 GB"`` (binary units)."""
+    if isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        number = text.rstrip("kmgtb")
+        unit = text[len(number):]
+        try:
+            size = float(number) * _UNITS[unit]
+        except (ValueError, KeyError):
+            raise ParameterError(f"{name}={value!r}: expected a size such as 512MB, 2GB or a number of bytes") from None
+        if not np.isfinite(size) or size < 1:
+            raise ParameterError(f"{name}={value!r}: expected a size of at least 1 byte")
+        return int(size)
+    return whole_number(value, name, 1)

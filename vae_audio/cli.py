@@ -49,6 +49,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         hop_length=args.hop_length, n_mels=args.n_mels, prior_model=args.prior_model, prior_steps=args.prior_steps,
         model_options=args.model_options, adversarial_from=args.adversarial_from,
         adversarial_options=args.adversarial_options, precision=args.precision, xla=args.xla,
+        memory_limit=args.memory_limit,
     )
     result = train(settings, resume=args.resume, overwrite=args.overwrite)
     print(f"trained {result.epochs_run} epochs in {result.seconds:.0f} s; model saved to {result.model_dir}")
@@ -196,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="float32", choices=PRECISIONS,
                    help="dtype policy of training (default float32; mixed_* for accelerators; bundles stay float32)")
     p.add_argument("--xla", action="store_true", help="compile the training step with XLA")
+    p.add_argument("--memory-limit", metavar="SIZE",
+                   help="featurize a dataset larger than this (e.g. 2GB) into shards on disk and stream them "
+                        "(default: $VAE_AUDIO_MEMORY_LIMIT, else an eighth of the RAM)")
     p.add_argument("--out", help="run folder (default outputs/runs/<data>-<model>)")
     p.add_argument("--samples-dir", help="where to write samples (default outputs/samples/<run name>)")
     p.add_argument("--n-samples", type=int, default=8, help="samples to write at the end (default 8)")

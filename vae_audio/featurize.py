@@ -14,6 +14,13 @@ adding or removing a file, or changing any setting, builds a new entry; the stal
 the same dataset and settings is then deleted. A second run loads from the cache in well
 under a second.
 
+A dataset whose spectrograms and waveforms would take more than the memory limit
+(``memory_limit``, ``$VAE_AUDIO_MEMORY_LIMIT``, else an eighth of the RAM) is featurized a
+shard at a time into ``<name>-<key>.shards/`` (``x-*.npy`` and ``audio-*.npy``, each written
+atomically, checked against their ``.npy`` header on every cache hit) beside the entry's
+``.npz`` of small arrays; ``features.x`` and ``features.audio`` are then
+:class:`~vae_audio.shards.ShardedArray` views read on demand.
+
 :func:`make_tf_dataset` feeds a split to Keras: elements are dicts
 ``{"spectrogram": float32 (batch, freq, frames, 1)}`` plus ``"label": int32 (batch,)`` when
 ``with_labels``.
@@ -24,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -35,13 +43,14 @@ import numpy as np
 
 from .audio import load_audio, pad_or_truncate
 from .datasets import AudioDataset, SkippedFile, skipped_summary
-from . import progress
+from . import checks, progress
 from .errors import AudioLoadError, ConfigError, DatasetError, ParameterError
 from .features import Normalizer, SpectrogramConfig
 from .fileio import atomic_path, atomic_write_json, read_json
 from .recipe import Recipe, normalize_level
+from .shards import ShardedArray, check_shard, shard_rows_for, stream
 
-__all__ = ["Features", "build_features", "make_tf_dataset", "CACHE_FORMAT"]
+__all__ = ["Features", "build_features", "make_tf_dataset", "resolve_memory_limit", "CACHE_FORMAT"]
 
 #: Version of the cache layout and of the featurization recipe (part of every cache key).
 CACHE_FORMAT = 2
@@ -138,9 +147,9 @@ def _normalizer_spec(normalizer: str | Normalizer) -> tuple[str, dict | None]:
     return str(normalizer), None
 
 
-def _settings(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer) -> dict[str, Any]:
+def _settings(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer, sharded: bool) -> dict[str, Any]:
     mode, fitted = _normalizer_spec(normalizer)
-    settings: dict[str, Any] = {
+    settings: dict[str, Any] = {"sharded": sharded,
         "format": CACHE_FORMAT, "name": dataset.name, "root": dataset.root, "config": recipe.spectrogram.to_dict(),
         "level": recipe.level, "trim_db": recipe.trim_db, "normalizer": mode, "fitted_normalizer": fitted,
         "label_names": list(dataset.label_names),
@@ -166,9 +175,10 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _cache_key(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer) -> tuple[str, str]:
+def _cache_key(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer,
+               sharded: bool) -> tuple[str, str]:
     """(key, settings_key): the key covers settings + every clip's (source, size, mtime, label, split)."""
-    settings = _settings(dataset, recipe, normalizer)
+    settings = _settings(dataset, recipe, normalizer, sharded)
     clips = [_file_stamp(c.source) + [c.label, c.split] for c in dataset.clips]
     return _digest({"settings": settings, "clips": clips}), _digest(settings)
 
@@ -182,6 +192,11 @@ def _cache_paths(cache_dir: Path, name: str, key: str) -> tuple[Path, Path]:
     return cache_dir / f"{stem}.npz", cache_dir / f"{stem}.json"
 
 
+def _shard_folder(npz: Path) -> Path:
+    """Where a sharded entry keeps its ``x-*.npy`` / ``audio-*.npy`` shards."""
+    return npz.with_suffix(".shards")
+
+
 def _load_cache(cache_dir: Path, dataset: AudioDataset, key: str) -> Features | None:
     npz, meta_path = _cache_paths(cache_dir, dataset.name, key)
     if not (npz.is_file() and meta_path.is_file()):
@@ -190,11 +205,21 @@ def _load_cache(cache_dir: Path, dataset: AudioDataset, key: str) -> Features | 
         meta = read_json(meta_path)
         if meta.get("key") != key or meta.get("format") != CACHE_FORMAT:
             return None
-        with np.load(npz, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in _ARRAYS}
         recipe = Recipe.from_dict(meta["recipe"])
         cfg = recipe.spectrogram
         n = len(meta["metadata"])
+        with np.load(npz, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in _ARRAYS if k in z}
+        if "shards" in meta:  # the big arrays live in .npy shards beside the entry
+            rows, folder = [int(r) for r in meta["shards"]], _shard_folder(npz)
+            if sum(rows) != n:
+                raise ValueError("the shards' rows do not add up to the clips")
+            for k, r in enumerate(rows):
+                for part, shape in (("x", cfg.shape), ("audio", (cfg.n_samples,))):
+                    problem = check_shard(folder / f"{part}-{k:05d}.npy", r, shape, np.float32)
+                    if problem:
+                        raise ValueError(f"shard {problem}")
+            arrays["x"], arrays["audio"] = _sharded_arrays(folder, rows, cfg)
         ok = (arrays["x"].shape == (n, *cfg.shape) and arrays["audio"].shape == (n, cfg.n_samples)
               and all(arrays[k].shape == (n,) for k in ("labels", "split", "low_db", "high_db"))
               and arrays["x"].dtype == np.float32)
@@ -209,16 +234,21 @@ def _load_cache(cache_dir: Path, dataset: AudioDataset, key: str) -> Features | 
         return None
 
 
-def _save_cache(cache_dir: Path, features: Features, key: str, settings_key: str) -> Path | None:
+def _save_cache(cache_dir: Path, features: Features, key: str, settings_key: str,
+                shard_rows: list[int] | None = None) -> Path | None:
+    """Write the entry (``.npz``, then its ``.json`` last). With ``shard_rows`` the spectrograms and
+    waveforms are already in the entry's shard folder and the ``.npz`` holds only the small arrays."""
     npz, meta_path = _cache_paths(cache_dir, features.name, key)
     npz_existed = npz.exists()
+    big = {} if shard_rows is not None else {"x": features.x, "audio": features.audio}
     try:
         with atomic_path(npz) as tmp:
             with open(tmp, "wb") as handle:
-                np.savez(handle, x=features.x, audio=features.audio, labels=features.labels,
+                np.savez(handle, **big, labels=features.labels,
                          split=features.split.astype("<U5"), low_db=features.stats["low_db"],
                          high_db=features.stats["high_db"])
-        atomic_write_json(meta_path, {
+        sharded = {} if shard_rows is None else {"shards": shard_rows}
+        atomic_write_json(meta_path, {**sharded,
             "format": CACHE_FORMAT, "key": key, "settings_key": settings_key, "name": features.name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "recipe": features.recipe.to_dict(),
             "label_names": list(features.label_names),
@@ -237,6 +267,7 @@ def _save_cache(cache_dir: Path, features: Features, key: str, settings_key: str
         try:
             if read_json(other).get("settings_key") == settings_key:
                 other.with_suffix(".npz").unlink(missing_ok=True)
+                shutil.rmtree(_shard_folder(other.with_suffix(".npz")), ignore_errors=True)
                 other.unlink(missing_ok=True)
         except (OSError, ValueError, AttributeError):
             continue
@@ -244,6 +275,24 @@ def _save_cache(cache_dir: Path, features: Features, key: str, settings_key: str
 
 
 # ----------------------------------------------------------------------------- building
+MEMORY_LIMIT_ENV = "VAE_AUDIO_MEMORY_LIMIT"
+
+
+def resolve_memory_limit(memory_limit: int | str | None) -> int:
+    """The memory limit in bytes: ``memory_limit``, else ``$VAE_AUDIO_MEMORY_LIMIT``, else an eighth
+    of the physical memory (see :func:`build_features`): training from memory peaks at about
+    1 GB + 3x the data (measured, ``benchmarks/scale.py``), so an eighth leaves room."""
+    if memory_limit is None:
+        memory_limit = os.environ.get(MEMORY_LIMIT_ENV) or None
+        if memory_limit is not None:
+            return checks.byte_size(memory_limit, MEMORY_LIMIT_ENV)
+        try:
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 8
+        except (ValueError, OSError, AttributeError):
+            return 4 * 2**30
+    return checks.byte_size(memory_limit, "memory_limit")
+
+
 def _check_workers(workers: Any) -> int:
     if workers is None:
         return max(1, os.cpu_count() or 1)
@@ -265,7 +314,8 @@ def _load_clip(path: str, cfg: SpectrogramConfig, trim_db: float | None, out: np
 
 def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "global", recipe: Recipe | None = None,
                    cache_dir: str | os.PathLike | None = "data/cache", use_cache: bool = True,
-                   workers: int | None = None, verbose: bool = False) -> Features:
+                   workers: int | None = None, memory_limit: int | str | None = None,
+                   verbose: bool = False) -> Features:
     """Load, featurize and normalize every clip of ``dataset`` (cached on disk).
 
     Parameters
@@ -280,6 +330,11 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
         folder); ``None`` disables it.
     use_cache : read and write the cache (``False``: always recompute, write nothing).
     workers : threads loading and transforming chunks of clips (default: the number of CPUs).
+    memory_limit : bytes (or a string such as ``"2GB"``) the spectrograms and waveforms may take
+        in memory; a larger dataset is featurized into ``.npy`` shards in the cache and its
+        ``x`` / ``audio`` are :class:`~vae_audio.shards.ShardedArray` views read on demand
+        (:func:`make_tf_dataset` then streams them). Default: the ``VAE_AUDIO_MEMORY_LIMIT``
+        environment variable, else an eighth of the machine's physical memory.
     verbose : print one line saying what was done and how long it took.
 
     Returns
@@ -301,17 +356,31 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
     else:
         _normalizer_spec(normalizer)  # validate before any work
         recipe = dataset.recipe
+    limit = resolve_memory_limit(memory_limit)
+    cfg = recipe.spectrogram
+    sharded = len(dataset.clips) * (int(np.prod(cfg.shape)) + cfg.n_samples) * 4 > limit
     cache = Path(cache_dir) if (cache_dir is not None and use_cache) else None
+    if sharded and cache is None:
+        raise ConfigError(f"{dataset.root or dataset.name}: {len(dataset.clips)} clips need more than the memory limit "
+                          f"of {limit / 2**30:.2f} GB; featurizing them into shards needs a cache folder "
+                          "(cache_dir, use_cache=True) or a higher memory_limit")
     if cache is not None:
-        key, settings_key = _cache_key(dataset, recipe, normalizer)
+        key, settings_key = _cache_key(dataset, recipe, normalizer, sharded)
         hit = _load_cache(cache, dataset, key)
         if hit is not None:
             if verbose:
                 print(f"{hit.describe()} (from cache {hit.cache_path}, {time.perf_counter() - t0:.2f} s)")
             return hit
-    features = _compute(dataset, recipe, normalizer, workers)
-    if cache is not None:
-        features.cache_path = _save_cache(cache, features, key, settings_key)
+    if sharded:
+        npz, _ = _cache_paths(cache, dataset.name, key)
+        features, rows = _compute_sharded(dataset, recipe, normalizer, workers, _shard_folder(npz))
+        features.cache_path = _save_cache(cache, features, key, settings_key, rows)
+        if features.cache_path is None:
+            raise DatasetError(f"{cache}: cannot write the feature cache, and {dataset.name} is too large for memory")
+    else:
+        features = _compute(dataset, recipe, normalizer, workers)
+        if cache is not None:
+            features.cache_path = _save_cache(cache, features, key, settings_key)
     if verbose:
         print(f"{features.describe()} (built in {time.perf_counter() - t0:.1f} s)")
         if features.skipped:
@@ -319,27 +388,33 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
     return features
 
 
-def _compute(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer, workers: int) -> Features:
-    cfg, n = recipe.spectrogram, len(dataset.clips)
+def _featurize_block(dataset: AudioDataset, recipe: Recipe, lo: int, hi: int, workers: int,
+                     shown: Any) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """Clips ``lo..hi`` of ``dataset`` -> ``(audio (m, n_samples), x_db (m, freq, frames), failed)``.
+
+    ``failed`` maps the row (within the block) of each clip that could not be loaded to the
+    reason; its rows are left as silence. Counts every clip on the progress bar ``shown``.
+    """
+    cfg, n = recipe.spectrogram, hi - lo
+    clips = dataset.clips[lo:hi]
     if dataset.name == "synth":
         from .synth import generate_synth
 
-        indices = [int(c.source.split(":", 1)[1]) for c in dataset.clips]
+        indices = [int(c.source.split(":", 1)[1]) for c in clips]
         audio, _ = generate_synth(sr=cfg.sr, n_samples=cfg.n_samples, seed=dataset.seed, indices=indices)
     else:
         audio = np.zeros((n, cfg.n_samples), dtype=np.float32)  # filled row by row as files are read
     x = np.empty((n, *cfg.shape), dtype=np.float32)
-    metadata = [dict(c.metadata) for c in dataset.clips]
     failed: dict[int, str] = {}
 
     def read(start: int) -> None:
         """Python-heavy part: read, resample, pad the files of one chunk into ``audio``."""
         for i in range(start, min(start + _CHUNK, n)):
             try:
-                _load_clip(dataset.clips[i].source, cfg, recipe.trim_db, audio[i])
+                _load_clip(clips[i].source, cfg, recipe.trim_db, audio[i])
             except (AudioLoadError, ValueError) as exc:  # ValueError: any other per-file problem
                 msg = " ".join(str(exc).split())  # one line, without the path repeated in front
-                failed[i] = msg.removeprefix(f"{dataset.clips[i].source}: ")
+                failed[i] = msg.removeprefix(f"{clips[i].source}: ")
 
     def transform(start: int) -> None:
         """NumPy-heavy part (releases the GIL): level, spectrogram, dB of one chunk into ``x``."""
@@ -352,48 +427,65 @@ def _compute(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer
 
     starts = range(0, n, _CHUNK)
     reading = dataset.name != "synth"
-    with progress.bar(n, f"featurizing {dataset.name}") as shown:
-        if workers == 1 or n <= _CHUNK:
+    if workers == 1 or n <= _CHUNK:
+        for s in starts:
+            if reading:
+                read(s)
+            transform(s)
+            shown.update(min(_CHUNK, n - s))
+    else:
+        # this thread reads chunk k while the pool transforms the chunks already read: the GIL-bound
+        # file reading overlaps the FFTs instead of competing with them
+        with ThreadPoolExecutor(max_workers=workers - 1) as pool:
+            jobs = []
             for s in starts:
                 if reading:
                     read(s)
-                transform(s)
-                shown.update(min(_CHUNK, n - s))
-        else:
-            # this thread reads chunk k while the pool transforms the chunks already read: the GIL-bound
-            # file reading overlaps the FFTs instead of competing with them
-            with ThreadPoolExecutor(max_workers=workers - 1) as pool:
-                jobs = []
-                for s in starts:
-                    if reading:
-                        read(s)
-                    jobs.append((s, pool.submit(transform, s)))
-                    if reading:  # reading is the slow part: count chunks as they are read
-                        shown.update(min(_CHUNK, n - s))
-                for s, job in jobs:
-                    job.result()
-                    if not reading:
-                        shown.update(min(_CHUNK, n - s))
+                jobs.append((s, pool.submit(transform, s)))
+                if reading:  # reading is the slow part: count chunks as they are read
+                    shown.update(min(_CHUNK, n - s))
+            for s, job in jobs:
+                job.result()
+                if not reading:
+                    shown.update(min(_CHUNK, n - s))
+    return audio, x, failed
 
+
+def _check_loaded(dataset: AudioDataset, failed: dict[int, str], split: np.ndarray) -> list[SkippedFile]:
+    """The skipped files (the dataset's + those that failed); refuse a strict dataset with failures
+    or a dataset left without a training clip. ``split`` holds the splits of the clips kept."""
     skipped = list(dataset.skipped) + [SkippedFile(dataset.clips[i].source, msg) for i, msg in sorted(failed.items())]
     if failed and dataset.strict:
         raise DatasetError(f"{dataset.root or dataset.name}: strict=True and {len(failed)} file(s) failed to load "
                            f"({skipped_summary(skipped[len(dataset.skipped):])})")
-    labels = np.array([c.label for c in dataset.clips], dtype=np.int64)
-    split = np.array([c.split for c in dataset.clips], dtype="<U5")
-    if failed:
-        keep = np.ones(n, dtype=bool)
-        keep[list(failed)] = False
-        x, audio, labels, split = x[keep], audio[keep], labels[keep], split[keep]
-        metadata = [m for i, m in enumerate(metadata) if keep[i]]
-        if not np.any(split == "train"):
-            raise DatasetError(f"{dataset.root or dataset.name}: no training clip could be loaded "
-                               f"({skipped_summary(skipped)})")
+    if not np.any(split == "train"):
+        raise DatasetError(f"{dataset.root or dataset.name}: no training clip could be loaded "
+                           f"({skipped_summary(skipped)})")
+    return skipped
 
-    norm = _fit_normalizer(normalizer, x, split)
+
+def _check_not_silent(dataset: AudioDataset, normalizer: str | Normalizer, norm: Normalizer) -> None:
     if norm is not normalizer and norm.high_db - norm.low_db < 1e-3:  # nothing to learn, and every generated clip would be silence
         raise DatasetError(f"{dataset.root or dataset.name}: every training clip is silent (all spectrogram values "
                            f"are {norm.low_db:g} dB); add audio that is not silence")
+
+
+def _compute(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer, workers: int) -> Features:
+    n = len(dataset.clips)
+    with progress.bar(n, f"featurizing {dataset.name}") as shown:
+        audio, x, failed = _featurize_block(dataset, recipe, 0, n, workers, shown)
+    metadata = [dict(c.metadata) for c in dataset.clips]
+    labels = np.array([c.label for c in dataset.clips], dtype=np.int64)
+    split = np.array([c.split for c in dataset.clips], dtype="<U5")
+    keep = np.ones(n, dtype=bool)
+    keep[list(failed)] = False
+    skipped = _check_loaded(dataset, failed, split[keep])
+    if failed:
+        x, audio, labels, split = x[keep], audio[keep], labels[keep], split[keep]
+        metadata = [m for i, m in enumerate(metadata) if keep[i]]
+
+    norm = _fit_normalizer(normalizer, x, split)
+    _check_not_silent(dataset, normalizer, norm)
     low = np.empty(len(x), dtype=np.float64)
     high = np.empty(len(x), dtype=np.float64)
     for start in range(0, len(x), _CHUNK):
@@ -402,6 +494,72 @@ def _compute(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer
         low[sl], high[sl] = stats["low_db"], stats["high_db"]
     return Features(x, audio, labels, tuple(dataset.label_names), split, metadata, recipe.with_normalizer(norm),
                     {"low_db": low, "high_db": high}, dataset.name, skipped)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.save(handle, array, allow_pickle=False)
+
+
+def _compute_sharded(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer, workers: int,
+                     folder: Path) -> tuple[Features, list[int]]:
+    """Featurize ``dataset`` block by block into ``.npy`` shards in ``folder`` (memory: one block).
+
+    Two passes: the first writes each shard's waveforms and dB spectrograms and fits the
+    normalizer on the training rows; the second normalizes each spectrogram shard in place
+    (atomically). Returns the features (``x`` and ``audio`` are :class:`ShardedArray` views)
+    and the rows of each shard.
+    """
+    cfg, n = recipe.spectrogram, len(dataset.clips)
+    step = shard_rows_for(int(np.prod(cfg.shape)) * 4)
+    folder.mkdir(parents=True, exist_ok=True)
+    fit = isinstance(normalizer, Normalizer) and normalizer.is_fitted
+    norm = normalizer if fit else Normalizer(mode=_normalizer_spec(normalizer)[0])
+    keep = np.ones(n, dtype=bool)
+    failed: dict[int, str] = {}
+    rows: list[int] = []
+    split_all = np.array([c.split for c in dataset.clips], dtype="<U5")
+    with progress.bar(n, f"featurizing {dataset.name} into shards") as shown:
+        for k, lo in enumerate(range(0, n, step)):
+            hi = min(lo + step, n)
+            audio, x_db, bad = _featurize_block(dataset, recipe, lo, hi, workers, shown)
+            ok = np.ones(hi - lo, dtype=bool)
+            ok[list(bad)] = False
+            failed.update({lo + i: msg for i, msg in bad.items()})
+            keep[lo:hi] = ok
+            audio, x_db = audio[ok], x_db[ok]
+            if not fit:
+                train = split_all[lo:hi][ok] == "train"
+                for start in range(0, int(train.sum()), _CHUNK):
+                    norm.partial_fit(x_db[train][start:start + _CHUNK])
+            _save_npy(folder / f"audio-{k:05d}.npy", audio)
+            _save_npy(folder / f"x-{k:05d}.npy", x_db)
+            rows.append(int(ok.sum()))
+            del audio, x_db
+    split = split_all[keep]
+    skipped = _check_loaded(dataset, failed, split)
+    _check_not_silent(dataset, normalizer, norm)
+    low, high = [], []
+    for k in range(len(rows)):
+        x_db = np.load(folder / f"x-{k:05d}.npy", allow_pickle=False)
+        x_norm, stats = norm.normalize(x_db, return_stats=True)
+        _save_npy(folder / f"x-{k:05d}.npy", x_norm.astype(np.float32))
+        low.append(np.asarray(stats["low_db"], np.float64) * np.ones(len(x_db)))
+        high.append(np.asarray(stats["high_db"], np.float64) * np.ones(len(x_db)))
+        del x_db, x_norm
+    labels = np.array([c.label for c in dataset.clips], dtype=np.int64)[keep]
+    metadata = [c.metadata for i, c in enumerate(dataset.clips) if keep[i]]  # shared, not copied: 100,000 dicts
+    features = Features(*_sharded_arrays(folder, rows, cfg), labels, tuple(dataset.label_names), split, metadata,
+                        recipe.with_normalizer(norm), {"low_db": np.concatenate(low), "high_db": np.concatenate(high)},
+                        dataset.name, skipped)
+    return features, rows
+
+
+def _sharded_arrays(folder: Path, rows: list[int], cfg: SpectrogramConfig) -> tuple[ShardedArray, ShardedArray]:
+    k = range(len(rows))
+    return (ShardedArray([folder / f"x-{i:05d}.npy" for i in k], rows, cfg.shape, np.float32),
+            ShardedArray([folder / f"audio-{i:05d}.npy" for i in k], rows, (cfg.n_samples,), np.float32))
 
 
 def _fit_normalizer(normalizer: str | Normalizer, x_db: np.ndarray, split: np.ndarray) -> Normalizer:
@@ -424,7 +582,9 @@ def make_tf_dataset(features: Features, *, split: str | None = "train", batch_si
 
     Elements are dicts: ``{"spectrogram": float32 (batch, freq, frames, 1)}``, plus
     ``"label": int32 (batch,)`` when ``with_labels``. The split's spectrograms are held once in
-    memory as a single tensor (that is the cache: nothing is re-read or re-computed per epoch);
+    memory as a single tensor (that is the cache: nothing is re-read or re-computed per epoch)
+    unless the features are sharded (larger than the memory limit): then they stream from the
+    shards (:func:`vae_audio.shards.stream`: shards in random order, a shuffle buffer);
     with ``shuffle`` the order of the clips is reshuffled every epoch from ``seed`` (the same
     seed gives the same sequence of epochs); each batch is gathered from the tensor and the
     next batches are prefetched.
@@ -433,16 +593,23 @@ def make_tf_dataset(features: Features, *, split: str | None = "train", batch_si
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ParameterError(f"batch_size={batch_size!r}: expected a whole number >= 1")
-    sub = features if split is None else features.subset(split)
-    if len(sub) == 0:
+    if split is not None and split not in ("train", "val", "test"):
+        raise ParameterError(f"split={split!r}: expected 'train', 'val' or 'test'")
+    rows = np.arange(len(features)) if split is None else np.flatnonzero(features.split == split)
+    if len(rows) == 0:
         raise DatasetError(f"{features.name}: the {split!r} split has no clips")
-    if with_labels and (not sub.label_names or np.any(sub.labels < 0)):
+    sub_labels = features.labels[rows]
+    if with_labels and (not features.label_names or np.any(sub_labels < 0)):
         raise DatasetError(f"{features.name}: with_labels=True but the clips have no labels")
-    spectrograms = tf.constant(sub.x[..., None])
-    labels = tf.constant(sub.labels.astype(np.int32)) if with_labels else None
-    order = tf.data.Dataset.range(len(sub))
+    if isinstance(features.x, ShardedArray):  # larger than memory: read batch by batch
+        return stream(features.x[rows], sub_labels if with_labels else None, batch_size=int(batch_size),
+                      shuffle=shuffle, seed=int(seed), drop_remainder=drop_remainder)
+    # one copy of the split's spectrograms, made by TensorFlow (not the waveforms, not a NumPy copy first)
+    spectrograms = tf.constant(features.x[..., None] if split is None else features.x[rows][..., None])
+    labels = tf.constant(sub_labels.astype(np.int32)) if with_labels else None
+    order = tf.data.Dataset.range(len(rows))
     if shuffle:
-        order = order.shuffle(len(sub), seed=int(seed), reshuffle_each_iteration=True)
+        order = order.shuffle(len(rows), seed=int(seed), reshuffle_each_iteration=True)
     order = order.batch(int(batch_size), drop_remainder=drop_remainder)
 
     def gather(idx):

@@ -22,6 +22,7 @@ from .choices import PRIOR_CHOICES
 from .errors import BundleError, ConfigError, ParameterError
 from .features import Normalizer, SpectrogramConfig
 from .recipe import Recipe
+from .shards import ShardedArray
 
 __all__ = ["TrainedModel", "check_prior_choice", "check_compatible", "check_label_names", "PRIOR_CHOICES"]
 
@@ -72,6 +73,15 @@ def check_compatible(model_config: SpectrogramConfig, data_config: SpectrogramCo
     diff = ", ".join(f"{k} {a[k]!r} vs {b[k]!r}" for k in a if a[k] != b[k])
     raise ConfigError(f"{model_name} was trained on another spectrogram config than {data_name} ({diff}): "
                       f"model: {model_config.describe()}; data: {data_config.describe()}")
+
+
+_ENCODE_CHUNK = 1024  # clips read from shards per encoder call
+
+
+def _count(x: Any) -> int:
+    """Number of spectrograms in ``x``: ``(freq, frames)`` is one, ``(n, freq, frames)`` is n."""
+    arr = x if isinstance(x, ShardedArray) else np.asarray(x)
+    return 1 if arr.ndim == 2 else (len(arr) if arr.ndim else 0)
 
 
 class TrainedModel:
@@ -206,8 +216,7 @@ class TrainedModel:
         from .grid_prior import DEFAULT_KIND, DEFAULT_STEPS, GridPrior
         from .latent_prior import LatentPrior
 
-        arr = np.asarray(x_normalized)
-        n = 1 if arr.ndim == 2 else (len(arr) if arr.ndim else 0)
+        n = _count(x_normalized)
         lab = self._labels(labels, n) if self._label_names else None
         if self._label_names and lab is None:
             raise ParameterError("labels: this model is conditional; pass the training labels to fit its prior")
@@ -285,9 +294,13 @@ class TrainedModel:
         (a grid model: ``(n, F', T', C)``, from any number of frames)."""
         from .models import encode_array
 
-        arr = np.asarray(x_normalized)
-        n = 1 if arr.ndim == 2 else (len(arr) if arr.ndim else 0)
-        return encode_array(self._encoder, x_normalized, self._labels(labels, n))
+        n = _count(x_normalized)
+        lab = self._labels(labels, n)
+        if isinstance(x_normalized, ShardedArray):  # larger than memory: encode it a chunk at a time
+            parts = [encode_array(self._encoder, chunk, None if lab is None else lab[i * _ENCODE_CHUNK:][:len(chunk)])
+                     for i, chunk in enumerate(x_normalized.iter_chunks(_ENCODE_CHUNK))]
+            return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        return encode_array(self._encoder, x_normalized, lab)
 
     def decode(self, z: np.ndarray, labels: Any = None, *, frames: int | None = None) -> np.ndarray:
         """Latent codes ``(n, *latent_shape)`` -> normalized spectrograms ``(n, freq, frames)`` in [0, 1].

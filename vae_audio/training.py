@@ -31,7 +31,7 @@ import numpy as np
 
 from .choices import (ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_GRID_PRIOR, DEFAULT_LIKELIHOODS,
                       GRID_PRIOR_CHOICES, PRECISIONS, STRATEGIES)
-from .errors import ConfigError, TrainingError
+from .errors import ConfigError, ParameterError, TrainingError
 from .fileio import atomic_directory, atomic_write_json, read_json
 
 __all__ = ["TrainSettings", "TrainResult", "train", "latest_checkpoint", "configure_determinism", "fit_training_prior",
@@ -114,6 +114,7 @@ class TrainSettings:
     adversarial_options: Mapping[str, Any] | None = None
     precision: str = "float32"
     xla: bool = False
+    memory_limit: int | str | None = None
 
     def __post_init__(self) -> None:
         if self.model not in ARCHITECTURES:
@@ -153,6 +154,13 @@ class TrainSettings:
         if self.duration is not None and not (isinstance(self.duration, (int, float)) and not isinstance(
                 self.duration, bool) and math.isfinite(self.duration) and 0 < self.duration <= 600):
             raise ConfigError(f"duration={self.duration!r}: expected a number of seconds in (0, 600]")
+        if self.memory_limit is not None:
+            from .checks import byte_size
+
+            try:
+                byte_size(self.memory_limit, "memory_limit")
+            except ParameterError as exc:
+                raise ConfigError(str(exc)) from None
         if self._overrides():
             self.spectrogram_config()  # refuse impossible settings now, with the field named
 
@@ -566,7 +574,8 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
     configure_determinism(settings.seed)
     t_start = time.perf_counter()
     if features is None:
-        features = build_features(dataset if dataset is not None else list_clips(settings), verbose=bool(settings.verbose))
+        features = build_features(dataset if dataset is not None else list_clips(settings),
+                                  memory_limit=settings.memory_limit, verbose=bool(settings.verbose))
     if settings.conditional and not features.label_names:
         raise ConfigError(f"--conditional needs labels, but dataset {settings.data!r} has none (use --no-conditional)")
     if checkpoint is not None:
@@ -687,11 +696,11 @@ def fit_training_prior(vae, features, *, conditional: bool, seed: int = 0, kind:
     from .datasets import default_prior_options
     from .inference import TrainedModel
 
-    train = features.subset("train")
     names = list(features.label_names) if conditional else None
     model = TrainedModel.from_vae(vae, recipe=features.recipe, label_names=names)
     if model.fully_convolutional and kind == "none":
         return None
+    train = features.subset("train")
     if model.fully_convolutional:
         prior_options = {**default_prior_options(features.name), **prior_options}
         default_steps = prior_options.pop("steps", None)
