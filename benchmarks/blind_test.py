@@ -13,8 +13,8 @@ Every judge of reconstructions is run on inputs whose answer is known, on the FS
 - white noise at each clip's RMS;
 - and, for every ``--model DIR`` given, that bundle's reconstructions (the same recipe).
 
-A second table calibrates the two *generation* judges (the CNN of :mod:`vae_audio.classifier`
-and the cepstral judge of :mod:`vae_audio.cepstral_judge`, both trained on the real training
+A second table calibrates the two *generation* judges (the CNN of :mod:`vae_audio.evaluation.classifier`
+and the cepstral judge of :mod:`vae_audio.evaluation.cepstral_judge`, both trained on the real training
 split) on the same rows plus every model's conditional samples from its prior (300, digits
 balanced): how often the judge hears the intended digit, the inception score and the Fréchet
 distance to the real test clips (each in its own judge's units).
@@ -52,11 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     from scipy.ndimage import uniform_filter1d
 
     from vae_audio import datasets
-    from vae_audio.bundle import load_model
-    from vae_audio.featurize import build_features
-    from vae_audio.generate import reconstruct_audio
-    from vae_audio.listening import pesq_nb, stoi_concat, two_sample_accuracy
-    from vae_audio.phase import db_to_audio
+    from vae_audio.modeling.bundle import load_model
+    from vae_audio.data.featurize import build_features
+    from vae_audio.modeling.generate import reconstruct_audio
+    from vae_audio.evaluation.listening import pesq_nb, stoi_concat, two_sample_accuracy
+    from vae_audio.dsp.phase import db_to_audio
 
     features = build_features(datasets.load_dataset("fsdd"))
     test, cfg = features.subset("test"), features.config
@@ -94,9 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {blind['accuracy']:.3f} ± {blind['std']:.3f} | {np.nanmedian(pesq):.2f} "
               f"({int(np.isfinite(pesq).sum())}) | {stoi:.3f} |", flush=True)
 
-    from vae_audio.cepstral_judge import CepstralJudge
-    from vae_audio.classifier import get_or_train_classifier
-    from vae_audio.scores import frechet_distance, inception_score
+    from vae_audio.evaluation.cepstral_judge import CepstralJudge
+    from vae_audio.evaluation.classifier import get_or_train_classifier
+    from vae_audio.evaluation.scores import frechet_distance, inception_score
 
     train = features.subset("train")
     judges = {

@@ -31,8 +31,8 @@ STAGES = ("prior", "decoder", "unnormalize", "phase", "wav")
 
 def time_batch(model, n: int, seed: int, out_dir: str) -> dict[str, float]:
     """Seconds per stage for one batch of ``n`` generated clips."""
-    from vae_audio.generate import write_clips
-    from vae_audio.phase import db_to_audio
+    from vae_audio.modeling.generate import write_clips
+    from vae_audio.dsp.phase import db_to_audio
 
     labels = (np.arange(n) % len(model.label_names)).astype(np.int32) if model.label_names else None
     t = {}
@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per batch size after a warm-up (default 3)")
     args = parser.parse_args()
 
-    from vae_audio.bundle import load_model
+    from vae_audio.modeling.bundle import load_model
 
     model = load_model(args.model)
     seconds = model.config.n_samples / model.config.sr

@@ -38,7 +38,7 @@ graph) plus the digit ``label`` ``(batch,)`` int32.
 
 Losses (``--loss``), per clip (batch mean), ``N = 129 * frames`` bins
 --------------------------------------------------------------------
-* ``calibrated``: the sigma-VAE Gaussian NLL of :class:`vae_audio.models.VAE`:
+* ``calibrated``: the sigma-VAE Gaussian NLL of :class:`vae_audio.modeling.models.VAE`:
   ``0.5 * SSE / sigma^2 + N * (log sigma + 0.5 log 2 pi)`` with ``sigma^2`` = the batch MSE on the
   normalized spectrogram (soft-clipped at ``log sigma >= -6``), plus ``beta`` x the KL divergence
   summed over every latent position and channel.
@@ -62,7 +62,7 @@ Adam (``--lr``, default 1e-3), batch 32, on the FSDD training split (2400 clips)
 ``--cpu-minutes`` of *process* CPU time (``time.process_time()``: all threads of this process,
 robust to other load on the machine), checked after every batch. The 300 test clips are then
 reconstructed from ``z_mean`` and scored: magnitude SC/LSD (model magnitude vs the true STFT of
-the clip), audio SC/LSD after :func:`vae_audio.phase.db_to_audio` (default settings), PESQ nb
+the clip), audio SC/LSD after :func:`vae_audio.dsp.phase.db_to_audio` (default settings), PESQ nb
 (median over clips; clips whose reference PESQ rejects with "no utterances" are left out and
 counted), STOI on the concatenated test split, and the KL per clip. Finally the trained model
 encodes and decodes spectrograms three times longer (282 frames: three test clips end to end)
@@ -113,11 +113,11 @@ OUT_DIR = REPO / "outputs" / "benchmarks" / "grid_latent"
 import keras
 from keras import layers, ops  # noqa: E402
 
-from vae_audio.models import FiLM, PadTime, SnapSigmoid  # noqa: E402  (the package's grid layers)
+from vae_audio.modeling.models import FiLM, PadTime, SnapSigmoid  # noqa: E402  (the package's grid layers)
 
 SPECTROGRAM_KEY, LABEL_KEY, LATENT_KEY = "spectrogram", "label", "z"
 NUM_CLASSES = 10
-from vae_audio.models import SNAP_MARGIN  # noqa: E402
+from vae_audio.modeling.models import SNAP_MARGIN  # noqa: E402
 MIN_LOG_SIGMA = -6.0
 _LOG_2PI = math.log(2.0 * math.pi)
 _LN10 = math.log(10.0)
@@ -354,9 +354,9 @@ def score(pred: np.ndarray, test, features, reference: np.ndarray) -> dict[str, 
     from pesq import PesqError, pesq
     from pystoi import stoi
 
-    from vae_audio.features import db_to_magnitude
-    from vae_audio.metrics import log_spectral_distance_db, spectral_convergence_db
-    from vae_audio.phase import db_to_audio
+    from vae_audio.dsp.features import db_to_magnitude
+    from vae_audio.dsp.metrics import log_spectral_distance_db, spectral_convergence_db
+    from vae_audio.dsp.phase import db_to_audio
 
     cfg = features.config
     s_db = features.normalizer.unnormalize(pred)
@@ -377,8 +377,8 @@ def score(pred: np.ndarray, test, features, reference: np.ndarray) -> dict[str, 
 
 def long_input_check(vae: GridVAE, test, features, n_freq: int, stride: tuple[int, int]) -> dict[str, Any]:
     """Encode/decode three test clips end to end (282 frames); check shapes and report the magnitude SC."""
-    from vae_audio.features import db_to_magnitude
-    from vae_audio.metrics import spectral_convergence_db
+    from vae_audio.dsp.features import db_to_magnitude
+    from vae_audio.dsp.metrics import spectral_convergence_db
 
     x = np.concatenate(list(test.x[:3]), axis=1)[None]  # (1, 129, 282)
     lab = test.labels[:1].astype(np.int32)
@@ -452,8 +452,8 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     from vae_audio import datasets
-    from vae_audio.features import stft_magnitude
-    from vae_audio.featurize import build_features
+    from vae_audio.dsp.features import stft_magnitude
+    from vae_audio.data.featurize import build_features
 
     features = build_features(datasets.load_dataset("fsdd"), cache_dir=OUT_DIR / "cache")
     train, test = features.subset("train"), features.subset("test")

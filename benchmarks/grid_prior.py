@@ -1,6 +1,6 @@
 """Which learned prior over a grid latent: autoregressive or diffusion, side by side.
 
-For a trained ``grid`` bundle, trains each prior family of :mod:`vae_audio.grid_prior` on the
+For a trained ``grid`` bundle, trains each prior family of :mod:`vae_audio.modeling.grid_prior` on the
 codes of the training split for the same number of optimizer steps (one after the other in this
 process, so the CPU times compare), then scores conditional samples with the project's judge
 exactly as ``vae-audio evaluate`` does: accuracy relative to real test clips through the same
@@ -54,12 +54,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import_tensorflow_quietly()
     from vae_audio import datasets
-    from vae_audio.bundle import load_model
-    from vae_audio.cepstral_judge import CepstralJudge
-    from vae_audio.classifier import generation_scores, get_or_train_classifier
-    from vae_audio.evaluate import default_data
-    from vae_audio.featurize import build_features
-    from vae_audio.grid_prior import GridPrior
+    from vae_audio.modeling.bundle import load_model
+    from vae_audio.evaluation.cepstral_judge import CepstralJudge
+    from vae_audio.evaluation.classifier import generation_scores, get_or_train_classifier
+    from vae_audio.evaluation.evaluate import default_data
+    from vae_audio.data.featurize import build_features
+    from vae_audio.modeling.grid_prior import GridPrior
 
     model = load_model(args.model)
     data = default_data(model)

@@ -43,9 +43,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vae_audio.audio import load_audio, pad_or_truncate  # noqa: E402
-from vae_audio.features import stft_magnitude  # noqa: E402
-from vae_audio.metrics import spectral_convergence_db  # noqa: E402
+from vae_audio.dsp.audio import load_audio, pad_or_truncate  # noqa: E402
+from vae_audio.dsp.features import stft_magnitude  # noqa: E402
+from vae_audio.dsp.metrics import spectral_convergence_db  # noqa: E402
 
 SR, N_FFT, HOP = 8000, 256, 64
 TEST_TAKES = range(0, 5)
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf  # noqa: F401  (timed on its own: a once-per-process cost)
 
     tf_import = time.perf_counter() - start
-    from vae_audio.phase import DEFAULT_N_ITER, griffin_lim
+    from vae_audio.dsp.phase import DEFAULT_N_ITER, griffin_lim
 
     def sc(audio: np.ndarray) -> float:
         return float(np.median(spectral_convergence_db(mag, audio, n_fft=N_FFT, hop_length=HOP)))

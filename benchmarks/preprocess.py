@@ -68,9 +68,9 @@ def _child(method: str, folder: str, cache_dir: str) -> dict:
 
     files = sorted(str(p) for p in Path(folder).glob("*.wav"))
     if method.startswith("synth"):
-        from vae_audio.datasets import load_dataset
-        from vae_audio.featurize import build_features
-        from vae_audio.synth import generate_synth
+        from vae_audio.data.datasets import load_dataset
+        from vae_audio.data.featurize import build_features
+        from vae_audio.data.synth import generate_synth
 
         generate_synth(8)
         build_features(load_dataset("synth", max_clips=8), use_cache=False)  # warm-up (imports)
@@ -102,7 +102,7 @@ def _child(method: str, folder: str, cache_dir: str) -> dict:
         n, shape = len(x), x.shape
     else:
         from vae_audio import datasets
-        from vae_audio.featurize import build_features
+        from vae_audio.data.featurize import build_features
 
         cfg = datasets.default_config("fsdd")
 
@@ -136,7 +136,7 @@ def measure_defaults(folder: Path) -> None:
     import librosa
     import soundfile as sf
 
-    from vae_audio.synth import generate_synth
+    from vae_audio.data.synth import generate_synth
 
     files = sorted(folder.glob("*.wav"))
     waves = [sf.read(str(f), dtype="float32")[0] for f in files]

@@ -74,10 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     import keras
 
     from vae_audio import datasets
-    from vae_audio.features import db_to_magnitude, stft_magnitude
-    from vae_audio.featurize import build_features
-    from vae_audio.metrics import spectral_convergence_db
-    from vae_audio.phase import db_to_audio
+    from vae_audio.dsp.features import db_to_magnitude, stft_magnitude
+    from vae_audio.data.featurize import build_features
+    from vae_audio.dsp.metrics import spectral_convergence_db
+    from vae_audio.dsp.phase import db_to_audio
 
     features = build_features(datasets.load_dataset("fsdd"), cache_dir=REPO / "data" / "cache")
     train, test = features.subset("train"), features.subset("test")

@@ -11,13 +11,13 @@ past the budget), one after the other, then reconstruct the 300 test clips (take
   clips loaded at 22.05 kHz, 0.74 s (16317 samples, right-padded with zeros), STFT n_fft 512,
   hop 256 (257 x 64), Nyquist bin dropped (256 x 64), ``librosa.amplitude_to_db`` (floor at
   1e-5, i.e. -100 dB, and at each clip's maximum - 80 dB), per-clip min/max normalization to
-  [0, 1] (:class:`vae_audio.features.Normalizer` ``mode="per_clip"``); ``architecture="blog"``,
+  [0, 1] (:class:`vae_audio.dsp.features.Normalizer` ``mode="per_clip"``); ``architecture="blog"``,
   ``likelihood="mse_scaled"`` (1,000,000 x MSE + KL), latent 128, Adam 5e-4, batch 64, no KL
   warm-up.
 
 Common domain: each model's test reconstructions are un-normalized (the blog's with each clip's
 own min/max, as in the recipe), turned into audio with the same phase method
-(:func:`vae_audio.phase.db_to_audio`, default settings; the blog's dropped Nyquist row is put
+(:func:`vae_audio.dsp.phase.db_to_audio`, default settings; the blog's dropped Nyquist row is put
 back as silence), resampled to 8 kHz, and compared with the clip the model was given, also at
 8 kHz (the raw FSDD file for the blog, our peak-normalized clip for ours: the same sound up to a
 gain), over the first 0.74 s (5920 samples), at n_fft 256, hop 64. The metric is the
@@ -52,8 +52,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 DEFAULT_FSDD = REPO.parent / "shared" / "data" / "fsdd" / "recordings"
 
-from vae_audio.features import Normalizer, SpectrogramConfig, stft_magnitude  # noqa: E402
-from vae_audio.metrics import log_spectral_distance_db  # noqa: E402
+from vae_audio.dsp.features import Normalizer, SpectrogramConfig, stft_magnitude  # noqa: E402
+from vae_audio.dsp.metrics import log_spectral_distance_db  # noqa: E402
 
 #: the blog's features: 22.05 kHz, 0.74 s, n_fft 512, hop 256 -> 257 x 64 (256 x 64 without Nyquist)
 BLOG_CONFIG = SpectrogramConfig(sr=22050, n_fft=512, hop_length=256, n_samples=16317, db_floor=-100.0)
@@ -66,8 +66,8 @@ LSD_FLOOR_DB = -80.0
 
 # ----------------------------------------------------------------------------- data
 def our_features(max_clips: int | None):
-    from vae_audio.datasets import load_dataset
-    from vae_audio.featurize import build_features
+    from vae_audio.data.datasets import load_dataset
+    from vae_audio.data.featurize import build_features
 
     ds = load_dataset("fsdd", max_clips=max_clips)
     return ds, build_features(ds, verbose=True)
@@ -77,7 +77,7 @@ def blog_features(dataset, features):
     """The blog's (256, 64) per-clip-normalized spectrograms of the same clips, their stats and raw 8 kHz audio."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from vae_audio.audio import load_audio, pad_or_truncate
+    from vae_audio.dsp.audio import load_audio, pad_or_truncate
 
     paths = [c.source for c in dataset.clips]
     by_path = {p: i for i, p in enumerate(paths)}
@@ -178,15 +178,15 @@ def common_lsd(reference: np.ndarray, estimate: np.ndarray) -> np.ndarray:
 
 
 def ours_audio(normalized: np.ndarray, features) -> np.ndarray:
-    from vae_audio.phase import db_to_audio
+    from vae_audio.dsp.phase import db_to_audio
 
     y = db_to_audio(features.normalizer.unnormalize(normalized), features.config)   # 8 kHz, 6000 samples
     return y[:, :COMMON_SAMPLES]
 
 
 def blog_audio(normalized: np.ndarray, stats: dict) -> np.ndarray:
-    from vae_audio.audio import pad_or_truncate, resample
-    from vae_audio.phase import db_to_audio
+    from vae_audio.dsp.audio import pad_or_truncate, resample
+    from vae_audio.dsp.phase import db_to_audio
 
     s_db = Normalizer(mode="per_clip").unnormalize(normalized, stats)                # (n, 256, 64)
     nyquist = np.full((s_db.shape[0], 1, s_db.shape[2]), BLOG_CONFIG.db_floor, np.float32)

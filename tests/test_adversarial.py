@@ -19,7 +19,7 @@ def test_the_discriminator_is_off_before_its_start_and_on_after():
     import tensorflow as tf
 
     from vae_audio import models
-    from vae_audio.adversarial import AdversarialVAE, build_patch_discriminator
+    from vae_audio.modeling.adversarial import AdversarialVAE, build_patch_discriminator
 
     shape = (33, 16)
     kw = dict(architecture="grid", latent_dim=4, filters=[8, 8])
@@ -42,7 +42,7 @@ def test_the_discriminator_is_off_before_its_start_and_on_after():
 
 
 def test_training_with_it_resumes_and_the_bundle_holds_no_discriminator(tmp_path):
-    from vae_audio.bundle import load_model
+    from vae_audio.modeling.bundle import load_model
     from vae_audio.training import TrainSettings, train
 
     settings = TrainSettings(data="synth", max_clips=40, batch_size=16, epochs=2, adversarial_from=2,

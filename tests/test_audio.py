@@ -1,4 +1,4 @@
-"""Audio loading, writing and shaping (vae_audio.audio), on synthetic files only."""
+"""Audio loading, writing and shaping (vae_audio.dsp.audio), on synthetic files only."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from conftest import dominant_frequency, sine, wav_bytes
-from vae_audio.audio import MAX_SR, MIN_SR, load_audio, pad_or_truncate, resample, trim_silence, write_wav
+from vae_audio.dsp.audio import MAX_SR, MIN_SR, load_audio, pad_or_truncate, resample, trim_silence, write_wav
 from vae_audio.errors import AudioLoadError, AudioWriteError, ParameterError, VaeAudioError
 
 

@@ -1,4 +1,4 @@
-"""Tests of vae_audio.bundle: save/load round trip, integrity checks, atomic replacement."""
+"""Tests of vae_audio.modeling.bundle: save/load round trip, integrity checks, atomic replacement."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ keras = pytest.importorskip("keras")
 
 from vae_audio import bundle, inference, models  # noqa: E402
 from vae_audio.errors import BundleError, ConfigError, ParameterError  # noqa: E402
-from vae_audio.features import Normalizer, SpectrogramConfig  # noqa: E402
-from vae_audio.recipe import Recipe  # noqa: E402
+from vae_audio.dsp.features import Normalizer, SpectrogramConfig  # noqa: E402
+from vae_audio.dsp.recipe import Recipe  # noqa: E402
 
 CONFIG = SpectrogramConfig(sr=8000, n_fft=32, hop_length=16, n_samples=400)  # 17 x 26 spectrograms
 NORMALIZER = Normalizer.fixed(-80.0, 10.0)
@@ -99,7 +99,7 @@ def test_generate_is_seeded_and_to_db_uses_the_normalizer(saved):
 
 
 def test_to_audio(saved):
-    pytest.importorskip("vae_audio.phase")
+    pytest.importorskip("vae_audio.dsp.phase")
     model = bundle.load_model(saved[1])
     audio = model.to_audio(model.generate(2, seed=0))
     assert audio.shape == (2, CONFIG.n_samples) and np.all(np.isfinite(audio))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vae_audio.cepstral_judge import CepstralJudge, cepstral_features
-from vae_audio.classifier import generation_scores
+from vae_audio.evaluation.cepstral_judge import CepstralJudge, cepstral_features
+from vae_audio.evaluation.classifier import generation_scores
 from vae_audio.errors import ParameterError
 
 SR = 8000

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from vae_audio.classifier import (
+from vae_audio.evaluation.classifier import (
     CLASSIFIER_VERSION,
     AudioClassifier,
     ClassifierConfig,
@@ -19,9 +19,9 @@ from vae_audio.classifier import (
     mel_magnitude,
     mel_to_db,
 )
-from vae_audio.classifier import _augment
+from vae_audio.evaluation.classifier import _augment
 from vae_audio.errors import BundleError, ConfigError, ParameterError
-from vae_audio.features import spectrogram_db
+from vae_audio.dsp.features import spectrogram_db
 
 SR = 8000
 N_SAMPLES = 2000  # 0.25 s
@@ -92,7 +92,7 @@ def test_other_lengths_lists_and_rates_are_accepted(trained, data):
     np.testing.assert_allclose(trained.predict_proba(longer), trained.predict_proba(x_test[:8]), atol=1e-6)
     ragged = [x_test[0][:1500], x_test[1]]                       # list of 1-D clips of any length
     assert trained.predict_proba(ragged).shape == (2, 4)
-    from vae_audio.audio import resample
+    from vae_audio.dsp.audio import resample
     up = resample(x_test[:40], SR, 16000)                          # judged at its own rate
     assert trained.evaluate(up, y_test[:40], sr=16000) >= 0.9
 

@@ -64,7 +64,7 @@ def test_generate_seconds_needs_a_bundle_first(capsys, tmp_path):
 
 def test_train_defaults_are_the_grid_model_conditional_when_labelled():
     from vae_audio.choices import DEFAULT_ARCHITECTURE, DEFAULT_LIKELIHOODS
-    from vae_audio.datasets import default_epochs, default_model_options
+    from vae_audio.data.datasets import default_epochs, default_model_options
 
     args = cli.build_parser().parse_args(["train"])
     assert args.model == DEFAULT_ARCHITECTURE == "grid" and args.conditional is None and args.likelihood is None

@@ -25,12 +25,12 @@ keras = pytest.importorskip("keras")
 
 from conftest import sine  # noqa: E402
 from vae_audio import bundle, models  # noqa: E402
-from vae_audio.audio import write_wav  # noqa: E402
-from vae_audio.datasets import load_dataset  # noqa: E402
+from vae_audio.dsp.audio import write_wav  # noqa: E402
+from vae_audio.data.datasets import load_dataset  # noqa: E402
 from vae_audio.errors import AudioWriteError, BundleError, TrainingError  # noqa: E402
-from vae_audio.features import Normalizer, SpectrogramConfig  # noqa: E402
-from vae_audio.recipe import Recipe  # noqa: E402
-from vae_audio.featurize import build_features  # noqa: E402
+from vae_audio.dsp.features import Normalizer, SpectrogramConfig  # noqa: E402
+from vae_audio.dsp.recipe import Recipe  # noqa: E402
+from vae_audio.data.featurize import build_features  # noqa: E402
 from vae_audio.fileio import atomic_write_json  # noqa: E402
 from vae_audio.training import TrainSettings, latest_checkpoint, train  # noqa: E402
 
@@ -197,7 +197,7 @@ def test_save_model_failing_mid_write_leaves_nothing(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("fail_at", ["npz", "json"])
 def test_feature_cache_failing_mid_write_leaves_nothing(fail_at, tmp_path, monkeypatch):
-    import vae_audio.featurize as featurize
+    import vae_audio.data.featurize as featurize
 
     dataset = load_dataset("synth", config=CONFIG, max_clips=8)
     cache = tmp_path / "cache"

@@ -12,12 +12,12 @@ import soundfile as sf
 
 from conftest import dominant_frequency, sine
 from vae_audio import datasets
-from vae_audio.datasets import (AudioDataset, default_config, default_epochs, find_fsdd, is_nsynth_folder,
+from vae_audio.data.datasets import (AudioDataset, default_config, default_epochs, find_fsdd, is_nsynth_folder,
                                 load_dataset, load_folder, load_fsdd, load_nsynth)
 from vae_audio.errors import DatasetError, ParameterError
-from vae_audio.features import SpectrogramConfig
-from vae_audio.featurize import Features, build_features, make_tf_dataset
-from vae_audio.recipe import normalize_level
+from vae_audio.dsp.features import SpectrogramConfig
+from vae_audio.data.featurize import Features, build_features, make_tf_dataset
+from vae_audio.dsp.recipe import normalize_level
 
 SMALL = SpectrogramConfig(sr=8000, n_fft=128, hop_length=64, n_samples=2000)
 

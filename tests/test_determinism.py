@@ -26,8 +26,8 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from vae_audio import bundle, models  # noqa: E402
-from vae_audio.features import SpectrogramConfig  # noqa: E402
-from vae_audio.generate import generate_to_files  # noqa: E402
+from vae_audio.dsp.features import SpectrogramConfig  # noqa: E402
+from vae_audio.modeling.generate import generate_to_files  # noqa: E402
 from vae_audio.training import configure_determinism  # noqa: E402
 
 CONFIG = SpectrogramConfig(sr=8000, n_fft=64, hop_length=32, n_samples=2000)
@@ -39,10 +39,10 @@ RUN = textwrap.dedent(f"""
     from pathlib import Path
     import numpy as np
     from vae_audio import bundle
-    from vae_audio.datasets import load_dataset
-    from vae_audio.features import SpectrogramConfig
-    from vae_audio.featurize import build_features
-    from vae_audio.generate import generate_to_files
+    from vae_audio.data.datasets import load_dataset
+    from vae_audio.dsp.features import SpectrogramConfig
+    from vae_audio.data.featurize import build_features
+    from vae_audio.modeling.generate import generate_to_files
     from vae_audio.training import TrainSettings, train
 
     def run(out, seed={SEED}):
@@ -94,8 +94,8 @@ def test_same_seed_same_weights_and_wav_bytes_in_process(first, tmp_path):
 def test_the_comparison_can_fail(first):
     """Another seed gives other initial weights; and one epoch changed the weights."""
     _, weights, _ = first
-    from vae_audio.datasets import default_model_options
-    from vae_audio.synth import FAMILIES
+    from vae_audio.data.datasets import default_model_options
+    from vae_audio.data.synth import FAMILIES
 
     kw = {"architecture": "grid", "num_classes": len(FAMILIES), **default_model_options("synth")}  # the default
     initial = {}

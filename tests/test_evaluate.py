@@ -7,14 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from vae_audio.classifier import ClassifierConfig
+from vae_audio.evaluation.classifier import ClassifierConfig
 from vae_audio.errors import ConfigError, ParameterError
-from vae_audio.evaluate import evaluate, evaluate_model, format_table
-from vae_audio.features import Normalizer, SpectrogramConfig, db_to_magnitude, stft_magnitude
-from vae_audio.featurize import Features
-from vae_audio.metrics import log_spectral_distance_db, spectral_convergence_db
-from vae_audio.phase import db_to_audio
-from vae_audio.recipe import Recipe
+from vae_audio.evaluation.evaluate import evaluate, evaluate_model, format_table
+from vae_audio.dsp.features import Normalizer, SpectrogramConfig, db_to_magnitude, stft_magnitude
+from vae_audio.data.featurize import Features
+from vae_audio.dsp.metrics import log_spectral_distance_db, spectral_convergence_db
+from vae_audio.dsp.phase import db_to_audio
+from vae_audio.dsp.recipe import Recipe
 
 CFG = SpectrogramConfig(sr=8000, n_fft=256, hop_length=64, n_samples=2000)
 PHASE = {"n_iter": 4}
@@ -129,8 +129,8 @@ def tiny_run(tmp_path_factory):
 
 def test_training_fits_the_latent_prior_on_the_training_split(tiny_run):
     from vae_audio import bundle
-    from vae_audio.datasets import load_dataset
-    from vae_audio.featurize import build_features
+    from vae_audio.data.datasets import load_dataset
+    from vae_audio.data.featurize import build_features
 
     _, model_dir = tiny_run
     assert (model_dir / "prior.npz").is_file()

@@ -1,4 +1,4 @@
-"""Spectrogram features (vae_audio.features): config, STFT, dB, mel, normalization."""
+"""Spectrogram features (vae_audio.dsp.features): config, STFT, dB, mel, normalization."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from conftest import sine
 from vae_audio.errors import ConfigError, ParameterError, VaeAudioError
-from vae_audio.features import (
+from vae_audio.dsp.features import (
     Normalizer,
     SpectrogramConfig,
     amplitude_to_db,

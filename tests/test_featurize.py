@@ -1,4 +1,4 @@
-"""vae_audio.featurize: datasets to model inputs: threaded featurizing, levels, the normalizer
+"""vae_audio.data.featurize: datasets to model inputs: threaded featurizing, levels, the normalizer
 fitted on the training split only, the feature cache and the tf.data pipelines.
 
 (Listing clips of every dataset kind: tests/test_datasets.py, whose small fake datasets these use.)
@@ -16,10 +16,10 @@ import pytest
 
 from conftest import dominant_frequency, sine
 from test_datasets import SMALL, _write, fsdd_dir, labelled_folder  # noqa: F401  (fixtures)
-from vae_audio.datasets import load_dataset, load_folder, load_fsdd
+from vae_audio.data.datasets import load_dataset, load_folder, load_fsdd
 from vae_audio.errors import DatasetError, ParameterError
-from vae_audio.features import Normalizer
-from vae_audio.featurize import build_features, make_tf_dataset
+from vae_audio.dsp.features import Normalizer
+from vae_audio.data.featurize import build_features, make_tf_dataset
 
 
 def test_threaded_featurization_equals_serial(fsdd_dir, monkeypatch):

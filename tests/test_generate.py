@@ -1,4 +1,4 @@
-"""vae_audio.generate: samples, reconstructions at each clip's own level, interpolation, checked writes.
+"""vae_audio.modeling.generate: samples, reconstructions at each clip's own level, interpolation, checked writes.
 
 A small untrained grid model is enough: these functions move arrays between the recipe, the
 model and the phase step, and their contracts (shapes, seeds, levels, file names, refusals)
@@ -15,7 +15,7 @@ keras = pytest.importorskip("keras")
 
 from vae_audio import generate, models  # noqa: E402
 from vae_audio.errors import AudioWriteError, ConfigError, ParameterError  # noqa: E402
-from vae_audio.inference import TrainedModel  # noqa: E402
+from vae_audio.modeling.inference import TrainedModel  # noqa: E402
 
 from test_grid import CFG, RECIPE, SMALL, harmonic  # noqa: E402
 
@@ -48,7 +48,7 @@ def test_reconstructions_come_back_at_each_clips_own_level(model):
     y = harmonic(300.0, CFG.duration)
     out = generate.reconstruct_audio(model, np.stack([y, 0.1 * y]), labels=[0, 0])
     assert set(out) == {"original", "ceiling", "reconstruction"}
-    from vae_audio.metrics import spectral_convergence_db
+    from vae_audio.dsp.metrics import spectral_convergence_db
 
     for kind in out:
         assert out[kind].shape == (2, CFG.n_samples)

@@ -11,8 +11,8 @@ tf = pytest.importorskip("tensorflow")
 
 from vae_audio import bundle, generate, inference, models  # noqa: E402
 from vae_audio.errors import ConfigError, ParameterError  # noqa: E402
-from vae_audio.features import Normalizer, SpectrogramConfig  # noqa: E402
-from vae_audio.recipe import Recipe  # noqa: E402
+from vae_audio.dsp.features import Normalizer, SpectrogramConfig  # noqa: E402
+from vae_audio.dsp.recipe import Recipe  # noqa: E402
 
 SMALL = {"filters": (4, 8)}
 CFG = SpectrogramConfig(sr=8000, n_fft=64, hop_length=32, n_samples=2000)  # 33 x 63 spectrograms

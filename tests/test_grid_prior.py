@@ -1,4 +1,4 @@
-"""The learned priors over grid latents (:mod:`vae_audio.grid_prior`): fitting, sampling at any
+"""The learned priors over grid latents (:mod:`vae_audio.modeling.grid_prior`): fitting, sampling at any
 length, determinism, storage in the bundle, and what a long sample sounds like."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ tf = pytest.importorskip("tensorflow")
 
 from vae_audio import bundle, cli, generate, models  # noqa: E402
 from vae_audio.errors import BundleError, ConfigError, ParameterError  # noqa: E402
-from vae_audio.grid_prior import GridPrior, codes_to_sequences, sequences_to_codes  # noqa: E402
-from vae_audio.synth import FAMILIES  # noqa: E402
+from vae_audio.modeling.grid_prior import GridPrior, codes_to_sequences, sequences_to_codes  # noqa: E402
+from vae_audio.data.synth import FAMILIES  # noqa: E402
 
 from test_grid import CFG, RECIPE, SMALL, harmonic, toy  # noqa: E402
 
@@ -84,7 +84,7 @@ def grid_with_prior(tmp_path_factory):
     vae.compile(optimizer=keras.optimizers.Adam(3e-3))
     vae.fit(tf.data.Dataset.from_tensor_slices({"spectrogram": x[..., None], "label": labels}).batch(8),
             epochs=15, verbose=0)
-    from vae_audio.inference import TrainedModel
+    from vae_audio.modeling.inference import TrainedModel
 
     trained = TrainedModel.from_vae(vae, recipe=RECIPE, label_names=["low", "high"])
     z_mean, z_log_var = trained.encode(x, labels)
@@ -138,7 +138,7 @@ def test_a_tampered_or_missing_prior_file_is_refused(grid_with_prior, tmp_path):
 
 
 def test_the_model_refuses_a_prior_of_the_wrong_kind(grid_with_prior):
-    from vae_audio.latent_prior import LatentPrior
+    from vae_audio.modeling.latent_prior import LatentPrior
 
     loaded, _ = grid_with_prior
     mixture = LatentPrior(np.ones(1), np.zeros((1, 4)), np.eye(4)[None])
@@ -239,7 +239,7 @@ def test_interpolation_works_on_the_grid_latent(grid_with_prior):
 
 
 def test_slerp_keeps_the_norm_of_two_draws_and_ends_on_them():
-    from vae_audio.grid_prior import prior_noise, slerp
+    from vae_audio.modeling.grid_prior import prior_noise, slerp
 
     a, b = prior_noise(2, 50, 40, seed=1)
     path = slerp(a, b, 5)
@@ -269,7 +269,7 @@ def test_interpolation_in_the_priors_latent_ends_on_its_samples(grid_with_prior)
 
 
 def test_interpolation_in_the_prior_needs_a_learned_prior(tmp_path):
-    from vae_audio.inference import TrainedModel
+    from vae_audio.modeling.inference import TrainedModel
 
     kw = dict(architecture="grid", latent_dim=4, num_classes=2, **SMALL)
     vae = models.VAE(models.build_encoder(CFG.shape, **kw), models.build_decoder(CFG.shape, **kw), seed=0)
@@ -300,7 +300,7 @@ def test_a_summary_conditioned_prior_picks_a_mode_per_clip_and_travels_in_the_bu
     x, lab = toy(24)
     z_mean, z_log_var = trained.encode(x, lab)
     summary_prior = GridPrior.fit(z_mean, z_log_var, lab, num_classes=2, steps=20, summary_dim=3, **TINY)
-    from vae_audio.inference import TrainedModel
+    from vae_audio.modeling.inference import TrainedModel
 
     model = TrainedModel.from_vae(models.VAE(trained.encoder, trained.decoder), recipe=RECIPE,
                                   label_names=["low", "high"], prior=summary_prior)

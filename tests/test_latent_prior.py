@@ -1,4 +1,4 @@
-"""Tests of vae_audio.latent_prior (the Gaussian mixture fitted to training codes) and its bundle file."""
+"""Tests of vae_audio.modeling.latent_prior (the Gaussian mixture fitted to training codes) and its bundle file."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vae_audio.errors import BundleError, ParameterError
-from vae_audio.latent_prior import LatentPrior
+from vae_audio.modeling.latent_prior import LatentPrior
 
 CENTRES = np.array([[6.0, 0.0, 0.0], [0.0, 6.0, 0.0], [0.0, 0.0, 6.0]])
 
@@ -150,8 +150,8 @@ def test_corrupt_archive_is_a_bundle_error(tmp_path, data):
 keras = pytest.importorskip("keras")
 
 from vae_audio import bundle, inference, models  # noqa: E402
-from vae_audio.features import Normalizer, SpectrogramConfig  # noqa: E402
-from vae_audio.recipe import Recipe  # noqa: E402
+from vae_audio.dsp.features import Normalizer, SpectrogramConfig  # noqa: E402
+from vae_audio.dsp.recipe import Recipe  # noqa: E402
 
 CONFIG = SpectrogramConfig(sr=8000, n_fft=32, hop_length=16, n_samples=400)
 NORMALIZER = Normalizer.fixed(-80.0, 10.0)

@@ -1,4 +1,4 @@
-"""Tests of vae_audio.metrics: spectral convergence and log-spectral distance."""
+"""Tests of vae_audio.dsp.metrics: spectral convergence and log-spectral distance."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from vae_audio.errors import ParameterError
-from vae_audio.features import SpectrogramConfig, mel_filterbank, stft_magnitude
-from vae_audio.metrics import log_spectral_distance_db, spectral_convergence_db
+from vae_audio.dsp.features import SpectrogramConfig, mel_filterbank, stft_magnitude
+from vae_audio.dsp.metrics import log_spectral_distance_db, spectral_convergence_db
 
 SR, N_FFT, HOP, N = 8000, 256, 64, 2000
 KW = dict(n_fft=N_FFT, hop_length=HOP)
@@ -75,7 +75,7 @@ def test_mel_reference_with_a_mel_config(audio, mag):
 
 
 def test_metrics_module_does_not_import_tensorflow():
-    code = "import sys, vae_audio.metrics; sys.exit('tensorflow' in sys.modules)"
+    code = "import sys, vae_audio.dsp.metrics; sys.exit('tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 

@@ -1,4 +1,4 @@
-"""Tests of vae_audio.models: builder shapes, the VAE loss, warm-up, training, distribution."""
+"""Tests of vae_audio.modeling.models: builder shapes, the VAE loss, warm-up, training, distribution."""
 
 from __future__ import annotations
 
@@ -326,8 +326,8 @@ def test_mirrored_strategy_on_two_logical_cpus():
 def test_the_dense_model_on_mel_bands_reconstructs_structure_not_a_constant():
     """The first notebook's recipe (dense 'simple' model, 64 mel bands, spectral likelihood) learns the
     spectrogram, not its mean: the dense model once decoded every latent to ~0.3-0.5 everywhere."""
-    from vae_audio.datasets import default_config, load_dataset
-    from vae_audio.featurize import build_features, make_tf_dataset
+    from vae_audio.data.datasets import default_config, load_dataset
+    from vae_audio.data.featurize import build_features, make_tf_dataset
 
     keras.utils.set_random_seed(0)
     config = default_config("synth").replace(n_mels=32, n_samples=8000)  # 32 bands x 32 frames

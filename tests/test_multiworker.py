@@ -53,8 +53,8 @@ def test_two_workers_train_one_epoch_and_only_the_chief_writes(tmp_path):
     # exactly one bundle, the chief's; the other worker wrote nothing
     assert (tmp_path / "run0" / "model" / "config.json").is_file() and (tmp_path / "run0" / "report.html").is_file()
     assert not (tmp_path / "run1").exists() and not (tmp_path / "samples1").exists()
-    from vae_audio.bundle import load_model
-    from vae_audio.generate import generate_audio
+    from vae_audio.modeling.bundle import load_model
+    from vae_audio.modeling.generate import generate_audio
 
     model = load_model(tmp_path / "run0" / "model")
     audio = generate_audio(model, 2, seed=0)
@@ -137,6 +137,6 @@ def test_a_worker_killed_mid_run_then_the_cluster_restarts_and_resumes(tmp_path)
         assert f"Resuming {out} from epoch {done}" in text and "trained 12 epochs" in text
     history = json.loads((out / "history.json").read_text())
     assert len(history["loss"]) == 12 and all(v == v for v in history["loss"])
-    from vae_audio.bundle import load_model
+    from vae_audio.modeling.bundle import load_model
 
     assert load_model(out / "model").info["training"]["epochs_run"] == 12

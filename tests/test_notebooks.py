@@ -5,7 +5,7 @@ Each notebook is copied to a temporary folder and executed there with nbclient i
 and ``VAE_AUDIO_OUTPUTS`` pointing into the temporary folder, so the committed notebooks and
 ``outputs/samples`` are never touched. Also checked: the notebooks' cells match their reviewed
 sources, the jupytext percent scripts ``notebooks/*.py``; the committed outputs hold no FSDD
-audio; the files stay small; and :func:`vae_audio.notebook.notebook_settings` reads the environment as documented.
+audio; the files stay small; and :func:`vae_audio.ui.notebook.notebook_settings` reads the environment as documented.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def test_notebook_runs_and_shows_players_and_plots(executed, name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED_WAVS))
 def test_notebook_writes_valid_wavs(executed, name):
-    from vae_audio.audio import load_audio
+    from vae_audio.dsp.audio import load_audio
 
     _, outputs = executed
     samples = outputs / "samples"
@@ -198,7 +198,7 @@ def test_settings_data_choice_and_quick_mode(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("FSDD_DIR", raising=False)
     monkeypatch.setattr(notebook, "_find_root", lambda start: tmp_path)
-    monkeypatch.setattr("vae_audio.datasets._REPO_ROOT", tmp_path)
+    monkeypatch.setattr("vae_audio.data.datasets._REPO_ROOT", tmp_path)
     s = notebook.notebook_settings(epochs=30, env={"VAE_AUDIO_DATA": "synth"}, quiet_tensorflow=False)
     assert (s.data, s.quick, s.max_clips, s.epochs) == ("synth", False, None, 30)
     assert s.samples_dir == tmp_path / "outputs" / "samples" and s.cache_dir == tmp_path / "data" / "cache"
@@ -245,7 +245,7 @@ def test_settings_refuse_bad_environment(tmp_path, monkeypatch, env, error):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("FSDD_DIR", raising=False)
     monkeypatch.setattr(notebook, "_find_root", lambda start: tmp_path)
-    monkeypatch.setattr("vae_audio.datasets._REPO_ROOT", tmp_path)
+    monkeypatch.setattr("vae_audio.data.datasets._REPO_ROOT", tmp_path)
     with pytest.raises(error, match="VAE_AUDIO|FSDD"):
         notebook.notebook_settings(epochs=3, env=env, verbose=False, quiet_tensorflow=False)
 

@@ -1,4 +1,4 @@
-"""Tests of vae_audio.phase: Griffin-Lim (FGLA + PGHI), mel inversion, model-output helpers."""
+"""Tests of vae_audio.dsp.phase: Griffin-Lim (FGLA + PGHI), mel inversion, model-output helpers."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 librosa = pytest.importorskip("librosa")
 
 from vae_audio.errors import ParameterError, VaeAudioError  # noqa: E402
-from vae_audio.features import SpectrogramConfig, db_to_magnitude, spectrogram_db  # noqa: E402
-from vae_audio.metrics import spectral_convergence_db  # noqa: E402
-from vae_audio.phase import (  # noqa: E402
+from vae_audio.dsp.features import SpectrogramConfig, db_to_magnitude, spectrogram_db  # noqa: E402
+from vae_audio.dsp.metrics import spectral_convergence_db  # noqa: E402
+from vae_audio.dsp.phase import (  # noqa: E402
     DEFAULT_N_ITER,
     db_to_audio,
     griffin_lim,

@@ -40,8 +40,8 @@ def test_losses_match_float32_within_tolerance(runs):
 def test_bundles_are_float32_and_the_policy_is_restored(runs):
     import keras
 
-    from vae_audio.bundle import load_model
-    from vae_audio.generate import generate_audio
+    from vae_audio.modeling.bundle import load_model
+    from vae_audio.modeling.generate import generate_audio
 
     assert keras.config.dtype_policy().name == "float32"  # training did not leave its policy behind
     for name in ("mixed_bfloat16", "mixed_float16"):

@@ -16,8 +16,8 @@ import pytest
 import soundfile as sf
 
 from vae_audio.errors import ConfigError, ParameterError
-from vae_audio.features import Normalizer, SpectrogramConfig, stft_magnitude
-from vae_audio.recipe import Recipe, normalize_level
+from vae_audio.dsp.features import Normalizer, SpectrogramConfig, stft_magnitude
+from vae_audio.dsp.recipe import Recipe, normalize_level
 
 CFG = SpectrogramConfig(sr=8000, n_fft=64, hop_length=32, n_samples=2000)
 QUIET = 10.0 ** (-30.0 / 20.0)
@@ -107,14 +107,14 @@ def trained(folders):
     result = train(TrainSettings(data=str(folders["loud"]), model="conv", conditional=True, epochs=10, latent_dim=8, batch_size=4,
                                  learning_rate=2e-3, hop_length=256, out=str(folders["root"] / "run"), n_samples_out=0,
                                  verbose=0), overwrite=True)
-    from vae_audio.bundle import load_model
+    from vae_audio.modeling.bundle import load_model
 
     return load_model(result.model_dir)
 
 
 def test_training_features_ignore_the_recorded_level(folders, trained):
-    from vae_audio.datasets import load_dataset
-    from vae_audio.featurize import build_features
+    from vae_audio.data.datasets import load_dataset
+    from vae_audio.data.featurize import build_features
 
     loud = build_features(load_dataset(folders["loud"], config=trained.config), cache_dir=None)
     quiet = build_features(load_dataset(folders["quiet"], config=trained.config), cache_dir=None)
@@ -128,8 +128,8 @@ def test_training_features_ignore_the_recorded_level(folders, trained):
 
 
 def test_reconstruct_api_and_interpolate_are_level_invariant(folders, trained):
-    from vae_audio.audio import load_audio
-    from vae_audio.generate import interpolate, reconstruct_audio
+    from vae_audio.dsp.audio import load_audio
+    from vae_audio.modeling.generate import interpolate, reconstruct_audio
 
     loud = [load_audio(folders["loud"] / "a" / f"{i:02d}.wav", sr=16000)[0] for i in (0, 2)]
     quiet = [load_audio(folders["quiet"] / "a" / f"{i:02d}.wav", sr=16000)[0] for i in (0, 2)]
@@ -157,8 +157,8 @@ def test_reconstruct_cli_is_level_invariant(folders, trained, tmp_path):
     read = {p.stem: sf.read(p, dtype="float32")[0] for p in (tmp_path / "o").glob("*.wav")}
     assert len(read) == 6
     # the files hold what the API makes of the same inputs (level invariant, tested above), to 16-bit rounding
-    from vae_audio.audio import load_audio
-    from vae_audio.generate import reconstruct_audio
+    from vae_audio.dsp.audio import load_audio
+    from vae_audio.modeling.generate import reconstruct_audio
 
     api = reconstruct_audio(trained, [load_audio(p, sr=16000)[0] for p in (loud, quiet)], labels=[1, 1])
     for i, stem in enumerate(("loud", "quiet")):
@@ -170,8 +170,8 @@ def test_reconstruct_cli_is_level_invariant(folders, trained, tmp_path):
 
 
 def test_evaluate_is_level_invariant(folders, trained):
-    from vae_audio.classifier import ClassifierConfig
-    from vae_audio.evaluate import evaluate
+    from vae_audio.evaluation.classifier import ClassifierConfig
+    from vae_audio.evaluation.evaluate import evaluate
 
     tiny = ClassifierConfig(conv_filters=(4,), embedding_dim=8, epochs=1, batch_size=16)
     kw = dict(n_generate=2, cache_dir=None, classifier_config=tiny, phase_kwargs={"n_iter": 4})
@@ -183,7 +183,7 @@ def test_evaluate_is_level_invariant(folders, trained):
 
 
 def test_the_judge_features_ignore_the_level():
-    from vae_audio.classifier import log_mel_features
+    from vae_audio.evaluation.classifier import log_mel_features
 
     spec = SpectrogramConfig(sr=8000, n_fft=256, hop_length=64, n_samples=4000, n_mels=32)
     y = np.stack([note(200, 8000, 0.5, 0.5, 3), note(350, 8000, 0.5, 0.8, 4)])
@@ -197,7 +197,7 @@ def test_the_judge_features_ignore_the_level():
 def test_format_1_bundles_still_load(trained, tmp_path):
     import shutil
 
-    from vae_audio.bundle import load_model
+    from vae_audio.modeling.bundle import load_model
 
     for data, level in (("fsdd", "peak"), ("synth", None), ("/no/such/folder", "peak")):
         old = tmp_path / f"v1-{level}-{len(data)}"

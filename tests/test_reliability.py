@@ -31,13 +31,13 @@ keras = pytest.importorskip("keras")
 
 from conftest import sine, wav_bytes  # noqa: E402
 from vae_audio import bundle, cli, generate, inference, models  # noqa: E402
-from vae_audio.audio import load_audio  # noqa: E402
-from vae_audio.datasets import load_dataset  # noqa: E402
+from vae_audio.dsp.audio import load_audio  # noqa: E402
+from vae_audio.data.datasets import load_dataset  # noqa: E402
 from vae_audio.errors import (AudioWriteError, BundleError, ConfigError, DatasetError,  # noqa: E402
                               ParameterError, TrainingError, VaeAudioError)
-from vae_audio.features import SpectrogramConfig, stft_magnitude  # noqa: E402
-from vae_audio.featurize import build_features, make_tf_dataset  # noqa: E402
-from vae_audio.phase import griffin_lim  # noqa: E402
+from vae_audio.dsp.features import SpectrogramConfig, stft_magnitude  # noqa: E402
+from vae_audio.data.featurize import build_features, make_tf_dataset  # noqa: E402
+from vae_audio.dsp.phase import griffin_lim  # noqa: E402
 from vae_audio.training import TrainSettings, latest_checkpoint, train  # noqa: E402
 
 SR = 8000
@@ -481,7 +481,7 @@ def test_generate_writes_checked_clips(tiny, tmp_path, capsys):
 
 
 def test_generate_prior_options(tiny, tmp_path, capsys):
-    from vae_audio.latent_prior import LatentPrior
+    from vae_audio.modeling.latent_prior import LatentPrior
 
     # the tiny bundle has no fitted prior: asking for one is a one-line error, nothing written
     code, _, err = run_cli(capsys, "generate", "--model", tiny.path, "--out", tmp_path / "a", "--prior", "fitted")
@@ -570,7 +570,7 @@ EVAL_KINDS = list(FILE_KINDS) + MODEL_KINDS + ["negative_n", "huge_n", "unknown_
 @pytest.mark.parametrize("kind", EVAL_KINDS)
 def test_evaluate(kind, bad_file, tiny, mixed_run, tmp_path, monkeypatch, capsys):
     """``evaluate`` on the model trained on a folder (16 kHz, 1 s), whose config folders of audio share."""
-    from vae_audio.evaluate import evaluate, evaluate_model
+    from vae_audio.evaluation.evaluate import evaluate, evaluate_model
 
     monkeypatch.chdir(tmp_path)
     model_dir, out = mixed_run.result.model_dir, tmp_path / "results.json"
@@ -623,7 +623,7 @@ def test_evaluate(kind, bad_file, tiny, mixed_run, tmp_path, monkeypatch, capsys
 
 
 def test_evaluate_skips_files_that_fail_to_decode(bad_file, mixed_run, tmp_path, monkeypatch):
-    from vae_audio.evaluate import evaluate
+    from vae_audio.evaluation.evaluate import evaluate
 
     monkeypatch.chdir(tmp_path)
     folder = _mk(tmp_path / "data")
@@ -744,7 +744,7 @@ def test_a_model_decoding_nan_writes_nothing(tiny, tmp_path, monkeypatch):
 
 
 def test_write_clips_failing_mid_batch_leaves_nothing(tmp_path, monkeypatch):
-    import vae_audio.generate as gen
+    import vae_audio.modeling.generate as gen
 
     real, calls = gen.write_wav, []
 
@@ -810,7 +810,7 @@ def test_dataset_building_does_not_hold_waveforms_twice(tmp_path, monkeypatch):
     add a whole second audio array (measured: +0.47 x streaming, +1.48 x holding them)."""
     import tracemalloc
 
-    import vae_audio.featurize as featurize
+    import vae_audio.data.featurize as featurize
 
     folder = _mk(tmp_path / "many")
     rng = np.random.default_rng(0)

@@ -87,7 +87,7 @@ def test_report_command_rebuilds_and_says_what_is_missing(run, capsys, tmp_path)
 
 
 def test_evaluation_results_fill_the_tables(run, tmp_path):
-    from vae_audio.evaluate import table_sections
+    from vae_audio.evaluation.evaluate import table_sections
 
     import shutil
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vae_audio.errors import ParameterError
-from vae_audio.synth import (FAMILIES, PITCH_RANGES, generate_synth, midi_to_hz, synth_note,
+from vae_audio.data.synth import (FAMILIES, PITCH_RANGES, generate_synth, midi_to_hz, synth_note,
                              synth_params)
 
 

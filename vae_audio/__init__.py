@@ -26,46 +26,83 @@ _EXPORTS: dict[str, str] = {
     "AudioWriteError": "errors", "ConfigError": "errors", "DatasetError": "errors",
     "BundleError": "errors", "TrainingError": "errors",
     # audio
-    "load_audio": "audio", "write_wav": "audio", "pad_or_truncate": "audio", "trim_silence": "audio",
-    "resample": "audio",
+    "load_audio": "dsp.audio", "write_wav": "dsp.audio", "pad_or_truncate": "dsp.audio", "trim_silence": "dsp.audio",
+    "resample": "dsp.audio",
     # features
-    "SpectrogramConfig": "features", "Normalizer": "features", "stft_magnitude": "features",
-    "mel_filterbank": "features", "amplitude_to_db": "features", "db_to_amplitude": "features",
-    "spectrogram_db": "features", "db_to_magnitude": "features", "n_stft_frames": "features",
-    "Recipe": "recipe", "normalize_level": "recipe",
+    "SpectrogramConfig": "dsp.features", "Normalizer": "dsp.features", "stft_magnitude": "dsp.features",
+    "mel_filterbank": "dsp.features", "amplitude_to_db": "dsp.features", "db_to_amplitude": "dsp.features",
+    "spectrogram_db": "dsp.features", "db_to_magnitude": "dsp.features", "n_stft_frames": "dsp.features",
+    "Recipe": "dsp.recipe", "normalize_level": "dsp.recipe",
     # phase reconstruction and spectral metrics
-    "griffin_lim": "phase", "pghi_phase": "phase", "mel_to_stft_magnitude": "phase",
-    "magnitude_to_audio": "phase", "db_to_audio": "phase",
-    "spectral_convergence_db": "metrics", "log_spectral_distance_db": "metrics",
+    "griffin_lim": "dsp.phase", "pghi_phase": "dsp.phase", "mel_to_stft_magnitude": "dsp.phase",
+    "magnitude_to_audio": "dsp.phase", "db_to_audio": "dsp.phase",
+    "spectral_convergence_db": "dsp.metrics", "log_spectral_distance_db": "dsp.metrics",
     # datasets and features of whole datasets
-    "load_dataset": "datasets", "default_config": "datasets", "find_fsdd": "datasets",
-    "AudioDataset": "datasets", "generate_synth": "synth", "download_fsdd": "download",
-    "Features": "featurize", "build_features": "featurize", "make_tf_dataset": "featurize",
-    "ShardedArray": "shards",
+    "load_dataset": "data.datasets", "default_config": "data.datasets", "find_fsdd": "data.datasets",
+    "AudioDataset": "data.datasets", "generate_synth": "data.synth", "download_fsdd": "data.download",
+    "Features": "data.featurize", "build_features": "data.featurize", "make_tf_dataset": "data.featurize",
+    "ShardedArray": "data.shards",
     # models, bundles, training, generation
-    "build_encoder": "models", "build_decoder": "models", "VAE": "models",
-    "save_model": "bundle", "load_model": "bundle", "TrainedModel": "inference", "check_compatible": "inference",
-    "LatentPrior": "latent_prior", "GridPrior": "grid_prior",
+    "build_encoder": "modeling.models", "build_decoder": "modeling.models", "VAE": "modeling.models",
+    "save_model": "modeling.bundle", "load_model": "modeling.bundle", "TrainedModel": "modeling.inference", "check_compatible": "modeling.inference",
+    "LatentPrior": "modeling.latent_prior", "GridPrior": "modeling.grid_prior",
     "TrainSettings": "training", "train": "training", "fit_training_prior": "training",
-    "generate_audio": "generate", "reconstruct_audio": "generate", "interpolate": "generate",
-    "write_clips": "generate",
+    "generate_audio": "modeling.generate", "reconstruct_audio": "modeling.generate", "interpolate": "modeling.generate",
+    "write_clips": "modeling.generate",
     # evaluation
-    "AudioClassifier": "classifier", "get_or_train_classifier": "classifier",
-    "generation_scores": "classifier", "CepstralJudge": "cepstral_judge",
-    "inception_score": "scores", "frechet_distance": "scores", "accuracy": "scores",
-    "write_report": "report",
+    "AudioClassifier": "evaluation.classifier", "get_or_train_classifier": "evaluation.classifier",
+    "generation_scores": "evaluation.classifier", "CepstralJudge": "evaluation.cepstral_judge",
+    "inception_score": "evaluation.scores", "frechet_distance": "evaluation.scores", "accuracy": "evaluation.scores",
+    "write_report": "evaluation.report",
 }
 
 #: submodules reachable as attributes (``va.display.player``) without an explicit import
-_SUBMODULES = [
-    "errors", "fileio", "checks", "choices", "audio", "features", "recipe", "phase", "metrics", "scores", "synth",
-    "datasets", "download", "featurize", "shards", "models", "latent_prior", "grid_prior", "inference", "bundle", "training",
-    "generate", "classifier", "cepstral_judge", "listening", "evaluate", "display", "notebook", "progress",
-    "report", "tfquiet", "cli",
-]
+_SUBMODULES = ["errors", "fileio", "checks", "choices", "progress", "tfquiet", "training", "cli",
+               "dsp", "data", "modeling", "evaluation", "ui"]
+
+#: the modules inside those groups, reachable by their own name too (``va.display``, ``from vae_audio import phase``)
+_GROUPED = {
+    "audio": "dsp.audio",
+    "features": "dsp.features",
+    "recipe": "dsp.recipe",
+    "phase": "dsp.phase",
+    "metrics": "dsp.metrics",
+    "synth": "data.synth",
+    "datasets": "data.datasets",
+    "download": "data.download",
+    "featurize": "data.featurize",
+    "shards": "data.shards",
+    "models": "modeling.models",
+    "adversarial": "modeling.adversarial",
+    "latent_prior": "modeling.latent_prior",
+    "grid_prior": "modeling.grid_prior",
+    "inference": "modeling.inference",
+    "bundle": "modeling.bundle",
+    "generate": "modeling.generate",
+    "scores": "evaluation.scores",
+    "listening": "evaluation.listening",
+    "classifier": "evaluation.classifier",
+    "cepstral_judge": "evaluation.cepstral_judge",
+    "evaluate": "evaluation.evaluate",
+    "display": "ui.display",
+    "notebook": "ui.notebook",
+    "report": "evaluation.report",
+}
 
 # lazy_loader (what librosa and scikit-image use): module attributes resolve on first access
-__getattr__, __dir__, _lazy_all = lazy_loader.attach(
+_lazy_getattr, _lazy_dir, _lazy_all = lazy_loader.attach(
     __name__, submodules=_SUBMODULES,
     submod_attrs={module: sorted(n for n, m in _EXPORTS.items() if m == module) for module in set(_EXPORTS.values())})
+
+
+def __getattr__(name: str):
+    if name in _GROUPED:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{_GROUPED[name]}")
+    return _lazy_getattr(name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(_lazy_dir()) | set(_GROUPED))
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -1,7 +1,7 @@
 """The names users choose from (architectures, likelihoods, priors, strategies), defined once.
 
 A dependency-free module, so the command line can offer the choices without importing
-TensorFlow; :mod:`vae_audio.models`, :mod:`vae_audio.training` and :mod:`vae_audio.bundle`
+TensorFlow; :mod:`vae_audio.modeling.models`, :mod:`vae_audio.training` and :mod:`vae_audio.modeling.bundle`
 re-export what concerns them.
 """
 
@@ -9,18 +9,18 @@ from __future__ import annotations
 
 __all__ = ["ARCHITECTURES", "DEFAULT_ARCHITECTURE", "LIKELIHOODS", "DEFAULT_LIKELIHOODS", "PRIOR_CHOICES", "GRID_PRIOR_CHOICES", "DEFAULT_GRID_PRIOR", "STRATEGIES", "PRECISIONS"]
 
-#: encoder/decoder architectures (see :mod:`vae_audio.models`)
+#: encoder/decoder architectures (see :mod:`vae_audio.modeling.models`)
 ARCHITECTURES = ("conv", "simple", "blog", "grid")
 #: what ``vae-audio train`` and the builders use unless told otherwise: the latent laid out over
 #: frequency and time, with a learned prior (chosen by measurement, see the README)
 DEFAULT_ARCHITECTURE = "grid"
-#: decoder likelihoods, i.e. reconstruction terms (see :class:`vae_audio.models.VAE`)
+#: decoder likelihoods, i.e. reconstruction terms (see :class:`vae_audio.modeling.models.VAE`)
 LIKELIHOODS = ("calibrated", "gaussian", "mse_scaled", "spectral")
 #: each architecture's default likelihood in training (the grid model was measured with ``spectral``)
 DEFAULT_LIKELIHOODS = {"conv": "calibrated", "simple": "calibrated", "blog": "calibrated", "grid": "spectral"}
 #: what generation samples z from: the fitted prior if the model has one, it, or N(0, I)
 PRIOR_CHOICES = ("auto", "fitted", "standard")
-#: the learned prior a grid model gets after training (see :mod:`vae_audio.grid_prior`), or none
+#: the learned prior a grid model gets after training (see :mod:`vae_audio.modeling.grid_prior`), or none
 GRID_PRIOR_CHOICES = ("autoregressive", "diffusion", "none")
 #: the default of those (chosen by ``benchmarks/grid_prior.py``, see the README)
 DEFAULT_GRID_PRIOR = "autoregressive"

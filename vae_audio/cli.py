@@ -21,8 +21,8 @@ __all__ = ["main", "build_parser"]
 
 
 def _cmd_features(args: argparse.Namespace) -> int:
-    from .audio import load_audio, pad_or_truncate
-    from .features import Normalizer, SpectrogramConfig
+    from .dsp.audio import load_audio, pad_or_truncate
+    from .dsp.features import Normalizer, SpectrogramConfig
 
     cfg = SpectrogramConfig(sr=args.sr, n_fft=args.n_fft, hop_length=args.hop_length,
                             n_samples=int(round(args.duration * args.sr)))
@@ -59,8 +59,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from .bundle import load_model
-    from .generate import generate_to_files
+    from .modeling.bundle import load_model
+    from .modeling.generate import generate_to_files
 
     model = load_model(args.model)
     out = args.out or f"outputs/samples/{_model_name(args.model)}"
@@ -72,8 +72,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
-    from .bundle import load_model
-    from .generate import reconstruct_files
+    from .modeling.bundle import load_model
+    from .modeling.generate import reconstruct_files
 
     model = load_model(args.model)
     out = args.out or f"outputs/samples/{_model_name(args.model)}-reconstructions"
@@ -83,7 +83,7 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate, format_table
+    from .evaluation.evaluate import evaluate, format_table
 
     results = evaluate(args.model, data=args.data, json_path=args.json, max_clips=args.max_clips,
                        n_generate=args.n_generate, seed=args.seed, prior=args.prior,
@@ -93,14 +93,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(f"wrote {args.json}")
     if not args.no_report:
-        from .report import REPORT_FILE, locate_run
+        from .evaluation.report import REPORT_FILE, locate_run
 
         print(f"wrote {locate_run(args.model)[1] / REPORT_FILE}")
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .report import write_report
+    from .evaluation.report import write_report
 
     path = write_report(args.model, data=args.data, n_clips=args.n_clips, seed=args.seed, verbose=not args.quiet)
     print(f"wrote {path}")
@@ -108,7 +108,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    from .download import download_fsdd
+    from .data.download import download_fsdd
 
     path = download_fsdd(to=args.to, overwrite=args.overwrite)
     print(f"FSDD is ready in {path}")

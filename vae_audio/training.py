@@ -7,7 +7,7 @@ The output folder of a run (``TrainSettings.out``) holds::
       checkpoints/latest.json      which epoch folder is the newest complete one
       model/                       the final bundle: encoder.keras, decoder.keras, config.json
       history.json                 losses per epoch (train and validation)
-      report.html                  the listening report (vae_audio.report): test clips, samples, losses, scores
+      report.html                  the listening report (vae_audio.evaluation.report): test clips, samples, losses, scores
       logs/                        TensorBoard logs (losses, audio examples)
 
 Every file is written atomically: an epoch folder is assembled under a temporary name and
@@ -46,10 +46,10 @@ class TrainSettings:
     ----------
     data : ``"synth"`` (built-in, default), ``"fsdd"``, or a folder of audio.
     model : architecture, ``"grid"`` (default: a latent laid out over frequency and time),
-        ``"conv"``, ``"simple"`` or ``"blog"`` (see :mod:`vae_audio.models`).
+        ``"conv"``, ``"simple"`` or ``"blog"`` (see :mod:`vae_audio.modeling.models`).
     model_options : the architecture's options (``**arch_kwargs`` of
-        :func:`vae_audio.models.build_encoder`, e.g. ``{"filters": [16, 32, 64]}``) put over the
-        dataset's defaults (:func:`vae_audio.datasets.default_model_options`); ``None`` keeps them.
+        :func:`vae_audio.modeling.models.build_encoder`, e.g. ``{"filters": [16, 32, 64]}``) put over the
+        dataset's defaults (:func:`vae_audio.data.datasets.default_model_options`); ``None`` keeps them.
     conditional : condition encoder and decoder on the dataset's labels; ``None`` (default):
         when the dataset has labels.
     epochs : total number of epochs (a resumed run stops at the same count).
@@ -58,30 +58,30 @@ class TrainSettings:
     latent_dim : size of the latent space; ``None`` uses the architecture's default.
     beta : weight of the KL term after warm-up.
     kl_warmup_epochs : epochs over which beta ramps linearly from 0 (0 disables warm-up).
-    likelihood : decoder likelihood, see :class:`vae_audio.models.VAE`; ``None``: the
+    likelihood : decoder likelihood, see :class:`vae_audio.modeling.models.VAE`; ``None``: the
         architecture's default (:data:`vae_audio.choices.DEFAULT_LIKELIHOODS`).
     seed : seeds weights, shuffling, sampling (same seed, same weights on CPU).
     out : output folder of the run.
     max_clips : use at most this many clips (quick runs); ``None`` = all.
     strategy : ``"default"``, ``"mirrored"`` (all local devices) or ``"multiworker"``.
     n_samples_out : how many generated and reconstructed clips to write at the end; with 0 neither
-        they nor the run's ``report.html`` (:mod:`vae_audio.report`) are written.
+        they nor the run's ``report.html`` (:mod:`vae_audio.evaluation.report`) are written.
     samples_dir : where those clips go (``None``: ``outputs/samples/<run name>``).
     sr, duration, n_fft, hop_length, n_mels : spectrogram settings (Hz, seconds, samples, samples,
-        bands) that replace the dataset's defaults (:func:`vae_audio.datasets.default_config`);
+        bands) that replace the dataset's defaults (:func:`vae_audio.data.datasets.default_config`);
         ``None`` keeps the default. Saved in the bundle's recipe.
     verbose : 0 silent, 1 a progress bar, 2 one line per epoch (Keras' ``fit`` levels).
     prior_model : the learned prior a ``grid`` model gets after the autoencoder
-        (:data:`vae_audio.grid_prior.PRIOR_KINDS`, default ``"autoregressive"``), or ``"none"``;
+        (:data:`vae_audio.modeling.grid_prior.PRIOR_KINDS`, default ``"autoregressive"``), or ``"none"``;
         vector-latent models always get a Gaussian mixture.
-    prior_steps : optimizer steps of that prior (``None``: :data:`vae_audio.grid_prior.DEFAULT_STEPS`).
+    prior_steps : optimizer steps of that prior (``None``: :data:`vae_audio.modeling.grid_prior.DEFAULT_STEPS`).
     adversarial_from : switch on a patch discriminator (adversarial + feature-matching loss, see
-        :mod:`vae_audio.adversarial`) from this epoch on (1 = from the start); ``None`` (default): none.
+        :mod:`vae_audio.modeling.adversarial`) from this epoch on (1 = from the start); ``None`` (default): none.
     precision : the Keras dtype policy of training, ``"float32"`` (default), ``"mixed_float16"``
         (GPUs; the optimizer gets loss scaling) or ``"mixed_bfloat16"`` (TPUs, recent CPUs); the
         loss is computed in float32 and the saved bundle is float32 whatever the policy.
     xla : compile the training step with XLA (``jit_compile``).
-    adversarial_options : keyword arguments of :class:`vae_audio.adversarial.AdversarialVAE`
+    adversarial_options : keyword arguments of :class:`vae_audio.modeling.adversarial.AdversarialVAE`
         (``weight_scale``, ``critic_warmup_steps``, ``discriminator_learning_rate``).
     """
 
@@ -170,9 +170,9 @@ class TrainSettings:
         return {k: getattr(self, k) for k in (*self._SPECTROGRAM_FIELDS, "duration") if getattr(self, k) is not None}
 
     def spectrogram_config(self):
-        """The run's :class:`~vae_audio.features.SpectrogramConfig`: the dataset's default with this
+        """The run's :class:`~vae_audio.dsp.features.SpectrogramConfig`: the dataset's default with this
         run's ``sr`` / ``duration`` / ``n_fft`` / ``hop_length`` / ``n_mels`` put in."""
-        from .datasets import default_config
+        from .data.datasets import default_config
 
         base = default_config(self.data)
         changes = {k: v for k, v in self._overrides().items() if k != "duration"}
@@ -444,8 +444,8 @@ def _read_state(checkpoint: Path) -> dict[str, Any]:
 
 def _check_resumable(state: dict[str, Any], checkpoint: Path, features) -> None:
     """The data of a resumed run must be featurized exactly as the checkpoint's was."""
-    from .inference import check_compatible
-    from .features import Normalizer, SpectrogramConfig
+    from .modeling.inference import check_compatible
+    from .dsp.features import Normalizer, SpectrogramConfig
 
     try:
         config = SpectrogramConfig.from_dict(state["config"])
@@ -467,7 +467,8 @@ def _build_vae(settings: TrainSettings, features, num_classes: int | None, strat
     """The run's VAE (compiled, built) under ``strategy``, and the keyword arguments it was made with."""
     import keras
 
-    from . import datasets, models
+    from .data import datasets
+    from .modeling import models
 
     with strategy.scope():
         model_kwargs = {"architecture": settings.model, "num_classes": num_classes,
@@ -486,7 +487,7 @@ def _build_vae(settings: TrainSettings, features, num_classes: int | None, strat
         if settings.adversarial_from is None:
             vae = models.VAE(encoder, decoder, **vae_kwargs)
         else:
-            from .adversarial import AdversarialVAE, build_patch_discriminator
+            from .modeling.adversarial import AdversarialVAE, build_patch_discriminator
 
             vae = AdversarialVAE(encoder, decoder, discriminator=build_patch_discriminator(features.config.n_freq),
                                  adversarial_start_step=(settings.adversarial_from - 1) * steps_per_epoch,
@@ -502,7 +503,7 @@ def _build_vae(settings: TrainSettings, features, num_classes: int | None, strat
 def _float32_copy(vae, settings: TrainSettings, features, model_kwargs: Mapping[str, Any],
                   vae_kwargs: Mapping[str, Any]):
     """The trained VAE as float32 layers with the same weights (what a mixed-precision run saves)."""
-    from . import models
+    from .modeling import models
 
     if settings.precision == "float32":
         return vae
@@ -525,7 +526,7 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
     settings : the run's settings (defaults: conv model on the built-in synthetic data).
     resume : continue the run in ``settings.out_dir`` from its last completed epoch.
     overwrite : start over even if ``settings.out_dir`` already holds a run.
-    features : optional pre-built :class:`vae_audio.datasets.Features` (skips loading data).
+    features : optional pre-built :class:`vae_audio.data.datasets.Features` (skips loading data).
 
     Returns
     -------
@@ -538,10 +539,10 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
     """
     import keras
 
-    from . import datasets
-    from .bundle import save_model
-    from .inference import TrainedModel
-    from .featurize import build_features, make_tf_dataset
+    from .data import datasets
+    from .modeling.bundle import save_model
+    from .modeling.inference import TrainedModel
+    from .data.featurize import build_features, make_tf_dataset
 
     settings = settings or TrainSettings()
     # a multi-worker strategy configures TensorFlow's collective ops, which must happen before
@@ -666,11 +667,11 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
     _write_audio_summary(out, trained)
     samples: list[Path] = []
     if settings.n_samples_out:
-        from .generate import write_training_samples
+        from .modeling.generate import write_training_samples
 
         samples_dir = Path(settings.samples_dir) if settings.samples_dir else Path("outputs/samples") / settings.run_name
         samples = write_training_samples(trained, features, samples_dir, n=settings.n_samples_out, seed=settings.seed)
-        from .report import write_report
+        from .evaluation.report import write_report
 
         report = write_report(model_dir, model=trained, features=features, history=history,
                               n_clips=min(4, settings.n_samples_out), seed=settings.seed)
@@ -685,16 +686,16 @@ def fit_training_prior(vae, features, *, conditional: bool, seed: int = 0, kind:
     """The latent prior of a trained VAE, fitted to its training-split codes.
 
     Encodes every training clip (posterior means and variances) and fits, with
-    :meth:`vae_audio.inference.TrainedModel.fit_prior`, a Gaussian mixture for a vector latent
-    (see :mod:`vae_audio.latent_prior`) or a learned prior network of family ``kind`` for a grid
-    latent (see :mod:`vae_audio.grid_prior`; ``kind="none"``: no prior, samples come from
+    :meth:`vae_audio.modeling.inference.TrainedModel.fit_prior`, a Gaussian mixture for a vector latent
+    (see :mod:`vae_audio.modeling.latent_prior`) or a learned prior network of family ``kind`` for a grid
+    latent (see :mod:`vae_audio.modeling.grid_prior`; ``kind="none"``: no prior, samples come from
     ``N(0, I)``), per class for a conditional model. A grid model's prior gets the data's
-    defaults (:func:`vae_audio.datasets.default_prior_options`: ``steps`` unless given, network
-    settings), then ``prior_options`` (keyword arguments of :meth:`vae_audio.grid_prior.GridPrior.fit`).
+    defaults (:func:`vae_audio.data.datasets.default_prior_options`: ``steps`` unless given, network
+    settings), then ``prior_options`` (keyword arguments of :meth:`vae_audio.modeling.grid_prior.GridPrior.fit`).
     The bundle stores it; generation samples it.
     """
-    from .datasets import default_prior_options
-    from .inference import TrainedModel
+    from .data.datasets import default_prior_options
+    from .modeling.inference import TrainedModel
 
     names = list(features.label_names) if conditional else None
     model = TrainedModel.from_vae(vae, recipe=features.recipe, label_names=names)
@@ -712,7 +713,7 @@ def fit_training_prior(vae, features, *, conditional: bool, seed: int = 0, kind:
 
 
 def _write_audio_summary(out: Path, trained, n: int = 4) -> None:
-    """Log a few prior samples of a :class:`~vae_audio.inference.TrainedModel` as audio to TensorBoard
+    """Log a few prior samples of a :class:`~vae_audio.modeling.inference.TrainedModel` as audio to TensorBoard
     (``out/logs/samples``)."""
     import tensorflow as tf
 

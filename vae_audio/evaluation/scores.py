@@ -2,7 +2,7 @@
 
 These are the in-domain generation metrics of WaveGAN (Donahue et al., 2019) and DiffWave
 (Kong et al., 2021) for SC09 digits, applied to the outputs of
-:class:`vae_audio.classifier.AudioClassifier` (or any classifier):
+:class:`vae_audio.evaluation.classifier.AudioClassifier` (or any classifier):
 
 * :func:`accuracy`: how often predicted labels equal the requested/true labels.
 * :func:`inception_score`: ``exp(E_x KL(p(y|x) || p(y)))`` from class probabilities; high
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ParameterError
+from ..errors import ParameterError
 
 __all__ = ["accuracy", "inception_score", "frechet_distance", "frechet_distance_from_stats", "gaussian_stats"]
 

@@ -2,9 +2,9 @@
 
 Training (:func:`vae_audio.training.train`), ``generate``, ``reconstruct``, ``evaluate`` and the
 notebooks all use a trained VAE through it: it owns the encoder, the decoder, the preprocessing
-:class:`~vae_audio.recipe.Recipe` and the latent prior, and turns waveforms into codes and codes
-into spectrograms and audio. :func:`vae_audio.bundle.load_model` returns one from files;
-:meth:`TrainedModel.from_vae` wraps a VAE in memory. (:class:`vae_audio.models.VAE` is only the
+:class:`~vae_audio.dsp.recipe.Recipe` and the latent prior, and turns waveforms into codes and codes
+into spectrograms and audio. :func:`vae_audio.modeling.bundle.load_model` returns one from files;
+:meth:`TrainedModel.from_vae` wraps a VAE in memory. (:class:`vae_audio.modeling.models.VAE` is only the
 training graph.)
 """
 
@@ -17,12 +17,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from . import checks
-from .choices import PRIOR_CHOICES
-from .errors import BundleError, ConfigError, ParameterError
-from .features import Normalizer, SpectrogramConfig
-from .recipe import Recipe
-from .shards import ShardedArray
+from .. import checks
+from ..choices import PRIOR_CHOICES
+from ..errors import BundleError, ConfigError, ParameterError
+from ..dsp.features import Normalizer, SpectrogramConfig
+from ..dsp.recipe import Recipe
+from ..data.shards import ShardedArray
 
 __all__ = ["TrainedModel", "check_prior_choice", "check_compatible", "check_label_names", "PRIOR_CHOICES"]
 
@@ -91,8 +91,8 @@ class TrainedModel:
     normalized spectrograms are ``(n, freq, frames)`` float32 in [0, 1], latent vectors
     ``(n, latent_dim)``, waveforms ``(n, n_samples)`` at ``config.sr``. Labels (conditional
     models) may be given as indices or names, one per item or one for all. ``prior`` is the
-    model's latent prior (or ``None``): the :class:`~vae_audio.latent_prior.LatentPrior` fitted to
-    a vector latent's training codes, or the :class:`~vae_audio.grid_prior.GridPrior` trained on
+    model's latent prior (or ``None``): the :class:`~vae_audio.modeling.latent_prior.LatentPrior` fitted to
+    a vector latent's training codes, or the :class:`~vae_audio.modeling.grid_prior.GridPrior` trained on
     a grid latent's.
     """
 
@@ -123,7 +123,7 @@ class TrainedModel:
     @classmethod
     def from_vae(cls, vae, *, recipe: Recipe, label_names: Sequence[str] | None = None,
                  prior=None) -> "TrainedModel":
-        """Wrap an in-memory :class:`~vae_audio.models.VAE` (no files involved)."""
+        """Wrap an in-memory :class:`~vae_audio.modeling.models.VAE` (no files involved)."""
         return cls(vae.encoder, vae.decoder, recipe=recipe, label_names=label_names,
                    info={"vae": vae.settings()}, prior=prior)
 
@@ -171,7 +171,7 @@ class TrainedModel:
 
     def frames_for(self, seconds: float) -> int:
         """Spectrogram frames of a clip of ``seconds`` at the model's sample rate and hop."""
-        from .features import n_stft_frames
+        from ..dsp.features import n_stft_frames
 
         return n_stft_frames(int(round(seconds * self._config.sr)), n_fft=self._config.n_fft,
                              hop_length=self._config.hop_length)
@@ -206,10 +206,10 @@ class TrainedModel:
                   **prior_options: Any):
         """Fit (and use from now on) a latent prior to the codes of training spectrograms ``(n, freq, frames)``.
 
-        A vector-latent model gets a Gaussian mixture (:class:`~vae_audio.latent_prior.LatentPrior`,
+        A vector-latent model gets a Gaussian mixture (:class:`~vae_audio.modeling.latent_prior.LatentPrior`,
         ``n_components`` per class); a grid model a learned prior network
-        (:class:`~vae_audio.grid_prior.GridPrior` of family ``kind``, trained for ``steps``
-        optimizer steps; ``prior_options`` go to :meth:`~vae_audio.grid_prior.GridPrior.fit`, e.g.
+        (:class:`~vae_audio.modeling.grid_prior.GridPrior` of family ``kind``, trained for ``steps``
+        optimizer steps; ``prior_options`` go to :meth:`~vae_audio.modeling.grid_prior.GridPrior.fit`, e.g.
         ``dilations``). For a conditional model pass the training labels; the prior is then
         per class. Returns the new prior (also set as :attr:`prior`).
         """
@@ -342,8 +342,8 @@ class TrainedModel:
         spectrogram frames (default: the training window; any number for a learned prior).
         ``temperature`` scales the fitted prior's noise (1 = as learned, < 1 more typical, less
         varied; ``"fitted"`` only; default the prior's ``default_temperature``: 1 for a Gaussian
-        mixture, :data:`vae_audio.grid_prior.DEFAULT_TEMPERATURE` for a learned grid prior); ``guidance`` is the classifier-free guidance scale of a
-        conditional diffusion prior (default :data:`vae_audio.grid_prior.DEFAULT_GUIDANCE`, 1 = none).
+        mixture, :data:`vae_audio.modeling.grid_prior.DEFAULT_TEMPERATURE` for a learned grid prior); ``guidance`` is the classifier-free guidance scale of a
+        conditional diffusion prior (default :data:`vae_audio.modeling.grid_prior.DEFAULT_GUIDANCE`, 1 = none).
         For a conditional model without ``labels`` each item gets a random class (uniform, drawn
         from ``seed``). Deterministic for a given ``seed``.
         """
@@ -404,10 +404,10 @@ class TrainedModel:
     def to_audio(self, normalized: np.ndarray, **phase_kwargs: Any) -> np.ndarray:
         """Normalized spectrograms -> waveforms ``(n, n_samples)`` float32 at ``config.sr``.
 
-        Phase is reconstructed by :func:`vae_audio.phase.db_to_audio` (``phase_kwargs`` go there).
+        Phase is reconstructed by :func:`vae_audio.dsp.phase.db_to_audio` (``phase_kwargs`` go there).
         Spectrograms of another number of frames (grid models) give ``(frames - 1) * hop`` samples.
         """
-        from .phase import db_to_audio
+        from ..dsp.phase import db_to_audio
 
         s_db = self.to_db(normalized)
         config = self._config

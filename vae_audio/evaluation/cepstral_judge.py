@@ -1,6 +1,6 @@
 """A second, independent judge of generated audio: cepstral statistics and a linear classifier.
 
-The project's judge (:class:`vae_audio.classifier.AudioClassifier`) is a CNN on log-mel
+The project's judge (:class:`vae_audio.evaluation.classifier.AudioClassifier`) is a CNN on log-mel
 spectrograms. A generator tuned while watching one judge can please it without sounding right,
 so generation is also scored by a judge that shares neither its features nor its model family:
 
@@ -12,7 +12,7 @@ so generation is also scored by a judge that shares neither its features nor its
 
 :meth:`CepstralJudge.analyze` returns the standardized features (the embedding for Fréchet
 distances) and the class probabilities, the interface
-:func:`vae_audio.classifier.generation_scores` scores with, so every score of the first judge
+:func:`vae_audio.evaluation.classifier.generation_scores` scores with, so every score of the first judge
 (accuracy, inception score, Fréchet distance) exists for this one too.
 """
 
@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import ParameterError
+from ..errors import ParameterError
 
 __all__ = ["CepstralJudge", "cepstral_features"]
 

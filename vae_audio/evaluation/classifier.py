@@ -34,12 +34,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .audio import check_sr, pad_or_truncate, resample
-from .errors import BundleError, ConfigError, ParameterError, TrainingError
-from .features import SpectrogramConfig, amplitude_to_db, mel_filterbank, stft_magnitude
-from .fileio import atomic_directory, atomic_write_json, read_json
-from .recipe import normalize_level
-from . import checks, scores
+from ..dsp.audio import check_sr, pad_or_truncate, resample
+from ..errors import BundleError, ConfigError, ParameterError, TrainingError
+from ..dsp.features import SpectrogramConfig, amplitude_to_db, mel_filterbank, stft_magnitude
+from ..fileio import atomic_directory, atomic_write_json, read_json
+from ..dsp.recipe import normalize_level
+from .. import checks
+from . import scores
 
 __all__ = [
     "CLASSIFIER_VERSION",
@@ -249,9 +250,9 @@ def mel_magnitude(waveforms: np.ndarray, spec: SpectrogramConfig, *, level: str 
     """Linear mel magnitude ``(n, n_mels, n_frames)`` float32 of checked waveforms ``(n, n_samples)``.
 
     Optional peak normalization (``level="peak"``: each clip scaled to a 0.9 peak by
-    :func:`vae_audio.recipe.normalize_level`, the same step as a model's recipe), then
-    :func:`~vae_audio.features.stft_magnitude` and the Slaney mel filterbank
-    (:func:`~vae_audio.features.mel_filterbank`), as in :func:`~vae_audio.features.spectrogram_db`.
+    :func:`vae_audio.dsp.recipe.normalize_level`, the same step as a model's recipe), then
+    :func:`~vae_audio.dsp.features.stft_magnitude` and the Slaney mel filterbank
+    (:func:`~vae_audio.dsp.features.mel_filterbank`), as in :func:`~vae_audio.dsp.features.spectrogram_db`.
     """
     fb_t = np.ascontiguousarray(mel_filterbank(sr=spec.sr, n_fft=spec.n_fft, n_mels=spec.n_mels).T)
     out = np.empty((waveforms.shape[0], spec.n_mels, spec.n_frames), dtype=np.float32)
@@ -264,7 +265,7 @@ def mel_magnitude(waveforms: np.ndarray, spec: SpectrogramConfig, *, level: str 
 
 
 def mel_to_db(mel: np.ndarray, spec: SpectrogramConfig, *, top_db: float) -> np.ndarray:
-    """Mel magnitude -> dB (:func:`~vae_audio.features.amplitude_to_db`), floored per clip at its
+    """Mel magnitude -> dB (:func:`~vae_audio.dsp.features.amplitude_to_db`), floored per clip at its
     maximum minus ``top_db``; float32, same shape."""
     db = amplitude_to_db(mel, db_floor=spec.db_floor)
     return np.maximum(db, db.max(axis=(-2, -1), keepdims=True) - top_db)
@@ -696,7 +697,7 @@ def generation_scores(classifier, *, real_test: Any, real_test_labels: Any,
     """Classifier-based scores of generated audio against the real test set (JSON-friendly).
 
     ``classifier`` is a fitted judge: an :class:`AudioClassifier` or a
-    :class:`~vae_audio.cepstral_judge.CepstralJudge` (anything with ``analyze`` giving
+    :class:`~vae_audio.evaluation.cepstral_judge.CepstralJudge` (anything with ``analyze`` giving
     embeddings and class probabilities).
 
     All inputs are waveforms ``(n, n_samples)`` (or lists of 1-D clips) at ``sr`` (default: the
@@ -712,7 +713,7 @@ def generation_scores(classifier, *, real_test: Any, real_test_labels: Any,
     conditional_samples, conditional_labels : clips generated for requested classes, and those classes.
     real_reference : other real clips (e.g. a subset of the training split) for a real-vs-real
         Frechet distance, the floor a perfect generator would reach with this many clips.
-    splits : passed to :func:`~vae_audio.scores.inception_score`.
+    splits : passed to :func:`~vae_audio.evaluation.scores.inception_score`.
 
     Returns
     -------

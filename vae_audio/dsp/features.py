@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .audio import MAX_SR, MIN_SR
-from .errors import ConfigError, ParameterError
+from ..errors import ConfigError, ParameterError
 
 __all__ = [
     "SpectrogramConfig",
@@ -273,7 +273,7 @@ def spectrogram_db(y: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
 
     STFT magnitude, then the mel filterbank when ``config.n_mels`` is set, then dB clipped to
     ``[config.db_floor, config.db_ceiling]``. The waveform is *not* padded here: call
-    :func:`vae_audio.audio.pad_or_truncate` first for fixed-size model inputs.
+    :func:`vae_audio.dsp.audio.pad_or_truncate` first for fixed-size model inputs.
     """
     mag = stft_magnitude(y, n_fft=config.n_fft, hop_length=config.hop_length)
     if config.n_mels is not None:
@@ -290,7 +290,7 @@ def db_to_magnitude(s_db: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
 
     Values at the floor (``config.db_floor``) are treated as silence and map to 0, so the
     floor does not add a constant hiss to reconstructed audio. For mel configs the result is
-    a mel magnitude; :mod:`vae_audio.phase` inverts the filterbank. Scalars and lists are
+    a mel magnitude; :mod:`vae_audio.dsp.phase` inverts the filterbank. Scalars and lists are
     accepted; NaN/inf raise :class:`ParameterError` (a diverged model, not a spectrogram).
     """
     s = _as_float_array(s_db, "s_db")

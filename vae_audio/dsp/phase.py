@@ -11,7 +11,7 @@ can sound. This module provides
 * :func:`magnitude_to_audio` and :func:`db_to_audio` -- what the rest of the package calls to
   turn a model's output (linear or mel, magnitude or dB) into a waveform.
 
-Conventions are librosa's (see :mod:`vae_audio.features`): a magnitude is
+Conventions are librosa's (see :mod:`vae_audio.dsp.features`): a magnitude is
 ``np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop_length))`` -- periodic Hann window of
 ``n_fft`` samples, ``center=True`` (``n_fft // 2`` zeros padded on both sides) -- shaped
 ``(freq, frames)`` or ``(batch, freq, frames)`` with ``freq = 1 + n_fft // 2``. The STFT and
@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from . import checks, progress
-from .errors import ParameterError
+from .. import checks, progress
+from ..errors import ParameterError
 from .features import SpectrogramConfig, db_to_magnitude, mel_filterbank
 
 __all__ = [
@@ -406,7 +406,7 @@ def griffin_lim(
         values finite and >= 0. With ``config.n_mels`` set it is a *mel* magnitude
         ``(..., n_mels, frames)`` instead, inverted with :func:`mel_to_stft_magnitude` first.
     n_fft, hop_length : STFT sizes in samples; or pass ``config=`` (a
-        :class:`~vae_audio.features.SpectrogramConfig`) which supplies them.
+        :class:`~vae_audio.dsp.features.SpectrogramConfig`) which supplies them.
     n_iter : Fast Griffin-Lim iterations after the initial phase (>= 0; 0 returns the initial
         phase's inverse STFT, e.g. PGHI alone). Default :data:`DEFAULT_N_ITER`.
     momentum : FGLA momentum in [0, 1]; 0.99 as in librosa, 0 is plain Griffin-Lim.
@@ -547,8 +547,8 @@ def mel_to_stft_magnitude(
 
     Solves the non-negative least-squares problem ``min ||M x - mel_mag||^2`` subject to
     ``x >= 0`` for every frame at once, where ``M`` is the Slaney mel filterbank of
-    :func:`vae_audio.features.mel_filterbank` (applied to magnitudes, as in
-    :func:`~vae_audio.features.spectrogram_db`), with accelerated projected gradient (FISTA)
+    :func:`vae_audio.dsp.features.mel_filterbank` (applied to magnitudes, as in
+    :func:`~vae_audio.dsp.features.spectrogram_db`), with accelerated projected gradient (FISTA)
     started from the clipped pseudo-inverse. Batched NumPy; no TensorFlow.
 
     Parameters
@@ -642,9 +642,9 @@ def db_to_audio(s_db: np.ndarray, config: SpectrogramConfig, **phase_kwargs: Any
     """dB spectrogram(s) (what models see) -> waveform(s): ``db_to_magnitude`` then :func:`magnitude_to_audio`.
 
     ``s_db`` is ``(n_freq, n_frames)``, ``(batch, n_freq, n_frames)`` or ``(batch, n_freq, n_frames, 1)``
-    in dB re 1.0 as produced by :func:`vae_audio.features.spectrogram_db` (values at
+    in dB re 1.0 as produced by :func:`vae_audio.dsp.features.spectrogram_db` (values at
     ``config.db_floor`` are silence). Un-normalize model outputs first
-    (:meth:`vae_audio.features.Normalizer.unnormalize`).
+    (:meth:`vae_audio.dsp.features.Normalizer.unnormalize`).
     """
     if not isinstance(config, SpectrogramConfig):
         raise ParameterError(f"config: expected a SpectrogramConfig, got {type(config).__name__}")

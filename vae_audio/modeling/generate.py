@@ -1,6 +1,6 @@
 """Generation with a trained model: prior and conditional samples, reconstructions, interpolation.
 
-Everything here takes a loaded bundle (:func:`vae_audio.bundle.load_model`) and returns
+Everything here takes a loaded bundle (:func:`vae_audio.modeling.bundle.load_model`) and returns
 waveforms ``(n, n_samples)`` float32 at ``model.config.sr``; the ``write_*`` functions put
 them in ``.wav`` files after checking that they are real audio (finite, not silent).
 """
@@ -14,10 +14,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import checks
-from .audio import load_audio, write_wav
-from .errors import AudioWriteError, ParameterError
-from .fileio import atomic_path
+from .. import checks
+from ..dsp.audio import load_audio, write_wav
+from ..errors import AudioWriteError, ParameterError
+from ..fileio import atomic_path
 
 __all__ = [
     "MAX_GENERATE",
@@ -52,7 +52,7 @@ def prepare_clips(model, waveforms: np.ndarray | Sequence[np.ndarray], *,
     """Clips at ``model.recipe.sr`` -> the model's input waveforms and the level gains applied.
 
     ``waveforms`` is ``(n, samples)`` or a sequence of 1-D clips of any lengths. Each goes through
-    :meth:`vae_audio.recipe.Recipe.prepare` (trim, pad/truncate to ``length``, default the window,
+    :meth:`vae_audio.dsp.recipe.Recipe.prepare` (trim, pad/truncate to ``length``, default the window,
     level). Returns ``(prepared (n, length), gain (n, 1))``; divide by ``gain`` to get back to a
     clip's own level. A clip that is silent after preparation is refused, named by ``names[i]``
     (or its index).
@@ -113,7 +113,7 @@ def generate_audio(model, n: int, *, label: int | str | None = None, seed: int =
     """Sample ``n`` clips from the prior (of class ``label`` for a conditional model).
 
     ``prior``, ``temperature`` and ``guidance`` choose the latent distribution (see
-    :meth:`vae_audio.inference.TrainedModel.sample_latents`: by default the latent prior fitted
+    :meth:`vae_audio.modeling.inference.TrainedModel.sample_latents`: by default the latent prior fitted
     to the training codes when the model has one, else ``N(0, I)``). ``seconds`` (grid models)
     asks for clips of another length than the training window.
     Returns waveforms ``(n, samples)`` float32 (``config.n_samples`` by default).
@@ -173,7 +173,7 @@ def reconstruct_audio(model, waveforms: np.ndarray | Sequence[np.ndarray], *, la
 
 def _reconstruct_prepared(model, prepared: np.ndarray, gain: np.ndarray, labels, phase_kwargs) -> dict[str, np.ndarray]:
     """The three versions of prepared clips ``(n, samples)`` (any length for a grid model), at the inputs' level."""
-    from .phase import db_to_audio
+    from ..dsp.phase import db_to_audio
 
     recipe = model.recipe
     config = recipe.spectrogram
@@ -216,8 +216,8 @@ def interpolate_prior(model, *, steps: int = 8, label: int | str | None = None, 
     """Decode ``steps`` samples of a grid model's learned prior along a path in the prior's own latent.
 
     The prior turns standard-normal draws into codes deterministically (see
-    :meth:`vae_audio.grid_prior.GridPrior.sample`); the two ends are the draws of ``seeds`` and the
-    points between lie on the great circle joining them (:func:`vae_audio.grid_prior.slerp`), so
+    :meth:`vae_audio.modeling.grid_prior.GridPrior.sample`); the two ends are the draws of ``seeds`` and the
+    points between lie on the great circle joining them (:func:`vae_audio.modeling.grid_prior.slerp`), so
     every point is itself a typical draw and decodes to a sample of the requested ``label``.
     (Mixing two grid codes directly, as :func:`interpolate` does, blends two spectrograms rather
     than morphing one sound into another.) ``frames``: spectrogram frames per sample (default:

@@ -1,6 +1,6 @@
 """Arrays kept on disk as ``.npy`` shards and read a few rows at a time.
 
-A dataset larger than the memory limit (see :func:`vae_audio.featurize.build_features`) is
+A dataset larger than the memory limit (see :func:`vae_audio.data.featurize.build_features`) is
 featurized into shards of a few thousand rows, one ``.npy`` file per shard and array. A
 :class:`ShardedArray` looks like the NumPy array it stands for where the package needs it
 (``len``, ``shape``, ``dtype``, ``ndim``; slicing or indexing with an array returns a lazy
@@ -20,7 +20,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from .errors import DatasetError
+from ..errors import DatasetError
 
 __all__ = ["ShardedArray", "shard_rows_for", "check_shard", "stream", "SHARD_BYTES"]
 
@@ -146,7 +146,7 @@ def stream(x: ShardedArray, labels: np.ndarray | None, *, batch_size: int, shuff
            drop_remainder: bool):
     """A ``tf.data.Dataset`` of ``x`` (and ``labels``, one per row) that reads each batch from the shards.
 
-    The same order as the in-memory pipeline of :func:`vae_audio.featurize.make_tf_dataset`: the
+    The same order as the in-memory pipeline of :func:`vae_audio.data.featurize.make_tf_dataset`: the
     row numbers are shuffled each epoch from ``seed`` (``shuffle``) and batched, and each batch's
     rows are read from their shards (memory-mapped, copied, unmapped) by parallel map calls, so
     the same seed gives the same batches in either layout. Elements are dicts

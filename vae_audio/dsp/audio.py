@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AudioLoadError, AudioWriteError, ParameterError
-from .fileio import atomic_path
+from ..errors import AudioLoadError, AudioWriteError, ParameterError
+from ..fileio import atomic_path
 
 __all__ = [
     "MIN_SR",

@@ -46,9 +46,9 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from . import checks
-from .choices import DEFAULT_GRID_PRIOR, GRID_PRIOR_CHOICES
-from .errors import BundleError, ParameterError
+from .. import checks
+from ..choices import DEFAULT_GRID_PRIOR, GRID_PRIOR_CHOICES
+from ..errors import BundleError, ParameterError
 
 __all__ = ["GridPrior", "prior_noise", "slerp", "PRIOR_KINDS", "DEFAULT_KIND", "DEFAULT_STEPS", "PRIOR_FORMAT_VERSION",
            "codes_to_sequences", "sequences_to_codes"]

@@ -5,7 +5,7 @@ use, how long to train and where files go, and prints what it decided:
 
 ``VAE_AUDIO_DATA``
     ``synth`` (the built-in synthetic instruments), ``fsdd`` (the Free Spoken Digit Dataset)
-    or a folder of audio. Unset: FSDD when :func:`vae_audio.datasets.find_fsdd` finds it
+    or a folder of audio. Unset: FSDD when :func:`vae_audio.data.datasets.find_fsdd` finds it
     (``data/fsdd`` or ``$FSDD_DIR``), otherwise the synthetic instruments.
 ``VAE_AUDIO_QUICK``
     ``1`` shrinks the data and the number of epochs so a notebook runs top to bottom in well
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from .tfquiet import TF_NOISE, import_tensorflow_quietly  # noqa: F401  (re-exported)
-from .errors import ConfigError, DatasetError
+from ..tfquiet import TF_NOISE, import_tensorflow_quietly  # noqa: F401  (re-exported)
+from ..errors import ConfigError, DatasetError
 
 __all__ = ["NotebookSettings", "notebook_settings", "raw_clip", "import_tensorflow_quietly", "QUICK_CLIPS", "export_html"]
 
@@ -46,7 +46,7 @@ class NotebookSettings:
 
     Attributes
     ----------
-    data : dataset spec for :func:`vae_audio.datasets.load_dataset` (``"synth"``, ``"fsdd"`` or a folder).
+    data : dataset spec for :func:`vae_audio.data.datasets.load_dataset` (``"synth"``, ``"fsdd"`` or a folder).
     description : one line saying which data and why.
     quick : quick mode (``VAE_AUDIO_QUICK=1``).
     max_clips : clips to load (``None``: all).
@@ -100,7 +100,7 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
 
 def _choose_data(env: Mapping[str, str], root: Path) -> tuple[str, str, str]:
     """(spec, kind, description) from ``VAE_AUDIO_DATA``."""
-    from .datasets import find_fsdd
+    from ..data.datasets import find_fsdd
 
     raw = env.get("VAE_AUDIO_DATA", "").strip()
     choice = raw.lower()
@@ -133,14 +133,14 @@ def notebook_settings(*, epochs: int | None = None, model: str = "grid", quick_e
     Parameters
     ----------
     epochs : epochs of a full run (``None``: the data's default for ``model``,
-        :func:`vae_audio.datasets.default_epochs`); ``quick_epochs`` in quick mode, where a learned
+        :func:`vae_audio.data.datasets.default_epochs`); ``quick_epochs`` in quick mode, where a learned
         prior trains for ``quick_prior_steps`` steps.
     max_clips : clips of a full run (``None``: all); quick mode uses :data:`QUICK_CLIPS`.
     env : where to read the three ``VAE_AUDIO_*`` variables (default ``os.environ``); FSDD is
-        looked for by :func:`vae_audio.datasets.find_fsdd` (``$FSDD_DIR``, ``data/fsdd``).
+        looked for by :func:`vae_audio.data.datasets.find_fsdd` (``$FSDD_DIR``, ``data/fsdd``).
     verbose : print which data, mode and output folder are used.
     quiet_tensorflow : import TensorFlow now, without its start-up chatter
-        (:func:`import_tensorflow_quietly`); call this before importing Keras or ``vae_audio.models``.
+        (:func:`import_tensorflow_quietly`); call this before importing Keras or ``vae_audio.modeling.models``.
 
     Raises :class:`ConfigError` for a bad variable and :class:`DatasetError` for
     ``VAE_AUDIO_DATA=fsdd`` when FSDD cannot be found.
@@ -155,7 +155,7 @@ def notebook_settings(*, epochs: int | None = None, model: str = "grid", quick_e
     quick = _flag(env, "VAE_AUDIO_QUICK")
     outputs = env.get("VAE_AUDIO_OUTPUTS", "").strip()
     outputs_dir = Path(outputs).expanduser().resolve() if outputs else root / "outputs"
-    from .datasets import default_epochs
+    from ..data.datasets import default_epochs
 
     settings = NotebookSettings(
         data=spec, description=description, quick=quick,
@@ -177,12 +177,12 @@ def raw_clip(dataset, index: int, *, synth_seconds: float = 1.5):
     the same note rendered ``synth_seconds`` long (longer than the model's window, so that
     truncation has something to do).
     """
-    from .audio import load_audio
+    from ..dsp.audio import load_audio
 
     cfg = dataset.config
     clip = dataset.clips[index]
     if clip.source.startswith("synth:"):
-        from .synth import generate_synth
+        from ..data.synth import generate_synth
 
         n = int(round(synth_seconds * cfg.sr))
         audio, _ = generate_synth(sr=cfg.sr, n_samples=n, seed=dataset.seed, indices=[int(clip.source.split(":")[1])])
@@ -209,7 +209,7 @@ def export_html(notebook, path: str | os.PathLike) -> Path:
     import nbformat
     from nbconvert import HTMLExporter
 
-    from .fileio import atomic_path
+    from ..fileio import atomic_path
 
     if isinstance(notebook, (str, os.PathLike)):
         source = Path(notebook)

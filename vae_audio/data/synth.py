@@ -39,8 +39,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import checks
-from .errors import ParameterError
+from .. import checks
+from ..errors import ParameterError
 
 __all__ = ["FAMILIES", "PITCH_RANGES", "SYNTH_VERSION", "synth_params", "generate_synth", "synth_note"]
 
@@ -414,7 +414,7 @@ def generate_synth(n_clips: int = 1000, *, sr: int = 16000, n_samples: int = 160
     (audio, metadata) : ``audio`` float32 ``(n, n_samples)``, each clip's peak in 0.3-0.9;
         ``metadata[j]`` is :func:`synth_params` of clip ``j`` (family, pitch, ...).
     """
-    from .audio import MAX_SR, MIN_SR
+    from ..dsp.audio import MAX_SR, MIN_SR
 
     if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or not MIN_SR <= sr <= MAX_SR:
         raise ParameterError(f"sr={sr!r}: expected a whole number of Hz from {MIN_SR} to {MAX_SR}")

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ParameterError
+from ..errors import ParameterError
 
 __all__ = ["PESQ_SR", "pesq_nb", "stoi_concat", "blind_features", "two_sample_accuracy"]
 

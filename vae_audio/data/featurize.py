@@ -1,9 +1,9 @@
 """Dataset -> normalized spectrograms (with an on-disk cache) -> ``tf.data`` pipelines.
 
-:func:`build_features` turns an :class:`~vae_audio.datasets.AudioDataset` into a
+:func:`build_features` turns an :class:`~vae_audio.data.datasets.AudioDataset` into a
 :class:`Features` object: every clip loaded (resampled, mono, optional loudness
 normalization), padded/truncated to ``config.n_samples``, turned into a dB spectrogram and
-normalized to [0, 1] with a :class:`~vae_audio.features.Normalizer` fitted on the training
+normalized to [0, 1] with a :class:`~vae_audio.dsp.features.Normalizer` fitted on the training
 split only. Loading streams into preallocated arrays in chunks processed by a small thread
 pool (soundfile, soxr and the FFT release the GIL), so no waveform is held twice.
 
@@ -19,7 +19,7 @@ A dataset whose spectrograms and waveforms would take more than the memory limit
 shard at a time into ``<name>-<key>.shards/`` (``x-*.npy`` and ``audio-*.npy``, each written
 atomically, checked against their ``.npy`` header on every cache hit) beside the entry's
 ``.npz`` of small arrays; ``features.x`` and ``features.audio`` are then
-:class:`~vae_audio.shards.ShardedArray` views read on demand.
+:class:`~vae_audio.data.shards.ShardedArray` views read on demand.
 
 :func:`make_tf_dataset` feeds a split to Keras: elements are dicts
 ``{"spectrogram": float32 (batch, freq, frames, 1)}`` plus ``"label": int32 (batch,)`` when
@@ -41,13 +41,13 @@ from typing import Any
 
 import numpy as np
 
-from .audio import load_audio, pad_or_truncate
+from ..dsp.audio import load_audio, pad_or_truncate
 from .datasets import AudioDataset, SkippedFile, skipped_summary
-from . import checks, progress
-from .errors import AudioLoadError, ConfigError, DatasetError, ParameterError
-from .features import Normalizer, SpectrogramConfig
-from .fileio import atomic_path, atomic_write_json, read_json
-from .recipe import Recipe, normalize_level
+from .. import checks, progress
+from ..errors import AudioLoadError, ConfigError, DatasetError, ParameterError
+from ..dsp.features import Normalizer, SpectrogramConfig
+from ..fileio import atomic_path, atomic_write_json, read_json
+from ..dsp.recipe import Recipe, normalize_level
 from .shards import ShardedArray, check_shard, shard_rows_for, stream
 
 __all__ = ["Features", "build_features", "make_tf_dataset", "resolve_memory_limit", "CACHE_FORMAT"]
@@ -71,7 +71,7 @@ class Features:
     label_names : class names (empty when unlabelled).
     split : ``(n,)`` str array of ``"train"`` / ``"val"`` / ``"test"``.
     metadata : one JSON-serializable dict per clip (file, speaker, pitch, family, ...).
-    recipe : the :class:`~vae_audio.recipe.Recipe` used (spectrogram config, level, trim and
+    recipe : the :class:`~vae_audio.dsp.recipe.Recipe` used (spectrogram config, level, trim and
         the normalizer fitted on the training split only); ``config`` and ``normalizer`` are
         shortcuts to its parts.
     stats : per-clip ``{"low_db": (n,), "high_db": (n,)}`` ranges for ``normalizer.unnormalize``
@@ -320,10 +320,10 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
 
     Parameters
     ----------
-    dataset : from :func:`vae_audio.datasets.load_dataset`.
+    dataset : from :func:`vae_audio.data.datasets.load_dataset`.
     normalizer : ``"global"`` (default: one dB range, fitted on the training split),
         ``"per_clip"``, or a fitted :class:`Normalizer` to apply as is.
-    recipe : a trained model's :class:`~vae_audio.recipe.Recipe` (``model.recipe``): featurize
+    recipe : a trained model's :class:`~vae_audio.dsp.recipe.Recipe` (``model.recipe``): featurize
         exactly as that model was trained (its level, trim and fitted normalizer replace the
         dataset's and ``normalizer``). Its spectrogram config must be the dataset's.
     cache_dir : folder of the feature cache (default ``data/cache``, relative to the current
@@ -332,7 +332,7 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
     workers : threads loading and transforming chunks of clips (default: the number of CPUs).
     memory_limit : bytes (or a string such as ``"2GB"``) the spectrograms and waveforms may take
         in memory; a larger dataset is featurized into ``.npy`` shards in the cache and its
-        ``x`` / ``audio`` are :class:`~vae_audio.shards.ShardedArray` views read on demand
+        ``x`` / ``audio`` are :class:`~vae_audio.data.shards.ShardedArray` views read on demand
         (:func:`make_tf_dataset` then streams them). Default: the ``VAE_AUDIO_MEMORY_LIMIT``
         environment variable, else an eighth of the machine's physical memory.
     verbose : print one line saying what was done and how long it took.
@@ -584,7 +584,7 @@ def make_tf_dataset(features: Features, *, split: str | None = "train", batch_si
     ``"label": int32 (batch,)`` when ``with_labels``. The split's spectrograms are held once in
     memory as a single tensor (that is the cache: nothing is re-read or re-computed per epoch)
     unless the features are sharded (larger than the memory limit): then they stream from the
-    shards (:func:`vae_audio.shards.stream`: shards in random order, a shuffle buffer);
+    shards (:func:`vae_audio.data.shards.stream`: shards in random order, a shuffle buffer);
     with ``shuffle`` the order of the clips is reshuffled every epoch from ``seed`` (the same
     seed gives the same sequence of epochs); each batch is gathered from the tensor and the
     next batches are prefetched.

@@ -2,7 +2,7 @@
 
 Spectral metrics compare a *reference* linear STFT magnitude ``|S_ref|`` with the magnitude
 ``|S|`` of an estimate, given either as a magnitude of the same shape or as audio whose STFT
-is taken here (librosa's ``center=True`` STFT, :func:`vae_audio.features.stft_magnitude`).
+is taken here (librosa's ``center=True`` STFT, :func:`vae_audio.dsp.features.stft_magnitude`).
 Shapes follow the package: ``(freq, frames)`` for one clip, ``(batch, freq, frames)`` for a
 batch; audio is ``(n_samples,)`` or ``(batch, n_samples)``. Every metric returns one value per
 clip: a Python ``float`` for a single clip, a float64 ``(batch,)`` array for a batch.
@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from . import checks
-from .errors import ParameterError
+from .. import checks
+from ..errors import ParameterError
 from .features import SpectrogramConfig, mel_filterbank, stft_magnitude
 
 __all__ = ["spectral_convergence_db", "log_spectral_distance_db"]
@@ -137,7 +137,7 @@ def spectral_convergence_db(
     audio_or_mag : a magnitude of the same shape, or audio ``(n_samples,)`` / ``(batch, n_samples)``
         whose STFT magnitude (``n_fft``, ``hop_length``, ``center=True``) must have the reference's shape.
     n_fft, hop_length, config : STFT parameters for audio (keywords, or a
-        :class:`~vae_audio.features.SpectrogramConfig`; with ``config.n_mels`` and a mel reference
+        :class:`~vae_audio.dsp.features.SpectrogramConfig`; with ``config.n_mels`` and a mel reference
         the audio's mel magnitude is compared).
 
     Returns

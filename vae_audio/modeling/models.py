@@ -35,7 +35,7 @@ Architectures (``architecture=``)
 Any spectrogram size works: the encoder zero-pads its input (at the high-frequency end
 and at the end in time) to a multiple of the total stride, and the decoder crops its output
 back to ``(freq, frames)`` (the ``grid`` decoder crops frequency; it returns ``T' * sT`` frames,
-which :class:`VAE` and :class:`~vae_audio.inference.TrainedModel` crop to the clip's frames).
+which :class:`VAE` and :class:`~vae_audio.modeling.inference.TrainedModel` crop to the clip's frames).
 
 Model inputs and outputs (names are the dict keys)
 --------------------------------------------------
@@ -50,8 +50,8 @@ first Dense layer.
 
 The ``conv``, ``simple`` and ``blog`` encoders and decoders contain only built-in Keras layers;
 ``grid`` adds three small registered layers (:class:`PadTime`, :class:`FiLM`,
-:class:`SnapSigmoid`), so its ``.keras`` files load once ``vae_audio.models`` is imported (as
-:func:`~vae_audio.bundle.load_model` does).
+:class:`SnapSigmoid`), so its ``.keras`` files load once ``vae_audio.modeling.models`` is imported (as
+:func:`~vae_audio.modeling.bundle.load_model` does).
 """
 
 from __future__ import annotations
@@ -65,9 +65,9 @@ import numpy as np
 import keras
 from keras import layers, ops
 
-from . import checks
-from .choices import ARCHITECTURES, DEFAULT_ARCHITECTURE, LIKELIHOODS
-from .errors import ConfigError, ParameterError
+from .. import checks
+from ..choices import ARCHITECTURES, DEFAULT_ARCHITECTURE, LIKELIHOODS
+from ..errors import ConfigError, ParameterError
 
 __all__ = [
     "ARCHITECTURES",
@@ -749,8 +749,8 @@ class VAE(keras.Model):
     normalized units; comparable between likelihoods).
 
     This is the training graph only; a trained model is used through
-    :class:`vae_audio.inference.TrainedModel` (``TrainedModel.from_vae(vae, recipe=...)`` in memory,
-    :func:`~vae_audio.bundle.load_model` from files).
+    :class:`vae_audio.modeling.inference.TrainedModel` (``TrainedModel.from_vae(vae, recipe=...)`` in memory,
+    :func:`~vae_audio.modeling.bundle.load_model` from files).
     """
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, *, likelihood: str = DEFAULT_LIKELIHOOD,

@@ -3,7 +3,7 @@
 Blur is what a likelihood on spectrogram bins gives (the mean of what the latent does not
 decide); a discriminator that judges small time-frequency patches can ask for texture instead
 (MelGAN / HiFi-GAN feature matching, the late adversarial loss of AudioLDM's and Stable
-Audio's VAEs, RAVE's second phase). :class:`AdversarialVAE` is :class:`~vae_audio.models.VAE`
+Audio's VAEs, RAVE's second phase). :class:`AdversarialVAE` is :class:`~vae_audio.modeling.models.VAE`
 with one more network trained alongside:
 
 - the discriminator (:func:`build_patch_discriminator`): strided 3x3 convolutions over the
@@ -32,7 +32,7 @@ from typing import Any, Sequence
 import keras
 from keras import layers, ops
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .models import SPECTROGRAM_KEY, VAE
 
 __all__ = ["build_patch_discriminator", "AdversarialVAE", "AdversarialPhase", "DISCRIMINATOR_FILTERS"]
@@ -62,7 +62,7 @@ def build_patch_discriminator(n_freq: int, *, filters: Sequence[int] = DISCRIMIN
 
 @keras.saving.register_keras_serializable(package="vae_audio")
 class AdversarialVAE(VAE):
-    """:class:`~vae_audio.models.VAE` plus a patch discriminator (see the module docstring).
+    """:class:`~vae_audio.modeling.models.VAE` plus a patch discriminator (see the module docstring).
 
     Parameters (besides the VAE's)
     ------------------------------

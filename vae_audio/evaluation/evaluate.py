@@ -15,7 +15,7 @@ spectrogram config and normalizer):
     ``model_with_true_phase``: the model's magnitude with the true phase of the clip, which
     separates the model's magnitude error from the phase method's error.
 ``generation``
-    Scores of a classifier trained on the real training split (:mod:`vae_audio.classifier`):
+    Scores of a classifier trained on the real training split (:mod:`vae_audio.evaluation.classifier`):
     its accuracy on the real test clips (plain and through the phase method), how often
     conditional samples are heard as the requested class, the inception score of prior
     samples, and Frechet distances between classifier embeddings of generated and real test
@@ -44,8 +44,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from . import checks, progress
-from .errors import ConfigError, DatasetError, ParameterError
+from .. import checks, progress
+from ..errors import ConfigError, DatasetError, ParameterError
 
 __all__ = ["EVALUATION_VERSION", "evaluate_model", "evaluate", "format_table", "table_sections", "TableSection",
            "default_data"]
@@ -53,7 +53,7 @@ __all__ = ["EVALUATION_VERSION", "evaluate_model", "evaluate", "format_table", "
 #: Version of the results layout (``results["version"]``).
 EVALUATION_VERSION = 1
 _FORMAT = "vae_audio.evaluation"
-#: Largest ``n_generate`` (as :data:`vae_audio.generate.MAX_GENERATE`).
+#: Largest ``n_generate`` (as :data:`vae_audio.modeling.generate.MAX_GENERATE`).
 MAX_N_GENERATE = 10_000
 
 
@@ -66,7 +66,7 @@ def _summary(values: np.ndarray) -> dict[str, float]:
 
 def _pair_scores(reference: np.ndarray, estimate: np.ndarray, config, eps: float) -> dict[str, Any]:
     """SC and LSD summaries of magnitudes or audio ``estimate`` against ``reference`` magnitudes."""
-    from .metrics import log_spectral_distance_db, spectral_convergence_db
+    from ..dsp.metrics import log_spectral_distance_db, spectral_convergence_db
 
     kwargs = {"config": config} if estimate.ndim == reference.ndim - 1 else {}
     sc = np.atleast_1d(spectral_convergence_db(reference, estimate, **kwargs))
@@ -76,7 +76,7 @@ def _pair_scores(reference: np.ndarray, estimate: np.ndarray, config, eps: float
 
 def _reference_magnitude(audio: np.ndarray, config) -> np.ndarray:
     """Ground truth: linear STFT magnitude ``(n, n_freq, n_frames)`` of ``audio`` (mel magnitude for mel configs)."""
-    from .features import mel_filterbank, stft_magnitude
+    from ..dsp.features import mel_filterbank, stft_magnitude
 
     mag = stft_magnitude(audio, n_fft=config.n_fft, hop_length=config.hop_length)
     if config.n_mels is not None:
@@ -90,7 +90,7 @@ def _with_true_phase(magnitude: np.ndarray, audio: np.ndarray, config) -> np.nda
     """Audio ``(n, n_samples)`` from ``magnitude`` (linear or mel) and the true phase of ``audio``."""
     import librosa
 
-    from .phase import mel_to_stft_magnitude
+    from ..dsp.phase import mel_to_stft_magnitude
 
     mag = mel_to_stft_magnitude(magnitude, config=config) if config.n_mels is not None else magnitude
     spec = librosa.stft(np.asarray(audio, np.float32), n_fft=config.n_fft, hop_length=config.hop_length,
@@ -111,7 +111,7 @@ def _check_n_generate(n: Any) -> int | None:
 
 
 def _resolved_phase_kwargs(phase_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
-    from .phase import DEFAULT_N_ITER
+    from ..dsp.phase import DEFAULT_N_ITER
 
     if phase_kwargs is None:
         return {}
@@ -126,7 +126,7 @@ def _resolved_phase_kwargs(phase_kwargs: Mapping[str, Any] | None) -> dict[str, 
 
 
 def _phase_description(phase_kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    from .phase import DEFAULT_N_ITER
+    from ..dsp.phase import DEFAULT_N_ITER
 
     return {"method": "griffin_lim", "n_iter": DEFAULT_N_ITER, "init": "pghi", "momentum": 0.99,
             **{k: v for k, v in phase_kwargs.items() if k != "batch_size"}}
@@ -140,21 +140,21 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
 
     Parameters
     ----------
-    model : a :class:`vae_audio.inference.TrainedModel` (from :func:`~vae_audio.bundle.load_model`).
-    features : :class:`vae_audio.featurize.Features` built with the model's spectrogram config
+    model : a :class:`vae_audio.modeling.inference.TrainedModel` (from :func:`~vae_audio.modeling.bundle.load_model`).
+    features : :class:`vae_audio.data.featurize.Features` built with the model's spectrogram config
         recipe (``build_features(dataset, recipe=model.recipe)``); its ``"test"``
         split is evaluated. A different config raises :class:`ConfigError` showing both.
-    classifier : a fitted :class:`vae_audio.classifier.AudioClassifier` trained on the real
-        training split (see :func:`~vae_audio.classifier.get_or_train_classifier`), or ``None``
+    classifier : a fitted :class:`vae_audio.evaluation.classifier.AudioClassifier` trained on the real
+        training split (see :func:`~vae_audio.evaluation.classifier.get_or_train_classifier`), or ``None``
         to skip the ``generation`` scores (then ``results["generation"]`` is ``None``).
     n_generate : clips generated per kind of sample (prior, and conditional for a conditional
         model); default: the number of test clips (at least 2).
     seed : seed of the generated samples (the same seed gives the same results on CPU).
     prior : latent distribution of the generated samples: ``"auto"`` (the model's fitted latent
         prior when it has one, else ``N(0, I)``), ``"fitted"`` or ``"standard"`` (``N(0, I)``);
-        see :meth:`vae_audio.inference.TrainedModel.sample_latents`. Recorded as
+        see :meth:`vae_audio.modeling.inference.TrainedModel.sample_latents`. Recorded as
         ``generation["latent_prior"]``.
-    phase_kwargs : options of :func:`vae_audio.phase.griffin_lim` used for every spectrogram ->
+    phase_kwargs : options of :func:`vae_audio.dsp.phase.griffin_lim` used for every spectrogram ->
         audio conversion (``n_iter``, ``init``, ``momentum``, ``seed``, ``batch_size``).
     verbose : print one line per stage.
 
@@ -165,13 +165,13 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
     meaningless), ``phase``, ``lsd_eps``,
     ``reconstruction``, ``audio``, ``ceiling`` (``truth_through_phase``,
     ``model_with_true_phase``), ``generation`` (the dict of
-    :func:`~vae_audio.classifier.generation_scores` plus ``n_generate``, or ``None``),
+    :func:`~vae_audio.evaluation.classifier.generation_scores` plus ``n_generate``, or ``None``),
     ``summary`` (the headline numbers) and ``seconds`` (per stage). Every SC/LSD entry is
     ``{"sc_db": {"median", "mean"}, "lsd_db": {"median", "mean"}}`` in dB, lower is better.
     """
-    from .inference import check_compatible, check_prior_choice
-    from .features import db_to_magnitude
-    from .phase import db_to_audio
+    from ..modeling.inference import check_compatible, check_prior_choice
+    from ..dsp.features import db_to_magnitude
+    from ..dsp.phase import db_to_audio
 
     seed = checks.seed(seed)
     n_generate = _check_n_generate(n_generate)
@@ -314,7 +314,7 @@ def _add_reconstruction_accuracy(scores: dict[str, Any], judge, recon_audio: np.
 
 def _listening(real: np.ndarray, other: np.ndarray, sr: int, seed: int) -> dict[str, Any]:
     """PESQ (narrow band), STOI (test set end to end) and the blind two-sample accuracy of ``other``
-    against ``real`` (see :mod:`vae_audio.listening`); the two-sample test needs 10 clips."""
+    against ``real`` (see :mod:`vae_audio.evaluation.listening`); the two-sample test needs 10 clips."""
     from .listening import pesq_nb, stoi_concat, two_sample_accuracy
 
     pesq = pesq_nb(real, other, sr)
@@ -391,8 +391,8 @@ def load_features(model, data: str | os.PathLike | None = None, *, max_clips: in
     proportion to every (split, label) group (seeded by ``seed``). Returns ``(features,
     data_spec, data_seed)``; raises :class:`DatasetError` when no test (or training) clip is left.
     """
-    from . import datasets
-    from .featurize import build_features
+    from ..data import datasets
+    from ..data.featurize import build_features
 
     training = _training_settings(model)
     data_spec = default_data(model) if data is None else data
@@ -435,21 +435,21 @@ def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
     cache_dir : feature cache (``data/cache``); classifiers are cached in ``<cache_dir>/classifiers``
         (trained once per training set and settings). ``None``: no caches, the classifier is
         trained in memory.
-    classifier_config : a :class:`vae_audio.classifier.ClassifierConfig` (default settings if None).
+    classifier_config : a :class:`vae_audio.evaluation.classifier.ClassifierConfig` (default settings if None).
     classifier_seed : seed of the classifier's training (part of its cache key).
-    phase_kwargs : :func:`vae_audio.phase.griffin_lim` options for every spectrogram -> audio step.
+    phase_kwargs : :func:`vae_audio.dsp.phase.griffin_lim` options for every spectrogram -> audio step.
     prior : latent distribution of the generated samples (see :func:`evaluate_model`).
     report : also save the results as ``evaluation.json`` in the run folder and rebuild its
-        ``report.html`` (:mod:`vae_audio.report`; what ``vae-audio evaluate`` does).
+        ``report.html`` (:mod:`vae_audio.evaluation.report`; what ``vae-audio evaluate`` does).
 
     Returns
     -------
     The dict of :func:`evaluate_model` plus ``model`` and ``data`` descriptions. Generation
     scores are computed when the dataset has labels (else ``results["generation"]`` is None).
     """
-    from .bundle import load_model
-    from .inference import check_prior_choice
-    from .fileio import atomic_write_json
+    from ..modeling.bundle import load_model
+    from ..modeling.inference import check_prior_choice
+    from ..fileio import atomic_write_json
 
     seed = checks.seed(seed)
     n_generate = _check_n_generate(n_generate)
@@ -533,7 +533,7 @@ class TableSection:
 
     ``rows`` are ``(name, cells)`` pairs with one cell per column (``"-"`` where there is no
     value); ``legend`` lines explain the columns (shown above the rows), ``notes`` follow the rows. The plain-text table
-    (:func:`format_table`) and the run report (:mod:`vae_audio.report`) render the same sections.
+    (:func:`format_table`) and the run report (:mod:`vae_audio.evaluation.report`) render the same sections.
     """
 
     title: str

@@ -6,14 +6,14 @@ scores as ``evaluation.json`` beside it) and by ``vae-audio report --model DIR``
 
 - the model, its recipe and prior, in a few lines;
 - for ``n_clips`` test clips, one row of original / phase ceiling / reconstruction, each with
-  its spectrogram and a player (:func:`vae_audio.display.comparison_html`, the same rows the
+  its spectrogram and a player (:func:`vae_audio.ui.display.comparison_html`, the same rows the
   notebooks draw);
 - samples of the learned prior, per label for a conditional model;
 - an interpolation (in the prior's own latent for a grid model with a learned prior, between two
   test clips' codes otherwise);
 - the loss curves (``history.json``);
 - the evaluation tables with their ceiling and real-data rows (``evaluation.json``), the same
-  sections ``vae-audio evaluate`` prints (:func:`vae_audio.evaluate.table_sections`);
+  sections ``vae-audio evaluate`` prints (:func:`vae_audio.evaluation.evaluate.table_sections`);
 - a blind A/B pair, a test clip and its reconstruction in a seeded order, the answer hidden
   until the button is clicked.
 
@@ -34,8 +34,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from . import checks
-from .errors import BundleError, ParameterError, VaeAudioError
+from .. import checks
+from ..errors import BundleError, ParameterError, VaeAudioError
 
 __all__ = ["REPORT_FILE", "EVALUATION_FILE", "locate_run", "write_report", "render_report"]
 
@@ -76,7 +76,7 @@ def locate_run(path: str | os.PathLike) -> tuple[Path, Path]:
     ``vae-audio train`` writes), else the bundle folder itself. Raises :class:`BundleError`
     when neither ``path`` nor ``path/model`` holds a bundle (``config.json``).
     """
-    from .bundle import CONFIG_FILE
+    from ..modeling.bundle import CONFIG_FILE
 
     p = Path(path)
     if not p.exists():
@@ -97,7 +97,7 @@ def _missing(text: str) -> str:
 
 def _read_json(path: Path) -> tuple[Any, str | None]:
     """``(data, None)``, or ``(None, why not)`` for a missing or unreadable file."""
-    from .fileio import read_json
+    from ..fileio import read_json
 
     if not path.is_file():
         return None, f"{path.name} not found"
@@ -150,8 +150,8 @@ def _pick_test_clips(features, n: int, seed: int) -> tuple[np.ndarray, np.ndarra
 
 
 def _reconstruction_section(model, test, picks: np.ndarray, names: Sequence[str]) -> tuple[str, dict]:
-    from .display import comparison_html
-    from .generate import reconstruct_audio
+    from ..ui.display import comparison_html
+    from ..modeling.generate import reconstruct_audio
 
     labels = test.labels[picks] if model.label_names else None
     rec = reconstruct_audio(model, test.audio[picks], labels=labels)
@@ -167,7 +167,7 @@ def _reconstruction_section(model, test, picks: np.ndarray, names: Sequence[str]
 
 
 def _samples_section(model, seed: int, per_label: int = 2, unconditional: int = 4) -> str:
-    from .display import comparison_html
+    from ..ui.display import comparison_html
 
     where = model.prior.describe() if model.prior is not None else "N(0, I)"
     intro = f"<p class='note'>Drawn from the {html.escape(where)}; seed {seed}.</p>"
@@ -183,8 +183,8 @@ def _samples_section(model, seed: int, per_label: int = 2, unconditional: int = 
 
 
 def _interpolation_section(model, test, picks: np.ndarray, steps: int = 6) -> str:
-    from .display import comparison_html
-    from .generate import interpolate, interpolate_prior
+    from ..ui.display import comparison_html
+    from ..modeling.generate import interpolate, interpolate_prior
 
     label = model.label_names[0] if model.label_names else None
     if model.fully_convolutional and model.prior is not None:
@@ -204,7 +204,7 @@ def _interpolation_section(model, test, picks: np.ndarray, steps: int = 6) -> st
 
 
 def _history_section(history: Mapping[str, Sequence[float]] | None, why: str | None) -> str:
-    from .display import figure_png, image_html, plot_history
+    from ..ui.display import figure_png, image_html, plot_history
 
     if not history:
         return _missing(f"no loss curves: {why or 'the history is empty'}")
@@ -243,7 +243,7 @@ def _evaluation_section(evaluation: Mapping[str, Any] | None, why: str | None, b
 
 
 def _blind_section(rec: Mapping[str, np.ndarray] | None, sr: int, seed: int) -> str:
-    from .display import audio_html, blind_test
+    from ..ui.display import audio_html, blind_test
 
     if rec is None or len(rec["original"]) == 0:
         return _missing("no blind test: no test clip could be loaded")
@@ -264,7 +264,7 @@ def render_report(model, *, info: Mapping[str, Any], run_name: str, bundle: Path
                   evaluation=None, evaluation_problem: str | None = None, n_clips: int = 4, seed: int = 0) -> str:
     """The page as a string (see the module docstring); :func:`write_report` is the usual entry point.
 
-    ``model`` is a :class:`~vae_audio.inference.TrainedModel`; ``features`` the model's data
+    ``model`` is a :class:`~vae_audio.modeling.inference.TrainedModel`; ``features`` the model's data
     featurized with its recipe (its test split is played), or ``None`` with ``features_problem``
     saying why; likewise ``history`` (``history.json``) and ``evaluation`` (``evaluation.json``).
     """
@@ -308,7 +308,7 @@ def write_report(path: str | os.PathLike, *, model=None, features=None, history:
     Parameters
     ----------
     path : a bundle folder or a run folder holding ``model/`` (see :func:`locate_run`).
-    model : the :class:`~vae_audio.inference.TrainedModel` already in memory (training passes it);
+    model : the :class:`~vae_audio.modeling.inference.TrainedModel` already in memory (training passes it);
         default: loaded from the bundle.
     features : the data featurized with the model's recipe (training and evaluation pass theirs);
         default: loaded like ``vae-audio evaluate`` does (``data``, default the training data).
@@ -320,7 +320,7 @@ def write_report(path: str | os.PathLike, *, model=None, features=None, history:
     Returns the path of the page. Raises :class:`BundleError` when ``path`` holds no bundle and
     :class:`ParameterError` when the run folder cannot be written (nothing is then written).
     """
-    from .fileio import atomic_path
+    from ..fileio import atomic_path
 
     bundle, run = locate_run(path)
     n_clips = checks.whole_number(n_clips, "n_clips", 1, 32)
@@ -329,7 +329,7 @@ def write_report(path: str | os.PathLike, *, model=None, features=None, history:
         raise ParameterError(f"{run}: cannot write {REPORT_FILE} here (the folder is not writable)")
     info, _ = _read_json(bundle / "config.json")
     if model is None:
-        from .bundle import load_model
+        from ..modeling.bundle import load_model
 
         model = load_model(bundle)
     info = info or model.info

@@ -4,7 +4,7 @@ Four kinds of data, all described the same way (an :class:`AudioDataset`: a list
 :class:`Clip` descriptors plus label names and the :class:`SpectrogramConfig` to use):
 
 ``"synth"`` (default)
-    The built-in synthetic instruments (:mod:`vae_audio.synth`): 1000 one-second notes of 8
+    The built-in synthetic instruments (:mod:`vae_audio.data.synth`): 1000 one-second notes of 8
     families, made on the fly, no download. Labels are the families.
 ``"fsdd"``
     The Free Spoken Digit Dataset (3000 clips, 8 kHz). Looked for in ``$FSDD_DIR`` if set,
@@ -22,7 +22,7 @@ any other folder
     first-level sub-folder names when every file is in one, otherwise there are none.
     Files that cannot be read are skipped and listed (``strict=True`` makes that an error).
 
-Turning a dataset into spectrograms (with an on-disk cache) is :func:`vae_audio.featurize.build_features`.
+Turning a dataset into spectrograms (with an on-disk cache) is :func:`vae_audio.data.featurize.build_features`.
 """
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from . import checks
-from .audio import MAX_SR, MIN_SR, describe_unreadable
-from .errors import DatasetError, ParameterError
-from .features import SpectrogramConfig
-from .recipe import LEVEL_MODES, Recipe, check_trim
+from .. import checks
+from ..dsp.audio import MAX_SR, MIN_SR, describe_unreadable
+from ..errors import DatasetError, ParameterError
+from ..dsp.features import SpectrogramConfig
+from ..dsp.recipe import LEVEL_MODES, Recipe, check_trim
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -89,11 +89,11 @@ _LEVELS: dict[str, str | None] = {"synth": None, "fsdd": "peak", "nsynth": None,
 #: included, stays within 5 minutes on synth and 15 minutes on FSDD on 2 CPU cores; see the README).
 _EPOCHS: dict[str, int] = {"synth": 40, "fsdd": 60, "nsynth": 30, "folder": 30}
 _GRID_EPOCHS: dict[str, int] = {"synth": 10, "fsdd": 26, "nsynth": 30, "folder": 30}
-#: Default options of the grid architecture per dataset (:func:`vae_audio.models.build_encoder`):
+#: Default options of the grid architecture per dataset (:func:`vae_audio.modeling.models.build_encoder`):
 #: 513-bin spectra (synth, NSynth) get a third frequency halving, i.e. a 65-row code.
 _GRID_WIDE = {"filters": [16, 32, 64], "strides": [[2, 2], [2, 2], [2, 1]]}
 _GRID_OPTIONS: dict[str, dict[str, Any]] = {"synth": _GRID_WIDE, "nsynth": _GRID_WIDE, "fsdd": {}, "folder": {}}
-#: Default settings of the grid model's learned prior per dataset (:meth:`vae_audio.grid_prior.GridPrior.fit`):
+#: Default settings of the grid model's learned prior per dataset (:meth:`vae_audio.modeling.grid_prior.GridPrior.fit`):
 #: the 5-minute synth job gets a prior of half the depth (4 residual blocks) and 700 steps,
 #: conditioned on a 16-number clip summary (which decides each note's pitch and timbre once).
 _PRIOR_OPTIONS: dict[str, dict[str, Any]] = {"synth": {"steps": 700, "dilations": [1, 2, 4, 8], "summary_dim": 16},
@@ -102,7 +102,7 @@ _PRIOR_OPTIONS: dict[str, dict[str, Any]] = {"synth": {"steps": 700, "dilations"
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 _FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
 _FSDD_TEST_TAKES = range(0, 5)
-_REPO_ROOT = Path(__file__).resolve().parent.parent
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 _DEFAULT = "default"
 
 
@@ -137,7 +137,7 @@ class SkippedFile:
 class AudioDataset:
     """A list of clips with their labels and splits, plus everything needed to featurize them.
 
-    Nothing is loaded yet: :func:`vae_audio.featurize.build_features` reads the audio.
+    Nothing is loaded yet: :func:`vae_audio.data.featurize.build_features` reads the audio.
 
     Attributes
     ----------
@@ -166,7 +166,7 @@ class AudioDataset:
 
     @property
     def recipe(self) -> Recipe:
-        """The preprocessing of these clips (config, level, trim) as a :class:`~vae_audio.recipe.Recipe`,
+        """The preprocessing of these clips (config, level, trim) as a :class:`~vae_audio.dsp.recipe.Recipe`,
         without a normalizer (``build_features`` fits one on the training split)."""
         return Recipe(self.config, self.level, self.trim_db)
 
@@ -251,7 +251,7 @@ def default_epochs(data: str, model: str = "grid") -> int:
 
 def default_prior_options(data: str) -> dict[str, Any]:
     """Default settings of a grid model's learned prior for ``data`` (``steps`` and the keyword
-    arguments of :meth:`vae_audio.grid_prior.GridPrior.fit`); empty: the prior's own defaults."""
+    arguments of :meth:`vae_audio.modeling.grid_prior.GridPrior.fit`); empty: the prior's own defaults."""
     return copy.deepcopy(_PRIOR_OPTIONS[_kind_or_folder(data)])
 
 
@@ -376,7 +376,7 @@ def load_synth(*, n_clips: int = 1000, config: SpectrogramConfig | Mapping | Non
     """The built-in synthetic instruments: ``n_clips`` notes (families balanced), split 80/10/10 by family.
 
     Only parameters are computed here (clip ``i`` is ``synth_params(i, seed=seed)``); the audio
-    is made by :func:`vae_audio.featurize.build_features` at ``config.sr``.
+    is made by :func:`vae_audio.data.featurize.build_features` at ``config.sr``.
     """
     from .synth import FAMILIES, synth_params
 
@@ -668,7 +668,7 @@ def load_dataset(spec: str | os.PathLike = "synth", *, config: SpectrogramConfig
 
     Returns
     -------
-    AudioDataset (no audio loaded yet; see :func:`vae_audio.featurize.build_features`).
+    AudioDataset (no audio loaded yet; see :func:`vae_audio.data.featurize.build_features`).
     """
     max_clips = _check_max_clips(max_clips)
     common = dict(config=config, seed=seed, level=level, trim_db=trim_db, val_fraction=val_fraction)

@@ -42,9 +42,9 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from .errors import DatasetError, ParameterError
-from .fileio import atomic_directory, atomic_write_json
-from .progress import bar as progress_bar
+from ..errors import DatasetError, ParameterError
+from ..fileio import atomic_directory, atomic_write_json
+from ..progress import bar as progress_bar
 
 __all__ = [
     "FSDD_VERSION",

@@ -6,11 +6,11 @@ owns all of it, is saved in every model bundle (``config.json["recipe"]``) and i
 
 1. silence trim (``trim_db``, optional) and pad/truncate to ``spectrogram.n_samples``;
 2. per-clip level normalization (``level``: ``"peak"``, ``"rms"`` or ``None``);
-3. the dB spectrogram of :class:`~vae_audio.features.SpectrogramConfig` (sample rate, STFT,
+3. the dB spectrogram of :class:`~vae_audio.dsp.features.SpectrogramConfig` (sample rate, STFT,
    optional mel bands, dB floor/ceiling);
-4. the fitted :class:`~vae_audio.features.Normalizer` to [0, 1].
+4. the fitted :class:`~vae_audio.dsp.features.Normalizer` to [0, 1].
 
-The way back (:meth:`Recipe.to_db`, then :func:`vae_audio.phase.db_to_audio`) undoes 4 and
+The way back (:meth:`Recipe.to_db`, then :func:`vae_audio.dsp.phase.db_to_audio`) undoes 4 and
 3; :meth:`Recipe.prepare` returns the gain of step 2 so a reconstruction can be given back at
 the level of the clip it came from.
 """
@@ -24,7 +24,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .audio import load_audio, pad_or_truncate
-from .errors import ConfigError, ParameterError
+from ..errors import ConfigError, ParameterError
 from .features import Normalizer, SpectrogramConfig, check_json_object
 
 __all__ = ["Recipe", "LEVEL_MODES", "PEAK_TARGET", "RMS_TARGET_DB", "normalize_level", "level_gain", "check_level",

@@ -10,9 +10,9 @@ Layout of a bundle folder::
                        settings, label names, format/package/library versions and the SHA-256 of
                        every other file
       prior.npz        (optional, vector latents) the Gaussian mixture fitted to the training
-                       codes (:class:`~vae_audio.latent_prior.LatentPrior`)
+                       codes (:class:`~vae_audio.modeling.latent_prior.LatentPrior`)
       prior.keras      (optional, grid latents) the learned prior network
-                       (:class:`~vae_audio.grid_prior.GridPrior`); its family, version, latent
+                       (:class:`~vae_audio.modeling.grid_prior.GridPrior`); its family, version, latent
                        layout and standardization are in ``config.json["latent_prior"]``
       prior_summary.npz  (with a summary-conditioned grid prior) the clip-summary projection
                        and its Gaussian mixture
@@ -21,7 +21,7 @@ Generation samples from the prior instead of N(0, I) when the bundle has one.
 
 :func:`save_model` writes the folder atomically (a crash never leaves a half-written bundle,
 and a previous bundle stays intact until the new one is complete). :func:`load_model` checks
-every file and returns a :class:`~vae_audio.inference.TrainedModel` that encodes, decodes,
+every file and returns a :class:`~vae_audio.modeling.inference.TrainedModel` that encodes, decodes,
 generates and turns spectrograms into audio with nothing else supplied. A bundle with a missing or corrupt file,
 or from an unknown format version, raises :class:`~vae_audio.errors.BundleError` naming the file.
 """
@@ -38,10 +38,10 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 
-from .errors import BundleError, ConfigError, ParameterError, VaeAudioError
-from .fileio import atomic_directory, atomic_write_json, read_json
+from ..errors import BundleError, ConfigError, ParameterError, VaeAudioError
+from ..fileio import atomic_directory, atomic_write_json, read_json
 from .inference import TrainedModel, check_label_names
-from .recipe import Recipe
+from ..dsp.recipe import Recipe
 
 __all__ = [
     "FORMAT_NAME",
@@ -93,7 +93,7 @@ def _sha256(path: Path) -> str:
 def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
                label_names: Sequence[str] | None = None, settings: Mapping[str, Any] | None = None,
                prior=None, overwrite: bool = True) -> Path:
-    """Write ``vae`` (a :class:`vae_audio.models.VAE`) as a bundle folder ``directory``.
+    """Write ``vae`` (a :class:`vae_audio.modeling.models.VAE`) as a bundle folder ``directory``.
 
     Parameters
     ----------
@@ -102,8 +102,8 @@ def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
     label_names : class names, one per label index, for a conditional model (else ``None``).
     settings : extra JSON-serializable information, stored as ``config.json["training"]``
         (training settings, epochs run, final losses, ...).
-    prior : the model's latent prior: a :class:`~vae_audio.latent_prior.LatentPrior` (vector
-        latent, written as ``prior.npz``) or a :class:`~vae_audio.grid_prior.GridPrior` (grid
+    prior : the model's latent prior: a :class:`~vae_audio.modeling.latent_prior.LatentPrior` (vector
+        latent, written as ``prior.npz``) or a :class:`~vae_audio.modeling.grid_prior.GridPrior` (grid
         latent, ``prior.keras``), or ``None`` (generation then samples ``z ~ N(0, I)``).
     overwrite : replace an existing bundle (atomically). A folder that exists but is not a
         bundle is never replaced.
@@ -111,12 +111,12 @@ def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
     Returns the bundle folder. Raises :class:`ConfigError` for mismatched arguments and
     :class:`BundleError` when the folder cannot be written.
     """
-    from . import __version__
+    from .. import __version__
     from .models import LATENT_KEY, SPECTROGRAM_KEY, model_spec
 
     encoder, decoder = getattr(vae, "encoder", None), getattr(vae, "decoder", None)
     if encoder is None or decoder is None:
-        raise ParameterError(f"vae: expected a vae_audio.models.VAE (with .encoder and .decoder), got {type(vae).__name__}")
+        raise ParameterError(f"vae: expected a vae_audio.modeling.models.VAE (with .encoder and .decoder), got {type(vae).__name__}")
     if not isinstance(recipe, Recipe):
         raise ConfigError(f"recipe: expected a Recipe (features.recipe), got {type(recipe).__name__}")
     if not recipe.is_fitted:
@@ -254,7 +254,7 @@ def _migrate_v1(info: dict[str, Any], path: Path) -> dict[str, Any]:
     dataset the model was trained on (``"peak"`` for FSDD and folders, none for synth and NSynth),
     which ``training.training.data`` names.
     """
-    from .datasets import default_level
+    from ..data.datasets import default_level
 
     for key in ("spectrogram", "normalizer"):
         if not isinstance(info.get(key), dict):

@@ -13,8 +13,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .errors import ParameterError
-from .features import SpectrogramConfig
+from ..errors import ParameterError
+from ..dsp.features import SpectrogramConfig
 
 __all__ = ["player", "players", "plot_spectrogram", "plot_spectrograms", "show", "compare", "comparison_html",
            "audio_html", "image_html", "figure_png", "wav_bytes", "plot_history",
@@ -173,7 +173,7 @@ def comparison_html(clips: Mapping[str, np.ndarray], config: SpectrogramConfig, 
     (``config``'s dB, on one colour scale shared by the row, at most 90 dB deep) and the audio
     are embedded, so the row plays from a saved notebook, an exported HTML page or
     ``report.html`` alike: the notebooks (:func:`compare`) and the run report
-    (:mod:`vae_audio.report`) both draw their comparisons with this function.
+    (:mod:`vae_audio.evaluation.report`) both draw their comparisons with this function.
     """
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
@@ -312,7 +312,7 @@ def training_progress(epochs: int, *, title: str = "training", keys: Sequence[st
     """
     import keras
 
-    from . import progress
+    from .. import progress
 
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ParameterError(f"epochs={epochs!r}: expected a whole number >= 1")

@@ -10,7 +10,7 @@ mixture to the codes of the training set after training ("ex-post density estima
 Ghosh et al. 2020, "From Variational to Deterministic Autoencoders"; also Dai & Wipf 2019,
 "Diagnosing and Enhancing VAE Models") and sampling from it instead fixes that at the cost of
 a few seconds. Measured on FSDD (default conditional conv model, 60 epochs, judge classifier of
-:mod:`vae_audio.classifier`, 300 samples): conditional samples heard as the requested digit
+:mod:`vae_audio.evaluation.classifier`, 300 samples): conditional samples heard as the requested digit
 15 % of the time from ``N(0, I)``, 89 % from one Gaussian per class and 96 % from the default
 4-component mixture per class; inception score 3.9, 7.6 and 8.6 (real test clips: 9.4).
 
@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import BundleError, ParameterError
+from ..errors import BundleError, ParameterError
 
 __all__ = ["LatentPrior", "DEFAULT_COMPONENTS", "DEFAULT_COMPONENTS_PER_CLASS"]
 
@@ -149,7 +149,7 @@ class LatentPrior:
             return f"has components for classes {list(self.classes)} but the model is {kind}"
         return None
 
-    #: the temperature :meth:`vae_audio.inference.TrainedModel.sample_latents` uses by default
+    #: the temperature :meth:`vae_audio.modeling.inference.TrainedModel.sample_latents` uses by default
     default_temperature = 1.0
 
     def describe(self) -> str:
@@ -272,7 +272,7 @@ class LatentPrior:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write :meth:`to_bytes` to ``path`` atomically."""
-        from .fileio import atomic_path
+        from ..fileio import atomic_path
 
         path = Path(path)
         with atomic_path(path) as tmp:

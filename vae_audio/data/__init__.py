@@ -1,0 +1,1 @@
+"""Datasets: the built-in synth, FSDD / NSynth / folders, downloads, featurizing with its cache and shards, tf.data."""

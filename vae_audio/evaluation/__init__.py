@@ -1,0 +1,1 @@
+"""Evaluation: the judges (a CNN and a cepstral classifier), generation scores, listening metrics, `vae-audio evaluate`."""

@@ -1,0 +1,1 @@
+"""Models and priors: encoder/decoder builders and the VAE, latent priors, bundles, the inference API, training, generation."""
