@@ -57,6 +57,30 @@ def test_prior_learns_the_classes_samples_any_length_and_is_deterministic(kind):
     assert cold.std(axis=0).mean() < out.std(axis=0).mean()  # temperature 0: less variety
 
 
+def test_an_autoregressive_prior_with_label_dropout_is_guided():
+    z, lv, labels = codes()
+    prior = GridPrior.fit(z, lv, labels, num_classes=2, kind="autoregressive", steps=1000, learning_rate=3e-3,
+                          label_dropout=0.3, **TINY)
+    assert prior.guidable and prior.label_dropout == pytest.approx(0.3)
+    asked = np.array([0, 1] * 20)
+    plain = prior.sample(40, asked, frames=6, seed=3, temperature=0.0).mean(axis=(1, 2, 3))
+    guided = prior.sample(40, asked, frames=6, seed=3, temperature=0.0, guidance=3.0).mean(axis=(1, 2, 3))
+    assert np.all(plain[0::2] < 0) and np.all(plain[1::2] > 0)
+    assert np.all(guided[0::2] < 0) and np.all(guided[1::2] > 0)
+    # the unconditional mean sits between the classes: guidance pushes each sample away from it
+    assert np.all(np.abs(guided) > np.abs(plain) + 0.2), (plain, guided)
+    np.testing.assert_array_equal(prior.sample(4, asked[:4], frames=6, seed=3, guidance=3.0),
+                                  prior.sample(4, asked[:4], frames=6, seed=3, guidance=3.0))
+    assert GridPrior(prior.network, **{k: v for k, v in prior.to_dict().items()
+                                       if k not in ("version", "summary_dim")}).label_dropout == pytest.approx(0.3)
+    unguided = GridPrior.fit(z, lv, labels, num_classes=2, kind="autoregressive", steps=2, **TINY)
+    assert unguided.label_dropout == 0 and not unguided.guidable
+    with pytest.raises(ParameterError, match="guidance=2.0: .*label dropout 0"):
+        unguided.sample(2, asked[:2], frames=6, guidance=2.0)
+    with pytest.raises(ParameterError, match="label_dropout=1"):
+        GridPrior.fit(z, lv, labels, num_classes=2, kind="autoregressive", steps=1, label_dropout=1, **TINY)
+
+
 def test_prior_refuses_bad_arguments():
     z, lv, labels = codes(4)
     with pytest.raises(ParameterError, match="kind='gan'"):
@@ -109,7 +133,7 @@ def test_bundle_stores_the_prior_and_samples_the_same_bytes(grid_with_prior):
     assert loaded.prior.default_temperature == 0.7
     np.testing.assert_array_equal(a, loaded.generate(3, labels="high", seed=5, temperature=0.7))
     with pytest.raises(ParameterError, match="guidance"):
-        loaded.generate(1, guidance=2.0)  # only a conditional diffusion prior is guided
+        loaded.generate(1, guidance=2.0)  # only a prior trained with label dropout is guided
 
 
 def test_a_tampered_or_missing_prior_file_is_refused(grid_with_prior, tmp_path):

@@ -227,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="spread of the prior (1 = as learned, lower = more typical, less varied; default: "
                         "the prior's, 0.7 for the autoregressive grid prior)")
     p.add_argument("--guidance", type=_non_negative_float,
-                   help="classifier-free guidance of a conditional diffusion prior (default 2; 1 = none)")
+                   help="classifier-free guidance of a conditional prior trained with label dropout (diffusion: default 2; 1 = none)")
     p.add_argument("--seconds", type=float,
                    help="length of each sample (grid models; default: the training window)")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")

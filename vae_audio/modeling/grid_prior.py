@@ -71,6 +71,11 @@ DEFAULT_SAMPLING_STEPS = 40
 #: classifier-free guidance scale of a conditional diffusion prior (1 = none)
 DEFAULT_GUIDANCE = 2.0
 _LABEL_DROPOUT = 0.1
+
+
+def _default_dropout(kind: str) -> float:
+    """Label dropout of a prior trained without the setting (diffusion always had it, autoregressive not)."""
+    return _LABEL_DROPOUT if kind == "diffusion" else 0.0
 _MIN_LOG_SIGMA = -7.0
 
 
@@ -178,7 +183,7 @@ class GridPrior:
 
     def __init__(self, network, *, kind: str, n_freq: int, channels: int, num_classes: int | None,
                  mean: Sequence[float], std: Sequence[float], width: int, dilations: Sequence[int],
-                 train_frames: int, steps_trained: int = 0, summary=None):
+                 train_frames: int, steps_trained: int = 0, summary=None, label_dropout: float | None = None):
         if kind not in PRIOR_KINDS:
             raise ParameterError(f"kind={kind!r}: expected one of {', '.join(map(repr, PRIOR_KINDS))}")
         self.network = network
@@ -195,6 +200,13 @@ class GridPrior:
         self.train_frames, self.steps_trained = int(train_frames), int(steps_trained)
         #: the clip summary the network is conditioned on, or None: ``(mean, basis, LatentPrior)``
         self.summary = summary
+        #: fraction of training examples whose label was replaced by "no label" (what guidance needs)
+        self.label_dropout = float(_default_dropout(kind) if label_dropout is None else label_dropout)
+
+    @property
+    def guidable(self) -> bool:
+        """Whether classifier-free guidance works: conditional, and trained with label dropout."""
+        return self.conditional and self.label_dropout > 0
 
     @property
     def dim(self) -> int:
@@ -236,7 +248,8 @@ class GridPrior:
             num_classes: int | None = None, kind: str = DEFAULT_KIND, steps: int = DEFAULT_STEPS,
             batch_size: int = 64, learning_rate: float = 1e-3, width: int = 128,
             dilations: Sequence[int] = (1, 2, 4, 8, 1, 2, 4, 8), seed: int = 0,
-            summary_dim: int = DEFAULT_SUMMARY_DIM, verbose: int = 0) -> "GridPrior":
+            summary_dim: int = DEFAULT_SUMMARY_DIM, label_dropout: float | None = None,
+            verbose: int = 0) -> "GridPrior":
         """Train a prior on encoder outputs of the training set.
 
         Parameters
@@ -247,6 +260,9 @@ class GridPrior:
         steps : optimizer steps (Adam, cosine-decayed learning rate, weights averaged by an
             exponential moving average).
         width, dilations : channels and dilation per residual block of the network.
+        label_dropout : fraction in [0, 1) of training examples of a conditional prior that see
+            "no label" instead of theirs, so that sampling can be guided (classifier-free
+            guidance); default 0.1 for diffusion, 0 for autoregressive.
         verbose : Keras ``fit`` verbosity (0 silent, 2 one line per 500 steps).
         """
         import tensorflow as tf
@@ -258,6 +274,10 @@ class GridPrior:
         width = checks.whole_number(width, "width", 1)
         summary_dim = checks.whole_number(summary_dim, "summary_dim", 0) if kind == "autoregressive" else 0
         dilations = tuple(checks.whole_number(d, "dilations", 1) for d in dilations)
+        dropout = _default_dropout(kind) if label_dropout is None else checks.non_negative_number(label_dropout,
+                                                                                                    "label_dropout")
+        if dropout >= 1:
+            raise ParameterError(f"label_dropout={label_dropout!r}: expected a fraction in [0, 1)")
         if not dilations:
             raise ParameterError("dilations: expected at least one residual block")
         if not 0 < checks.non_negative_number(learning_rate, "learning_rate") < 1:
@@ -289,7 +309,8 @@ class GridPrior:
             summary_dim = summary[1].shape[1]
         network = _build_network(kind, n_freq * channels, n_labels, int(width), dilations, seed, summary_dim)
         prior = cls(network, kind=kind, n_freq=n_freq, channels=channels, num_classes=num_classes, mean=mean,
-                    std=std, width=width, dilations=dilations, train_frames=frames, summary=summary)
+                    std=std, width=width, dilations=dilations, train_frames=frames, summary=summary,
+                    label_dropout=dropout if num_classes is not None else 0.0)
         if summary is not None:
             s_mean, s_basis = tf.constant(summary[0]), tf.constant(summary[1])
 
@@ -300,6 +321,9 @@ class GridPrior:
             x_mean, x_sd, y = item
             s = tf.stack([tf.cast(seed, tf.int64), index])
             x = x_mean + x_sd * tf.random.stateless_normal(tf.shape(x_mean), seed=s)
+            if conditional and dropout > 0:
+                drop = tf.random.stateless_uniform(tf.shape(y), seed=s + 3) < dropout
+                y = tf.where(drop, tf.fill(tf.shape(y), null_label), y)
             if kind == "autoregressive":
                 shifted = tf.concat([tf.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
                 inputs = {"z": shifted, "label": y}
@@ -310,9 +334,6 @@ class GridPrior:
             t = tf.random.stateless_uniform((b, 1), seed=s + 1)
             eps = tf.random.stateless_normal(tf.shape(x), seed=s + 2)
             alpha, sigma = tf.cos(0.5 * math.pi * t)[:, :, None], tf.sin(0.5 * math.pi * t)[:, :, None]
-            if conditional:
-                drop = tf.random.stateless_uniform((b,), seed=s + 3) < _LABEL_DROPOUT
-                y = tf.where(drop, tf.fill(tf.shape(y), null_label), y)
             return {"z": alpha * x + sigma * eps, "label": y, "t": t}, alpha * eps - sigma * x
 
         ds = (tf.data.Dataset.from_tensor_slices((seq, sd, lab))
@@ -340,8 +361,10 @@ class GridPrior:
 
         ``labels`` ``(n,)`` class indices (conditional prior). ``temperature`` scales the noise
         (diffusion: the initial noise; autoregressive: each frame's standard deviation); 1 = the
-        learned density, < 1 more typical, less varied; default :attr:`default_temperature`. ``guidance`` (conditional diffusion):
-        classifier-free guidance scale, default :data:`DEFAULT_GUIDANCE` (1 = none). The same
+        learned density, < 1 more typical, less varied; default :attr:`default_temperature`. ``guidance``:
+        classifier-free guidance scale of a :attr:`guidable` prior (default :data:`DEFAULT_GUIDANCE`
+        for diffusion, 1 = none for autoregressive); autoregressive: each frame's mean moves from
+        the unconditional mean by ``guidance`` times the label's pull, its spread stays the label's. The same
         arguments give the same codes.
 
         ``noise`` ``(n, frames, F' * C)``: the standard-normal draws to use instead of ``seed``'s.
@@ -352,6 +375,10 @@ class GridPrior:
         drawing them (:meth:`sample_summaries`).
         """
         temperature = self.default_temperature if temperature is None else temperature
+        if guidance is not None and guidance != 1.0 and not self.guidable:
+            raise ParameterError(f"guidance={guidance!r}: this prior is {'conditional' if self.conditional else 'not conditional'}"
+                                 f" with label dropout {self.label_dropout:g}; guidance needs a conditional prior "
+                                 "trained with label_dropout > 0")
         lab = np.zeros(n, np.int32) if labels is None else np.asarray(labels, np.int32)
         if noise is None:
             noise = prior_noise(n, frames, self.dim, seed)
@@ -365,7 +392,8 @@ class GridPrior:
                                  DEFAULT_GUIDANCE if guidance is None else float(guidance), int(sampling_steps))
             else:
                 seq = self._autoregress(lab[sl], noise[sl], float(temperature),
-                                        None if summaries is None else summaries[sl])
+                                        None if summaries is None else summaries[sl],
+                                        1.0 if guidance is None else float(guidance))
             out.append(seq)
         seq = np.concatenate(out) * self.std + self.mean
         return sequences_to_codes(seq.astype(np.float32), self.n_freq)
@@ -410,8 +438,12 @@ class GridPrior:
             x = (a_s * x0 + s_s * eps).astype(np.float32)
         return x
 
-    def _autoregress(self, lab, noise, temperature, summaries=None) -> np.ndarray:
+    def _autoregress(self, lab, noise, temperature, summaries=None, guidance: float = 1.0) -> np.ndarray:
         b, frames, dim = noise.shape
+        guided = self.guidable and guidance != 1.0
+        if guided:  # one pass over [labelled; "no label"] rows
+            lab = np.concatenate([lab, np.full_like(lab, self.num_classes)])
+            summaries = None if summaries is None else np.concatenate([summaries, summaries])
         context = _receptive_field(self.dilations)
         seq = np.zeros((b, frames + 1, dim), np.float32)  # frame 0: the start (zeros, as in training)
         for t in range(frames):
@@ -420,8 +452,12 @@ class GridPrior:
             inputs = {"z": window, "label": lab}
             if summaries is not None:
                 inputs["summary"] = summaries.astype(np.float32)
-            params = self._predict(inputs)[:, -1]
+            params = self._predict({**inputs, "z": np.concatenate([window, window]) if guided else window})[:, -1]
+            if guided:
+                params, unconditional = params[:b], params[b:]
             mu, log_sigma = params[:, :dim], _MIN_LOG_SIGMA + np.logaddexp(0.0, params[:, dim:] - _MIN_LOG_SIGMA)
+            if guided:
+                mu = unconditional[:, :dim] + guidance * (mu - unconditional[:, :dim])
             seq[:, t + 1] = mu + temperature * np.exp(log_sigma) * noise[:, t]
         return seq[:, 1:]
 
@@ -433,6 +469,7 @@ class GridPrior:
                 "dilations": list(self.dilations), "train_frames": self.train_frames,
                 "steps_trained": self.steps_trained,
                 "summary_dim": 0 if self.summary is None else int(self.summary[1].shape[1]),
+                "label_dropout": self.label_dropout,
                 "mean": [float(v) for v in self.mean],
                 "std": [float(v) for v in self.std]}
 
@@ -470,7 +507,7 @@ class GridPrior:
         try:
             keys = ("kind", "n_freq", "channels", "num_classes", "mean", "std", "width", "dilations",
                     "train_frames", "steps_trained")
-            prior = cls(network, **{k: settings[k] for k in keys})
+            prior = cls(network, **{k: settings[k] for k in keys}, label_dropout=settings.get("label_dropout"))
             summary_dim = int(settings.get("summary_dim", 0))
         except (KeyError, TypeError, ValueError, ParameterError) as exc:
             raise BundleError(f"{path}: corrupt prior settings ({type(exc).__name__}: {exc})") from None

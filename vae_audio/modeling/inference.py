@@ -357,10 +357,9 @@ class TrainedModel:
             checks.non_negative_number(temperature, "temperature")
         if guidance is not None:
             checks.non_negative_number(guidance, "guidance")
-            if not (self._grid and self._prior is not None and self._prior.kind == "diffusion"
-                    and self._prior.conditional and prior != "standard"):
-                raise ParameterError(f"guidance={guidance!r}: only a conditional diffusion prior is guided; this "
-                                     f"model samples {self._prior.describe() if self._prior else 'N(0, I)'}")
+            if not (self._grid and self._prior is not None and self._prior.guidable and prior != "standard"):
+                raise ParameterError(f"guidance={guidance!r}: only a conditional prior trained with label dropout is "
+                                     f"guided; this model samples {self._prior.describe() if self._prior else 'N(0, I)'}")
         if frames is not None:
             checks.whole_number(frames, "frames", 1)
         if labels is None and self._label_names:
