@@ -149,8 +149,8 @@ def _normalizer_spec(normalizer: str | Normalizer) -> tuple[str, dict | None]:
 
 def _settings(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer, sharded: bool) -> dict[str, Any]:
     mode, fitted = _normalizer_spec(normalizer)
-    settings: dict[str, Any] = {"sharded": sharded,
-        "format": CACHE_FORMAT, "name": dataset.name, "root": dataset.root, "config": recipe.spectrogram.to_dict(),
+    settings: dict[str, Any] = {
+        "sharded": sharded, "format": CACHE_FORMAT, "name": dataset.name, "root": dataset.root, "config": recipe.spectrogram.to_dict(),
         "level": recipe.level, "trim_db": recipe.trim_db, "normalizer": mode, "fitted_normalizer": fitted,
         "label_names": list(dataset.label_names),
     }
@@ -530,9 +530,7 @@ def _compute_sharded(dataset: AudioDataset, recipe: Recipe, normalizer: str | No
             keep[lo:hi] = ok
             audio, x_db = audio[ok], x_db[ok]
             if not fit:
-                train = split_all[lo:hi][ok] == "train"
-                for start in range(0, int(train.sum()), _CHUNK):
-                    norm.partial_fit(x_db[train][start:start + _CHUNK])
+                _partial_fit(norm, x_db, split_all[lo:hi][ok])
             _save_npy(folder / f"audio-{k:05d}.npy", audio)
             _save_npy(folder / f"x-{k:05d}.npy", x_db)
             rows.append(int(ok.sum()))
@@ -545,8 +543,8 @@ def _compute_sharded(dataset: AudioDataset, recipe: Recipe, normalizer: str | No
         x_db = np.load(folder / f"x-{k:05d}.npy", allow_pickle=False)
         x_norm, stats = norm.normalize(x_db, return_stats=True)
         _save_npy(folder / f"x-{k:05d}.npy", x_norm.astype(np.float32))
-        low.append(np.asarray(stats["low_db"], np.float64) * np.ones(len(x_db)))
-        high.append(np.asarray(stats["high_db"], np.float64) * np.ones(len(x_db)))
+        low.append(stats["low_db"])
+        high.append(stats["high_db"])
         del x_db, x_norm
     labels = np.array([c.label for c in dataset.clips], dtype=np.int64)[keep]
     metadata = [c.metadata for i, c in enumerate(dataset.clips) if keep[i]]  # shared, not copied: 100,000 dicts
@@ -568,10 +566,15 @@ def _fit_normalizer(normalizer: str | Normalizer, x_db: np.ndarray, split: np.nd
         return normalizer
     mode, _ = _normalizer_spec(normalizer)
     norm = Normalizer(mode=mode)
+    _partial_fit(norm, x_db, split)
+    return norm
+
+
+def _partial_fit(norm: Normalizer, x_db: np.ndarray, split: np.ndarray) -> None:
+    """Fit ``norm`` further on the training rows of ``x_db``, chunk by chunk."""
     train = np.flatnonzero(split == "train")
     for start in range(0, len(train), _CHUNK):
         norm.partial_fit(x_db[train[start:start + _CHUNK]])
-    return norm
 
 
 # ----------------------------------------------------------------------------- tf.data
@@ -583,8 +586,8 @@ def make_tf_dataset(features: Features, *, split: str | None = "train", batch_si
     Elements are dicts: ``{"spectrogram": float32 (batch, freq, frames, 1)}``, plus
     ``"label": int32 (batch,)`` when ``with_labels``. The split's spectrograms are held once in
     memory as a single tensor (that is the cache: nothing is re-read or re-computed per epoch)
-    unless the features are sharded (larger than the memory limit): then they stream from the
-    shards (:func:`vae_audio.data.shards.stream`: shards in random order, a shuffle buffer);
+    unless the features are sharded (larger than the memory limit): then each batch is read
+    from the shards (:func:`vae_audio.data.shards.stream`, the same order as in memory);
     with ``shuffle`` the order of the clips is reshuffled every epoch from ``seed`` (the same
     seed gives the same sequence of epochs); each batch is gathered from the tensor and the
     next batches are prefetched.

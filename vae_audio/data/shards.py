@@ -7,9 +7,10 @@ featurized into shards of a few thousand rows, one ``.npy`` file per shard and a
 view; ``np.asarray`` reads the rows of a view), and :func:`stream` feeds a training split to
 ``tf.data`` a batch at a time, so memory holds the batches in flight, never the set.
 
-Why ``.npy`` and not TFRecord: measured with ``benchmarks/scale.py`` (README), a shard is read
-back with one ``np.load`` and no per-example parsing, and the same files serve random access
-(test clips for listening, encoding for the prior, training batches) without a second copy.
+Why ``.npy`` and not TFRecord: rows are read back by memory-mapping with no per-example
+parsing, and the same files serve random access (test clips for listening, encoding for the
+prior, training batches) without a second copy. TFRecord was not built to compare; what was
+measured (``benchmarks/scale.py``, README) is that reading batches keeps up with training.
 """
 
 from __future__ import annotations

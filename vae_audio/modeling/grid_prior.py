@@ -449,10 +449,10 @@ class GridPrior:
         for t in range(frames):
             lo = max(0, t + 1 - context)
             window = seq[:, lo:t + 1]
-            inputs = {"z": window, "label": lab}
+            inputs = {"z": np.concatenate([window, window]) if guided else window, "label": lab}
             if summaries is not None:
                 inputs["summary"] = summaries.astype(np.float32)
-            params = self._predict({**inputs, "z": np.concatenate([window, window]) if guided else window})[:, -1]
+            params = self._predict(inputs)[:, -1]
             if guided:
                 params, unconditional = params[:b], params[b:]
             mu, log_sigma = params[:, :dim], _MIN_LOG_SIGMA + np.logaddexp(0.0, params[:, dim:] - _MIN_LOG_SIGMA)

@@ -297,7 +297,7 @@ class TrainedModel:
         n = _count(x_normalized)
         lab = self._labels(labels, n)
         if isinstance(x_normalized, ShardedArray):  # larger than memory: encode it a chunk at a time
-            parts = [encode_array(self._encoder, chunk, None if lab is None else lab[i * _ENCODE_CHUNK:][:len(chunk)])
+            parts = [encode_array(self._encoder, chunk, None if lab is None else lab[i * _ENCODE_CHUNK:(i + 1) * _ENCODE_CHUNK])
                      for i, chunk in enumerate(x_normalized.iter_chunks(_ENCODE_CHUNK))]
             return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         return encode_array(self._encoder, x_normalized, lab)
