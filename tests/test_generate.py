@@ -22,6 +22,10 @@ from test_grid import CFG, RECIPE, SMALL, harmonic  # noqa: E402
 
 @pytest.fixture(scope="module")
 def model():
+    # seeded: an untrained decoder's output is not a consistent spectrogram, and how far the phase
+    # step's iterations amplify float rounding on it depends on the weights (-20 to -47 dB SC for
+    # the level test below over seeds 0-5; seed 0 gives -36.8)
+    keras.utils.set_random_seed(0)
     kw = dict(architecture="grid", latent_dim=4, num_classes=2, **SMALL)
     vae = models.VAE(models.build_encoder(CFG.shape, **kw), models.build_decoder(CFG.shape, **kw), seed=0)
     vae.build_for(CFG.shape)
