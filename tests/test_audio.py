@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import builtins
+import errno
 import os
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -369,22 +371,22 @@ def test_write_out_of_range_refused_then_clipped(tmp_path):
 
 
 def fake_partial_write(written):
-    """A soundfile.write that writes half a file, then fails like a full disk would."""
+    """A ``Path.write_bytes`` that writes half a WAV file, then fails like a full disk would."""
 
-    def write(file, data, samplerate, *args, **kwargs):
-        with open(file, "wb") as handle:
-            handle.write(b"RIFF\x00\x00\x00\x00WAVEfmt ")
-        written.append(str(file))
-        raise sf.LibsndfileError(0, prefix="Error writing: disk full? ")
+    def write(self, data):
+        with open(self, "wb") as handle:
+            handle.write(bytes(data)[:len(data) // 2])
+        written.append(str(self))
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     return write
 
 
 def test_write_failure_mid_write_leaves_nothing(tmp_path, monkeypatch):
     written = []
-    monkeypatch.setattr(sf, "write", fake_partial_write(written))
+    monkeypatch.setattr(Path, "write_bytes", fake_partial_write(written))
     target = tmp_path / "sub" / "out.wav"
-    with pytest.raises(AudioWriteError) as excinfo:
+    with pytest.raises(AudioWriteError, match="No space left") as excinfo:
         write_wav(target, sine(440, 8000, 0.1), 8000)
     assert_one_family_error(excinfo, names=[str(target)])
     assert written and written[0] != str(target) and os.path.dirname(written[0]) == str(target.parent)
@@ -396,7 +398,7 @@ def test_write_failure_keeps_existing_file(tmp_path, monkeypatch):
     target = tmp_path / "out.wav"
     write_wav(target, sine(440, 8000, 0.1), 8000)
     before = target.read_bytes()
-    monkeypatch.setattr(sf, "write", fake_partial_write([]))
+    monkeypatch.setattr(Path, "write_bytes", fake_partial_write([]))
     with pytest.raises(AudioWriteError):
         write_wav(target, sine(880, 8000, 0.2), 8000)
     assert target.read_bytes() == before
@@ -408,12 +410,12 @@ def test_write_interrupted_keeps_existing_file(tmp_path, monkeypatch):
     write_wav(target, sine(440, 8000, 0.1), 8000)
     before = target.read_bytes()
 
-    def interrupted(file, *args, **kwargs):
-        with open(file, "wb") as handle:
+    def interrupted(self, data):
+        with open(self, "wb") as handle:
             handle.write(b"RIFF")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sf, "write", interrupted)
+    monkeypatch.setattr(Path, "write_bytes", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_wav(target, sine(880, 8000, 0.2), 8000)
     assert target.read_bytes() == before

@@ -126,10 +126,9 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
 
 # ============================================================================= atomic writes
 def test_write_wav_failing_mid_write_leaves_nothing(tmp_path, monkeypatch):
-    import soundfile
-
     target = tmp_path / "clip.wav"
-    monkeypatch.setattr(soundfile, "write", partial_then_fail(lambda p: Path(p).write_bytes(b"RIFF\x24\x00\x00\x00WAVE")))
+    real = Path.write_bytes  # the encoded WAV goes to disk with one write; the disk fills up half way
+    monkeypatch.setattr(Path, "write_bytes", partial_then_fail(lambda p: real(p, b"RIFF\x24\x00\x00\x00WAVE")))
     with pytest.raises(AudioWriteError, match="clip.wav: cannot write WAV .*No space left"):
         write_wav(target, sine(440.0, 8000, 0.1), 8000)
     assert entries(tmp_path) == []
@@ -137,7 +136,7 @@ def test_write_wav_failing_mid_write_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.undo()
     write_wav(target, sine(440.0, 8000, 0.1), 8000)
     before = target.read_bytes()
-    monkeypatch.setattr(soundfile, "write", partial_then_fail(lambda p: Path(p).write_bytes(b"RIFF")))
+    monkeypatch.setattr(Path, "write_bytes", partial_then_fail(lambda p: real(p, b"RIFF")))
     with pytest.raises(AudioWriteError):
         write_wav(target, sine(220.0, 8000, 0.1), 8000)
     assert entries(tmp_path) == ["clip.wav"] and target.read_bytes() == before

@@ -222,3 +222,20 @@ def test_atomic_directory_overwrite_false_rechecks_at_commit(tmp_path):
             (target / "g.txt").write_text("theirs")
     assert [p.name for p in target.iterdir()] == ["g.txt"]
     assert leftovers(tmp_path) == []
+
+
+def test_atomic_write_files_writes_all_or_nothing(tmp_path):
+    from vae_audio.fileio import atomic_write_files
+
+    (tmp_path / "old.bin").write_bytes(b"before")
+    items = [(tmp_path / "sub" / f"f{i}.bin", bytes([i]) * (i + 1)) for i in range(10)] + [(tmp_path / "old.bin", b"after")]
+    atomic_write_files(items, workers=3)
+    assert [p.read_bytes() for p, _ in items] == [data for _, data in items]
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == sorted(f"f{i}.bin" for i in range(10))  # no temporaries
+    # one target whose folder is a file: nothing is replaced, nothing is left behind, the error names it
+    (tmp_path / "blocked").write_bytes(b"a file, not a folder")
+    with pytest.raises(OSError) as err:
+        atomic_write_files([(tmp_path / "old.bin", b"third"), (tmp_path / "blocked" / "x.bin", b"x")])
+    assert err.value.filename == str(tmp_path / "blocked" / "x.bin")
+    assert (tmp_path / "old.bin").read_bytes() == b"after"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocked", "old.bin", "sub"]

@@ -13,6 +13,7 @@ Running as root, unreadable files are simulated by making Python's ``open`` refu
 from __future__ import annotations
 
 import builtins
+import errno
 import io
 import json
 import os
@@ -746,20 +747,33 @@ def test_a_model_decoding_nan_writes_nothing(tiny, tmp_path, monkeypatch):
 def test_write_clips_failing_mid_batch_leaves_nothing(tmp_path, monkeypatch):
     import vae_audio.modeling.generate as gen
 
-    real, calls = gen.write_wav, []
+    import threading
 
-    def fail_third(path, y, sr, **kw):
-        calls.append(path)
-        if len(calls) == 3:
-            raise AudioWriteError(f"{path}: cannot write WAV (No space left on device)")
-        return real(path, y, sr, **kw)
+    import vae_audio.fileio as fileio
 
-    monkeypatch.setattr(gen, "write_wav", fail_third)
+    lock, calls = threading.Lock(), []
+
+    class FillsUp(io.FileIO):  # the disk fills up during the third file
+        def write(self, data):
+            with lock:
+                calls.append(self.name)
+                third = len(calls) == 3
+            if third:
+                super().write(bytes(data)[:len(data) // 2])
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(data)
+
+    def fake_open(file, mode="r", **kw):  # the staged WAV files are opened from their descriptor
+        return FillsUp(file, mode) if isinstance(file, int) else builtins.open(file, mode, **kw)
+
+    monkeypatch.setattr(fileio, "open", fake_open, raising=False)
     out = tmp_path / "out"
     clips = np.stack([sine(200.0 * (i + 1), SR, 0.1) for i in range(4)])
     with pytest.raises(AudioWriteError) as err:
         gen.write_clips(clips, ["a", "b", "c", "d"], out, SR)
-    assert_one_line_error(err.value, names=[out / "c.wav"], reason="No space left")
+    assert len(calls) == 4  # every file was attempted (a few at a time)
+    failed = next(name for name in ("a", "b", "c", "d") if f"{out / name}.wav:" in str(err.value))
+    assert_one_line_error(err.value, names=[out / f"{failed}.wav"], reason="No space left")
     assert files_under(out) == []  # neither the two clips written before nor any temporary file
 
 

@@ -7,7 +7,7 @@ re-export what concerns them.
 
 from __future__ import annotations
 
-__all__ = ["ARCHITECTURES", "DEFAULT_ARCHITECTURE", "LIKELIHOODS", "DEFAULT_LIKELIHOODS", "PRIOR_CHOICES", "GRID_PRIOR_CHOICES", "DEFAULT_GRID_PRIOR", "STRATEGIES", "PRECISIONS"]
+__all__ = ["ARCHITECTURES", "DEFAULT_ARCHITECTURE", "LIKELIHOODS", "DEFAULT_LIKELIHOODS", "PRIOR_CHOICES", "GRID_PRIOR_CHOICES", "DEFAULT_GRID_PRIOR", "STRATEGIES", "PRECISIONS", "PHASES"]
 
 #: encoder/decoder architectures (see :mod:`vae_audio.modeling.models`)
 ARCHITECTURES = ("conv", "simple", "blog", "grid")
@@ -28,3 +28,5 @@ DEFAULT_GRID_PRIOR = "autoregressive"
 STRATEGIES = ("default", "mirrored", "multiworker")
 #: Keras dtype policies training can run under (``--precision``); bundles are always float32
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+#: named phase-reconstruction settings for model outputs (see :data:`vae_audio.dsp.phase.PHASE_SETTINGS`)
+PHASES = ("quality", "fast")

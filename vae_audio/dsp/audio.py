@@ -7,6 +7,7 @@ Sample rates ``sr`` are in Hz.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -22,6 +23,7 @@ __all__ = [
     "describe_unreadable",
     "load_audio",
     "write_wav",
+    "encode_wav",
     "pad_or_truncate",
     "trim_silence",
     "resample",
@@ -177,6 +179,63 @@ def load_audio(
     return np.ascontiguousarray(y), int(sr)
 
 
+def encode_wav(
+    y: np.ndarray,
+    sr: int,
+    *,
+    clip: bool = False,
+    subtype: str = "PCM_16",
+    name: str = "waveform",
+) -> bytes:
+    """A waveform as the bytes of a WAV file (what :func:`write_wav` writes).
+
+    Parameters
+    ----------
+    y : ``(n_samples,)`` mono or ``(channels, n_samples)``; float, in [-1, 1].
+    sr : sample rate in Hz.
+    clip : out-of-range policy. ``False`` (default) refuses samples with ``|y| > 1`` so that
+        a level bug is never hidden; ``True`` clips them to [-1, 1].
+    subtype : soundfile subtype, ``"PCM_16"`` (default), ``"PCM_24"``, ``"FLOAT"``, ...
+    name : what error messages call the waveform (the file it is meant for).
+
+    Raises
+    ------
+    AudioWriteError
+        ``y`` is empty, has the wrong rank, contains NaN/inf, or exceeds [-1, 1] with ``clip=False``.
+    ParameterError
+        ``sr`` or ``subtype`` is not valid.
+    """
+    import soundfile as sf
+
+    sr = check_sr(sr)
+    if not (isinstance(subtype, str) and sf.check_format("WAV", subtype)):
+        raise ParameterError(
+            f"subtype={subtype!r}: not a WAV subtype soundfile can write; choose from {sorted(sf.available_subtypes('WAV'))}"
+        )
+    arr = np.asarray(y)
+    if arr.ndim not in (1, 2):
+        raise AudioWriteError(f"{name}: expected y shaped (n_samples,) or (channels, n_samples), got {arr.shape}")
+    if arr.size == 0 or arr.shape[-1] == 0:
+        raise AudioWriteError(f"{name}: refusing to write an empty waveform")
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise AudioWriteError(f"{name}: expected floating-point samples in [-1, 1], got dtype {arr.dtype}")
+    if not np.all(np.isfinite(arr)):
+        raise AudioWriteError(f"{name}: refusing to write NaN or infinite samples")
+    peak = float(np.max(np.abs(arr)))
+    if peak > 1.0:
+        if not clip:
+            raise AudioWriteError(
+                f"{name}: samples reach {peak:.3f}, beyond full scale [-1, 1]; scale the audio or pass clip=True"
+            )
+        arr = np.clip(arr, -1.0, 1.0)
+    buffer = io.BytesIO()  # in memory: soundfile's flush of a real file is an fsync of its own
+    try:
+        sf.write(buffer, arr.T if arr.ndim == 2 else arr, sr, subtype=subtype, format="WAV")
+    except (RuntimeError, ValueError, TypeError) as exc:  # LibsndfileError is a RuntimeError
+        raise AudioWriteError(f"{name}: cannot encode WAV ({_one_line(exc)})") from None
+    return buffer.getvalue()
+
+
 def write_wav(
     path: str | os.PathLike,
     y: np.ndarray,
@@ -187,54 +246,24 @@ def write_wav(
 ) -> Path:
     """Write a waveform to a WAV file atomically and return the path.
 
-    The file appears complete or not at all: samples go to a temporary file in the same
-    folder which is renamed onto ``path`` at the end; parent folders are created.
-
-    Parameters
-    ----------
-    y : ``(n_samples,)`` mono or ``(channels, n_samples)``; float, in [-1, 1].
-    sr : sample rate in Hz.
-    clip : out-of-range policy. ``False`` (default) refuses samples with ``|y| > 1`` so that
-        a level bug is never hidden; ``True`` clips them to [-1, 1].
-    subtype : soundfile subtype, ``"PCM_16"`` (default), ``"PCM_24"``, ``"FLOAT"``, ...
+    The file appears complete or not at all: the bytes of :func:`encode_wav` go to a temporary
+    file in the same folder which is flushed and renamed onto ``path``; parent folders are
+    created. ``y``, ``sr``, ``clip`` and ``subtype`` as in :func:`encode_wav`.
 
     Raises
     ------
     AudioWriteError
-        ``y`` is empty, has the wrong rank, contains NaN/inf, or exceeds [-1, 1] with ``clip=False``;
-        or the file cannot be written (the target is left as it was).
+        A waveform :func:`encode_wav` refuses, or the file cannot be written (the target is
+        left as it was).
     ParameterError
         ``sr`` or ``subtype`` is not valid.
     """
-    import soundfile as sf
-
     p = Path(path)
-    sr = check_sr(sr)
-    if not (isinstance(subtype, str) and sf.check_format("WAV", subtype)):
-        raise ParameterError(
-            f"subtype={subtype!r}: not a WAV subtype soundfile can write; choose from {sorted(sf.available_subtypes('WAV'))}"
-        )
-    arr = np.asarray(y)
-    if arr.ndim not in (1, 2):
-        raise AudioWriteError(f"{p}: expected y shaped (n_samples,) or (channels, n_samples), got {arr.shape}")
-    if arr.size == 0 or arr.shape[-1] == 0:
-        raise AudioWriteError(f"{p}: refusing to write an empty waveform")
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise AudioWriteError(f"{p}: expected floating-point samples in [-1, 1], got dtype {arr.dtype}")
-    if not np.all(np.isfinite(arr)):
-        raise AudioWriteError(f"{p}: refusing to write NaN or infinite samples")
-    peak = float(np.max(np.abs(arr)))
-    if peak > 1.0:
-        if not clip:
-            raise AudioWriteError(
-                f"{p}: samples reach {peak:.3f}, beyond full scale [-1, 1]; scale the audio or pass clip=True"
-            )
-        arr = np.clip(arr, -1.0, 1.0)
-    data = arr.T if arr.ndim == 2 else arr
+    data = encode_wav(y, sr, clip=clip, subtype=subtype, name=str(p))
     try:
         with atomic_path(p) as tmp:
-            sf.write(str(tmp), data, sr, subtype=subtype, format="WAV")
-    except (OSError, RuntimeError, ValueError, TypeError) as exc:  # LibsndfileError is a RuntimeError
+            tmp.write_bytes(data)
+    except OSError as exc:
         raise AudioWriteError(f"{p}: cannot write WAV ({_one_line(exc)})") from None
     return p
 

@@ -38,6 +38,7 @@ from .features import SpectrogramConfig, db_to_magnitude, mel_filterbank
 __all__ = [
     "DEFAULT_N_ITER",
     "INITS",
+    "PHASE_SETTINGS",
     "griffin_lim",
     "pghi_phase",
     "mel_to_stft_magnitude",
@@ -50,8 +51,17 @@ __all__ = [
 #: time than ``librosa.griffinlim``'s 32 iterations (see ``benchmarks/phase.py``).
 DEFAULT_N_ITER = 100
 
+#: Named settings of :func:`griffin_lim` for model outputs (``--phase`` of ``vae-audio generate`` and
+#: ``evaluate``). ``"quality"`` is the default everywhere. ``"fast"`` (the peak-locked start and 10
+#: iterations, about 6x less work) is for bulk generation: a generated spectrogram is not the
+#: magnitude of any signal, and on the FSDD model's test reconstructions it scores like
+#: ``"quality"`` (LSD 2.95 vs 2.85 dB, PESQ 4.12 vs 4.10, STOI 0.963 both, the judges' accuracy and
+#: Frechet distance within their run-to-run spread), while the ceiling (true magnitudes) drops from
+#: -36.0 to -26.0 dB SC. See the README's generation speed table.
+PHASE_SETTINGS = {"quality": {"init": "pghi", "n_iter": DEFAULT_N_ITER}, "fast": {"init": "locked", "n_iter": 10}}
+
 #: Accepted values of ``init``.
-INITS = ("pghi", "random", "zeros")
+INITS = ("pghi", "locked", "random", "zeros")
 
 #: PGHI: coefficients below ``PGHI_TOL`` times the clip's largest magnitude (-100 dB) get zero
 #: phase and are not integrated (Prusa et al. use 1e-5 too).
@@ -142,11 +152,12 @@ def _hann(n_fft: int) -> np.ndarray:
     return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float64)
 
 
-def _phase_gradients(mag: np.ndarray, n_fft: int, hop: int, tol: float) -> tuple[np.ndarray, np.ndarray]:
+def _phase_gradients(mag: np.ndarray, n_fft: int, hop: int, tol: float,
+                     dtype: type = np.float64) -> tuple[np.ndarray, np.ndarray]:
     """Phase derivatives of librosa's STFT estimated from the log-magnitude (Gaussian-window theory).
 
-    ``mag`` is ``(batch, freq, frames)``. Returns ``(dphi_frame, dphi_bin)`` in radians: the
-    phase advance from one frame to the next and from one bin to the next.
+    ``mag`` is ``(batch, freq, frames)``. Returns ``(dphi_frame, dphi_bin)`` in radians, of
+    ``dtype``: the phase advance from one frame to the next and from one bin to the next.
 
     For a Gaussian window ``exp(-pi t^2 / lam)`` the STFT with phase referenced to the window
     centre satisfies ``dphi/dt = 2 pi f + (1/lam) d(log|X|)/df`` and
@@ -155,11 +166,11 @@ def _phase_gradients(mag: np.ndarray, n_fft: int, hop: int, tol: float) -> tuple
     """
     lam = HANN_LAMBDA * n_fft * n_fft
     n_freq, n_frames = mag.shape[-2:]
-    peak = mag.max(axis=(-2, -1), keepdims=True).astype(np.float64)
-    logs = np.log(np.maximum(mag, np.maximum(peak * tol, np.finfo(np.float32).tiny)))
+    peak = mag.max(axis=(-2, -1), keepdims=True).astype(dtype)
+    logs = np.log(np.maximum(mag.astype(dtype, copy=False), np.maximum(peak * dtype(tol), np.finfo(np.float32).tiny)))
     d_bin = np.gradient(logs, axis=-2) if n_freq > 1 else np.zeros_like(logs)
     d_frame = np.gradient(logs, axis=-1) if n_frames > 1 else np.zeros_like(logs)
-    k = np.arange(n_freq, dtype=np.float64)[:, None]
+    k = np.arange(n_freq, dtype=dtype)[:, None]
     dphi_frame = hop * (2.0 * np.pi * k / n_fft + (n_fft / lam) * d_bin)
     dphi_bin = np.pi - (lam / (n_fft * hop)) * d_frame
     return dphi_frame, dphi_bin
@@ -267,6 +278,47 @@ def pghi_phase(magnitude: np.ndarray, *, n_fft: int | None = None, hop_length: i
 def _pghi_batch(mag: np.ndarray, n_fft: int, hop: int, tol: float = PGHI_TOL) -> np.ndarray:
     dphi_frame, dphi_bin = _phase_gradients(mag, n_fft, hop, tol)
     return np.stack([_integrate_one(mag[i], dphi_frame[i], dphi_bin[i], tol) for i in range(mag.shape[0])])
+
+
+def _locked_batch(mag: np.ndarray, n_fft: int, hop: int, tol: float = PGHI_TOL) -> np.ndarray:
+    """A phase from the same gradients as PGHI, integrated frame by frame with peak locking.
+
+    ``mag`` is ``(batch, freq, frames)``; returns the phase ``(batch, frames, freq)`` (the
+    engine's layout), float32 radians. In each frame the bins are split into regions at the local
+    minima of the magnitude along frequency (each region holds one spectral peak). A peak's phase
+    continues its bin's phase from the previous frame by the time derivative (trapezoidal rule);
+    every other bin takes its peak's phase plus the frequency derivative integrated from the
+    peak: the "identity phase locking" of phase vocoders (Laroche & Dolson 1999) with PGHI's
+    gradients. No graph search: a loop over frames, vectorized over clips and bins, about 4x
+    faster than :func:`pghi_phase` and 1-2 dB behind it in spectral convergence, before and after
+    the iterations (128 FSDD clips: -21.3 vs -23.0 dB alone, -27.5 vs -29.0 after 10 iterations,
+    -34.0 vs -35.3 after 100). Each clip's result depends on that clip only.
+    """
+    b, n_freq, n_frames = mag.shape
+    d_frame, d_bin = (g.transpose(0, 2, 1) for g in _phase_gradients(mag, n_fft, hop, tol, np.float32))
+    along_freq = np.zeros((b, n_frames, n_freq), np.float32)  # each bin's phase relative to the frame's bin 0
+    np.cumsum(0.5 * (d_bin[..., :-1] + d_bin[..., 1:]), axis=-1, out=along_freq[..., 1:])
+    rows = np.ascontiguousarray(mag.transpose(0, 2, 1)).reshape(-1, n_freq)  # one row per (clip, frame)
+    opens = np.zeros(rows.shape, dtype=bool)  # a region opens at bin 0 and at every local minimum
+    opens[:, 0] = True
+    opens[:, 1:-1] = (rows[:, 1:-1] < rows[:, :-2]) & (rows[:, 1:-1] <= rows[:, 2:])
+    flat, starts = rows.ravel(), np.flatnonzero(opens.ravel())
+    region = np.cumsum(opens.ravel(), dtype=np.int32) - 1
+    loudest = np.maximum.reduceat(flat, starts)[region]
+    position = np.arange(flat.size, dtype=np.int32)
+    peak = np.minimum.reduceat(np.where(flat == loudest, position, flat.size), starts)[region]
+    relative = along_freq.ravel()
+    relative = (relative - relative[peak]).reshape(b, n_frames, n_freq)
+    # the flat index, within one frame of all clips (b * freq), of each bin's peak
+    source = (peak % n_freq).reshape(b, n_frames, n_freq) + (np.arange(b, dtype=np.int32) * n_freq)[:, None, None]
+    source = np.ascontiguousarray(source.transpose(1, 0, 2))  # (frames, batch, freq)
+    advance = 0.5 * (d_frame[:, :-1] + d_frame[:, 1:])  # (batch, frames - 1, freq)
+    phase = np.empty((b, n_frames, n_freq), np.float32)  # float32: ~1e-3 rad after 100 frames, plenty for a start
+    phase[:, 0] = relative[:, 0]
+    for t in range(1, n_frames):
+        carried = (phase[:, t - 1] + advance[:, t - 1]).ravel()
+        phase[:, t] = carried[source[t]] + relative[:, t]
+    return phase
 
 
 # ----------------------------------------------------------------------------- TensorFlow engine
@@ -411,9 +463,10 @@ def griffin_lim(
         phase's inverse STFT, e.g. PGHI alone). Default :data:`DEFAULT_N_ITER`.
     momentum : FGLA momentum in [0, 1]; 0.99 as in librosa, 0 is plain Griffin-Lim.
     init : starting phase: ``"pghi"`` (default, Phase Gradient Heap Integration for the Hann
-        window, see :func:`pghi_phase`), ``"random"`` (uniform, from ``seed``; every clip of a
-        batch gets the same seeded phase field, so results do not depend on batching) or
-        ``"zeros"``.
+        window, see :func:`pghi_phase`), ``"locked"`` (PGHI's gradients integrated frame by
+        frame with peak locking: about 4x faster to compute, a little worse; see
+        :func:`_locked_batch`), ``"random"`` (uniform, from ``seed``; every clip of a batch gets
+        the same seeded phase field, so results do not depend on batching) or ``"zeros"``.
     length : output length in samples; must give the same number of frames
         (``1 + length // hop_length == frames``). Default: ``config.n_samples`` when a config
         with matching ``n_frames`` is given, else ``hop_length * (frames - 1)`` (librosa's istft).
@@ -493,12 +546,22 @@ def griffin_lim(
         mags = np.zeros((len(group), span, mag.shape[1]), dtype=np.float32)
         x0 = np.zeros(mags.shape, dtype=np.complex64)
         masks = np.zeros((len(group), width), dtype=np.float32)
+        locked = None
+        if init == "locked":  # computed on whole clips, so a clip's start does not depend on its batch
+            angle = _locked_batch(mag[group], n_fft, hop)
+            locked = np.empty(angle.shape, np.complex64)
+            locked.real, locked.imag = np.cos(angle), np.sin(angle)
+            locked *= mag[group].transpose(0, 2, 1)
         for j, i in enumerate(group):
             t0, t1 = int(first[i]), int(last[i])
             part = mag[i, :, t0:t1]
-            phasors = _initial_phase(part, init, None if field is None else field[:, t0:t1], n_fft, hop)
-            mags[j, :t1 - t0] = part.T
-            x0[j, :t1 - t0] = (part * phasors).T
+            if locked is not None:
+                mags[j, :t1 - t0] = part.T
+                x0[j, :t1 - t0] = locked[j, t0:t1]
+            else:
+                phasors = _initial_phase(part, init, None if field is None else field[:, t0:t1], n_fft, hop)
+                mags[j, :t1 - t0] = part.T
+                x0[j, :t1 - t0] = (part * phasors).T
             seg = full_mask[t0 * hop:t0 * hop + width]
             masks[j, :seg.size] = seg
         return mags, x0, masks
@@ -512,23 +575,24 @@ def griffin_lim(
 
     # a bar only when there is more than one chunk of clips (and a person watching, see vae_audio.progress)
     with progress.bar(len(clips), "phase reconstruction", enabled=len(groups) > 1) as shown:
-        if len(groups) > 1 and init == "pghi":
-            # the PGHI start of the next chunk (NumPy/SciPy) overlaps the compiled loop of this one
-            from concurrent.futures import ThreadPoolExecutor
+        if len(groups) > 1:
+            # two chunks at a time: the start of one (NumPy/SciPy, one core) overlaps the compiled
+            # loop of the other, and two loops of small FFTs keep both cores busier than one
+            # (256 FSDD-length clips, 10 iterations: 0.34 s against 0.43 s one chunk after another)
+            from concurrent.futures import ThreadPoolExecutor, as_completed
 
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                pending = pool.submit(prepare, groups[0])
-                for k, group in enumerate(groups):
-                    mags, x0, masks = pending.result()
-                    if k + 1 < len(groups):
-                        pending = pool.submit(prepare, groups[k + 1])
-                    finish(group, run(mags, x0, masks, np.int32(n_iter), alpha).numpy())
-                    shown.update(len(group))
-        else:
-            for group in groups:
+            def one(group: list[int]) -> int:
                 mags, x0, masks = prepare(group)
                 finish(group, run(mags, x0, masks, np.int32(n_iter), alpha).numpy())
-                shown.update(len(group))
+                return len(group)
+
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                for done in as_completed([pool.submit(one, group) for group in groups]):
+                    shown.update(done.result())
+        else:
+            mags, x0, masks = prepare(groups[0])
+            finish(groups[0], run(mags, x0, masks, np.int32(n_iter), alpha).numpy())
+            shown.update(len(groups[0]))
     return out[0] if single else out
 
 

@@ -7,7 +7,6 @@ them in ``.wav`` files after checking that they are real audio (finite, not sile
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -15,9 +14,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import checks
-from ..dsp.audio import load_audio, write_wav
+from ..dsp.audio import encode_wav, load_audio
 from ..errors import AudioWriteError, ParameterError
-from ..fileio import atomic_path
+from ..fileio import atomic_write_files
 
 __all__ = [
     "MAX_GENERATE",
@@ -272,28 +271,33 @@ def write_clips(waveforms: np.ndarray | Sequence[np.ndarray], names: Sequence[st
         if existing:
             raise AudioWriteError(f"{existing[0]}: already exists ({len(existing)} of {len(paths)} files); "
                                   f"pass --overwrite or choose another --out")
-    dup = next((p for i, p in enumerate(paths) if p in paths[:i]), None)
+    seen: set[Path] = set()
+    dup = next((p for p in paths if p in seen or seen.add(p)), None)
     if dup is not None:
         raise ParameterError(f"{dup}: two clips would be written to this same file (inputs with the same name?)")
-    with contextlib.ExitStack() as stack:
-        for y, p in zip(checked, paths):
-            tmp = stack.enter_context(atomic_path(p))  # renamed onto p when the stack closes without error
-            try:
-                write_wav(tmp, y, sr)
-            except AudioWriteError as exc:
-                raise AudioWriteError(str(exc).replace(str(tmp), str(p))) from None
+    encoded = [(p, encode_wav(y, sr, name=str(p))) for y, p in zip(checked, paths)]
+    try:
+        atomic_write_files(encoded)
+    except OSError as exc:
+        raise AudioWriteError(f"{exc.filename}: cannot write WAV ({exc.strerror or exc})") from None
     return paths
 
 
 def generate_to_files(model, out_dir: str | os.PathLike, *, n: int = 8, label: int | str | None = None,
                       all_labels: bool = False, seed: int = 0, prior: str = "auto", temperature: float | None = None,
-                      guidance: float | None = None, seconds: float | None = None,
+                      guidance: float | None = None, seconds: float | None = None, phase: str = "quality",
                       overwrite: bool = False) -> list[Path]:
     """``vae-audio generate``: write ``n`` prior samples (per label with ``all_labels``).
 
     File names: ``sample_000.wav`` for an unconditional model, ``<label>_000.wav`` otherwise.
     ``prior`` / ``temperature`` / ``guidance`` / ``seconds``: as in :func:`generate_audio`.
+    ``phase``: a named phase setting, ``"quality"`` (default) or ``"fast"`` for bulk generation
+    (:data:`vae_audio.dsp.phase.PHASE_SETTINGS`).
     """
+    from ..dsp.phase import PHASE_SETTINGS
+
+    if phase not in PHASE_SETTINGS:
+        raise ParameterError(f"phase={phase!r}: expected one of {', '.join(map(repr, PHASE_SETTINGS))}")
     n = _check_count(n)
     check_seconds(seconds, model)
     if all_labels and not model.label_names:
@@ -304,7 +308,7 @@ def generate_to_files(model, out_dir: str | os.PathLike, *, n: int = 8, label: i
     waves, names = [], []
     for k, target in enumerate(targets):
         audio = generate_audio(model, n, label=target, seed=seed + k, prior=prior, temperature=temperature,
-                               guidance=guidance, seconds=seconds)
+                               guidance=guidance, seconds=seconds, **PHASE_SETTINGS[phase])
         prefix = "sample" if target is None else str(model.label_names[model.label_index(target)])
         waves.append(audio)
         names += [f"{prefix}_{i:03d}" for i in range(n)]

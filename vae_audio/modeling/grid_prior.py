@@ -169,10 +169,6 @@ def _build_network(kind: str, dim: int, n_labels: int, width: int, dilations: Se
     return keras.Model(inputs, out, name=f"{kind}_prior")
 
 
-def _receptive_field(dilations: Sequence[int]) -> int:
-    return 1 + 2 * int(sum(dilations))
-
-
 # ---------------------------------------------------------------------- the prior
 class GridPrior:
     """A learned prior over grid codes ``(F', T', C)`` for any ``T'``, optionally per class.
@@ -439,27 +435,85 @@ class GridPrior:
         return x
 
     def _autoregress(self, lab, noise, temperature, summaries=None, guidance: float = 1.0) -> np.ndarray:
+        """Draw frame by frame; each frame is one call of the compiled step (:meth:`_step_function`)."""
+        import tensorflow as tf
+
         b, frames, dim = noise.shape
         guided = self.guidable and guidance != 1.0
+        rows = _bucket(b)  # a few batch shapes per process: XLA compiles once for each
+        pad = rows - b
+        lab = np.concatenate([lab, np.zeros(pad, lab.dtype)])
+        noise = np.concatenate([noise, np.zeros((pad, frames, dim), noise.dtype)])
+        if summaries is not None:
+            summaries = np.concatenate([summaries, np.zeros((pad, summaries.shape[1]), summaries.dtype)])
         if guided:  # one pass over [labelled; "no label"] rows
             lab = np.concatenate([lab, np.full_like(lab, self.num_classes)])
             summaries = None if summaries is None else np.concatenate([summaries, summaries])
-        context = _receptive_field(self.dilations)
-        seq = np.zeros((b, frames + 1, dim), np.float32)  # frame 0: the start (zeros, as in training)
+        network = self.network
+        cond = network.get_layer("label_embedding")(tf.constant(lab))
+        if summaries is not None:
+            cond = cond + network.get_layer("summary_dense")(tf.constant(summaries, tf.float32))
+        cond = network.get_layer("cond_act")(cond)
+        step = self._step_function(guided)
+        buffers = tuple(tf.zeros((len(lab), 2 * d, self.width)) for d in self.dilations)
+        z = tf.zeros((len(lab), dim))  # frame 0: the start (zeros, as in training)
+        noise = tf.constant(noise)
+        scale = (tf.constant(float(temperature)), tf.constant(float(guidance)))
+        drawn = []
         for t in range(frames):
-            lo = max(0, t + 1 - context)
-            window = seq[:, lo:t + 1]
-            inputs = {"z": np.concatenate([window, window]) if guided else window, "label": lab}
-            if summaries is not None:
-                inputs["summary"] = summaries.astype(np.float32)
-            params = self._predict(inputs)[:, -1]
-            if guided:
-                params, unconditional = params[:b], params[b:]
-            mu, log_sigma = params[:, :dim], _MIN_LOG_SIGMA + np.logaddexp(0.0, params[:, dim:] - _MIN_LOG_SIGMA)
-            if guided:
-                mu = unconditional[:, :dim] + guidance * (mu - unconditional[:, :dim])
-            seq[:, t + 1] = mu + temperature * np.exp(log_sigma) * noise[:, t]
-        return seq[:, 1:]
+            new, z, buffers = step(z, cond, buffers, noise[:, t], *scale)
+            drawn.append(new)
+        return tf.stack(drawn, axis=1).numpy()[:b]
+
+    def _step_function(self, guided: bool):
+        """One new frame from cached activations, compiled with XLA.
+
+        A causal convolution with kernel 3 and dilation ``d`` needs, at frame ``t``, its input at
+        ``t - 2d``, ``t - d`` and ``t``: each block keeps the last ``2d`` inputs of its convolution
+        ``(rows, 2d, width)`` (zeros before the start, as the causal padding), so a frame costs one
+        column of the network instead of a pass over the whole context (Paine et al. 2016, fast
+        WaveNet generation); every other layer acts on one frame at a time and is called as is.
+        ``step(z_t (rows, dim), cond (rows, width), buffers, noise_t (b, dim), temperature, guidance)
+        -> (drawn (b, dim), next input (rows, dim), buffers)``; with ``guided`` the rows are
+        ``[labelled; unlabelled]`` and each mean moves from the unlabelled one by ``guidance``.
+        The draws equal what the whole network predicts for each frame of the finished sequence
+        (``tests/test_grid_prior.py``). Sampling 256 FSDD clips (24 columns) takes 0.20 s (0.38 s
+        with a plain graph, 1.14 s re-running the network over the context); XLA compiles about
+        0.5 s per batch shape, hence the few shapes of :func:`_bucket`.
+        """
+        cache = self.__dict__.setdefault("_steps", {})
+        if guided not in cache:
+            import tensorflow as tf
+
+            net, dim = self.network, self.dim
+            blocks = [(net.get_layer(f"block{i}_norm"), net.get_layer(f"block{i}_film"), net.get_layer(f"block{i}_act1"),
+                       net.get_layer(f"block{i}_conv"), net.get_layer(f"block{i}_act2"), net.get_layer(f"block{i}_mix"))
+                      for i in range(len(self.dilations))]
+            in_proj, out_norm, out_act, out_proj = (net.get_layer(n) for n in ("in_proj", "out_norm", "out_act", "out_proj"))
+
+            @tf.function(jit_compile=True, reduce_retracing=True)
+            def step(z_t, cond, buffers, noise_t, temperature, guidance):
+                h = in_proj(z_t[:, None, :])
+                kept = []
+                for (norm, film, act1, conv, act2, mix), d, buf in zip(blocks, self.dilations, buffers):
+                    r = act1(film([norm(h), cond]))
+                    taps = tf.concat([buf[:, 0], buf[:, d], r[:, 0]], axis=-1)  # inputs at t - 2d, t - d, t
+                    c = taps @ tf.reshape(conv.kernel, (-1, conv.kernel.shape[-1]))
+                    if conv.use_bias:
+                        c = c + conv.bias
+                    h = h + mix(act2(c[:, None, :]))
+                    kept.append(tf.concat([buf[:, 1:], r], axis=1))
+                params = out_proj(out_act(out_norm(h)))[:, 0]
+                mu, log_sigma = params[:, :dim], _MIN_LOG_SIGMA + tf.nn.softplus(params[:, dim:] - _MIN_LOG_SIGMA)
+                if guided:
+                    half = tf.shape(mu)[0] // 2
+                    mu, log_sigma, free = mu[:half], log_sigma[:half], mu[half:]
+                    mu = free + guidance * (mu - free)
+                drawn = mu + temperature * tf.exp(log_sigma) * noise_t
+                return drawn, tf.concat([drawn, drawn], axis=0) if guided else drawn, tuple(kept)
+
+            cache[guided] = step
+        return cache[guided]
 
     # ------------------------------------------------------------------ storage
     def to_dict(self) -> dict[str, Any]:
@@ -554,6 +608,11 @@ def _fit_summary(seq: np.ndarray, labels: np.ndarray | None, num_classes: int | 
     s = (avg - mean) @ basis
     mixture = LatentPrior.fit(s, np.full_like(s, -20.0), labels, num_classes=num_classes, seed=seed)
     return mean.astype(np.float32), basis, mixture
+
+
+def _bucket(n: int) -> int:
+    """The batch size sampling runs at for ``n`` rows: the next power of two, at least 8."""
+    return max(8, 1 << (int(n) - 1).bit_length())
 
 
 def prior_noise(n: int, frames: int, dim: int, seed: int = 0) -> np.ndarray:

