@@ -1,12 +1,17 @@
-"""Quality at equal training time on FSDD: our default conv VAE against the blog recipe.
+"""Quality at equal training time on FSDD: the default grid model, the earlier conv VAE and the blog recipe.
 
-Both models train unconditionally on the FSDD training split for the same wall-clock budget
-(``--minutes`` each, default 10; a Keras callback stops training after the first batch that ends
-past the budget), one after the other, then reconstruct the 300 test clips (takes 0-4):
+The three models train on the FSDD training split for the same wall-clock budget, one after the
+other, and at each time mark (``--marks`` minutes, default 1 3 10 15) their reconstructions of the
+300 test clips (takes 0-4) are scored; the training clock is paused while they are (a Keras
+callback checks the clock after every batch and stops after the last mark):
 
-* **ours**: ``vae-audio train --data fsdd`` defaults: FSDD features (8 kHz, n_fft 256, hop 64,
-  0.75 s -> 129 x 94, peak-normalized clips, global dB normalizer), ``architecture="conv"``,
-  calibrated Gaussian likelihood, KL warm-up over 5 epochs, Adam 1e-3, batch 32 (the default).
+* **grid**: what ``vae-audio train --data fsdd`` trains: FSDD features (8 kHz, n_fft 256, hop
+  64, 0.75 s -> 129 x 94, peak-normalized clips, global dB normalizer), ``architecture="grid"``
+  with the dataset's default options, conditional on the digit (reconstructions get the clip's
+  label), the ``spectral`` likelihood, KL warm-up over 5 epochs, Adam 1e-3, batch 32 (only the
+  autoencoder: the prior it fits afterwards does not change reconstructions).
+* **conv**: the earlier default, the same features, ``architecture="conv"``, unconditional,
+  calibrated Gaussian likelihood, otherwise the same settings.
 * **blog**: the "sound generation with VAE" recipe with its own features, implemented here:
   clips loaded at 22.05 kHz, 0.74 s (16317 samples, right-padded with zeros), STFT n_fft 512,
   hop 256 (257 x 64), Nyquist bin dropped (256 x 64), ``librosa.amplitude_to_db`` (floor at
@@ -20,19 +25,17 @@ own min/max, as in the recipe), turned into audio with the same phase method
 (:func:`vae_audio.dsp.phase.db_to_audio`, default settings; the blog's dropped Nyquist row is put
 back as silence), resampled to 8 kHz, and compared with the clip the model was given, also at
 8 kHz (the raw FSDD file for the blog, our peak-normalized clip for ours: the same sound up to a
-gain), over the first 0.74 s (5920 samples), at n_fft 256, hop 64. The metric is the
+gain), over the first 0.74 s (5920 samples), at n_fft 256, hop 64. The metrics are the
 log-spectral distance (dB, lower is better) with both spectra divided by the reference's
-largest magnitude and ``eps = 1e-4``: bins more than 80 dB below each clip's spectral peak do
-not count, the same for both pipelines. A *ceiling* row per pipeline puts the true features
-through the same phase method.
+largest magnitude and ``eps = 1e-4`` (bins more than 80 dB below each clip's spectral peak do
+not count, the same for every pipeline) and the spectral convergence (dB, lower is better), both
+medians over the test clips. A *ceiling* per pipeline puts the true features through the same
+phase method.
 
 Usage (from the repository root)::
 
-    python benchmarks/train_speed.py                       # 2 x 10 minutes + evaluation
-    python benchmarks/train_speed.py --minutes 1 --max-clips 600   # quick check
-
-Targets: ours at least 2x lower median LSD than the blog's after the same 10 minutes; one
-epoch of our default conv model (2430 training clips) at most 30 s (median epoch time).
+    python benchmarks/train_speed.py                                   # 3 x 15 minutes + scoring
+    python benchmarks/train_speed.py --marks 0.5 1 --max-clips 600 --models grid conv   # quick check
 """
 
 from __future__ import annotations
@@ -104,68 +107,90 @@ def blog_features(dataset, features):
 
 
 # ----------------------------------------------------------------------------- training
-def time_budget_callback(seconds: float, steps_per_epoch: int):
+def marks_callback(marks_s: list[float], steps_per_epoch: int, score):
+    """After the first batch that ends past each mark (seconds of training), ``score(index of the mark)``
+    runs with the clock stopped; training stops after the last mark. Records epoch times."""
     import keras
 
-    class TimeBudget(keras.callbacks.Callback):
-        """Stops training after the first batch that ends past ``seconds`` of wall time; records epochs."""
-
+    class Marks(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.batches, self.epoch_times, self.elapsed = 0, [], 0.0
+            self.batches, self.epoch_times, self.elapsed, self.paused, self.next = 0, [], 0.0, 0.0, 0
+            self.at: list[tuple[float, float]] = []  # (training seconds, epochs) at each mark
 
         def on_train_begin(self, logs=None):
             self.t0 = time.perf_counter()
-            self.cpu0 = time.process_time()
 
         def on_epoch_begin(self, epoch, logs=None):
-            self.te = time.perf_counter()
+            self.te, self.pe = time.perf_counter(), self.paused
 
         def on_epoch_end(self, epoch, logs=None):
-            if self.batches % steps_per_epoch == 0:  # a complete epoch
-                self.epoch_times.append(time.perf_counter() - self.te)
+            if self.batches % steps_per_epoch == 0:  # a complete epoch, scoring time left out
+                self.epoch_times.append(time.perf_counter() - self.te - (self.paused - self.pe))
 
         def on_train_batch_end(self, batch, logs=None):
             self.batches += 1
-            self.elapsed = time.perf_counter() - self.t0
-            if self.elapsed >= seconds:
+            self.elapsed = time.perf_counter() - self.t0 - self.paused
+            while self.next < len(marks_s) and self.elapsed >= marks_s[self.next]:
+                t = time.perf_counter()
+                self.at.append((self.elapsed, self.batches / steps_per_epoch))
+                score(self.next)
+                self.paused += time.perf_counter() - t
+                self.next += 1
+            if self.next == len(marks_s):
                 self.model.stop_training = True
 
-        def on_train_end(self, logs=None):
-            self.elapsed = time.perf_counter() - self.t0
-            self.cpu = time.process_time() - self.cpu0
-
-    return TimeBudget()
+    return Marks()
 
 
-def train(kind: str, x_train: np.ndarray, minutes: float, seed: int = 0):
+def build(kind: str, shape: tuple[int, int], steps: int, features, seed: int = 0):
+    """The compiled model, as ``vae-audio train`` (grid, conv) or the blog sets it up."""
     import keras
+
+    from vae_audio.data.datasets import default_model_options
+    from vae_audio.modeling import models
+    from vae_audio.training import TrainSettings
+
+    defaults = TrainSettings()
+    if kind == "blog":
+        enc, dec = models.build_encoder(shape, architecture="blog"), models.build_decoder(shape, architecture="blog")
+        vae = models.VAE(enc, dec, seed=seed, likelihood="mse_scaled", reconstruction_weight=1e6)
+        lr = 5e-4
+    else:
+        kw = {"architecture": kind, **default_model_options("fsdd", kind)}
+        extra = {}
+        if kind == "grid":
+            kw["num_classes"] = len(features.label_names)
+            extra = {"likelihood": "spectral", "db_range": (features.normalizer.low_db, features.normalizer.high_db)}
+        enc, dec = models.build_encoder(shape, **kw), models.build_decoder(shape, **kw)
+        vae = models.VAE(enc, dec, seed=seed, beta=defaults.beta,
+                         kl_warmup_steps=defaults.kl_warmup_epochs * steps, **extra)
+        lr = defaults.learning_rate
+    vae.compile(optimizer=keras.optimizers.Adam(lr))
+    return vae
+
+
+def train(kind: str, x_train: np.ndarray, labels: np.ndarray, features, marks_min: list[float], score, seed: int = 0):
+    """Train ``kind`` until the last mark, calling ``score(encoder, decoder, mark)`` at each."""
     import tensorflow as tf
 
-    from vae_audio import models
     from vae_audio.training import TrainSettings, configure_determinism
 
     configure_determinism(seed)
-    shape = x_train.shape[1:]
-    batch = TrainSettings().batch_size if kind == "ours" else 64   # ours: the package default (32)
+    batch = 64 if kind == "blog" else TrainSettings().batch_size
     steps = int(np.ceil(len(x_train) / batch))
-    if kind == "ours":
-        enc, dec = models.build_encoder(shape, architecture="conv"), models.build_decoder(shape, architecture="conv")
-        vae = models.VAE(enc, dec, seed=seed, kl_warmup_steps=5 * steps)   # vae-audio train defaults
-        lr = 1e-3
-    else:
-        enc = models.build_encoder(shape, architecture="blog")
-        dec = models.build_decoder(shape, architecture="blog")
-        vae = models.VAE(enc, dec, seed=seed, likelihood="mse_scaled", reconstruction_weight=1e6)
-        lr = 5e-4
-    vae.compile(optimizer=keras.optimizers.Adam(lr))
-    data = (tf.data.Dataset.from_tensor_slices({"spectrogram": x_train[..., None].astype(np.float32)})
+    vae = build(kind, x_train.shape[1:], steps, features, seed)
+    items = {"spectrogram": x_train[..., None].astype(np.float32)}
+    if kind == "grid":
+        items["label"] = labels.astype(np.int32)
+    data = (tf.data.Dataset.from_tensor_slices(items)
             .shuffle(len(x_train), seed=seed, reshuffle_each_iteration=True).batch(batch).prefetch(2))
-    budget = time_budget_callback(minutes * 60.0, steps)
-    vae.fit(data, epochs=100_000, callbacks=[budget], verbose=0, shuffle=False)  # shuffled by tf.data
-    params = enc.count_params() + dec.count_params()
-    return vae, {"epochs": budget.batches / steps, "steps": budget.batches, "seconds": budget.elapsed,
-                 "cpu_seconds": budget.cpu, "epoch_times": budget.epoch_times, "params": params}
+    marks = marks_callback([m * 60.0 for m in marks_min], steps,
+                           lambda i: score(vae.encoder, vae.decoder, marks_min[i]))
+    vae.fit(data, epochs=100_000, callbacks=[marks], verbose=0, shuffle=False)  # shuffled by tf.data
+    params = vae.encoder.count_params() + vae.decoder.count_params()
+    return {"epochs": marks.batches / steps, "seconds": marks.elapsed, "epoch_times": marks.epoch_times,
+            "params": params, "at": marks.at}
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -194,12 +219,29 @@ def blog_audio(normalized: np.ndarray, stats: dict) -> np.ndarray:
     return pad_or_truncate(resample(y22, BLOG_CONFIG.sr, COMMON_SR), COMMON_SAMPLES)
 
 
+def reconstruct(encoder, decoder, x: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+    from vae_audio.modeling.models import decode_array, encode_array
+
+    z_mean, _ = encode_array(encoder, x, labels)
+    return decode_array(decoder, z_mean, labels)[..., :x.shape[-1]]
+
+
+def common_sc(reference: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+    """Per-clip spectral convergence (dB) of 8 kHz waveforms ``(n, COMMON_SAMPLES)``."""
+    from vae_audio.dsp.metrics import spectral_convergence_db
+
+    return np.asarray(spectral_convergence_db(stft_magnitude(reference, n_fft=COMMON_N_FFT, hop_length=COMMON_HOP),
+                                              estimate, n_fft=COMMON_N_FFT, hop_length=COMMON_HOP))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--minutes", type=float, default=10.0, help="training budget per model (default 10)")
+    p.add_argument("--marks", type=float, nargs="+", default=[1.0, 3.0, 10.0, 15.0],
+                   help="minutes of training at which reconstructions are scored (default 1 3 10 15)")
     p.add_argument("--max-clips", type=int, help="quick runs: at most this many FSDD clips")
-    p.add_argument("--models", nargs="+", default=["ours", "blog"], choices=["ours", "blog"])
+    p.add_argument("--models", nargs="+", default=["grid", "conv", "blog"], choices=["grid", "conv", "blog"])
     args = p.parse_args(argv)
+    marks = sorted(args.marks)
     if "FSDD_DIR" not in os.environ and DEFAULT_FSDD.is_dir():
         os.environ["FSDD_DIR"] = str(DEFAULT_FSDD)
 
@@ -211,40 +253,43 @@ def main(argv: list[str] | None = None) -> int:
     ref_blog = raw8[test_rows]
     blog_test_stats = {k: v[test_rows] for k, v in bstats.items()}
 
-    rows = []
     t0 = time.perf_counter()
     ceiling = {"ours": float(np.median(common_lsd(ref_ours, ours_audio(test_feats.x, feats)))),
                "blog": float(np.median(common_lsd(ref_blog, blog_audio(bx[test_rows], blog_test_stats))))}
     print(f"ceilings in {time.perf_counter() - t0:.0f} s: {ceiling}", flush=True)
+    rows = []
     for kind in args.models:
-        x_train = feats.x[train_rows] if kind == "ours" else bx[train_rows]
-        print(f"training {kind} on {x_train.shape} for {args.minutes:g} min ...", flush=True)
-        vae, info = train(kind, x_train, args.minutes)
-        if kind == "ours":
-            est = ours_audio(vae.reconstruct(test_feats.x), feats)
-            lsd = common_lsd(ref_ours, est)
-        else:
-            est = blog_audio(vae.reconstruct(bx[test_rows]), blog_test_stats)
-            lsd = common_lsd(ref_blog, est)
-        info.update(kind=kind, lsd=float(np.median(lsd)), shape=tuple(x_train.shape[1:]), n_train=len(x_train))
-        print(f"  {kind}: {info['epochs']:.2f} epochs ({info['steps']} steps) in {info['seconds']:.0f} s "
-              f"(CPU {info['cpu_seconds']:.0f} s), epoch times {[round(t, 1) for t in info['epoch_times']]}, "
-              f"median LSD {info['lsd']:.2f} dB", flush=True)
-        rows.append(info)
-        del vae
+        x_train = bx[train_rows] if kind == "blog" else feats.x[train_rows]
+        scores: dict[float, tuple[float, float]] = {}
 
-    ours_lsd = next((r["lsd"] for r in rows if r["kind"] == "ours"), None)
-    print(f"\nFSDD, {rows[0]['n_train']} training clips, budget {args.minutes:g} min per model, "
-          f"{int(test_rows.sum())} test clips; LSD at 8 kHz, n_fft 256, hop 64, median over clips, dB\n")
-    print("| model | features | params | epochs done | train time | median epoch | median LSD | ratio to ours | ceiling LSD |")
-    print("|---|---|---|---|---|---|---|---|---|")
+        def score(encoder, decoder, mark, kind=kind, scores=scores):
+            if kind == "blog":
+                est = blog_audio(reconstruct(encoder, decoder, bx[test_rows], None), blog_test_stats)
+                ref = ref_blog
+            else:
+                labels = test_feats.labels.astype(np.int32) if kind == "grid" else None
+                est = ours_audio(reconstruct(encoder, decoder, test_feats.x, labels), feats)
+                ref = ref_ours
+            scores[mark] = (float(np.median(common_lsd(ref, est))), float(np.median(common_sc(ref, est))))
+            print(f"  {kind} at {mark:g} min: LSD {scores[mark][0]:.2f} dB, SC {scores[mark][1]:.2f} dB", flush=True)
+
+        print(f"training {kind} on {x_train.shape} until {marks[-1]:g} min ...", flush=True)
+        info = train(kind, x_train, feats.labels[train_rows], feats, marks, score)
+        info.update(kind=kind, scores=scores, n_train=len(x_train))
+        print(f"  {kind}: {info['epochs']:.2f} epochs in {info['seconds']:.0f} s of training, "
+              f"epoch times {[round(t, 1) for t in info['epoch_times']]}", flush=True)
+        rows.append(info)
+
+    print(f"\nFSDD, {rows[0]['n_train']} training clips, {int(test_rows.sum())} test clips; median LSD / SC of the test "
+          f"reconstructions' audio at 8 kHz, n_fft 256, hop 64, dB, after each minute mark of training\n")
+    print("| model | params | median epoch | " + " | ".join(f"{m:g} min" for m in marks) + " | epochs done | ceiling LSD |")
+    print("|---|---:|---:|" + "---:|" * len(marks) + "---:|---:|")
+    names = {"grid": "grid (default; conditional, spectral)", "conv": "conv (calibrated)", "blog": "blog (mse_scaled)"}
     for r in rows:
-        feat = "8 kHz 129x94, global dB" if r["kind"] == "ours" else "22.05 kHz 256x64, per-clip min/max"
         med = f"{statistics.median(r['epoch_times']):.1f} s" if r["epoch_times"] else "– (< 1 epoch)"
-        ratio = f"{r['lsd'] / ours_lsd:.2f}x" if ours_lsd else "–"
-        name = "ours (conv, calibrated)" if r["kind"] == "ours" else "blog (blog, mse_scaled)"
-        print(f"| {name} | {feat} | {r['params'] / 1e6:.2f} M | {r['epochs']:.2f} | {r['seconds'] / 60:.1f} min "
-              f"(CPU {r['cpu_seconds'] / 60:.1f}) | {med} | {r['lsd']:.2f} dB | {ratio} | {ceiling[r['kind']]:.2f} dB |")
+        cells = " | ".join(f"{r['scores'][m][0]:.2f} / {r['scores'][m][1]:.1f}" if m in r["scores"] else "–" for m in marks)
+        print(f"| {names[r['kind']]} | {r['params'] / 1e6:.2f} M | {med} | {cells} | {r['epochs']:.2f} | "
+              f"{ceiling['blog' if r['kind'] == 'blog' else 'ours']:.2f} dB |")
     print()
     return 0
 
