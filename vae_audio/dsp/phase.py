@@ -555,12 +555,11 @@ def griffin_lim(
         for j, i in enumerate(group):
             t0, t1 = int(first[i]), int(last[i])
             part = mag[i, :, t0:t1]
+            mags[j, :t1 - t0] = part.T
             if locked is not None:
-                mags[j, :t1 - t0] = part.T
                 x0[j, :t1 - t0] = locked[j, t0:t1]
             else:
                 phasors = _initial_phase(part, init, None if field is None else field[:, t0:t1], n_fft, hop)
-                mags[j, :t1 - t0] = part.T
                 x0[j, :t1 - t0] = (part * phasors).T
             seg = full_mask[t0 * hop:t0 * hop + width]
             masks[j, :seg.size] = seg

@@ -403,15 +403,12 @@ class GridPrior:
         return self.summary[2].sample(int(n), lab, seed=int(seed)).astype(np.float32)
 
     def _predict(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-        """One pass of the network, as a compiled graph: sampling calls it once per latent column
-        (autoregressive) or per DDIM step, and an eager Keras call costs tens of milliseconds of
-        dispatch each time. ``reduce_retracing`` keeps one graph for the growing window lengths."""
-        if getattr(self, "_compiled", None) is None:
-            import tensorflow as tf
+        """One pass of the network as a compiled graph (:func:`~vae_audio.modeling.models.compiled_inference`):
+        DDIM sampling calls it once per step, and an eager Keras call costs tens of milliseconds
+        of dispatch each time."""
+        from .models import compiled_inference
 
-            network = self.network
-            self._compiled = tf.function(lambda batch: network(batch, training=False), reduce_retracing=True)
-        return np.asarray(self._compiled(dict(inputs)))
+        return np.asarray(compiled_inference(self.network)(dict(inputs)))
 
     def _ddim(self, lab, noise, temperature, guidance, n_steps) -> np.ndarray:
         x = noise.astype(np.float32) * temperature

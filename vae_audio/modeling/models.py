@@ -56,6 +56,7 @@ The ``conv``, ``simple`` and ``blog`` encoders and decoders contain only built-i
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import weakref
@@ -79,6 +80,7 @@ __all__ = [
     "SPECTROGRAM_KEY",
     "LABEL_KEY",
     "LATENT_KEY",
+    "compiled_inference",
     "build_encoder",
     "build_decoder",
     "model_spec",
@@ -607,7 +609,7 @@ def _as_spectrograms(x: Any, shape: tuple[int, int | None]) -> np.ndarray:
 _INFERENCE: "weakref.WeakKeyDictionary[keras.Model, Any]" = weakref.WeakKeyDictionary()
 
 
-def _inference_function(model: keras.Model):
+def compiled_inference(model: keras.Model):
     """``model(inputs, training=False)`` compiled as a TensorFlow graph, once per model.
 
     An eager call of a Keras model dispatches every layer from Python: a batch of 256 FSDD codes
@@ -617,14 +619,20 @@ def _inference_function(model: keras.Model):
     if fn is None:
         import tensorflow as tf
 
-        fn = _INFERENCE[model] = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
+        # a partial, not a lambda: TensorFlow counts traces per code object, and one lambda shared by
+        # every model would make a few models' first traces look like "excessive retracing"
+        fn = _INFERENCE[model] = tf.function(functools.partial(_infer, model), reduce_retracing=True)
     return fn
+
+
+def _infer(model: keras.Model, inputs):
+    return model(inputs, training=False)
 
 
 def _run(model: keras.Model, inputs: dict[str, np.ndarray], batch_size: int) -> list[np.ndarray]:
     n = len(next(iter(inputs.values())))
     chunks: list[list[np.ndarray]] = []
-    call = _inference_function(model)
+    call = compiled_inference(model)
     for start in range(0, n, batch_size):
         part = {k: v[start:start + batch_size] for k, v in inputs.items()}
         out = call(part)
