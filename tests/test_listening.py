@@ -8,7 +8,8 @@ from scipy.ndimage import uniform_filter1d
 from scipy.signal import lfilter
 
 from vae_audio.errors import ParameterError
-from vae_audio.evaluation.listening import blind_features, pesq_nb, stoi_concat, two_sample_accuracy
+from vae_audio.evaluation.listening import (blind_features, pesq_nb, spectral_flatness, stoi_concat,
+                                            two_sample_accuracy)
 
 SR = 8000
 
@@ -64,6 +65,21 @@ def test_blind_features_ignore_the_level(clips):
     a, b = blind_features(clips[:4], SR), blind_features(0.03 * clips[:4], SR)
     assert a.shape == b.shape and a.shape[0] == 4 and a.shape[1] > 150
     np.testing.assert_allclose(a, b, atol=0.01)  # dB-scale features: equal to float32 STFT rounding
+
+
+def test_spectral_flatness_is_low_for_harmonics_high_for_noise_and_level_free(clips):
+    real = spectral_flatness(clips, SR)
+    assert real.shape == (40,) and np.all(real > 0) and np.median(real) < 0.15
+    np.testing.assert_allclose(spectral_flatness(0.01 * clips, SR), real, rtol=1e-3)  # the level does not count
+    noise = spectral_flatness(np.random.default_rng(0).standard_normal((4, 6400)), SR)
+    assert np.all(np.abs(noise - 0.56) < 0.03)  # white noise: exp(-gamma) of a chi-square-2 spectrum
+    noisy = clips + 0.02 * np.random.default_rng(1).standard_normal(clips.shape).astype(np.float32)
+    assert np.median(spectral_flatness(noisy, SR)) > 3 * np.median(real)  # a noise floor under the harmonics
+    silent = spectral_flatness(np.zeros((2, 6400)), SR)
+    assert np.all(np.isnan(silent))  # no audible frame: not scored
+    # the silence around a sound does not count: padding a clip with zeros leaves it unchanged
+    padded = np.concatenate([clips[:3], np.zeros((3, 8000), np.float32)], axis=1)
+    np.testing.assert_allclose(spectral_flatness(padded, SR), real[:3], rtol=0.05)
 
 
 def test_two_sample_test_says_same_for_the_same_and_bad_for_blurred(clips):

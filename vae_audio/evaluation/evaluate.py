@@ -240,6 +240,9 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
     t0 = time.perf_counter()
     results["listening"] = {"reconstruction": _listening(test.audio, recon_audio, cfg.sr, seed),
                             "ceiling": _listening(test.audio, truth_audio, cfg.sr, seed)}
+    results["flatness"] = {"real_test": _median_flatness(test.audio, cfg.sr),
+                           "ceiling": _median_flatness(truth_audio, cfg.sr),
+                           "reconstruction": _median_flatness(recon_audio, cfg.sr)}
     seconds["listening"] = time.perf_counter() - t0
     log(f"PESQ, STOI and the blind two-sample test scored in {seconds['listening']:.1f} s",
         "generation" if classifier is not None else None)
@@ -283,6 +286,10 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
         _add_reconstruction_accuracy(second_scores, second, recon_audio, test.labels, cfg.sr)
         generation["second_judge"] = {"name": "cepstral statistics + logistic regression", **second_scores}
         generation["n_generate"] = int(n)
+        flat = results["flatness"]
+        flat["prior"] = _median_flatness(prior_audio, cfg.sr)
+        if conditional:
+            flat["conditional"] = _median_flatness(kwargs["conditional_samples"], cfg.sr)
         generation["prior_labels"] = "random (seeded) for a conditional model" if conditional else None
         fitted = model.prior is not None and prior != "standard"
         generation["latent_prior"] = (model.prior.describe() if fitted
@@ -327,6 +334,22 @@ def _listening(real: np.ndarray, other: np.ndarray, sr: int, seed: int) -> dict[
     }
 
 
+def _median_flatness(audio: np.ndarray, sr: int) -> float | None:
+    """Median over clips of :func:`~vae_audio.evaluation.listening.spectral_flatness` (silent clips left out)."""
+    from .listening import spectral_flatness
+
+    flat = spectral_flatness(audio, sr)
+    flat = flat[np.isfinite(flat)]
+    return float(np.median(flat)) if flat.size else None
+
+
+def _flatness_ratio(results: Mapping[str, Any], key: str) -> float | None:
+    """Median spectral flatness of ``results["flatness"][key]`` over the real test clips' (1.0 = as flat)."""
+    flat = results.get("flatness") or {}
+    value, real = flat.get(key), flat.get("real_test")
+    return None if value is None or not real else value / real
+
+
 def _headline(results: Mapping[str, Any]) -> dict[str, Any]:
     """The numbers the targets are stated in (None when not measured)."""
     audio_sc = results["audio"]["sc_db"]["median"]
@@ -346,6 +369,7 @@ def _headline(results: Mapping[str, Any]) -> dict[str, Any]:
         "prior_inception_score_ratio": gen.get("prior_inception_score_ratio"),
         "conditional_frechet_distance": gen.get("conditional_frechet_distance"),
         "reference_frechet_distance": gen.get("reference_frechet_distance"),
+        "prior_flatness_ratio": _flatness_ratio(results, "prior"),
         "second_judge_conditional_accuracy_ratio": (gen.get("second_judge") or {}).get("conditional_accuracy_ratio"),
         "second_judge_prior_inception_score_ratio": (gen.get("second_judge") or {}).get("prior_inception_score_ratio"),
     }
@@ -571,6 +595,17 @@ def table_sections(results: Mapping[str, Any]) -> list[TableSection]:
             ("PESQ", "STOI", "blind"),
             tuple((name, (_fmt(e["pesq_nb"]["median"]), _fmt(e["stoi"], ".3f"),
                           _fmt((e.get("two_sample") or {}).get("accuracy"), ".3f"))) for name, e in lrows)))
+    flat = results.get("flatness")
+    if flat:
+        frows = [("real test clips", "real_test"), ("ceiling: true magnitude + phase method", "ceiling"),
+                 ("model audio (phase method)", "reconstruction"), ("prior samples", "prior"),
+                 ("conditional samples", "conditional")]
+        sections.append(TableSection(
+            "Spectral flatness of the audible frames (median over clips; ~0.56 = white noise, near 0 = sharp "
+            "harmonics)",
+            ("flatness", "ratio to real"),
+            tuple((name, (_fmt(flat[key], ".4f"), _fmt(_flatness_ratio(results, key), ".2f")))
+                  for name, key in frows if key in flat)))
     gen = results.get("generation")
     if gen:
         second = gen.get("second_judge") or {}

@@ -24,10 +24,13 @@ import numpy as np
 
 from ..errors import ParameterError
 
-__all__ = ["PESQ_SR", "pesq_nb", "stoi_concat", "blind_features", "two_sample_accuracy"]
+__all__ = ["PESQ_SR", "pesq_nb", "stoi_concat", "spectral_flatness", "blind_features", "two_sample_accuracy"]
 
 #: PESQ narrow band works at 8 kHz.
 PESQ_SR = 8000
+
+#: Power floor of :func:`spectral_flatness`, relative to each clip's loudest bin (-80 dB).
+FLATNESS_FLOOR = 1e-8
 
 
 def _pairs(reference: Any, estimate: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -78,6 +81,55 @@ def stoi_concat(reference: np.ndarray, estimate: np.ndarray, sr: int) -> float:
     return float(stoi(ref.reshape(-1).astype(np.float64), est.reshape(-1).astype(np.float64), sr, extended=False))
 
 
+def _relative_power(audio: Any, sr: int) -> tuple[np.ndarray, int]:
+    """Power spectrograms ``(n, freq, frames)`` of clips ``(n, samples)`` from a 32 ms STFT (75 %
+    overlap), each relative to its own loudest bin (level-free) with a floor 120 dB below it;
+    and the ``n_fft`` used."""
+    import librosa
+
+    y = np.atleast_2d(np.asarray(audio, dtype=np.float32))
+    n_fft = int(2 ** round(np.log2(0.032 * sr)))
+    mag = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=n_fft // 4, center=True)).astype(np.float64)
+    power = mag ** 2
+    power /= np.maximum(power.max(axis=(1, 2), keepdims=True), 1e-30)
+    power += 1e-12
+    return power, n_fft
+
+
+def _frame_flatness(power: np.ndarray) -> np.ndarray:
+    """Spectral flatness of each frame of ``power`` ``(..., freq, frames)``: geometric over
+    arithmetic mean along frequency, ``(..., frames)`` in (0, 1]."""
+    return np.exp(np.mean(np.log(power), axis=-2)) / np.mean(power, axis=-2)
+
+
+def _audible_frames(power: np.ndarray, top_db: float) -> np.ndarray:
+    """Boolean ``(frames,)``: frames of one clip's ``power`` ``(freq, frames)`` whose energy is
+    within ``top_db`` dB of its loudest frame."""
+    energy = 10 * np.log10(power.sum(axis=0))
+    return energy >= energy.max() - top_db
+
+
+def spectral_flatness(audio: np.ndarray, sr: int, *, top_db: float = 50.0) -> np.ndarray:
+    """Mean spectral flatness of each clip's audible frames: float64 ``(n,)`` for clips ``(n, samples)``.
+
+    Flatness is the geometric over the arithmetic mean of a frame's power spectrum (32 ms STFT,
+    75 % overlap): about 0.56 for white noise, near 0 for a few sharp harmonics; voiced speech
+    and the synth's notes lie around 0.01-0.1. It is averaged over the frames within ``top_db``
+    of the clip's loudest frame (the silence around a digit does not count). A decoder that
+    blurs harmonics into noise raises it; an all-silent clip gives NaN. Bins more than 80 dB below
+    the clip's loudest count as -80 dB (the recipes' dB floor: nothing a model here produces or
+    a listener hears lies below it, and a pure synthetic tone's valleys at -200 dB would
+    otherwise decide the geometric mean).
+    """
+    power, _ = _relative_power(audio, sr)
+    flat = _frame_flatness(np.maximum(power, FLATNESS_FLOOR))
+    out = np.full(len(power), np.nan)
+    for i in range(len(power)):
+        if power[i].max() > 0.5:  # not silent (a silent clip is the 1e-12 floor everywhere)
+            out[i] = flat[i][_audible_frames(power[i], top_db)].mean()
+    return out
+
+
 def blind_features(audio: np.ndarray, sr: int, *, top_db: float = 50.0) -> np.ndarray:
     """Level-invariant features of clips ``(n, samples)`` at ``sr``: float64 ``(n, n_features)``.
 
@@ -94,25 +146,18 @@ def blind_features(audio: np.ndarray, sr: int, *, top_db: float = 50.0) -> np.nd
     """
     import librosa
 
-    y = np.atleast_2d(np.asarray(audio, dtype=np.float32))
-    n_fft = int(2 ** round(np.log2(0.032 * sr)))
-    hop = n_fft // 4
-    mag = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop, center=True)).astype(np.float64)  # (n, freq, frames)
-    power = mag ** 2
-    power /= np.maximum(power.max(axis=(1, 2), keepdims=True), 1e-30)  # relative to each clip: level-free
-    power += 1e-12  # a floor 120 dB below the clip's loudest bin
+    power, n_fft = _relative_power(audio, sr)
     fb = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=40)
     mel_db = 10 * np.log10(np.einsum("mf,nft->nmt", fb, power))
     lin_db = 10 * np.log10(power)
     kernel = np.ones(9) / 9.0
     smooth = np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="same"), 1, lin_db)
     contrast = lin_db - smooth
-    flat = np.exp(np.mean(np.log(power), axis=1)) / np.mean(power, axis=1)  # (n, frames)
-    bands = np.array_split(np.arange(mag.shape[1]), 8)
+    flat = _frame_flatness(power)  # (n, frames)
+    bands = np.array_split(np.arange(power.shape[1]), 8)
     rows = []
-    for i in range(len(y)):
-        energy = 10 * np.log10(power[i].sum(axis=0))
-        audible = energy >= energy.max() - top_db
+    for i in range(len(power)):
+        audible = _audible_frames(power[i], top_db)
         m = mel_db[i][:, audible] - mel_db[i].max()
         d = np.diff(m, axis=1) if m.shape[1] > 1 else np.zeros((m.shape[0], 1))
         c = contrast[i][:, audible]
