@@ -244,7 +244,7 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
                            "ceiling": _median_flatness(truth_audio, cfg.sr),
                            "reconstruction": _median_flatness(recon_audio, cfg.sr)}
     seconds["listening"] = time.perf_counter() - t0
-    log(f"PESQ, STOI and the blind two-sample test scored in {seconds['listening']:.1f} s",
+    log(f"PESQ, STOI, the blind two-sample test and spectral flatness scored in {seconds['listening']:.1f} s",
         "generation" if classifier is not None else None)
 
     # ---------------------------------------------------------------- generation
