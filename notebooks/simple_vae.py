@@ -42,7 +42,7 @@ settings = notebook.notebook_settings(epochs=30)  # data, mode, outputs (and a q
 import numpy as np
 import keras
 import vae_audio as va
-from vae_audio import datasets, display, featurize, generate, metrics, models, phase, training
+from vae_audio import datasets, display, featurize, generate, listening, metrics, models, phase, training
 
 # %% [markdown]
 # ## 1. A tour of the data
@@ -160,20 +160,36 @@ display.plot_history(history.history);
 # %% [markdown]
 # ## 4. Generation: decode, unnormalize, reconstruct a phase
 #
-# Draw latent vectors from the prior N(0, I) and run the steps by hand. Expect rough sounds:
-# a dense layer learns every (frequency, time) position separately, and the whole clip passes
-# through one short vector. Draws from N(0, I) also land between the codes of real clips, so they
-# come out quieter and vaguer than a reconstruction (compare the dB scales below). Section 6
-# and `improved_vae.ipynb` show the package's default model, which does both differently.
+# Where should latent vectors come from? The KL term pulls the codes towards N(0, I), but a
+# short training leaves them far from filling it: most draws from N(0, I) land between the codes
+# of real clips, where the decoder has learned nothing but an average. So the package fits a
+# prior to the training codes (`fit_prior`: a Gaussian mixture for this vector latent) and
+# samples that. First the steps by hand, with one draw from N(0, I) for contrast.
 
 # %%
 model = va.TrainedModel.from_vae(vae, recipe=features.recipe)  # the trained model, ready to use
-z = models.prior_latents(4, vae.latent_dim, seed=1)
-x_gen = model.decode(z)                     # (4, freq, frames), normalized, in [0, 1]
+train = features.subset("train")
+model.fit_prior(train.x, seed=0)            # a Gaussian mixture fitted to the training codes
+print(model.prior.describe())
+z, _ = model.sample_latents(4, seed=1)      # (4, latent size) draws from the fitted prior
+z_standard = models.prior_latents(1, vae.latent_dim, seed=1)  # one draw from N(0, I)
+x_gen = model.decode(np.concatenate([z, z_standard]))  # (5, freq, frames), normalized, in [0, 1]
 s_gen = norm.unnormalize(x_gen)             # back to dB
-y_gen = phase.db_to_audio(s_gen, cfg)       # invent a phase: (4, n_samples) waveforms
-display.show(display.plot_spectrograms({f"prior sample {i}": s for i, s in enumerate(s_gen)}, cfg, ncols=4))
-display.players({f"prior sample {i}": yi for i, yi in enumerate(y_gen)}, cfg.sr)
+y_gen = phase.db_to_audio(s_gen, cfg)       # invent a phase: (5, n_samples) waveforms
+titles = [f"prior sample {i}" for i in range(4)] + ["N(0, I) draw"]
+display.show(display.plot_spectrograms(dict(zip(titles, s_gen)), cfg, ncols=5))
+display.players(dict(zip(titles, y_gen)), cfg.sr)
+
+# %% [markdown]
+# Spectral flatness says how noise-like a sound is (about 0.56 for white noise, near 0 for a
+# few clean harmonics). Samples that sound like the data should be about as flat as real clips:
+
+# %%
+flat_real = np.median(listening.spectral_flatness(train.audio[:64], cfg.sr))
+flat = listening.spectral_flatness(y_gen, cfg.sr)
+print(f"spectral flatness: real training clips {flat_real:.4f} (median); fitted-prior samples "
+      f"{np.median(flat[:4]):.4f} ({np.median(flat[:4]) / flat_real:.1f}x real); N(0, I) draw {flat[4]:.4f} "
+      f"({flat[4] / flat_real:.1f}x)")
 
 # %% [markdown]
 # And a reconstruction: a test clip the model never saw, encoded to its latent mean and decoded.
@@ -185,8 +201,8 @@ y_rec = phase.db_to_audio(norm.unnormalize(x_rec), cfg)[0]
 display.compare({"test clip": test.audio[0], "its reconstruction": y_rec}, cfg)
 
 # %%
-names = [f"simple_vae_prior_{i}" for i in range(len(y_gen))] + ["simple_vae_test_original", "simple_vae_test_reconstruction"]
-paths = generate.write_clips(np.concatenate([y_gen, test.audio[:1], y_rec[None]]), names,
+names = [f"simple_vae_prior_{i}" for i in range(4)] + ["simple_vae_test_original", "simple_vae_test_reconstruction"]
+paths = generate.write_clips(np.concatenate([y_gen[:4], test.audio[:1], y_rec[None]]), names,
                              settings.samples_dir, cfg.sr, overwrite=True)
 print("\n".join(p.name for p in paths))
 
