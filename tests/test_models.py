@@ -338,7 +338,8 @@ def test_the_dense_model_on_mel_bands_reconstructs_structure_not_a_constant():
                      likelihood="spectral", db_range=(norm.low_db, norm.high_db))
     vae.compile(optimizer=keras.optimizers.Adam(2e-3))
     vae.fit(make_tf_dataset(features, batch_size=16), epochs=30, verbose=0, shuffle=False)
-    x = features.subset("train").x[:16]
+    train = features.subset("train")
+    x = train.x[:16]
     rec = models.decode_array(vae.decoder, models.encode_array(vae.encoder, x)[0])
     # the spread across clips and bins is kept (a constant decoder has none), and each clip is its own
     assert rec.std() > 0.7 * x.std()
@@ -349,13 +350,13 @@ def test_the_dense_model_on_mel_bands_reconstructs_structure_not_a_constant():
     assert np.mean((rec - x) ** 2) < 0.5 * np.mean((x - mean_clip) ** 2)
     # and its samples from the fitted prior sound like the data, not like noise (#12 item 6): spectral
     # flatness within 2x of real clips' (draws from N(0, I) are far flatter; measured here: fitted prior
-    # 1.5-2.0x over seeds 0-2, N(0, I) 23x; full runs: synth 1.54x, FSDD 1.88x)
+    # 1.47-2.04x over seeds 0-2, N(0, I) 23x; full runs: synth 1.54x, FSDD 1.88x)
     from vae_audio.evaluation.listening import spectral_flatness
     from vae_audio.modeling.inference import TrainedModel
 
     model = TrainedModel.from_vae(vae, recipe=features.recipe)
-    model.fit_prior(features.subset("train").x, seed=0)
-    flat_real = np.median(spectral_flatness(features.subset("train").audio, config.sr))
+    model.fit_prior(train.x, seed=0)
+    flat_real = np.median(spectral_flatness(train.audio, config.sr))
     flat_prior = np.median(spectral_flatness(model.to_audio(model.generate(64, seed=1)), config.sr))
     flat_standard = np.median(spectral_flatness(model.to_audio(model.generate(16, seed=1, prior="standard")),
                                                 config.sr))

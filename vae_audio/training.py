@@ -701,14 +701,14 @@ def fit_training_prior(vae, features, *, conditional: bool, seed: int = 0, kind:
     model = TrainedModel.from_vae(vae, recipe=features.recipe, label_names=names)
     if model.fully_convolutional and kind == "none":
         return None
-    train = features.split == "train"  # its spectrograms and labels, not a copy of its waveforms too
+    is_train = features.split == "train"  # its spectrograms and labels, not a copy of its waveforms too
     if model.fully_convolutional:
         prior_options = {**default_prior_options(features.name), **prior_options}
         default_steps = prior_options.pop("steps", None)
         steps = default_steps if steps is None else steps
         if verbose:
-            print(f"Training the {kind} prior on the codes of {int(train.sum())} training clips")
-    return model.fit_prior(features.x[train], features.labels[train] if conditional else None, seed=seed,
+            print(f"Training the {kind} prior on the codes of {int(is_train.sum())} training clips")
+    return model.fit_prior(features.x[is_train], features.labels[is_train] if conditional else None, seed=seed,
                            kind=kind, steps=steps, verbose=2 if verbose else 0, **prior_options)
 
 
