@@ -8,12 +8,14 @@ training clip once per epoch with its own label, and a damaged shard must be reb
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
 
 from test_datasets import SMALL, _write, labelled_folder  # noqa: F401  (fixture)
 from vae_audio import cli, shards
+from vae_audio.data import featurize
 from vae_audio.data.datasets import load_dataset, load_folder
 from vae_audio.errors import ConfigError, DatasetError, ParameterError
 from vae_audio.data.featurize import build_features, make_tf_dataset, resolve_memory_limit
@@ -156,12 +158,20 @@ def test_memory_limit_argument_environment_and_no_cache(tmp_path, monkeypatch):
     with pytest.raises(ParameterError, match=r"^VAE_AUDIO_MEMORY_LIMIT='lots': expected a size"):
         resolve_memory_limit(None)
     monkeypatch.delenv("VAE_AUDIO_MEMORY_LIMIT")
-    assert resolve_memory_limit(None) >= 2**27  # an eighth of this machine's memory
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert resolve_memory_limit(None) == min(ram // 8, 512 * 2**20)  # an eighth of the RAM, at most 512 MB
     for bad in ("lots", "-3GB", 0, True, 1.5):
         with pytest.raises(ParameterError, match="^memory_limit="):
             resolve_memory_limit(bad)
     with pytest.raises(ConfigError, match="need more than the memory limit.*needs a cache folder"):
         build_features(_synth(), cache_dir=None, memory_limit=TINY)
+
+
+def test_the_default_limit_shards_with_a_cache_and_stays_in_memory_without_one(tmp_path, monkeypatch):
+    monkeypatch.delenv("VAE_AUDIO_MEMORY_LIMIT", raising=False)
+    monkeypatch.setattr(featurize, "DEFAULT_MEMORY_LIMIT_CAP", 1024)  # the 512 MB cap, scaled to this data
+    assert isinstance(build_features(_synth(), cache_dir=tmp_path).x, ShardedArray)
+    assert isinstance(build_features(_synth(), cache_dir=None).x, np.ndarray)
 
 
 def test_cli_refuses_a_bad_memory_limit_in_one_line(capsys, tmp_path):

@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--xla", action="store_true", help="compile the training step with XLA")
     p.add_argument("--memory-limit", metavar="SIZE",
                    help="featurize a dataset larger than this (e.g. 2GB) into shards on disk and stream them "
-                        "(default: $VAE_AUDIO_MEMORY_LIMIT, else an eighth of the RAM)")
+                        "(default: $VAE_AUDIO_MEMORY_LIMIT, else an eighth of the RAM, at most 512MB)")
     p.add_argument("--out", help="run folder (default outputs/runs/<data>-<model>)")
     p.add_argument("--samples-dir", help="where to write samples (default outputs/samples/<run name>)")
     p.add_argument("--n-samples", type=int, default=8, help="samples to write at the end (default 8)")

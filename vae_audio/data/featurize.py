@@ -15,7 +15,7 @@ the same dataset and settings is then deleted. A second run loads from the cache
 under a second.
 
 A dataset whose spectrograms and waveforms would take more than the memory limit
-(``memory_limit``, ``$VAE_AUDIO_MEMORY_LIMIT``, else an eighth of the RAM) is featurized a
+(``memory_limit``, ``$VAE_AUDIO_MEMORY_LIMIT``, else an eighth of the RAM, at most 512 MB) is featurized a
 shard at a time into ``<name>-<key>.shards/`` (``x-*.npy`` and ``audio-*.npy``, each written
 atomically, checked against their ``.npy`` header on every cache hit) beside the entry's
 ``.npz`` of small arrays; ``features.x`` and ``features.audio`` are then
@@ -278,18 +278,25 @@ def _save_cache(cache_dir: Path, features: Features, key: str, settings_key: str
 MEMORY_LIMIT_ENV = "VAE_AUDIO_MEMORY_LIMIT"
 
 
+#: Cap of the default memory limit. Training from memory peaks at about 1 GB + 3x the data (the
+#: ``tf.data`` tensor, the training split, the encoder's copy; ``benchmarks/scale.py``), while from
+#: shards it stays near 1 GB at the same speed from 20,000 clips (468 MB) up; at 512 MB of data the
+#: in-memory peak is about 2.5 GB, under the 3 GB a long-clip run (4 s at 16 kHz) must fit in.
+DEFAULT_MEMORY_LIMIT_CAP = 512 * 2**20
+
+
 def resolve_memory_limit(memory_limit: int | str | None) -> int:
-    """The memory limit in bytes: ``memory_limit``, else ``$VAE_AUDIO_MEMORY_LIMIT``, else an eighth
-    of the physical memory (see :func:`build_features`): training from memory peaks at about
-    1 GB + 3x the data (measured, ``benchmarks/scale.py``), so an eighth leaves room."""
+    """The memory limit in bytes: ``memory_limit``, else ``$VAE_AUDIO_MEMORY_LIMIT``, else the
+    default: an eighth of the physical memory, at most :data:`DEFAULT_MEMORY_LIMIT_CAP` (512 MB)."""
     if memory_limit is None:
         memory_limit = os.environ.get(MEMORY_LIMIT_ENV) or None
         if memory_limit is not None:
             return checks.byte_size(memory_limit, MEMORY_LIMIT_ENV)
         try:
-            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 8
+            eighth = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 8
         except (ValueError, OSError, AttributeError):
-            return 4 * 2**30
+            eighth = DEFAULT_MEMORY_LIMIT_CAP
+        return min(eighth, DEFAULT_MEMORY_LIMIT_CAP)
     return checks.byte_size(memory_limit, "memory_limit")
 
 
@@ -334,7 +341,8 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
         in memory; a larger dataset is featurized into ``.npy`` shards in the cache and its
         ``x`` / ``audio`` are :class:`~vae_audio.data.shards.ShardedArray` views read on demand
         (:func:`make_tf_dataset` then streams them). Default: the ``VAE_AUDIO_MEMORY_LIMIT``
-        environment variable, else an eighth of the machine's physical memory.
+        environment variable, else an eighth of the machine's physical memory, at most 512 MB
+        (without a cache folder the default limit is not enforced: the data stays in memory).
     verbose : print one line saying what was done and how long it took.
 
     Returns
@@ -360,6 +368,8 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
     cfg = recipe.spectrogram
     sharded = len(dataset.clips) * (int(np.prod(cfg.shape)) + cfg.n_samples) * 4 > limit
     cache = Path(cache_dir) if (cache_dir is not None and use_cache) else None
+    if sharded and cache is None and memory_limit is None and not os.environ.get(MEMORY_LIMIT_ENV):
+        sharded = False  # the default limit is a preference: without a cache folder, stay in memory
     if sharded and cache is None:
         raise ConfigError(f"{dataset.root or dataset.name}: {len(dataset.clips)} clips need more than the memory limit "
                           f"of {limit / 2**30:.2f} GB; featurizing them into shards needs a cache folder "
