@@ -43,7 +43,7 @@
 
 # %%
 from vae_audio import notebook
-settings = notebook.notebook_settings()  # data, mode (epochs: the data's default), outputs; quiet TensorFlow
+settings = notebook.notebook_settings()  # data, mode (epochs, batch size: the data's defaults), outputs; quiet TensorFlow
 
 import numpy as np
 import keras
@@ -86,8 +86,10 @@ print(f"a {cfg.duration:g} s clip ({cfg.shape[0]} x {cfg.n_frames} values) -> a 
 # The KL weight ramps up over the first 5 epochs.
 
 # %%
-train_data = featurize.make_tf_dataset(features, split="train", batch_size=32, seed=0, with_labels=True)
-val_data = featurize.make_tf_dataset(features, split="val", batch_size=32, shuffle=False, with_labels=True)
+train_data = featurize.make_tf_dataset(features, split="train", batch_size=settings.batch_size, seed=0,
+                                       with_labels=True)
+val_data = featurize.make_tf_dataset(features, split="val", batch_size=settings.batch_size, shuffle=False,
+                                     with_labels=True)
 vae = models.VAE(encoder, decoder, likelihood="spectral", kl_warmup_steps=5 * len(train_data), seed=0,
                  db_range=(features.normalizer.low_db, features.normalizer.high_db))
 vae.compile(optimizer=keras.optimizers.Adam(1e-3))

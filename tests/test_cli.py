@@ -74,6 +74,11 @@ def test_train_defaults_are_the_grid_model_conditional_when_labelled():
     assert default_model_options("synth") == {"filters": [16, 32, 64], "strides": [[2, 2], [2, 2], [2, 1]]}
     assert default_model_options("fsdd") == {} and default_model_options("synth", "conv") == {}
     assert default_epochs("fsdd") == 26 and default_epochs("fsdd", "conv") == 60
+    # the batch size: per architecture (the grid model takes twice the steps of batch 32)
+    from vae_audio.choices import ARCHITECTURES, DEFAULT_BATCH_SIZES
+
+    assert args.batch_size is None and set(DEFAULT_BATCH_SIZES) == set(ARCHITECTURES)
+    assert DEFAULT_BATCH_SIZES["grid"] == 16 and DEFAULT_BATCH_SIZES["conv"] == 32
 
 
 @pytest.mark.parametrize("value, pattern", [

@@ -16,7 +16,8 @@ from vae_audio.errors import ConfigError
 from vae_audio.training import TrainSettings, latest_checkpoint, train
 
 #: a quick grid run: 8 kHz, 0.5 s, 129 bins, one epoch, a 5-step prior
-QUICK = dict(data="synth", epochs=2, max_clips=40, batch_size=16, sr=8000, n_fft=256, hop_length=128, duration=0.5,
+#: (no batch size: the grid model's default, 16, is resolved and recorded)
+QUICK = dict(data="synth", epochs=2, max_clips=40, sr=8000, n_fft=256, hop_length=128, duration=0.5,
              prior_steps=5, verbose=0)
 
 
@@ -39,6 +40,7 @@ def test_a_run_folder_holds_checkpoints_bundle_history_report_and_samples(run):
     assert {"encoder.keras", "decoder.keras", "config.json", "prior.keras"} <= {p.name for p in result.model_dir.iterdir()}
     info = json.loads((result.model_dir / "config.json").read_text())
     assert info["training"]["training"]["conditional"] is True  # synth is labelled: conditional by default
+    assert info["training"]["training"]["batch_size"] == 16  # the grid model's default, resolved
     assert info["training"]["epochs_run"] == 2 and info["training"]["prior_seconds"] > 0
     assert (out / "report.html").is_file()
     # 2 prior samples + 2 test clips x (original, ceiling, reconstruction)
@@ -65,6 +67,15 @@ def test_a_folder_with_a_run_is_not_reused_silently(run, tmp_path):
     with pytest.raises(ConfigError, match=r"cannot resume with different \['batch_size'\]"):
         train(dataclasses.replace(settings, batch_size=8, epochs=3), resume=True)
     assert not (tmp_path / "empty").exists()
+
+
+def test_a_resumed_run_without_a_batch_size_keeps_its_own(tmp_path):
+    settings = TrainSettings(out=str(tmp_path / "run"), n_samples_out=0, **{**QUICK, "epochs": 1, "max_clips": 24,
+                                                                             "prior_model": "none"})
+    train(dataclasses.replace(settings, batch_size=8))  # not the default (16)
+    result = train(dataclasses.replace(settings, epochs=2), resume=True)  # no batch size given
+    info = json.loads((result.model_dir / "config.json").read_text())
+    assert result.epochs_run == 2 and info["training"]["training"]["batch_size"] == 8
 
 
 def test_latest_checkpoint_survives_a_stale_pointer(tmp_path):

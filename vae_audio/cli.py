@@ -184,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--conditional", action=argparse.BooleanOptionalAction, default=None,
                    help="condition on the dataset's labels (default: when it has labels)")
     p.add_argument("--epochs", type=_positive_int, help="number of epochs (default: per dataset)")
-    p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size (default 32)")
+    p.add_argument("--batch-size", type=_positive_int,
+                   help="batch size (default: per architecture; grid 16, the others 32)")
     p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--latent-dim", type=_positive_int, help="latent size (default: per architecture)")
     p.add_argument("--likelihood", choices=LIKELIHOODS,

@@ -29,7 +29,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .choices import (ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_GRID_PRIOR, DEFAULT_LIKELIHOODS,
+from .choices import (ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_GRID_PRIOR, DEFAULT_BATCH_SIZES, DEFAULT_LIKELIHOODS,
                       GRID_PRIOR_CHOICES, PRECISIONS, STRATEGIES)
 from .errors import ConfigError, ParameterError, TrainingError
 from .fileio import atomic_directory, atomic_write_json, read_json
@@ -53,7 +53,8 @@ class TrainSettings:
     conditional : condition encoder and decoder on the dataset's labels; ``None`` (default):
         when the dataset has labels.
     epochs : total number of epochs (a resumed run stops at the same count).
-    batch_size : clips per batch (the global batch under a distribution strategy).
+    batch_size : clips per batch (the global batch under a distribution strategy); ``None``: the
+        architecture's default (:data:`vae_audio.choices.DEFAULT_BATCH_SIZES`; a resumed run keeps its own).
     learning_rate : Adam step size.
     latent_dim : size of the latent space; ``None`` uses the architecture's default.
     beta : weight of the KL term after warm-up.
@@ -89,7 +90,7 @@ class TrainSettings:
     model: str = DEFAULT_ARCHITECTURE
     conditional: bool | None = None
     epochs: int | None = None
-    batch_size: int = 32
+    batch_size: int | None = None
     learning_rate: float = 1e-3
     latent_dim: int | None = None
     beta: float = 1.0
@@ -127,6 +128,8 @@ class TrainSettings:
             raise ConfigError(f"strategy={self.strategy!r}: expected one of {STRATEGIES}")
         for name, lo in (("batch_size", 1), ("seed", 0), ("n_samples_out", 0)):
             v = getattr(self, name)
+            if name == "batch_size" and v is None:
+                continue
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise ConfigError(f"{name}={v!r}: expected a whole number >= {lo}")
         if self.conditional not in (None, True, False):
@@ -561,9 +564,13 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
         settings = dataclasses.replace(settings, conditional=labelled)
     out = _prepare_out_dir(settings, resume, overwrite)
     checkpoint = latest_checkpoint(out) if resume else None
+    saved = _read_state(checkpoint) if checkpoint is not None else {}
+    old = TrainSettings.from_dict(saved.get("settings", {})) if checkpoint is not None else None
+    if settings.batch_size is None:  # a resumed run keeps its batch size; a new one gets the default
+        batch = old.batch_size if old is not None and old.batch_size is not None else \
+            DEFAULT_BATCH_SIZES[settings.model]
+        settings = dataclasses.replace(settings, batch_size=batch)
     if checkpoint is not None:
-        saved = _read_state(checkpoint)
-        old = TrainSettings.from_dict(saved.get("settings", {}))
         same = {k for k in ("data", "model", "conditional", "latent_dim", "likelihood", "batch_size",
                             "sr", "duration", "n_fft", "hop_length", "n_mels", "model_options", "adversarial_from",
                             "adversarial_options", "precision")

@@ -51,6 +51,7 @@ class NotebookSettings:
     quick : quick mode (``VAE_AUDIO_QUICK=1``).
     max_clips : clips to load (``None``: all).
     epochs : training epochs.
+    batch_size : clips per training step (the model's default, :data:`vae_audio.choices.DEFAULT_BATCH_SIZES`).
     prior_steps : optimizer steps of a learned prior (``None``: the package's default; a few in quick mode).
     root : repository root (or the current folder outside a checkout).
     outputs_dir : ``$VAE_AUDIO_OUTPUTS`` or ``<root>/outputs``.
@@ -64,6 +65,7 @@ class NotebookSettings:
     quick: bool
     max_clips: int | None
     epochs: int
+    batch_size: int
     prior_steps: int | None
     root: Path
     outputs_dir: Path
@@ -155,12 +157,14 @@ def notebook_settings(*, epochs: int | None = None, model: str = "grid", quick_e
     quick = _flag(env, "VAE_AUDIO_QUICK")
     outputs = env.get("VAE_AUDIO_OUTPUTS", "").strip()
     outputs_dir = Path(outputs).expanduser().resolve() if outputs else root / "outputs"
+    from ..choices import DEFAULT_BATCH_SIZES
     from ..data.datasets import default_epochs
 
     settings = NotebookSettings(
         data=spec, description=description, quick=quick,
         max_clips=QUICK_CLIPS[kind] if quick else max_clips,
         epochs=quick_epochs if quick else (epochs or default_epochs(spec, model)),
+        batch_size=DEFAULT_BATCH_SIZES[model],
         prior_steps=quick_prior_steps if quick else None, root=root, outputs_dir=outputs_dir,
         samples_dir=outputs_dir / "samples", models_dir=outputs_dir / "models", cache_dir=root / "data" / "cache")
     if quiet_tensorflow:
