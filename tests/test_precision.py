@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -19,17 +21,23 @@ def runs(tmp_path_factory):
     out = {}
     for name, extra in (("float32", {}), ("mixed_bfloat16", {"precision": "mixed_bfloat16"}),
                         ("mixed_float16", {"precision": "mixed_float16"}), ("xla", {"xla": True})):
-        out[name] = train(TrainSettings(out=str(root / name), **QUICK, **extra))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out[name] = train(TrainSettings(out=str(root / name), **QUICK, **extra))
+        out[name].warnings = [str(w.message) for w in caught]
+    # the float32 run turned op determinism on; the XLA run after it really compiled (Keras falls
+    # back to no XLA with only a warning while op determinism is on)
+    assert not any("jit_compile" in m for m in out["xla"].warnings), out["xla"].warnings
     return out
 
 
 @pytest.mark.slow
 def test_losses_match_float32_within_tolerance(runs):
-    """Same seed, same data, one epoch: the loss per example agrees with float32's (XLA to float
-    rounding; bfloat16, which keeps 8 significant bits, within 2 %; float16 within 5 %: its dynamic
+    """Same seed, same data, one epoch: the loss per example agrees with float32's (XLA within 1 %:
+    its fused kernels round differently and the run has no op determinism; bfloat16, which keeps 8 significant bits, within 2 %; float16 within 5 %: its dynamic
     loss scale starts high and skips the first steps whose scaled gradients overflow)."""
     ref = runs["float32"].history
-    for name, tolerance in (("xla", 1e-3), ("mixed_bfloat16", 0.02), ("mixed_float16", 0.05)):
+    for name, tolerance in (("xla", 0.01), ("mixed_bfloat16", 0.02), ("mixed_float16", 0.05)):
         got = runs[name].history
         for key in ("loss", "val_loss", "mse"):
             assert np.isfinite(got[key][0]), (name, key)

@@ -205,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='discriminator settings, e.g. \'{"weight_scale": 0.1, "critic_warmup_steps": 75}\'')
     p.add_argument("--precision", default="float32", choices=PRECISIONS,
                    help="dtype policy of training (default float32; mixed_* for accelerators; bundles stay float32)")
-    p.add_argument("--xla", action="store_true", help="compile the training step with XLA")
+    p.add_argument("--xla", action="store_true",
+                   help="compile the training step with XLA (not bit-reproducible; slower on 2 CPU cores)")
     p.add_argument("--memory-limit", metavar="SIZE",
                    help="featurize a dataset larger than this (e.g. 2GB) into shards on disk and stream them "
                         "(default: $VAE_AUDIO_MEMORY_LIMIT, else an eighth of the RAM, at most 512MB)")
