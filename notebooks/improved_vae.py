@@ -43,7 +43,7 @@
 
 # %%
 from vae_audio import notebook
-settings = notebook.notebook_settings()  # data, mode (epochs, batch size: the data's defaults), outputs; quiet TensorFlow
+settings = notebook.notebook_settings()  # data, mode (the data's epochs, the model's batch size), outputs; quiet TensorFlow
 
 import numpy as np
 import keras

@@ -34,8 +34,9 @@ def runs(tmp_path_factory):
 @pytest.mark.slow
 def test_losses_match_float32_within_tolerance(runs):
     """Same seed, same data, one epoch: the loss per example agrees with float32's (XLA within 1 %:
-    its fused kernels round differently and the run has no op determinism; bfloat16, which keeps 8 significant bits, within 2 %; float16 within 5 %: its dynamic
-    loss scale starts high and skips the first steps whose scaled gradients overflow)."""
+    its fused kernels round differently and the run has no op determinism; bfloat16, which keeps
+    8 significant bits, within 2 %; float16 within 5 %: its dynamic loss scale starts high and
+    skips the first steps whose scaled gradients overflow)."""
     ref = runs["float32"].history
     for name, tolerance in (("xla", 0.01), ("mixed_bfloat16", 0.02), ("mixed_float16", 0.05)):
         got = runs[name].history

@@ -576,11 +576,9 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
     out = _prepare_out_dir(settings, resume, overwrite)
     checkpoint = latest_checkpoint(out) if resume else None
     saved = _read_state(checkpoint) if checkpoint is not None else {}
-    old = TrainSettings.from_dict(saved.get("settings", {})) if checkpoint is not None else None
+    old = TrainSettings.from_dict(saved.get("settings", {}))
     if settings.batch_size is None:  # a resumed run keeps its batch size; a new one gets the default
-        batch = old.batch_size if old is not None and old.batch_size is not None else \
-            DEFAULT_BATCH_SIZES[settings.model]
-        settings = dataclasses.replace(settings, batch_size=batch)
+        settings = dataclasses.replace(settings, batch_size=old.batch_size or DEFAULT_BATCH_SIZES[settings.model])
     if checkpoint is not None:
         same = {k for k in ("data", "model", "conditional", "latent_dim", "likelihood", "batch_size",
                             "sr", "duration", "n_fft", "hop_length", "n_mels", "model_options", "adversarial_from",

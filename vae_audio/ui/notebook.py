@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from ..choices import DEFAULT_BATCH_SIZES
 from ..tfquiet import TF_NOISE, import_tensorflow_quietly  # noqa: F401  (re-exported)
 from ..errors import ConfigError, DatasetError
 
@@ -157,7 +158,6 @@ def notebook_settings(*, epochs: int | None = None, model: str = "grid", quick_e
     quick = _flag(env, "VAE_AUDIO_QUICK")
     outputs = env.get("VAE_AUDIO_OUTPUTS", "").strip()
     outputs_dir = Path(outputs).expanduser().resolve() if outputs else root / "outputs"
-    from ..choices import DEFAULT_BATCH_SIZES
     from ..data.datasets import default_epochs
 
     settings = NotebookSettings(
