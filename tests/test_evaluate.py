@@ -175,8 +175,9 @@ def test_evaluate_writes_json_with_every_key(tiny_run, monkeypatch):
     second = gen["second_judge"]  # the cepstral judge scores the same audio
     assert second["name"].startswith("cepstral")
     for key in ("real_test_accuracy", "conditional_accuracy_ratio", "prior_inception_score_ratio",
-                "conditional_frechet_distance", "reconstruction_accuracy_ratio"):
+                "conditional_frechet_distance", "reconstruction_accuracy_ratio", "reconstruction_frechet_distance"):
         assert isinstance(second[key], float) and np.isfinite(second[key]), key
+    assert gen["reconstruction_frechet_distance"] >= 0
     assert 0 <= second["conditional_accuracy"] <= 1 and second["conditional_count"] == 8
     assert saved["summary"]["second_judge_conditional_accuracy_ratio"] == second["conditional_accuracy_ratio"]
     assert gen["classifier"]["from_cache"] is False
@@ -186,6 +187,7 @@ def test_evaluate_writes_json_with_every_key(tiny_run, monkeypatch):
     table = format_table(saved)
     assert "conditional samples: accuracy" in table and "ceiling: true magnitude + phase method" in table
     assert "judge 1" in table and "judge 2" in table
+    assert "Frechet distance: reconstructions (prior's ceiling)" in table
 
     # a second run reloads the classifier from its cache and gives the same numbers
     again = evaluate(model_dir, n_generate=8, cache_dir=root / "cache", classifier_config=TINY_CLASSIFIER,
@@ -220,3 +222,25 @@ def test_cli_evaluate_prints_the_table_and_refuses_other_configs(tiny_run, monke
     err = capsys.readouterr().err
     assert code == 2 and "no clip in the test split" in err and str(tones) in err
     assert err.count("\n") == 1
+
+
+def test_reconstruction_scores_say_good_for_real_clips_and_bad_for_smeared_ones():
+    """The reconstructions' Frechet distance (what a prior could reach with the autoencoder) is 0 for
+    the real clips themselves and large for clips smeared into noise; accuracy follows."""
+    from test_cepstral_judge import SR, tones
+    from vae_audio.evaluation.cepstral_judge import CepstralJudge
+    from vae_audio.evaluation.evaluate import _add_reconstruction_scores
+
+    x, y = tones(60, 0)
+    xt, yt = tones(30, 1)
+    judge = CepstralJudge().fit(x, y, sr=SR, label_names=["buzz", "whistle", "hiss"])
+    real_accuracy = float(np.mean(judge.predict(xt) == yt))
+    noise = np.random.default_rng(3).standard_normal(xt.shape)
+    smeared = (xt + 3.0 * np.abs(xt).max(axis=1, keepdims=True) * noise).astype(np.float32)
+    good, bad = {"real_test_accuracy": real_accuracy}, {"real_test_accuracy": real_accuracy}
+    _add_reconstruction_scores(good, judge, xt, xt, yt, SR)
+    _add_reconstruction_scores(bad, judge, smeared, xt, yt, SR)
+    assert good["reconstruction_accuracy_ratio"] == pytest.approx(1.0)
+    assert good["reconstruction_frechet_distance"] == pytest.approx(0.0, abs=1e-6)
+    assert bad["reconstruction_accuracy"] <= 0.5
+    assert bad["reconstruction_frechet_distance"] > 20.0
