@@ -46,6 +46,7 @@ import numpy as np
 
 from .. import checks, progress
 from ..errors import ConfigError, DatasetError, ParameterError
+from .scores import frechet_distance
 
 __all__ = ["EVALUATION_VERSION", "evaluate_model", "evaluate", "format_table", "table_sections", "TableSection",
            "default_data"]
@@ -316,8 +317,6 @@ def _add_reconstruction_scores(scores: dict[str, Any], judge, recon_audio: np.nd
     ratio of that to its accuracy on the real test clips, and the Frechet distance between the
     reconstructions and those clips: what a prior could reach with this autoencoder (a paired set,
     so below the train-vs-test floor)."""
-    from .scores import frechet_distance
-
     embeddings, probabilities = judge.analyze(recon_audio, sr=sr)
     accuracy = float(np.mean(np.argmax(probabilities, axis=1) == labels))
     scores["reconstruction_accuracy"] = accuracy
