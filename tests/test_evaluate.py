@@ -229,17 +229,15 @@ def test_reconstruction_scores_say_good_for_real_clips_and_bad_for_smeared_ones(
     the real clips themselves and large for clips smeared into noise; accuracy follows."""
     from test_cepstral_judge import SR, tones
     from vae_audio.evaluation.cepstral_judge import CepstralJudge
-    from vae_audio.evaluation.evaluate import _add_reconstruction_scores
+    from vae_audio.evaluation.classifier import generation_scores
 
     x, y = tones(60, 0)
     xt, yt = tones(30, 1)
     judge = CepstralJudge().fit(x, y, sr=SR, label_names=["buzz", "whistle", "hiss"])
-    real_accuracy = float(np.mean(judge.predict(xt) == yt))
     noise = np.random.default_rng(3).standard_normal(xt.shape)
     smeared = (xt + 3.0 * np.abs(xt).max(axis=1, keepdims=True) * noise).astype(np.float32)
-    good, bad = {"real_test_accuracy": real_accuracy}, {"real_test_accuracy": real_accuracy}
-    _add_reconstruction_scores(good, judge, xt, xt, yt, SR)
-    _add_reconstruction_scores(bad, judge, smeared, xt, yt, SR)
+    good = generation_scores(judge, real_test=xt, real_test_labels=yt, reconstructions=xt, sr=SR)
+    bad = generation_scores(judge, real_test=xt, real_test_labels=yt, reconstructions=smeared, sr=SR)
     assert good["reconstruction_accuracy_ratio"] == pytest.approx(1.0)
     assert good["reconstruction_frechet_distance"] == pytest.approx(0.0, abs=1e-6)
     assert bad["reconstruction_accuracy"] <= 0.5

@@ -692,8 +692,8 @@ def get_or_train_classifier(train_waveforms: Any, train_labels: Any, *, sr: int,
 # ----------------------------------------------------------------------------- scores
 def generation_scores(classifier, *, real_test: Any, real_test_labels: Any,
                       real_test_phase: Any = None, prior_samples: Any = None, conditional_samples: Any = None,
-                      conditional_labels: Any = None, real_reference: Any = None, sr: int | None = None,
-                      splits: int = 1) -> dict[str, float | int]:
+                      conditional_labels: Any = None, real_reference: Any = None, reconstructions: Any = None,
+                      sr: int | None = None, splits: int = 1) -> dict[str, float | int]:
     """Classifier-based scores of generated audio against the real test set (JSON-friendly).
 
     ``classifier`` is a fitted judge: an :class:`AudioClassifier` or a
@@ -713,6 +713,8 @@ def generation_scores(classifier, *, real_test: Any, real_test_labels: Any,
     conditional_samples, conditional_labels : clips generated for requested classes, and those classes.
     real_reference : other real clips (e.g. a subset of the training split) for a real-vs-real
         Frechet distance, the floor a perfect generator would reach with this many clips.
+    reconstructions : the model's reconstructions of the test clips (same order, so
+        ``real_test_labels`` apply).
     splits : passed to :func:`~vae_audio.evaluation.scores.inception_score`.
 
     Returns
@@ -738,6 +740,10 @@ def generation_scores(classifier, *, real_test: Any, real_test_labels: Any,
     ``prior_frechet_distance``: FD between prior-sample and real-test embeddings, >= 0, lower is better.
     ``reference_count`` (int), ``reference_frechet_distance``: FD between ``real_reference`` and
         the real test clips.
+    ``reconstruction_accuracy``, ``reconstruction_accuracy_ratio`` (to ``real_test_accuracy``),
+        ``reconstruction_frechet_distance``: how often the classifier hears the right class in the
+        reconstructions, and their FD to the real test clips: what a prior could reach with this
+        autoencoder (a set paired clip by clip with the test set, so below the train-vs-test floor).
 
     Frechet distances need at least 2 clips on each side. They are biased upwards by roughly
     ``1 / n`` (on FSDD two disjoint sets of 150 real clips are twice as far apart as two sets
@@ -796,6 +802,14 @@ def generation_scores(classifier, *, real_test: Any, real_test_labels: Any,
         emb_ref, _ = run(real_reference, "real_reference")
         out["reference_count"] = int(emb_ref.shape[0])
         out["reference_frechet_distance"] = fd(emb_ref, emb_test, "real_reference")
+    if reconstructions is not None:
+        emb_rec, p_rec = run(reconstructions, "reconstructions")
+        if p_rec.shape[0] != p_test.shape[0]:
+            raise ParameterError(f"reconstructions: {p_rec.shape[0]} clips but real_test has {p_test.shape[0]}; "
+                                 "they must be the reconstructions of the same clips")
+        out["reconstruction_accuracy"] = scores.accuracy(np.argmax(p_rec, axis=1), y_test)
+        out["reconstruction_accuracy_ratio"] = out["reconstruction_accuracy"] / max(out["real_test_accuracy"], 1e-12)
+        out["reconstruction_frechet_distance"] = fd(emb_rec, emb_test, "reconstructions")
     return out
 
 

@@ -46,7 +46,6 @@ import numpy as np
 
 from .. import checks, progress
 from ..errors import ConfigError, DatasetError, ParameterError
-from .scores import frechet_distance
 
 __all__ = ["EVALUATION_VERSION", "evaluate_model", "evaluate", "format_table", "table_sections", "TableSection",
            "default_data"]
@@ -275,16 +274,15 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
             pick = np.sort(np.random.default_rng([seed, 3]).choice(len(train), size=min(len(train), len(test)),
                                                                     replace=False))
             kwargs["real_reference"] = train.audio[pick]
+        kwargs["reconstructions"] = recon_audio
         generation = generation_scores(classifier, real_test=test.audio, real_test_labels=test.labels,
                                        real_test_phase=truth_audio, sr=cfg.sr, **kwargs)
-        _add_reconstruction_scores(generation, classifier, recon_audio, test.audio, test.labels, cfg.sr)
         # the second judge: other features (cepstral statistics), another model family (linear)
         from .cepstral_judge import CepstralJudge
 
         second = CepstralJudge().fit(train.audio, train.labels, sr=cfg.sr, label_names=list(features.label_names))
         second_scores = generation_scores(second, real_test=test.audio, real_test_labels=test.labels,
                                           real_test_phase=truth_audio, sr=cfg.sr, **kwargs)
-        _add_reconstruction_scores(second_scores, second, recon_audio, test.audio, test.labels, cfg.sr)
         generation["second_judge"] = {"name": "cepstral statistics + logistic regression", **second_scores}
         generation["n_generate"] = int(n)
         flat = results["flatness"]
@@ -309,19 +307,6 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
     results["summary"] = _headline(results)
     results["seconds"] = {k: round(v, 2) for k, v in seconds.items()}
     return _json_ready(results)
-
-
-def _add_reconstruction_scores(scores: dict[str, Any], judge, recon_audio: np.ndarray, real_audio: np.ndarray,
-                               labels: np.ndarray, sr: int) -> None:
-    """Put into a judge's ``scores`` how often it hears the right class in the reconstructions, the
-    ratio of that to its accuracy on the real test clips, and the Frechet distance between the
-    reconstructions and those clips: what a prior could reach with this autoencoder (a paired set,
-    so below the train-vs-test floor)."""
-    embeddings, probabilities = judge.analyze(recon_audio, sr=sr)
-    accuracy = float(np.mean(np.argmax(probabilities, axis=1) == labels))
-    scores["reconstruction_accuracy"] = accuracy
-    scores["reconstruction_accuracy_ratio"] = accuracy / max(scores["real_test_accuracy"], 1e-12)
-    scores["reconstruction_frechet_distance"] = frechet_distance(embeddings, judge.analyze(real_audio, sr=sr)[0])
 
 
 def _listening(real: np.ndarray, other: np.ndarray, sr: int, seed: int) -> dict[str, Any]:
