@@ -767,6 +767,14 @@ def generation_scores(classifier, *, real_test: Any, real_test_labels: Any,
             raise ParameterError(f"{name}: a Frechet distance needs at least 2 clips on each side")
         return scores.frechet_distance(a, b)
 
+    def run_paired(waveforms: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """``run`` for a set made from the test clips one by one (same count, same labels)."""
+        emb, p = run(waveforms, name)
+        if p.shape[0] != p_test.shape[0]:
+            raise ParameterError(f"{name}: {p.shape[0]} clips but real_test has {p_test.shape[0]}; "
+                                 "it must be made from the same clips, in the same order")
+        return emb, p
+
     emb_test, p_test = run(real_test, "real_test")
     y_test = _check_labels(real_test_labels, "real_test_labels", p_test.shape[0], k)
     out: dict[str, float | int] = {"num_classes": k, "real_test_count": int(p_test.shape[0])}
@@ -774,10 +782,7 @@ def generation_scores(classifier, *, real_test: Any, real_test_labels: Any,
     out["real_test_inception_score"] = scores.inception_score(p_test, splits=splits)
     reference_accuracy = out["real_test_accuracy"]
     if real_test_phase is not None:
-        emb_phase, p_phase = run(real_test_phase, "real_test_phase")
-        if p_phase.shape[0] != p_test.shape[0]:
-            raise ParameterError(f"real_test_phase: {p_phase.shape[0]} clips but real_test has {p_test.shape[0]}; "
-                                 "it must be the same clips after phase reconstruction")
+        emb_phase, p_phase = run_paired(real_test_phase, "real_test_phase")
         out["real_phase_accuracy"] = scores.accuracy(np.argmax(p_phase, axis=1), y_test)
         out["real_phase_inception_score"] = scores.inception_score(p_phase, splits=splits)
         out["real_phase_frechet_distance"] = fd(emb_phase, emb_test, "real_test_phase")
@@ -803,10 +808,7 @@ def generation_scores(classifier, *, real_test: Any, real_test_labels: Any,
         out["reference_count"] = int(emb_ref.shape[0])
         out["reference_frechet_distance"] = fd(emb_ref, emb_test, "real_reference")
     if reconstructions is not None:
-        emb_rec, p_rec = run(reconstructions, "reconstructions")
-        if p_rec.shape[0] != p_test.shape[0]:
-            raise ParameterError(f"reconstructions: {p_rec.shape[0]} clips but real_test has {p_test.shape[0]}; "
-                                 "they must be the reconstructions of the same clips")
+        emb_rec, p_rec = run_paired(reconstructions, "reconstructions")
         out["reconstruction_accuracy"] = scores.accuracy(np.argmax(p_rec, axis=1), y_test)
         out["reconstruction_accuracy_ratio"] = out["reconstruction_accuracy"] / max(out["real_test_accuracy"], 1e-12)
         out["reconstruction_frechet_distance"] = fd(emb_rec, emb_test, "reconstructions")
