@@ -109,8 +109,10 @@ def main(argv: list[str] | None = None) -> int:
                 extra["summary_dim"] = int(value)
             elif key == "dropout":
                 extra["label_dropout"] = float(value)
+            elif key == "onset":
+                extra["onset_columns"] = int(value)
             else:
-                p.error(f"--families {spec!r}: unknown option {key!r} (width, blocks=N, summary=K, dropout=P)")
+                p.error(f"--families {spec!r}: unknown option {key!r} (width, blocks=N, summary=K, dropout=P, onset=K)")
         c0, w0 = time.process_time(), time.perf_counter()
         model.prior = GridPrior.fit(z_mean, z_log_var, train.labels.astype(np.int32), num_classes=k, kind=family,
                                     steps=args.steps, seed=0, **extra)

@@ -73,7 +73,7 @@ def test_an_autoregressive_prior_with_label_dropout_is_guided():
     np.testing.assert_array_equal(prior.sample(4, asked[:4], frames=6, seed=3, guidance=3.0),
                                   prior.sample(4, asked[:4], frames=6, seed=3, guidance=3.0))
     assert GridPrior(prior.network, **{k: v for k, v in prior.to_dict().items()
-                                       if k not in ("version", "summary_dim")}).label_dropout == pytest.approx(0.3)
+                                       if k not in ("version", "summary_dim", "onset_columns", "onset_dim")}).label_dropout == pytest.approx(0.3)
     unguided = GridPrior.fit(z, lv, labels, num_classes=2, kind="autoregressive", steps=2, **TINY)
     assert unguided.label_dropout == 0 and not unguided.guidable
     with pytest.raises(ParameterError, match="guidance=2.0: .*label dropout 0"):
@@ -82,16 +82,19 @@ def test_an_autoregressive_prior_with_label_dropout_is_guided():
         GridPrior.fit(z, lv, labels, num_classes=2, kind="autoregressive", steps=1, label_dropout=1, **TINY)
 
 
-@pytest.mark.parametrize("summary_dim, guidance", [(0, 1.0), (2, 1.0), (0, 2.5)])
-def test_autoregressive_sampling_with_cached_activations_matches_the_whole_network(summary_dim, guidance):
+@pytest.mark.parametrize("summary_dim, guidance, onset", [(0, 1.0, 0), (2, 1.0, 0), (0, 2.5, 0), (2, 2.5, 3)])
+def test_autoregressive_sampling_with_cached_activations_matches_the_whole_network(summary_dim, guidance, onset):
     """Sampling keeps each causal convolution's recent inputs instead of re-running the network
     over the context: the drawn sequence must be exactly what the whole network, run over that
-    sequence with teacher forcing, predicts for every frame (longer than the receptive field)."""
+    sequence with teacher forcing, predicts for every frame (longer than the receptive field);
+    with an onset, the first frames are the drawn onset coefficients' columns instead."""
     from vae_audio.modeling.grid_prior import _MIN_LOG_SIGMA
 
     z, lv, labels = codes()
     prior = GridPrior.fit(z, lv, labels, num_classes=2, kind="autoregressive", steps=2, summary_dim=summary_dim,
-                          label_dropout=0.2, width=16, dilations=(1, 2, 4), batch_size=8)
+                          label_dropout=0.2, width=16, dilations=(1, 2, 4), batch_size=8, onset_columns=onset,
+                          onset_dim=4)
+    assert (prior.onset_columns, prior.onset_dim) == ((3, 4) if onset else (0, 0))
     rng = np.random.default_rng(0)
     for w in prior.network.weights:  # trained weights are near their (partly zero) initial values
         w.assign(rng.normal(0.0, 0.3, w.shape).astype(np.float32))
@@ -107,7 +110,7 @@ def test_autoregressive_sampling_with_cached_activations_matches_the_whole_netwo
     def whole(label):
         inputs = {"z": shifted, "label": label}
         if summary_dim:
-            inputs["summary"] = summaries
+            inputs["summary"] = summaries[:, prior.onset_dim:]
         return np.asarray(prior.network(inputs, training=False))
 
     params = whole(asked)
@@ -116,7 +119,11 @@ def test_autoregressive_sampling_with_cached_activations_matches_the_whole_netwo
         free = whole(np.full(n, 2))[..., :prior.dim]
         mu = free + guidance * (mu - free)
     sigma = np.exp(_MIN_LOG_SIGMA + np.logaddexp(0.0, log_sigma - _MIN_LOG_SIGMA))
-    np.testing.assert_allclose(seq, mu + temperature * sigma * noise, rtol=1e-3, atol=1e-3)
+    expected = mu + temperature * sigma * noise
+    if onset:
+        onset_mean, onset_basis = prior.onset
+        expected[:, :onset] = (onset_mean + summaries[:, :4] @ onset_basis).reshape(n, onset, prior.dim)
+    np.testing.assert_allclose(seq, expected, rtol=1e-3, atol=1e-3)
     assert np.abs(seq).mean() > 0.1  # a non-trivial network
 
 
@@ -397,4 +404,50 @@ def test_a_summary_conditioned_prior_picks_a_mode_per_clip_and_travels_in_the_bu
     shutil.copytree(path, broken)
     (broken / bundle.GRID_PRIOR_SUMMARY_FILE).write_bytes(b"not an npz")
     with pytest.raises(BundleError, match="prior_summary.npz"):
+        bundle.load_model(broken)
+
+
+def test_a_prior_with_a_drawn_onset_starts_each_sample_in_one_mode_and_travels_in_the_bundle(grid_with_prior, tmp_path):
+    """Class 1 starts either 2 above or 2 below its level (the first two of six columns). A
+    network drawing the first column from nothing has one Gaussian for both starts; drawn with
+    the clip summary from the joint mixture, each onset commits to one of them, and the onset is
+    saved in the summary file, checked and reloaded."""
+    import shutil
+
+    z, lv, labels = codes(48)
+    z[1::4, :, :2] += 2.0
+    z[3::4, :, :2] -= 2.0
+    prior = GridPrior.fit(z, lv, labels, num_classes=2, steps=300, learning_rate=3e-3, summary_dim=2,
+                          onset_columns=2, onset_dim=3, **TINY)
+    assert prior.to_dict()["onset_columns"] == 2 and prior.onset[1].shape == (3, 2 * 6)
+    assert "first 2 columns" in prior.describe()
+    out = prior.sample(200, np.array([0, 1] * 100), frames=6, seed=3)
+    start = out[1::2, :, :2].mean(axis=(1, 2, 3)) - 1.0  # class 1's onsets relative to its level
+    assert np.mean(np.abs(np.abs(start) - 2.0) < 0.5) > 0.9, start  # at +2 or -2, not between
+    assert 0.25 < np.mean(start > 0) < 0.75  # both starts are drawn
+    np.testing.assert_array_equal(out, prior.sample(200, np.array([0, 1] * 100), frames=6, seed=3))
+    assert prior.sample(3, np.array([1, 1, 0]), frames=1, seed=3).shape == (3, 3, 1, 2)  # shorter than the onset
+    with pytest.raises(ParameterError, match="onset_columns=2: an onset is drawn with the clip summary"):
+        GridPrior.fit(z, lv, labels, steps=1, onset_columns=2, **TINY)
+    assert GridPrior.fit(z, lv, labels, steps=1, summary_dim=2, onset_columns=7, **TINY).onset_columns == 6  # capped
+
+    loaded, trained = grid_with_prior
+    x, lab = toy(24)
+    z_mean, z_log_var = trained.encode(x, lab)
+    onset_prior = GridPrior.fit(z_mean, z_log_var, lab, num_classes=2, steps=20, summary_dim=3, onset_columns=2,
+                                onset_dim=4, **TINY)
+    path = bundle.save_model(models.VAE(trained.encoder, trained.decoder), tmp_path / "m", recipe=RECIPE,
+                             label_names=["low", "high"], prior=onset_prior)
+    again = bundle.load_model(path)
+    assert (again.prior.onset_columns, again.prior.onset_dim) == (2, 4)
+    np.testing.assert_array_equal(again.prior.sample(4, np.array([0, 1, 0, 1]), frames=5, seed=2),
+                                  onset_prior.sample(4, np.array([0, 1, 0, 1]), frames=5, seed=2))
+    walk = generate.interpolate_prior(again, steps=3, label="low", seeds=(1, 2))
+    assert walk.shape == (3, CFG.n_samples) and np.all(np.isfinite(walk))
+    broken = tmp_path / "broken"
+    shutil.copytree(path, broken)
+    cfg = json.loads((broken / "config.json").read_text())
+    cfg["latent_prior"]["onset_dim"] = 5
+    (broken / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(BundleError, match="prior_summary.npz: onset of shape"):
         bundle.load_model(broken)

@@ -95,8 +95,10 @@ _GRID_WIDE = {"filters": [16, 32, 64], "strides": [[2, 2], [2, 2], [2, 1]]}
 _GRID_OPTIONS: dict[str, dict[str, Any]] = {"synth": _GRID_WIDE, "nsynth": _GRID_WIDE, "fsdd": {}, "folder": {}}
 #: Default settings of the grid model's learned prior per dataset (:meth:`vae_audio.modeling.grid_prior.GridPrior.fit`):
 #: the 5-minute synth job gets a prior of half the depth (4 residual blocks) and 700 steps,
-#: conditioned on a 16-number clip summary (which decides each note's pitch and timbre once).
-_PRIOR_OPTIONS: dict[str, dict[str, Any]] = {"synth": {"steps": 700, "dilations": [1, 2, 4, 8], "summary_dim": 16},
+#: conditioned on a 16-number clip summary (which decides each note's pitch and timbre once),
+#: whose first 6 latent columns (the attack) are drawn together with the summary.
+_PRIOR_OPTIONS: dict[str, dict[str, Any]] = {"synth": {"steps": 700, "dilations": [1, 2, 4, 8], "summary_dim": 16,
+                                                       "onset_columns": 6},
                                              "nsynth": {}, "fsdd": {}, "folder": {}}
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")

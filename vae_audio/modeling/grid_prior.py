@@ -71,6 +71,10 @@ DEFAULT_SAMPLING_STEPS = 40
 #: classifier-free guidance scale of a conditional diffusion prior (1 = none)
 DEFAULT_GUIDANCE = 2.0
 _LABEL_DROPOUT = 0.1
+#: principal directions of the first columns kept by a prior that draws its onset (``onset_columns > 0``)
+DEFAULT_ONSET_DIM = 32
+#: Gaussian components per class of the mixture over (onset coefficients, clip summary)
+ONSET_COMPONENTS = 12
 
 
 def _default_dropout(kind: str) -> float:
@@ -179,7 +183,8 @@ class GridPrior:
 
     def __init__(self, network, *, kind: str, n_freq: int, channels: int, num_classes: int | None,
                  mean: Sequence[float], std: Sequence[float], width: int, dilations: Sequence[int],
-                 train_frames: int, steps_trained: int = 0, summary=None, label_dropout: float | None = None):
+                 train_frames: int, steps_trained: int = 0, summary=None, label_dropout: float | None = None,
+                 onset=None):
         if kind not in PRIOR_KINDS:
             raise ParameterError(f"kind={kind!r}: expected one of {', '.join(map(repr, PRIOR_KINDS))}")
         self.network = network
@@ -196,6 +201,9 @@ class GridPrior:
         self.train_frames, self.steps_trained = int(train_frames), int(steps_trained)
         #: the clip summary the network is conditioned on, or None: ``(mean, basis, LatentPrior)``
         self.summary = summary
+        #: how the first columns are drawn, or None (the network draws them): ``(mean (K * dim,),
+        #: basis (k_onset, K * dim))``, the onset of ``K`` columns as ``mean + coefficients @ basis``
+        self.onset = onset
         #: fraction of training examples whose label was replaced by "no label" (what guidance needs)
         self.label_dropout = float(_default_dropout(kind) if label_dropout is None else label_dropout)
 
@@ -207,6 +215,16 @@ class GridPrior:
     @property
     def dim(self) -> int:
         return self.n_freq * self.channels
+
+    @property
+    def onset_columns(self) -> int:
+        """How many first latent columns are drawn from the clip's mixture, not by the network (0: none)."""
+        return 0 if self.onset is None else self.onset[0].size // self.dim
+
+    @property
+    def onset_dim(self) -> int:
+        """Numbers of the onset coefficients at the start of each :meth:`sample_summaries` draw (0: none)."""
+        return 0 if self.onset is None else len(self.onset[1])
 
     @property
     def conditional(self) -> bool:
@@ -232,6 +250,8 @@ class GridPrior:
     def describe(self) -> str:
         """One line for reports, e.g. ``"learned autoregressive prior (1500 steps)"``."""
         summary = f", conditioned on a {self.summary[1].shape[1]}-number clip summary" if self.summary else ""
+        if self.onset is not None:
+            summary += f", its first {self.onset_columns} columns drawn with it"
         return f"learned {self.kind} prior ({self.steps_trained} steps{summary})"
 
     def __repr__(self) -> str:
@@ -245,7 +265,7 @@ class GridPrior:
             batch_size: int = 64, learning_rate: float = 1e-3, width: int = 128,
             dilations: Sequence[int] = (1, 2, 4, 8, 1, 2, 4, 8), seed: int = 0,
             summary_dim: int = DEFAULT_SUMMARY_DIM, label_dropout: float | None = None,
-            verbose: int = 0) -> "GridPrior":
+            onset_columns: int = 0, onset_dim: int = DEFAULT_ONSET_DIM, verbose: int = 0) -> "GridPrior":
         """Train a prior on encoder outputs of the training set.
 
         Parameters
@@ -259,6 +279,14 @@ class GridPrior:
         label_dropout : fraction in [0, 1) of training examples of a conditional prior that see
             "no label" instead of theirs, so that sampling can be guided (classifier-free
             guidance); default 0.1 for diffusion, 0 for autoregressive.
+        onset_columns, onset_dim : with ``onset_columns = K > 0`` (autoregressive, with a clip
+            summary) the first ``K`` columns of a sample are not drawn by the network one by one
+            but together with the clip summary: the training clips' first ``K`` columns are
+            projected on their top ``onset_dim`` principal directions, and the summary's Gaussian
+            mixture (:data:`ONSET_COMPONENTS` per class) is fitted to the coefficients and the
+            summary jointly, so each sample starts from one coherent attack that agrees with its
+            summary, and the network continues from it. The network itself trains as without;
+            ``K`` is capped at the codes' number of columns.
         verbose : Keras ``fit`` verbosity (0 silent, 2 one line per 500 steps).
         """
         import tensorflow as tf
@@ -269,6 +297,11 @@ class GridPrior:
         batch_size = checks.whole_number(batch_size, "batch_size", 1)
         width = checks.whole_number(width, "width", 1)
         summary_dim = checks.whole_number(summary_dim, "summary_dim", 0) if kind == "autoregressive" else 0
+        onset_columns = checks.whole_number(onset_columns, "onset_columns", 0)
+        onset_dim = checks.whole_number(onset_dim, "onset_dim", 1)
+        if onset_columns and not summary_dim:
+            raise ParameterError(f"onset_columns={onset_columns}: an onset is drawn with the clip summary; "
+                                 "it needs an autoregressive prior with summary_dim > 0")
         dilations = tuple(checks.whole_number(d, "dilations", 1) for d in dilations)
         dropout = _default_dropout(kind) if label_dropout is None else checks.non_negative_number(label_dropout,
                                                                                                     "label_dropout")
@@ -285,6 +318,7 @@ class GridPrior:
             raise ParameterError(f"z_mean, z_log_var: expected two arrays (n, F', T', C) of the same shape, got "
                                  f"{z_mean.shape} and {z_log_var.shape}")
         n, n_freq, frames, channels = z_mean.shape
+        onset_columns = min(onset_columns, frames)
         if labels is not None:
             labels = np.asarray(labels, np.int32)
             if num_classes is None:
@@ -299,14 +333,15 @@ class GridPrior:
         seq, sd = (seq - mean) / std, sd / std
         n_labels = (num_classes + 1) if num_classes is not None else 1  # last index: "no label"
         lab = labels if labels is not None else np.zeros(n, np.int32)
-        summary = None
+        summary = onset = None
         if summary_dim:
-            summary = _fit_summary(seq, lab if labels is not None else None, num_classes, summary_dim, seed)
+            summary, onset = _fit_summary(seq, lab if labels is not None else None, num_classes, summary_dim, seed,
+                                          onset_columns, onset_dim)
             summary_dim = summary[1].shape[1]
         network = _build_network(kind, n_freq * channels, n_labels, int(width), dilations, seed, summary_dim)
         prior = cls(network, kind=kind, n_freq=n_freq, channels=channels, num_classes=num_classes, mean=mean,
                     std=std, width=width, dilations=dilations, train_frames=frames, summary=summary,
-                    label_dropout=dropout if num_classes is not None else 0.0)
+                    label_dropout=dropout if num_classes is not None else 0.0, onset=onset)
         if summary is not None:
             s_mean, s_basis = tf.constant(summary[0]), tf.constant(summary[1])
 
@@ -368,7 +403,7 @@ class GridPrior:
         diffusion: the starting noise of DDIM), so they are the prior's own latent: see
         :func:`prior_noise` and :func:`slerp` for an interpolation between two samples.
         ``summaries`` ``(n, k)``: a summary-conditioned prior's clip summaries to use instead of
-        drawing them (:meth:`sample_summaries`).
+        drawing them (:meth:`sample_summaries`; with an onset, its coefficients come first).
         """
         temperature = self.default_temperature if temperature is None else temperature
         if guidance is not None and guidance != 1.0 and not self.guidable:
@@ -396,7 +431,9 @@ class GridPrior:
 
     def sample_summaries(self, n: int, labels: np.ndarray | None = None, *, seed: int = 0) -> np.ndarray:
         """Draw ``n`` clip summaries ``(n, k)`` from the summary's Gaussian mixture (of class
-        ``labels`` for a conditional prior); what :meth:`sample` conditions each sample on."""
+        ``labels`` for a conditional prior); what :meth:`sample` conditions each sample on. For a
+        prior that draws its onset, each row is the :attr:`onset_dim` onset coefficients followed
+        by the summary proper."""
         if self.summary is None:
             raise ParameterError("this prior is not conditioned on a clip summary")
         lab = None if not self.conditional else np.zeros(n, np.int32) if labels is None else labels
@@ -443,6 +480,11 @@ class GridPrior:
         noise = np.concatenate([noise, np.zeros((pad, frames, dim), noise.dtype)])
         if summaries is not None:
             summaries = np.concatenate([summaries, np.zeros((pad, summaries.shape[1]), summaries.dtype)])
+        onset = None
+        if self.onset is not None:  # the first columns, given by the drawn coefficients
+            k = self.onset_dim
+            onset = (self.onset[0] + summaries[:, :k] @ self.onset[1]).reshape(len(summaries), -1, dim)
+            summaries = summaries[:, k:]
         if guided:  # one pass over [labelled; "no label"] rows
             lab = np.concatenate([lab, np.full_like(lab, self.num_classes)])
             summaries = None if summaries is None else np.concatenate([summaries, summaries])
@@ -459,6 +501,9 @@ class GridPrior:
         drawn = []
         for t in range(frames):
             new, z, buffers = step(z, cond, buffers, noise[:, t], *scale)
+            if onset is not None and t < onset.shape[1]:
+                new = tf.constant(onset[:, t].astype(np.float32))
+                z = tf.concat([new, new], axis=0) if guided else new
             drawn.append(new)
         return tf.stack(drawn, axis=1).numpy()[:b]
 
@@ -520,6 +565,7 @@ class GridPrior:
                 "dilations": list(self.dilations), "train_frames": self.train_frames,
                 "steps_trained": self.steps_trained,
                 "summary_dim": 0 if self.summary is None else int(self.summary[1].shape[1]),
+                "onset_columns": self.onset_columns, "onset_dim": self.onset_dim,
                 "label_dropout": self.label_dropout,
                 "mean": [float(v) for v in self.mean],
                 "std": [float(v) for v in self.std]}
@@ -534,8 +580,9 @@ class GridPrior:
     def summary_bytes(self) -> bytes:
         """The clip summary (projection and its Gaussian mixture) as ``.npz`` bytes (see :meth:`load`)."""
         mean, basis, mixture = self.summary
+        onset = {} if self.onset is None else {"onset_mean": self.onset[0], "onset_basis": self.onset[1]}
         buf = io.BytesIO()
-        np.savez(buf, mean=mean, basis=basis, mixture=np.frombuffer(mixture.to_bytes(), np.uint8))
+        np.savez(buf, mean=mean, basis=basis, mixture=np.frombuffer(mixture.to_bytes(), np.uint8), **onset)
         return buf.getvalue()
 
     @classmethod
@@ -560,12 +607,13 @@ class GridPrior:
                     "train_frames", "steps_trained")
             prior = cls(network, **{k: settings[k] for k in keys}, label_dropout=settings.get("label_dropout"))
             summary_dim = int(settings.get("summary_dim", 0))
+            onset_shape = (int(settings.get("onset_columns", 0)), int(settings.get("onset_dim", 0)))
         except (KeyError, TypeError, ValueError, ParameterError) as exc:
             raise BundleError(f"{path}: corrupt prior settings ({type(exc).__name__}: {exc})") from None
         if summary_dim:
             if summary_path is None:
                 raise BundleError(f"{path}: a summary-conditioned prior, but no summary file was given")
-            prior.summary = _load_summary(Path(summary_path), prior.dim, summary_dim)
+            prior.summary, prior.onset = _load_summary(Path(summary_path), prior.dim, summary_dim, *onset_shape)
         expected = prior.dim * (2 if prior.kind == "autoregressive" else 1)
         if int(network.outputs[0].shape[-1]) != expected:
             raise BundleError(f"{path}: the network makes {network.outputs[0].shape[-1]} numbers per frame, "
@@ -573,38 +621,66 @@ class GridPrior:
         return prior
 
 
-def _load_summary(path: Path, dim: int, k: int):
+def _load_summary(path: Path, dim: int, k: int, onset_columns: int = 0, onset_dim: int = 0):
+    """``((mean, basis, mixture), onset or None)`` from a file of :meth:`GridPrior.summary_bytes`,
+    checked against the prior's settings."""
     from .latent_prior import LatentPrior
 
     try:
         with np.load(path, allow_pickle=False) as data:
             mean, basis, blob = data["mean"], data["basis"], data["mixture"].tobytes()
+            onset = (data["onset_mean"], data["onset_basis"]) if onset_columns else None
     except OSError as exc:
         raise BundleError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     except (ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise BundleError(f"{path}: not a prior summary file ({type(exc).__name__})") from None
     if mean.shape != (dim,) or basis.shape != (dim, k):
         raise BundleError(f"{path}: summary of shape {basis.shape}, the prior's settings say ({dim}, {k})")
+    if onset is not None and (onset[0].shape != (onset_columns * dim,)
+                              or onset[1].shape != (onset_dim, onset_columns * dim)):
+        raise BundleError(f"{path}: onset of shape {onset[1].shape}, the prior's settings say "
+                          f"({onset_dim}, {onset_columns * dim})")
     mixture = LatentPrior.from_bytes(blob, name=str(path))
-    if mixture.latent_dim != k:
-        raise BundleError(f"{path}: the summary's mixture is over {mixture.latent_dim} numbers, expected {k}")
-    return mean.astype(np.float32), basis.astype(np.float32), mixture
+    if mixture.latent_dim != k + onset_dim:
+        raise BundleError(f"{path}: the summary's mixture is over {mixture.latent_dim} numbers, expected {k + onset_dim}")
+    summary = (mean.astype(np.float32), basis.astype(np.float32), mixture)
+    return summary, None if onset is None else (onset[0].astype(np.float32), onset[1].astype(np.float32))
 
 
-def _fit_summary(seq: np.ndarray, labels: np.ndarray | None, num_classes: int | None, k: int, seed: int):
+def _principal(x: np.ndarray, k: int):
+    """Mean ``(d,)``, the top ``k`` (at most the rank) principal directions ``(k, d)`` of the rows
+    of ``x`` ``(n, d)``, and each direction's standard deviation ``(k,)``."""
+    mean = x.mean(axis=0)
+    _, sv, vt = np.linalg.svd(x - mean, full_matrices=False)
+    k = max(1, min(int(k), len(sv), int(np.sum(sv > 1e-6 * sv[0]))))
+    return mean, vt[:k], sv[:k] / math.sqrt(max(1, len(x) - 1))
+
+
+def _fit_summary(seq: np.ndarray, labels: np.ndarray | None, num_classes: int | None, k: int, seed: int,
+                 onset_columns: int = 0, onset_dim: int = DEFAULT_ONSET_DIM):
     """The clip summary of a summary-conditioned prior: the top ``k`` principal directions of the
     clips' time-averaged (standardized) columns, scaled to unit variance, and a Gaussian mixture
-    (per class) over the summaries of the training clips. Returns ``(mean (dim,), basis (dim, k), LatentPrior)``."""
+    (per class) over the summaries of the training clips. Returns ``((mean (dim,), basis (dim, k),
+    LatentPrior), onset)``. With ``onset_columns = K > 0`` the mixture is over the clip's first
+    ``K`` columns' top ``onset_dim`` principal coefficients (unit variance) joined with its summary,
+    and ``onset = (mean (K * dim,), basis (onset_dim, K * dim))`` maps coefficients back to
+    columns; otherwise ``onset`` is None."""
     from .latent_prior import LatentPrior
 
     avg = seq.mean(axis=1).astype(np.float64)
-    mean = avg.mean(axis=0)
-    _, sv, vt = np.linalg.svd(avg - mean, full_matrices=False)
-    k = max(1, min(int(k), len(sv), int(np.sum(sv > 1e-6 * sv[0]))))
-    basis = (vt[:k].T / (sv[:k] / math.sqrt(max(1, len(avg) - 1)))).astype(np.float32)
+    mean, directions, spread = _principal(avg, k)
+    basis = (directions.T / spread).astype(np.float32)
     s = (avg - mean) @ basis
-    mixture = LatentPrior.fit(s, np.full_like(s, -20.0), labels, num_classes=num_classes, seed=seed)
-    return mean.astype(np.float32), basis, mixture
+    onset, components = None, None
+    if onset_columns:
+        first = seq[:, :onset_columns].reshape(len(seq), -1).astype(np.float64)
+        o_mean, o_directions, o_spread = _principal(first, onset_dim)
+        s = np.concatenate([(first - o_mean) @ o_directions.T / o_spread, s], axis=1)
+        onset = (o_mean.astype(np.float32), (o_spread[:, None] * o_directions).astype(np.float32))
+        components = ONSET_COMPONENTS
+    mixture = LatentPrior.fit(s, np.full_like(s, -20.0), labels, num_classes=num_classes, seed=seed,
+                              n_components=components)
+    return (mean.astype(np.float32), basis, mixture), onset
 
 
 def _bucket(n: int) -> int:
