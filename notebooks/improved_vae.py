@@ -104,7 +104,9 @@ display.plot_history(history.history);
 # what that sounds like). `fit_training_prior` encodes every training clip and trains a second,
 # small network on the codes: it reads the latent column by column and predicts a Gaussian for
 # the next one from the columns before it and the label (dilated causal convolutions).
-# Sampling runs it one column at a time, for as many columns as asked.
+# Sampling runs it one column at a time, for as many columns as asked. On the synthetic notes
+# it is also conditioned on a clip summary, and a note's first columns (its attack) are drawn
+# together with that summary from a Gaussian mixture per label, as the printed line says.
 
 # %%
 prior = training.fit_training_prior(vae, features, conditional=True, steps=settings.prior_steps, verbose=1)
