@@ -73,7 +73,8 @@ DEFAULT_GUIDANCE = 2.0
 _LABEL_DROPOUT = 0.1
 #: principal directions of the first columns kept by a prior that draws its onset (``onset_columns > 0``)
 DEFAULT_ONSET_DIM = 32
-#: Gaussian components per class of the mixture over (onset coefficients, clip summary)
+#: Gaussian components per class of the mixture over (onset coefficients, clip summary), at most
+#: (capped by :class:`~vae_audio.modeling.latent_prior.LatentPrior` so each has enough points)
 ONSET_COMPONENTS = 12
 
 
