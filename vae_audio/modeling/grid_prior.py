@@ -30,7 +30,8 @@ posterior, which is what the decoder learned to decode).
 Storage: the network is a Keras file (``prior.keras`` in a bundle); everything else (family,
 latent layout, standardization, sampling defaults) is a JSON-ready dict from :meth:`GridPrior.to_dict`,
 and a summary-conditioned prior adds a ``.npz`` file (:meth:`GridPrior.summary_bytes`;
-``prior_summary.npz`` in a bundle).
+``prior_summary.npz`` in a bundle), which also holds the onset of a prior that draws its first
+columns with the summary (``onset_columns``).
 """
 
 from __future__ import annotations
@@ -579,7 +580,8 @@ class GridPrior:
         return path
 
     def summary_bytes(self) -> bytes:
-        """The clip summary (projection and its Gaussian mixture) as ``.npz`` bytes (see :meth:`load`)."""
+        """The clip summary (projection and its Gaussian mixture, and the onset's mean and directions
+        when the prior draws one) as ``.npz`` bytes (see :meth:`load`)."""
         mean, basis, mixture = self.summary
         onset = {} if self.onset is None else {"onset_mean": self.onset[0], "onset_basis": self.onset[1]}
         buf = io.BytesIO()
