@@ -24,7 +24,8 @@ QUICK = dict(data="synth", epochs=2, max_clips=40, sr=8000, n_fft=256, hop_lengt
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("training")
-    settings = TrainSettings(out=str(root / "run"), samples_dir=str(root / "samples"), n_samples_out=2, **QUICK)
+    settings = TrainSettings(out=str(root / "run"), samples_dir=str(root / "samples"), n_samples_out=2, postfilter=True,
+                             **QUICK)
     return settings, train(settings)
 
 
@@ -43,6 +44,9 @@ def test_a_run_folder_holds_checkpoints_bundle_history_report_and_samples(run):
     assert info["training"]["training"]["batch_size"] == 16  # the grid model's default, resolved
     assert info["training"]["epochs_run"] == 2 and info["training"]["prior_seconds"] > 0
     assert (out / "report.html").is_file()
+    # the valley postfilter (asked for; synth's default is none) is fitted to the reconstructions and saved
+    assert info["postfilter"]["kind"] == "valley" and info["postfilter"]["n_freq"] == 129
+    assert len(info["postfilter"]["gains"]) == 8 and all(g >= 1.0 for g in info["postfilter"]["gains"])
     # 2 prior samples + 2 test clips x (original, ceiling, reconstruction)
     assert len(result.samples) == 8 and all(str(p.parent) == settings.samples_dir and p.is_file() for p in result.samples)
     assert sorted(p.name for p in result.samples)[0] == "prior_000.wav"
@@ -56,6 +60,8 @@ def test_settings_round_trip_and_name_the_run():
     assert TrainSettings.from_dict({"data": "synth", "unknown_field": 1}).data == "synth"  # old keys are ignored
     cfg = TrainSettings(sr=8000).spectrogram_config()
     assert (cfg.sr, cfg.duration) == (8000, 1.0)  # a new rate keeps the clip's length in seconds
+    with pytest.raises(ConfigError, match="postfilter='yes': expected True, False or None"):
+        TrainSettings(postfilter="yes")
 
 
 def test_a_folder_with_a_run_is_not_reused_silently(run, tmp_path):

@@ -37,6 +37,7 @@ _EXPORTS: dict[str, str] = {
     "griffin_lim": "dsp.phase", "pghi_phase": "dsp.phase", "mel_to_stft_magnitude": "dsp.phase",
     "magnitude_to_audio": "dsp.phase", "db_to_audio": "dsp.phase",
     "spectral_convergence_db": "dsp.metrics", "log_spectral_distance_db": "dsp.metrics",
+    "ValleyPostfilter": "dsp.postfilter", "fit_valley_postfilter": "dsp.postfilter",
     # datasets and features of whole datasets
     "load_dataset": "data.datasets", "default_config": "data.datasets", "find_fsdd": "data.datasets",
     "AudioDataset": "data.datasets", "generate_synth": "data.synth", "download_fsdd": "data.download",
@@ -67,6 +68,7 @@ _GROUPED = {
     "recipe": "dsp.recipe",
     "phase": "dsp.phase",
     "metrics": "dsp.metrics",
+    "postfilter": "dsp.postfilter",
     "synth": "data.synth",
     "datasets": "data.datasets",
     "download": "data.download",

@@ -47,6 +47,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         # a progress bar on a terminal, one line per epoch in a log file (Keras' verbose=2)
         verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2), sr=args.sr, duration=args.duration, n_fft=args.n_fft,
         hop_length=args.hop_length, n_mels=args.n_mels, prior_model=args.prior_model, prior_steps=args.prior_steps,
+        postfilter=args.postfilter,
         model_options=args.model_options, adversarial_from=args.adversarial_from,
         adversarial_options=args.adversarial_options, precision=args.precision, xla=args.xla,
         memory_limit=args.memory_limit,
@@ -199,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"learned prior trained on a grid model's codes after it (default {DEFAULT_GRID_PRIOR})")
     p.add_argument("--prior-steps", type=_positive_int,
                    help="optimizer steps of that prior (default: the package's)")
+    p.add_argument("--postfilter", action=argparse.BooleanOptionalAction, default=None,
+                   help="fit a valley postfilter to the training reconstructions and save it with the model "
+                        "(default: per dataset; FSDD yes, synth no)")
     p.add_argument("--adversarial-from", type=_positive_int, metavar="EPOCH",
                    help="train a patch discriminator (adversarial + feature matching) from this epoch on")
     p.add_argument("--adversarial-options", type=_json_object, metavar="JSON",

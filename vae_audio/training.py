@@ -76,6 +76,9 @@ class TrainSettings:
         (:data:`vae_audio.modeling.grid_prior.PRIOR_KINDS`, default ``"autoregressive"``), or ``"none"``;
         vector-latent models always get a Gaussian mixture.
     prior_steps : optimizer steps of that prior (``None``: :data:`vae_audio.modeling.grid_prior.DEFAULT_STEPS`).
+    postfilter : fit a valley postfilter (:mod:`vae_audio.dsp.postfilter`) to the training reconstructions
+        and save it with the model (linear spectrograms only); ``None``: the dataset's default
+        (:func:`vae_audio.data.datasets.default_postfilter`: FSDD yes, synth no).
     adversarial_from : switch on a patch discriminator (adversarial + feature-matching loss, see
         :mod:`vae_audio.modeling.adversarial`) from this epoch on (1 = from the start); ``None`` (default): none.
     precision : the Keras dtype policy of training, ``"float32"`` (default), ``"mixed_float16"``
@@ -112,6 +115,7 @@ class TrainSettings:
     n_mels: int | None = None
     prior_model: str = DEFAULT_GRID_PRIOR
     prior_steps: int | None = None
+    postfilter: bool | None = None
     model_options: Mapping[str, Any] | None = None
     adversarial_from: int | None = None
     adversarial_options: Mapping[str, Any] | None = None
@@ -126,6 +130,8 @@ class TrainSettings:
             raise ConfigError(f"precision={self.precision!r}: expected one of {PRECISIONS}")
         if not isinstance(self.xla, bool):
             raise ConfigError(f"xla={self.xla!r}: expected True or False")
+        if self.postfilter is not None and not isinstance(self.postfilter, bool):
+            raise ConfigError(f"postfilter={self.postfilter!r}: expected True, False or None (the dataset's default)")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"strategy={self.strategy!r}: expected one of {STRATEGIES}")
         for name, lo in (("batch_size", 1), ("seed", 0), ("n_samples_out", 0)):
@@ -675,11 +681,15 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
                                kind=settings.prior_model, steps=settings.prior_steps, verbose=settings.verbose)
     t_prior = time.perf_counter() - t_prior
     trained = TrainedModel.from_vae(vae, recipe=features.recipe, label_names=names, prior=prior)
+    from .data.datasets import default_postfilter
+
+    if settings.postfilter or (settings.postfilter is None and default_postfilter(features.name)):
+        trained.postfilter = fit_training_postfilter(trained, features)
     save_model(vae, model_dir, recipe=features.recipe, label_names=names,
                settings={"training": settings.to_dict(), "epochs_run": len(history.get("loss", [])),
                          "final": {k: v[-1] for k, v in history.items() if v},
                          "prior_seconds": round(t_prior, 1)},
-               prior=trained.prior)
+               prior=trained.prior, postfilter=trained.postfilter)
     _write_audio_summary(out, trained)
     samples: list[Path] = []
     if settings.n_samples_out:
@@ -726,6 +736,20 @@ def fit_training_prior(vae, features, *, conditional: bool, seed: int = 0, kind:
             print(f"Training the {kind} prior on the codes of {int(is_train.sum())} training clips")
     return model.fit_prior(features.x[is_train], features.labels[is_train] if conditional else None, seed=seed,
                            kind=kind, steps=steps, verbose=2 if verbose else 0, **prior_options)
+
+
+def fit_training_postfilter(model, features, *, max_clips: int = 1000, **options: Any):
+    """A :class:`~vae_audio.dsp.postfilter.ValleyPostfilter` fitted to ``model``'s reconstructions of (at most
+    ``max_clips``) training clips, or ``None`` for a mel model (its bands do not resolve harmonics).
+    ``options`` go to :func:`~vae_audio.dsp.postfilter.fit_valley_postfilter` (``width``, ``bands``, ``strength``)."""
+    from .dsp.postfilter import fit_valley_postfilter
+
+    if model.config.n_mels:
+        return None
+    idx = np.flatnonzero(features.split == "train")[:max_clips]
+    x = np.asarray(features.x[idx])
+    labels = features.labels[idx] if model.label_names else None
+    return fit_valley_postfilter(model.reconstruct(x, labels), x, **options)
 
 
 def _write_audio_summary(out: Path, trained, n: int = 4) -> None:

@@ -92,7 +92,7 @@ def _sha256(path: Path) -> str:
 
 def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
                label_names: Sequence[str] | None = None, settings: Mapping[str, Any] | None = None,
-               prior=None, overwrite: bool = True) -> Path:
+               prior=None, postfilter=None, overwrite: bool = True) -> Path:
     """Write ``vae`` (a :class:`vae_audio.modeling.models.VAE`) as a bundle folder ``directory``.
 
     Parameters
@@ -105,6 +105,8 @@ def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
     prior : the model's latent prior: a :class:`~vae_audio.modeling.latent_prior.LatentPrior` (vector
         latent, written as ``prior.npz``) or a :class:`~vae_audio.modeling.grid_prior.GridPrior` (grid
         latent, ``prior.keras``), or ``None`` (generation then samples ``z ~ N(0, I)``).
+    postfilter : the :class:`~vae_audio.dsp.postfilter.ValleyPostfilter` applied to every decoded
+        spectrogram (``config.json["postfilter"]``), or ``None``.
     overwrite : replace an existing bundle (atomically). A folder that exists but is not a
         bundle is never replaced.
 
@@ -149,6 +151,11 @@ def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
             prior_info = {"file": PRIOR_FILE, "n_components": prior.n_components, "conditional": prior.conditional}
         if reason:
             raise ConfigError(f"prior: {reason}")
+    if postfilter is not None:
+        from ..dsp.postfilter import ValleyPostfilter
+
+        if not isinstance(postfilter, ValleyPostfilter) or postfilter.n_freq != config.n_freq:
+            raise ConfigError(f"postfilter: expected None or a ValleyPostfilter over {config.n_freq} bins, got {postfilter!r}")
     info: dict[str, Any] = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -168,6 +175,7 @@ def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
         "vae": vae_settings,
         "training": dict(settings) if settings is not None else {},
         "latent_prior": prior_info,
+        "postfilter": None if postfilter is None else postfilter.to_dict(),
     }
     try:
         json.dumps(info, allow_nan=False)
@@ -342,7 +350,19 @@ def load_model(directory: str | os.PathLike) -> TrainedModel:
             reason = prior.mismatch(latent_dec, num_classes)
         if reason:
             raise BundleError(f"{path}: the latent prior does not fit the models ({reason})")
-    return TrainedModel(encoder, decoder, recipe=recipe, label_names=names, info=info, directory=root, prior=prior)
+    postfilter = None
+    if info.get("postfilter") is not None:  # bundles before the postfilter have none
+        from ..dsp.postfilter import ValleyPostfilter
+
+        try:
+            postfilter = ValleyPostfilter.from_dict(info["postfilter"])
+        except VaeAudioError as exc:
+            raise BundleError(f"{cfg_path}: corrupt ({exc})") from None
+        if postfilter.n_freq != config.n_freq:
+            raise BundleError(f"{cfg_path}: corrupt, the postfilter covers {postfilter.n_freq} bins, the spectrogram "
+                              f"{config.n_freq}")
+    return TrainedModel(encoder, decoder, recipe=recipe, label_names=names, info=info, directory=root, prior=prior,
+                        postfilter=postfilter)
 
 
 def _checked_file(root: Path, info: Mapping[str, Any], name: str) -> Path:

@@ -98,7 +98,7 @@ class TrainedModel:
 
     def __init__(self, encoder, decoder, *, recipe: Recipe,
                  label_names: Sequence[str] | None = None, info: Mapping[str, Any] | None = None,
-                 directory: str | os.PathLike | None = None, prior=None):
+                 directory: str | os.PathLike | None = None, prior=None, postfilter=None):
         from .models import LATENT_KEY, num_classes_of
 
         if not isinstance(recipe, Recipe) or not recipe.is_fitted:
@@ -119,13 +119,16 @@ class TrainedModel:
         self._prior = None
         if prior is not None:
             self.prior = prior
+        self._postfilter = None
+        if postfilter is not None:
+            self.postfilter = postfilter
 
     @classmethod
     def from_vae(cls, vae, *, recipe: Recipe, label_names: Sequence[str] | None = None,
-                 prior=None) -> "TrainedModel":
+                 prior=None, postfilter=None) -> "TrainedModel":
         """Wrap an in-memory :class:`~vae_audio.modeling.models.VAE` (no files involved)."""
         return cls(vae.encoder, vae.decoder, recipe=recipe, label_names=label_names,
-                   info={"vae": vae.settings()}, prior=prior)
+                   info={"vae": vae.settings()}, prior=prior, postfilter=postfilter)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -235,6 +238,21 @@ class TrainedModel:
         return self._prior
 
     @property
+    def postfilter(self):
+        """The :class:`~vae_audio.dsp.postfilter.ValleyPostfilter` every decoded spectrogram goes through, or ``None``."""
+        return self._postfilter
+
+    @postfilter.setter
+    def postfilter(self, postfilter) -> None:
+        from ..dsp.postfilter import ValleyPostfilter
+
+        if postfilter is not None and not (isinstance(postfilter, ValleyPostfilter)
+                                           and postfilter.n_freq == self._config.n_freq):
+            raise ParameterError(f"postfilter: expected None or a ValleyPostfilter over {self._config.n_freq} bins, "
+                                 f"got {postfilter!r}")
+        self._postfilter = postfilter
+
+    @property
     def encoder(self):
         return self._encoder
 
@@ -305,7 +323,7 @@ class TrainedModel:
     def decode(self, z: np.ndarray, labels: Any = None, *, frames: int | None = None) -> np.ndarray:
         """Latent codes ``(n, *latent_shape)`` -> normalized spectrograms ``(n, freq, frames)`` in [0, 1].
 
-        A grid model's ``T'`` columns decode to ``T' * stride`` frames, cut to ``frames`` (default: the
+        The decoder's output goes through the model's :attr:`postfilter` when it has one. A grid model's ``T'`` columns decode to ``T' * stride`` frames, cut to ``frames`` (default: the
         training window's frames when ``T'`` is the window's, else all of them).
         """
         from .models import decode_array
@@ -323,7 +341,7 @@ class TrainedModel:
             where = self._directory if self._directory is not None else "the model (in memory)"
             raise BundleError(f"{where}: the decoder output contains NaN or infinite values (corrupt weights or a "
                               f"diverged training run); no audio made")
-        return spec
+        return spec if self._postfilter is None else self._postfilter(spec)
 
     def reconstruct(self, x_normalized: np.ndarray, labels: Any = None) -> np.ndarray:
         """Encode to the latent mean and decode again: ``(n, freq, frames)`` -> same shape."""
