@@ -188,6 +188,9 @@ def test_evaluate_writes_json_with_every_key(tiny_run, monkeypatch):
     assert "conditional samples: accuracy" in table and "ceiling: true magnitude + phase method" in table
     assert "judge 1" in table and "judge 2" in table
     assert "Frechet distance: reconstructions (prior's ceiling)" in table
+    assert saved["postfilter"] is None and "postfilter" not in table  # the tiny run has none
+    with_pf = format_table({**saved, "postfilter": {"kind": "valley", "n_freq": 129, "width": 9, "gains": [1.25, 2.0]}})
+    assert "valley postfilter, gains 1.25-2.00" in with_pf
 
     # a second run reloads the classifier from its cache and gives the same numbers
     again = evaluate(model_dir, n_generate=8, cache_dir=root / "cache", classifier_config=TINY_CLASSIFIER,

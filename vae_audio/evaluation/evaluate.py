@@ -226,6 +226,7 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
         "format": _FORMAT, "version": EVALUATION_VERSION, "n_test": int(len(test)),
         "n_test_silent_skipped": int(silent.sum()),
         "phase": _phase_description(pk), "lsd_eps": eps,
+        "postfilter": None if model.postfilter is None else model.postfilter.to_dict(),
         "reconstruction": _pair_scores(reference, recon_mag, cfg, eps),
         "audio": _pair_scores(reference, recon_audio, cfg, eps),
         "ceiling": {
@@ -569,9 +570,11 @@ def table_sections(results: Mapping[str, Any]) -> list[TableSection]:
         ("ceiling: model magnitude + true phase", results["ceiling"]["model_with_true_phase"]),
     ]
     summary = results.get("summary", {})
+    pf = results.get("postfilter")
+    pf_note = (f"; valley postfilter, gains {min(pf['gains']):.2f}-{max(pf['gains']):.2f}" if pf else "")
     sections.append(TableSection(
         f"Reconstruction of {n} test clips (median over clips; lower is better; "
-        f"phase: {phase.get('init')} + {phase.get('n_iter')} FGLA iterations)",
+        f"phase: {phase.get('init')} + {phase.get('n_iter')} FGLA iterations{pf_note})",
         ("SC dB", "LSD dB"),
         tuple((name, (f"{e['sc_db']['median']:.2f}", f"{e['lsd_db']['median']:.2f}")) for name, e in rows),
         (f"audio SC gap to the phase ceiling: {_fmt(summary.get('audio_sc_gap_to_ceiling_db'), '.2f')} dB",)))
