@@ -52,6 +52,7 @@ def test_round_trip_and_bad_settings():
     pf = ValleyPostfilter(n_freq=64, width=5, gains=(1.0, 1.5))
     assert ValleyPostfilter.from_dict(json.loads(json.dumps(pf.to_dict()))) == pf
     np.testing.assert_allclose(pf.gain_per_bin(), [1.0] * 32 + [1.5] * 32)
+    assert pf.describe() == "valley, 5-bin envelope, gains 1.00-1.50 in 2 bands"
     for bad in ({"width": 4}, {"width": 1}, {"gains": (0.5,)}, {"gains": ()}, {"gains": (float("nan"),)}):
         with pytest.raises(ConfigError, match="ValleyPostfilter"):
             ValleyPostfilter(**{"n_freq": 64, "width": 5, "gains": (1.0,), **bad})

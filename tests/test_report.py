@@ -47,6 +47,7 @@ def test_training_writes_a_self_contained_report(run):
     assert "No evaluation results yet (evaluation.json not found)" in page
     assert f"vae-audio evaluate --model {result.model_dir}" in page
     assert "learned autoregressive prior (5 steps" in page and "great circle" in page
+    assert "<dt>postfilter</dt><dd>none</dd>" in page  # synth's default
     assert re.search(r"<p id='answer' hidden><b>A was the (ground truth|reconstruction), B was the "
                      r"(reconstruction|ground truth)\.</b></p>", page)
     assert (folder / report.REPORT_FILE).stat().st_size < 10 * 2**20

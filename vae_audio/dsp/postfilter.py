@@ -78,6 +78,11 @@ class ValleyPostfilter:
         y = x + (self.gain_per_bin()[:, None] - 1.0) * dev
         return np.where(x > 0.0, np.clip(y, 0.0, 1.0), 0.0).astype(np.float32)
 
+    def describe(self) -> str:
+        """One line for reports: ``"valley, 9-bin envelope, gains 1.18-2.05 in 8 bands"``."""
+        return (f"valley, {self.width}-bin envelope, gains {min(self.gains):.2f}-{max(self.gains):.2f} "
+                f"in {len(self.gains)} bands")
+
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "valley", "n_freq": self.n_freq, "width": self.width, "gains": [float(g) for g in self.gains]}
 
