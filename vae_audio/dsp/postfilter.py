@@ -116,7 +116,7 @@ def fit_valley_postfilter(reconstructions: np.ndarray, targets: np.ndarray, *, w
     gains = []
     for idx in np.array_split(np.arange(recon.shape[1]), bands):
         sel = audible[:, idx]
-        num, den = np.mean(d[:, idx][sel] ** 2) if sel.any() else 0.0, np.mean(d_hat[:, idx][sel] ** 2) if sel.any() else 0.0
-        ratio = float(np.sqrt(num / den)) if den > 0 else 1.0
+        den = float(np.mean(d_hat[:, idx][sel] ** 2)) if sel.any() else 0.0
+        ratio = float(np.sqrt(np.mean(d[:, idx][sel] ** 2) / den)) if den > 0 else 1.0
         gains.append(max(1.0, 1.0 + strength * (ratio - 1.0)))
     return ValleyPostfilter(n_freq=int(recon.shape[1]), width=int(width), gains=tuple(gains))
