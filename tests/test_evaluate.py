@@ -26,7 +26,7 @@ class StubModel:
 
     def __init__(self, normalizer: Normalizer, offset_db: float = 0.0):
         self.config, self.normalizer, self.label_names, self.offset_db = CFG, normalizer, (), offset_db
-        self.directory, self.prior = None, None
+        self.directory, self.prior, self.postfilter = None, None, None
         self.recipe = Recipe(CFG, normalizer=normalizer)
 
     def reconstruct(self, x, labels=None):
