@@ -120,3 +120,12 @@ def test_a_tampered_postfilter_is_refused_naming_config_json(bundle_with_postfil
     (path / "config.json").write_text(json.dumps(info))
     with pytest.raises(BundleError, match=rf"config\.json: .*{match}"):
         bundle.load_model(path)
+
+
+def test_training_fits_none_for_a_mel_model():
+    """Mel bands do not resolve harmonics: fit_training_postfilter returns None before touching the data."""
+    from types import SimpleNamespace
+
+    from vae_audio.training import fit_training_postfilter
+
+    assert fit_training_postfilter(SimpleNamespace(config=SimpleNamespace(n_mels=64)), features=None) is None

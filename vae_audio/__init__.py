@@ -48,6 +48,7 @@ _EXPORTS: dict[str, str] = {
     "save_model": "modeling.bundle", "load_model": "modeling.bundle", "TrainedModel": "modeling.inference", "check_compatible": "modeling.inference",
     "LatentPrior": "modeling.latent_prior", "GridPrior": "modeling.grid_prior",
     "TrainSettings": "training", "train": "training", "fit_training_prior": "training",
+    "fit_training_postfilter": "training",
     "generate_audio": "modeling.generate", "reconstruct_audio": "modeling.generate", "interpolate": "modeling.generate",
     "write_clips": "modeling.generate",
     # evaluation
