@@ -28,20 +28,6 @@ sys.path.insert(0, str(REPO))
 DEFAULT_FSDD = REPO.parent / "shared" / "data" / "fsdd" / "recordings"
 
 
-def _blind(real_features: np.ndarray, other_features: np.ndarray, seed: int) -> float:
-    """Cross-validated accuracy of telling the two feature sets apart (pairs kept in one fold)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GroupKFold, cross_val_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    n = len(real_features)
-    groups = np.random.default_rng(seed).permutation(n)[np.r_[np.arange(n), np.arange(n)]]
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.3, max_iter=5000))
-    return float(cross_val_score(clf, np.r_[real_features, other_features], np.r_[np.zeros(n), np.ones(n)],
-                                 groups=groups, cv=GroupKFold(5)).mean())
-
-
 def _contrast(audio: np.ndarray, sr: int, width: int) -> np.ndarray:
     """Per clip: mean |dB - moving average of ``width`` bins| in 8 bands and its spread, audible frames only."""
     from scipy.ndimage import uniform_filter1d
@@ -87,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from vae_audio.dsp.metrics import log_spectral_distance_db, spectral_convergence_db
     from vae_audio.dsp.postfilter import fit_valley_postfilter
     from vae_audio.evaluation.evaluate import load_features
-    from vae_audio.evaluation.listening import pesq_nb, stoi_concat, two_sample_accuracy
+    from vae_audio.evaluation.listening import paired_feature_accuracy, pesq_nb, stoi_concat, two_sample_accuracy
     from vae_audio.modeling.bundle import load_model
     from vae_audio.training import fit_training_postfilter
 
@@ -124,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         pesq = np.nanmedian(pesq_nb(test.audio, audio, sr))
         stoi = stoi_concat(test.audio, audio, sr)
         blind = two_sample_accuracy(test.audio, audio, sr, seed=args.seed)["accuracy"]
-        c5, c25 = (_blind(real_f[w], _contrast(audio, sr, w), args.seed) for w in (5, 25))
-        mf = _blind(real_m, _mfcc(audio, sr), args.seed)
+        c5, c25 = (paired_feature_accuracy(real_f[w], _contrast(audio, sr, w), seed=args.seed)["accuracy"]
+                   for w in (5, 25))
+        mf = paired_feature_accuracy(real_m, _mfcc(audio, sr), seed=args.seed)["accuracy"]
         print(f"| {name} | {sc:.2f} | {lsd:.2f} | {pesq:.2f} | {stoi:.3f} | {blind:.3f} | {c5:.3f} | {c25:.3f} | {mf:.3f} |",
               flush=True)
     return 0

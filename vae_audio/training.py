@@ -681,9 +681,7 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
                                kind=settings.prior_model, steps=settings.prior_steps, verbose=settings.verbose)
     t_prior = time.perf_counter() - t_prior
     trained = TrainedModel.from_vae(vae, recipe=features.recipe, label_names=names, prior=prior)
-    from .data.datasets import default_postfilter
-
-    if settings.postfilter or (settings.postfilter is None and default_postfilter(features.name)):
+    if settings.postfilter or (settings.postfilter is None and datasets.default_postfilter(features.name)):
         trained.postfilter = fit_training_postfilter(trained, features)
     save_model(vae, model_dir, recipe=features.recipe, label_names=names,
                settings={"training": settings.to_dict(), "epochs_run": len(history.get("loss", [])),

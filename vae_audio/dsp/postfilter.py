@@ -26,7 +26,8 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["ValleyPostfilter", "fit_valley_postfilter", "DEFAULT_WIDTH", "DEFAULT_BANDS", "DEFAULT_STRENGTH"]
+__all__ = ["ValleyPostfilter", "fit_valley_postfilter", "postfilter_mismatch", "DEFAULT_WIDTH", "DEFAULT_BANDS",
+           "DEFAULT_STRENGTH"]
 
 #: moving-average width along frequency, in bins (FSDD: 9 bins of 31 Hz, about two harmonics of a voice)
 DEFAULT_WIDTH = 9
@@ -95,6 +96,16 @@ class ValleyPostfilter:
         if not isinstance(gains, list) or not all(isinstance(g, (int, float)) and not isinstance(g, bool) for g in gains):
             raise ConfigError(f"postfilter: 'gains' must be a list of numbers, got {gains!r}")
         return cls(n_freq=data["n_freq"], width=data["width"], gains=tuple(float(g) for g in gains))
+
+
+def postfilter_mismatch(postfilter: Any, n_freq: int) -> str | None:
+    """Why ``postfilter`` cannot filter spectrograms of ``n_freq`` bins, or ``None`` when it can
+    (``None`` itself, no postfilter, always can)."""
+    if postfilter is None or (isinstance(postfilter, ValleyPostfilter) and postfilter.n_freq == n_freq):
+        return None
+    got = (f"one that covers {postfilter.n_freq} bins" if isinstance(postfilter, ValleyPostfilter)
+           else type(postfilter).__name__)
+    return f"expected None or a ValleyPostfilter over {n_freq} bins, got {got}"
 
 
 def fit_valley_postfilter(reconstructions: np.ndarray, targets: np.ndarray, *, width: int = DEFAULT_WIDTH,

@@ -24,7 +24,8 @@ import numpy as np
 
 from ..errors import ParameterError
 
-__all__ = ["PESQ_SR", "pesq_nb", "stoi_concat", "spectral_flatness", "blind_features", "two_sample_accuracy"]
+__all__ = ["PESQ_SR", "pesq_nb", "stoi_concat", "spectral_flatness", "blind_features", "two_sample_accuracy",
+           "paired_feature_accuracy"]
 
 #: PESQ narrow band works at 8 kHz.
 PESQ_SR = 8000
@@ -179,21 +180,27 @@ def two_sample_accuracy(real: np.ndarray, other: np.ndarray, sr: int, *, folds: 
     "folds"}``; ``accuracy`` is 0.5 when the two sets cannot be told apart and 1.0 when every
     clip is classified right.
     """
+    ref, est = _pairs(real, other)
+    if len(ref) < 2 * folds:
+        raise ParameterError(f"real/other: {len(ref)} pairs are too few for {folds}-fold cross-validation "
+                             f"(need at least {2 * folds})")
+    return paired_feature_accuracy(blind_features(ref, sr), blind_features(est, sr), folds=folds, seed=seed)
+
+
+def paired_feature_accuracy(real_features: np.ndarray, other_features: np.ndarray, *, folds: int = 5,
+                            seed: int = 0) -> dict[str, Any]:
+    """The classifier of :func:`two_sample_accuracy` on given features ``(n, n_features)`` of each set
+    (row ``i`` of both in one fold), for blind tests on other features; the same dict."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold, cross_val_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    ref, est = _pairs(real, other)
-    if len(ref) < 2 * folds:
-        raise ParameterError(f"real/other: {len(ref)} pairs are too few for {folds}-fold cross-validation "
-                             f"(need at least {2 * folds})")
-    x = np.concatenate([blind_features(ref, sr), blind_features(est, sr)])
-    target = np.r_[np.zeros(len(ref)), np.ones(len(est))]
-    groups = np.r_[np.arange(len(ref)), np.arange(len(est))]
-    order = np.random.default_rng(seed).permutation(len(ref))  # which pairs share a fold
-    groups = order[groups]
+    n = len(real_features)
+    x = np.concatenate([real_features, other_features])
+    target = np.r_[np.zeros(n), np.ones(len(other_features))]
+    order = np.random.default_rng(seed).permutation(n)  # which pairs share a fold
+    groups = order[np.r_[np.arange(n), np.arange(len(other_features))]]
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.3, max_iter=5000))
     scores = cross_val_score(clf, x, target, groups=groups, cv=GroupKFold(n_splits=folds))
-    return {"accuracy": float(scores.mean()), "std": float(scores.std()), "n_pairs": int(len(ref)),
-            "folds": int(folds)}
+    return {"accuracy": float(scores.mean()), "std": float(scores.std()), "n_pairs": int(n), "folds": int(folds)}

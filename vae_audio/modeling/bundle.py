@@ -151,11 +151,11 @@ def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
             prior_info = {"file": PRIOR_FILE, "n_components": prior.n_components, "conditional": prior.conditional}
         if reason:
             raise ConfigError(f"prior: {reason}")
-    if postfilter is not None:
-        from ..dsp.postfilter import ValleyPostfilter
+    from ..dsp.postfilter import postfilter_mismatch
 
-        if not isinstance(postfilter, ValleyPostfilter) or postfilter.n_freq != config.n_freq:
-            raise ConfigError(f"postfilter: expected None or a ValleyPostfilter over {config.n_freq} bins, got {postfilter!r}")
+    reason = postfilter_mismatch(postfilter, config.n_freq)
+    if reason:
+        raise ConfigError(f"postfilter: {reason}")
     info: dict[str, Any] = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -352,15 +352,15 @@ def load_model(directory: str | os.PathLike) -> TrainedModel:
             raise BundleError(f"{path}: the latent prior does not fit the models ({reason})")
     postfilter = None
     if info.get("postfilter") is not None:  # bundles before the postfilter have none
-        from ..dsp.postfilter import ValleyPostfilter
+        from ..dsp.postfilter import ValleyPostfilter, postfilter_mismatch
 
         try:
             postfilter = ValleyPostfilter.from_dict(info["postfilter"])
         except VaeAudioError as exc:
             raise BundleError(f"{cfg_path}: corrupt ({exc})") from None
-        if postfilter.n_freq != config.n_freq:
-            raise BundleError(f"{cfg_path}: corrupt, the postfilter covers {postfilter.n_freq} bins, the spectrogram "
-                              f"{config.n_freq}")
+        reason = postfilter_mismatch(postfilter, config.n_freq)
+        if reason:
+            raise BundleError(f"{cfg_path}: corrupt, {reason}")
     return TrainedModel(encoder, decoder, recipe=recipe, label_names=names, info=info, directory=root, prior=prior,
                         postfilter=postfilter)
 

@@ -244,12 +244,11 @@ class TrainedModel:
 
     @postfilter.setter
     def postfilter(self, postfilter) -> None:
-        from ..dsp.postfilter import ValleyPostfilter
+        from ..dsp.postfilter import postfilter_mismatch
 
-        if postfilter is not None and not (isinstance(postfilter, ValleyPostfilter)
-                                           and postfilter.n_freq == self._config.n_freq):
-            raise ParameterError(f"postfilter: expected None or a ValleyPostfilter over {self._config.n_freq} bins, "
-                                 f"got {postfilter!r}")
+        reason = postfilter_mismatch(postfilter, self._config.n_freq)
+        if reason:
+            raise ParameterError(f"postfilter: {reason}")
         self._postfilter = postfilter
 
     @property
@@ -323,7 +322,8 @@ class TrainedModel:
     def decode(self, z: np.ndarray, labels: Any = None, *, frames: int | None = None) -> np.ndarray:
         """Latent codes ``(n, *latent_shape)`` -> normalized spectrograms ``(n, freq, frames)`` in [0, 1].
 
-        The decoder's output goes through the model's :attr:`postfilter` when it has one. A grid model's ``T'`` columns decode to ``T' * stride`` frames, cut to ``frames`` (default: the
+        The decoder's output goes through the model's :attr:`postfilter` when it has one. A grid
+        model's ``T'`` columns decode to ``T' * stride`` frames, cut to ``frames`` (default: the
         training window's frames when ``T'`` is the window's, else all of them).
         """
         from .models import decode_array
