@@ -141,6 +141,38 @@ def test_prior_refuses_bad_arguments():
         GridPrior.fit(z, lv, labels, steps=1, width=0)
     with pytest.raises(ParameterError, match="learning_rate=2"):
         GridPrior.fit(z, lv, labels, steps=1, learning_rate=2)
+    for bad in (0, -0.5, float("nan"), True):
+        with pytest.raises(ParameterError, match="temperature="):
+            GridPrior.fit(z, lv, labels, steps=1, temperature=bad)
+
+
+def test_a_prior_keeps_the_sampling_temperature_chosen_at_training(grid_with_prior, tmp_path):
+    import shutil
+
+    loaded, _ = grid_with_prior
+    z, lv, labels = codes(8)
+    warm = GridPrior.fit(z, lv, labels, num_classes=2, steps=1, temperature=0.6, **TINY)
+    assert warm.default_temperature == 0.6 and warm.to_dict()["temperature"] == 0.6
+    assert warm.describe() == "learned autoregressive prior (1 steps, sampled at temperature 0.6)"
+    path = tmp_path / "p.keras"
+    warm.save(path)
+    again = GridPrior.load(path, warm.to_dict())
+    assert again.default_temperature == 0.6
+    np.testing.assert_array_equal(again.sample(2, labels[:2], frames=3, seed=1),
+                                  again.sample(2, labels[:2], frames=3, seed=1, temperature=0.6))
+    assert not np.array_equal(again.sample(2, labels[:2], frames=3, seed=1),
+                              again.sample(2, labels[:2], frames=3, seed=1, temperature=1.0))
+    # a bundle saved before the key existed samples at the family's default; a bad value is refused
+    old = tmp_path / "old"
+    shutil.copytree(loaded.directory, old)
+    cfg = json.loads((old / bundle.CONFIG_FILE).read_text())
+    assert cfg["latent_prior"].pop("temperature") is None
+    (old / bundle.CONFIG_FILE).write_text(json.dumps(cfg))
+    assert bundle.load_model(old).prior.default_temperature == 0.7
+    cfg["latent_prior"]["temperature"] = -1
+    (old / bundle.CONFIG_FILE).write_text(json.dumps(cfg))
+    with pytest.raises(BundleError, match="temperature -1"):
+        bundle.load_model(old)
 
 
 @pytest.fixture(scope="module")
@@ -306,6 +338,10 @@ def test_train_fits_the_prior_into_the_bundle_and_none_leaves_it_out(tmp_path, c
     assert isinstance(model.prior, GridPrior) and model.prior.kind == "autoregressive"
     assert model.prior.steps_trained == 3 and (tmp_path / "ar" / "model" / bundle.GRID_PRIOR_FILE).is_file()
     assert model.info["training"]["prior_seconds"] > 0
+    # the synth defaults (clip summary, onset) are the autoregressive family's: a diffusion prior trains without them
+    assert cli.main(small + ["--prior-model", "diffusion", "--prior-steps", "2", "--out", str(tmp_path / "diff")]) == 0
+    diffusion = bundle.load_model(tmp_path / "diff" / "model").prior
+    assert diffusion.kind == "diffusion" and diffusion.summary is None and diffusion.default_temperature == 1.0
     assert cli.main(small + ["--prior-model", "none", "--out", str(tmp_path / "none")]) == 0
     bare = bundle.load_model(tmp_path / "none" / "model")
     assert bare.prior is None and not (tmp_path / "none" / "model" / bundle.GRID_PRIOR_FILE).exists()

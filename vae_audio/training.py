@@ -714,8 +714,8 @@ def fit_training_prior(vae, features, *, conditional: bool, seed: int = 0, kind:
     (see :mod:`vae_audio.modeling.latent_prior`) or a learned prior network of family ``kind`` for a grid
     latent (see :mod:`vae_audio.modeling.grid_prior`; ``kind="none"``: no prior, samples come from
     ``N(0, I)``), per class for a conditional model. A grid model's prior gets the data's
-    defaults (:func:`vae_audio.data.datasets.default_prior_options`: ``steps`` unless given, network
-    settings), then ``prior_options`` (keyword arguments of :meth:`vae_audio.modeling.grid_prior.GridPrior.fit`).
+    defaults (:func:`vae_audio.data.datasets.default_prior_options`: ``steps`` unless given; network
+    and sampling settings for the autoregressive family only), then ``prior_options`` (keyword arguments of :meth:`vae_audio.modeling.grid_prior.GridPrior.fit`).
     The bundle stores it; generation samples it.
     """
     from .data.datasets import default_prior_options
@@ -727,7 +727,10 @@ def fit_training_prior(vae, features, *, conditional: bool, seed: int = 0, kind:
         return None
     is_train = features.split == "train"  # its spectrograms and labels, not a copy of its waveforms too
     if model.fully_convolutional:
-        prior_options = {**default_prior_options(features.name), **prior_options}
+        defaults = default_prior_options(features.name)
+        if kind != "autoregressive":  # the network and sampling defaults were chosen for that family
+            defaults = {k: v for k, v in defaults.items() if k == "steps"}
+        prior_options = {**defaults, **prior_options}
         default_steps = prior_options.pop("steps", None)
         steps = default_steps if steps is None else steps
         if verbose:

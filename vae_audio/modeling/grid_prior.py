@@ -186,7 +186,7 @@ class GridPrior:
     def __init__(self, network, *, kind: str, n_freq: int, channels: int, num_classes: int | None,
                  mean: Sequence[float], std: Sequence[float], width: int, dilations: Sequence[int],
                  train_frames: int, steps_trained: int = 0, summary=None, label_dropout: float | None = None,
-                 onset=None):
+                 onset=None, temperature: float | None = None):
         if kind not in PRIOR_KINDS:
             raise ParameterError(f"kind={kind!r}: expected one of {', '.join(map(repr, PRIOR_KINDS))}")
         self.network = network
@@ -208,6 +208,8 @@ class GridPrior:
         self.onset = onset
         #: fraction of training examples whose label was replaced by "no label" (what guidance needs)
         self.label_dropout = float(_default_dropout(kind) if label_dropout is None else label_dropout)
+        #: the sampling temperature chosen at training time, or None (the family's default)
+        self.temperature = None if temperature is None else float(temperature)
 
     @property
     def guidable(self) -> bool:
@@ -246,14 +248,17 @@ class GridPrior:
 
     @property
     def default_temperature(self) -> float:
-        """The temperature used when none is given (:data:`DEFAULT_TEMPERATURE` of the family)."""
-        return DEFAULT_TEMPERATURE[self.kind]
+        """The temperature used when none is given: the one chosen at training time (``fit(temperature=)``),
+        else :data:`DEFAULT_TEMPERATURE` of the family."""
+        return DEFAULT_TEMPERATURE[self.kind] if self.temperature is None else self.temperature
 
     def describe(self) -> str:
         """One line for reports, e.g. ``"learned autoregressive prior (1500 steps)"``."""
         summary = f", conditioned on a {self.summary[1].shape[1]}-number clip summary" if self.summary else ""
         if self.onset is not None:
             summary += f", its first {self.onset_columns} columns drawn with it"
+        if self.temperature is not None:
+            summary += f", sampled at temperature {self.temperature:g}"
         return f"learned {self.kind} prior ({self.steps_trained} steps{summary})"
 
     def __repr__(self) -> str:
@@ -267,7 +272,8 @@ class GridPrior:
             batch_size: int = 64, learning_rate: float = 1e-3, width: int = 128,
             dilations: Sequence[int] = (1, 2, 4, 8, 1, 2, 4, 8), seed: int = 0,
             summary_dim: int = DEFAULT_SUMMARY_DIM, label_dropout: float | None = None,
-            onset_columns: int = 0, onset_dim: int = DEFAULT_ONSET_DIM, verbose: int = 0) -> "GridPrior":
+            onset_columns: int = 0, onset_dim: int = DEFAULT_ONSET_DIM, temperature: float | None = None,
+            verbose: int = 0) -> "GridPrior":
         """Train a prior on encoder outputs of the training set.
 
         Parameters
@@ -289,6 +295,8 @@ class GridPrior:
             summary jointly, so each sample starts from one coherent attack that agrees with its
             summary, and the network continues from it. The network itself trains as without;
             ``K`` is capped at the codes' number of columns.
+        temperature : the prior's default sampling temperature (> 0; saved with it), or None for the
+            family's :data:`DEFAULT_TEMPERATURE`.
         verbose : Keras ``fit`` verbosity (0 silent, 2 one line per 500 steps).
         """
         import tensorflow as tf
@@ -313,6 +321,8 @@ class GridPrior:
             raise ParameterError("dilations: expected at least one residual block")
         if not 0 < checks.non_negative_number(learning_rate, "learning_rate") < 1:
             raise ParameterError(f"learning_rate={learning_rate!r}: expected a number in (0, 1)")
+        if temperature is not None and checks.non_negative_number(temperature, "temperature") == 0:
+            raise ParameterError("temperature=0: expected a number > 0")
         seed = checks.seed(seed)
         z_mean = np.asarray(z_mean, np.float32)
         z_log_var = np.asarray(z_log_var, np.float32)
@@ -343,7 +353,7 @@ class GridPrior:
         network = _build_network(kind, n_freq * channels, n_labels, int(width), dilations, seed, summary_dim)
         prior = cls(network, kind=kind, n_freq=n_freq, channels=channels, num_classes=num_classes, mean=mean,
                     std=std, width=width, dilations=dilations, train_frames=frames, summary=summary,
-                    label_dropout=dropout if num_classes is not None else 0.0, onset=onset)
+                    label_dropout=dropout if num_classes is not None else 0.0, onset=onset, temperature=temperature)
         if summary is not None:
             s_mean, s_basis = tf.constant(summary[0]), tf.constant(summary[1])
 
@@ -568,7 +578,7 @@ class GridPrior:
                 "steps_trained": self.steps_trained,
                 "summary_dim": 0 if self.summary is None else int(self.summary[1].shape[1]),
                 "onset_columns": self.onset_columns, "onset_dim": self.onset_dim,
-                "label_dropout": self.label_dropout,
+                "label_dropout": self.label_dropout, "temperature": self.temperature,
                 "mean": [float(v) for v in self.mean],
                 "std": [float(v) for v in self.std]}
 
@@ -608,7 +618,12 @@ class GridPrior:
         try:
             keys = ("kind", "n_freq", "channels", "num_classes", "mean", "std", "width", "dilations",
                     "train_frames", "steps_trained")
-            prior = cls(network, **{k: settings[k] for k in keys}, label_dropout=settings.get("label_dropout"))
+            temperature = settings.get("temperature")  # priors saved before it existed: the family's default
+            if temperature is not None and not (isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
+                                                and math.isfinite(temperature) and temperature > 0):
+                raise ValueError(f"temperature {temperature!r} is not a number > 0")
+            prior = cls(network, **{k: settings[k] for k in keys}, label_dropout=settings.get("label_dropout"),
+                        temperature=temperature)
             summary_dim = int(settings.get("summary_dim", 0))
             onset_shape = (int(settings.get("onset_columns", 0)), int(settings.get("onset_dim", 0)))
         except (KeyError, TypeError, ValueError, ParameterError) as exc:
