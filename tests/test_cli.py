@@ -73,7 +73,7 @@ def test_train_defaults_are_the_grid_model_conditional_when_labelled():
     # 513-bin spectra get a third frequency halving; FSDD's 129 bins keep the architecture's two
     assert default_model_options("synth") == {"filters": [16, 32, 64], "strides": [[2, 2], [2, 2], [2, 1]]}
     assert default_model_options("fsdd") == {} and default_model_options("synth", "conv") == {}
-    assert default_epochs("fsdd") == 26 and default_epochs("fsdd", "conv") == 60
+    assert default_epochs("fsdd") == 50 and default_epochs("fsdd", "conv") == 60
     # the batch size: per architecture (the grid model takes twice the steps of batch 32)
     from vae_audio.choices import ARCHITECTURES, DEFAULT_BATCH_SIZES
 
