@@ -171,7 +171,7 @@ def test_a_prior_keeps_the_sampling_temperature_chosen_at_training(grid_with_pri
     assert bundle.load_model(old).prior.default_temperature == 0.7
     cfg["latent_prior"]["temperature"] = -1
     (old / bundle.CONFIG_FILE).write_text(json.dumps(cfg))
-    with pytest.raises(BundleError, match="temperature -1"):
+    with pytest.raises(BundleError, match="temperature=-1"):
         bundle.load_model(old)
 
 

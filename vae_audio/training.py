@@ -715,7 +715,8 @@ def fit_training_prior(vae, features, *, conditional: bool, seed: int = 0, kind:
     latent (see :mod:`vae_audio.modeling.grid_prior`; ``kind="none"``: no prior, samples come from
     ``N(0, I)``), per class for a conditional model. A grid model's prior gets the data's
     defaults (:func:`vae_audio.data.datasets.default_prior_options`: ``steps`` unless given; network
-    and sampling settings for the autoregressive family only), then ``prior_options`` (keyword arguments of :meth:`vae_audio.modeling.grid_prior.GridPrior.fit`).
+    and sampling settings for the autoregressive family only), then ``prior_options`` (keyword
+    arguments of :meth:`vae_audio.modeling.grid_prior.GridPrior.fit`).
     The bundle stores it; generation samples it.
     """
     from .data.datasets import default_prior_options

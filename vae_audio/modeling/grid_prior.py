@@ -321,8 +321,7 @@ class GridPrior:
             raise ParameterError("dilations: expected at least one residual block")
         if not 0 < checks.non_negative_number(learning_rate, "learning_rate") < 1:
             raise ParameterError(f"learning_rate={learning_rate!r}: expected a number in (0, 1)")
-        if temperature is not None and checks.non_negative_number(temperature, "temperature") == 0:
-            raise ParameterError("temperature=0: expected a number > 0")
+        temperature = _saved_temperature(temperature)
         seed = checks.seed(seed)
         z_mean = np.asarray(z_mean, np.float32)
         z_log_var = np.asarray(z_log_var, np.float32)
@@ -618,12 +617,9 @@ class GridPrior:
         try:
             keys = ("kind", "n_freq", "channels", "num_classes", "mean", "std", "width", "dilations",
                     "train_frames", "steps_trained")
-            temperature = settings.get("temperature")  # priors saved before it existed: the family's default
-            if temperature is not None and not (isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
-                                                and math.isfinite(temperature) and temperature > 0):
-                raise ValueError(f"temperature {temperature!r} is not a number > 0")
+            # priors saved before the key existed have none: they sample at the family's default
             prior = cls(network, **{k: settings[k] for k in keys}, label_dropout=settings.get("label_dropout"),
-                        temperature=temperature)
+                        temperature=_saved_temperature(settings.get("temperature")))
             summary_dim = int(settings.get("summary_dim", 0))
             onset_shape = (int(settings.get("onset_columns", 0)), int(settings.get("onset_dim", 0)))
         except (KeyError, TypeError, ValueError, ParameterError) as exc:
@@ -637,6 +633,16 @@ class GridPrior:
             raise BundleError(f"{path}: the network makes {network.outputs[0].shape[-1]} numbers per frame, "
                               f"its settings say {expected}")
         return prior
+
+
+def _saved_temperature(value: Any) -> float | None:
+    """A prior's default sampling temperature as given to :meth:`GridPrior.fit` or read from its settings:
+    None, or a finite number > 0 (:class:`ParameterError` otherwise)."""
+    if value is None:
+        return None
+    if checks.non_negative_number(value, "temperature") == 0:
+        raise ParameterError("temperature=0: expected a number > 0")
+    return float(value)
 
 
 def _load_summary(path: Path, dim: int, k: int, onset_columns: int = 0, onset_dim: int = 0):
