@@ -398,7 +398,8 @@ def _render(params: list[dict], family: str, sr: int, n_samples: int, noise: np.
 
 # ----------------------------------------------------------------------------- public API
 def generate_synth(n_clips: int = 1000, *, sr: int = 16000, n_samples: int = 16000, seed: int = 0,
-                   indices: Sequence[int] | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
+                   indices: Sequence[int] | None = None,
+                   noise_seed: int | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Make the synthetic dataset: ``n_clips`` notes, or the clips numbered ``indices``.
 
     Parameters
@@ -408,6 +409,10 @@ def generate_synth(n_clips: int = 1000, *, sr: int = 16000, n_samples: int = 160
     n_samples : clip length in samples (default 1 s at 16 kHz).
     seed : dataset seed; clip ``i`` depends only on ``(seed, i)``.
     indices : explicit clip numbers to make instead of ``range(n_clips)``.
+    noise_seed : None (default): each clip's own noise (breath, bow, strike, the string's excitation).
+        A whole number: the same notes (same parameters) played with another noise draw, one per
+        ``noise_seed``: what a model that knows every parameter but not the noise would face
+        (``benchmarks/synth_noise_bound.py``).
 
     Returns
     -------
@@ -420,6 +425,8 @@ def generate_synth(n_clips: int = 1000, *, sr: int = 16000, n_samples: int = 160
         raise ParameterError(f"sr={sr!r}: expected a whole number of Hz from {MIN_SR} to {MAX_SR}")
     n_samples = _check_count("n_samples", n_samples, 1, 100 * int(sr))
     checks.seed(seed)
+    if noise_seed is not None:
+        checks.whole_number(noise_seed, "noise_seed", 0)
     if indices is None:
         indices = range(_check_count("n_clips", n_clips))
     idx = [_check_count("indices[...]", i, 0) for i in indices]
@@ -435,8 +442,11 @@ def generate_synth(n_clips: int = 1000, *, sr: int = 16000, n_samples: int = 160
         # noise comes from each clip's own generator, after its parameters
         noise = np.empty((len(rows), n_samples), dtype=np.float32)
         for j, row in enumerate(rows):
-            rng = _clip_rng(seed, idx[row])
-            _draw(family, rng, duration)
+            if noise_seed is None:
+                rng = _clip_rng(seed, idx[row])
+                _draw(family, rng, duration)
+            else:  # a stream no clip's own generator uses (longer entropy)
+                rng = np.random.default_rng([int(seed), idx[row], 1, int(noise_seed)])
             noise[j] = rng.standard_normal(n_samples, dtype=np.float32)
         audio[rows] = _render([meta[r] for r in rows], family, int(sr), n_samples, noise)
 
