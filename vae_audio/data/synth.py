@@ -439,13 +439,13 @@ def generate_synth(n_clips: int = 1000, *, sr: int = 16000, n_samples: int = 160
 
     def render(family: str) -> None:
         rows = by_family[family]
-        # noise comes from each clip's own generator, after its parameters
+        # noise comes from each clip's own generator, after its parameters (or, with noise_seed, another stream)
         noise = np.empty((len(rows), n_samples), dtype=np.float32)
         for j, row in enumerate(rows):
             if noise_seed is None:
                 rng = _clip_rng(seed, idx[row])
                 _draw(family, rng, duration)
-            else:  # a stream no clip's own generator uses (longer entropy)
+            else:  # no clip's own generator gives this stream (its entropy is longer)
                 rng = np.random.default_rng([int(seed), idx[row], 1, int(noise_seed)])
             noise[j] = rng.standard_normal(n_samples, dtype=np.float32)
         audio[rows] = _render([meta[r] for r in rows], family, int(sr), n_samples, noise)
