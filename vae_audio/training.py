@@ -543,7 +543,7 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
 
     Parameters
     ----------
-    settings : the run's settings (defaults: conv model on the built-in synthetic data).
+    settings : the run's settings (defaults: the grid model on the built-in synthetic data).
     resume : continue the run in ``settings.out_dir`` from its last completed epoch.
     overwrite : start over even if ``settings.out_dir`` already holds a run.
     features : optional pre-built :class:`vae_audio.data.datasets.Features` (skips loading data).
