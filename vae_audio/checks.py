@@ -12,15 +12,22 @@ import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["whole_number", "seed", "non_negative_number", "byte_size"]
+__all__ = ["whole_number", "seed", "number", "byte_size"]
+
+_NUMBER_TYPES = (int, float, np.integer, np.floating)
 
 
-def whole_number(value: Any, name: str, lo: int = 0, hi: int | None = None) -> int:
-    """``value`` as an ``int`` in ``[lo, hi]`` (a Python or NumPy integer, not a bool)."""
+def whole_number(value: Any, name: str, lo: int = 0, hi: int | None = None, *,
+                 error: type[Exception] = ParameterError, what: str = "a whole number", note: str = "") -> int:
+    """``value`` as an ``int`` in ``[lo, hi]`` (a Python or NumPy integer, not a bool).
+
+    The message is ``"{name}={value!r}: expected {what} >= lo{note}"`` (or ``from lo to hi``);
+    ``error`` is the class raised (:class:`~vae_audio.errors.ConfigError` for settings), ``note``
+    e.g. ``" or None"`` when the caller also accepts None."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < lo \
             or (hi is not None and value > hi):
-        expected = f"in {lo}..{hi}" if hi is not None else f">= {lo}"
-        raise ParameterError(f"{name}={value!r}: expected a whole number {expected}")
+        expected = f"from {lo} to {hi}" if hi is not None else f">= {lo}"
+        raise error(f"{name}={value!r}: expected {what} {expected}{note}")
     return int(value)
 
 
@@ -31,11 +38,27 @@ def seed(value: Any, *, allow_none: bool = False) -> int | None:
     return whole_number(value, "seed", 0)
 
 
-def non_negative_number(value: Any, name: str) -> float:
-    """``value`` as a finite ``float`` >= 0 (an int or float, not a bool)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(value) or value < 0:
-        raise ParameterError(f"{name}={value!r}: expected a finite number >= 0")
+def number(value: Any, name: str, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+           hi_open: bool = False, error: type[Exception] = ParameterError, what: str = "a finite number",
+           note: str = "") -> float:
+    """``value`` as a finite ``float`` (an int or float, not a bool) within ``lo`` and ``hi`` (each
+    bound included unless ``lo_open`` / ``hi_open``; None: no bound). ``error``, ``what``, ``note``:
+    as :func:`whole_number`; the message says the range: ``>= 0``, ``> 0``, ``in (0, 1)``, ..."""
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, _NUMBER_TYPES) and bool(np.isfinite(value))
+    if ok and lo is not None:
+        ok = value > lo if lo_open else value >= lo
+    if ok and hi is not None:
+        ok = value < hi if hi_open else value <= hi
+    if not ok:
+        if lo is not None and hi is not None:
+            expected = f" in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        elif lo is not None:
+            expected = f" {'>' if lo_open else '>='} {lo:g}"
+        elif hi is not None:
+            expected = f" {'<' if hi_open else '<='} {hi:g}"
+        else:
+            expected = ""
+        raise error(f"{name}={value!r}: expected {what}{expected}{note}")
     return float(value)
 
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from .choices import (ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_GRID_PRIOR, DEFAULT_BATCH_SIZES, DEFAULT_LIKELIHOODS,
                       GRID_PRIOR_CHOICES, PRECISIONS, STRATEGIES)
+from . import checks
 from .errors import ConfigError, ParameterError, TrainingError
 from .fileio import atomic_directory, atomic_write_json, read_json
 
@@ -138,8 +139,7 @@ class TrainSettings:
             v = getattr(self, name)
             if name == "batch_size" and v is None:
                 continue
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise ConfigError(f"{name}={v!r}: expected a whole number >= {lo}")
+            checks.whole_number(v, name, lo, error=ConfigError)
         if self.conditional not in (None, True, False):
             raise ConfigError(f"conditional={self.conditional!r}: expected True, False or None (when labelled)")
         if self.model_options is not None and not isinstance(self.model_options, Mapping):
@@ -153,23 +153,16 @@ class TrainSettings:
                               f"strategy only, not {self.strategy!r}")
         for name in ("epochs", "max_clips", "latent_dim", "prior_steps", "adversarial_from"):
             v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-                raise ConfigError(f"{name}={v!r}: expected a whole number >= 1")
-        if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 1):
-            raise ConfigError(f"learning_rate={self.learning_rate!r}: expected a number in (0, 1)")
-        if not (isinstance(self.beta, (int, float)) and math.isfinite(self.beta) and self.beta >= 0):
-            raise ConfigError(f"beta={self.beta!r}: expected a finite number >= 0")
-        if isinstance(self.kl_warmup_epochs, bool) or not isinstance(self.kl_warmup_epochs, int) \
-                or self.kl_warmup_epochs < 0:
-            raise ConfigError(f"kl_warmup_epochs={self.kl_warmup_epochs!r}: expected a whole number >= 0")
-        if self.duration is not None and not (isinstance(self.duration, (int, float)) and not isinstance(
-                self.duration, bool) and math.isfinite(self.duration) and 0 < self.duration <= 600):
-            raise ConfigError(f"duration={self.duration!r}: expected a number of seconds in (0, 600]")
+            if v is not None:
+                checks.whole_number(v, name, 1, error=ConfigError)
+        checks.number(self.learning_rate, "learning_rate", 0, 1, lo_open=True, hi_open=True, error=ConfigError)
+        checks.number(self.beta, "beta", 0, error=ConfigError)
+        checks.whole_number(self.kl_warmup_epochs, "kl_warmup_epochs", 0, error=ConfigError)
+        if self.duration is not None:
+            checks.number(self.duration, "duration", 0, 600, lo_open=True, error=ConfigError, what="a number of seconds")
         if self.memory_limit is not None:
-            from .checks import byte_size
-
             try:
-                byte_size(self.memory_limit, "memory_limit")
+                checks.byte_size(self.memory_limit, "memory_limit")
             except ParameterError as exc:
                 raise ConfigError(str(exc)) from None
         if self._overrides():

@@ -276,9 +276,7 @@ def default_model_options(data: str, model: str = "grid") -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- helpers
 def _check_fraction(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) < 1.0:
-        raise ParameterError(f"{name}={value!r}: expected a fraction in [0, 1)")
-    return float(value)
+    return checks.number(value, name, 0, 1, hi_open=True, what="a fraction")
 
 
 def _check_level(level: Any, kind: str) -> str | None:
@@ -348,9 +346,7 @@ def subsample_clips(clips: list[Clip], max_clips: int | None, seed: int) -> list
 def _check_max_clips(max_clips: Any) -> int | None:
     if max_clips is None:
         return None
-    if isinstance(max_clips, bool) or not isinstance(max_clips, (int, np.integer)) or max_clips < 1:
-        raise ParameterError(f"max_clips={max_clips!r}: expected a whole number >= 1 or None")
-    return int(max_clips)
+    return checks.whole_number(max_clips, "max_clips", 1, note=" or None")
 
 
 def skipped_summary(skipped: Sequence[SkippedFile], limit: int = 3) -> str:
@@ -395,8 +391,7 @@ def load_synth(*, n_clips: int = 1000, config: SpectrogramConfig | Mapping | Non
     from .synth import FAMILIES, synth_params
 
     seed = checks.seed(seed)
-    if isinstance(n_clips, bool) or not isinstance(n_clips, (int, np.integer)) or n_clips < 1:
-        raise ParameterError(f"n_clips={n_clips!r}: expected a whole number >= 1")
+    checks.whole_number(n_clips, "n_clips", 1)
     cfg = _check_config(config, "synth")
     meta = [synth_params(i, seed=seed, duration=cfg.duration) for i in range(int(n_clips))]
     labels = [FAMILIES.index(m["family"]) for m in meta]

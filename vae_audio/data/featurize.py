@@ -303,9 +303,7 @@ def resolve_memory_limit(memory_limit: int | str | None) -> int:
 def _check_workers(workers: Any) -> int:
     if workers is None:
         return max(1, os.cpu_count() or 1)
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise ParameterError(f"workers={workers!r}: expected a whole number >= 1 or None")
-    return int(workers)
+    return checks.whole_number(workers, "workers", 1, note=" or None")
 
 
 def _load_clip(path: str, cfg: SpectrogramConfig, trim_db: float | None, out: np.ndarray) -> None:
@@ -604,8 +602,7 @@ def make_tf_dataset(features: Features, *, split: str | None = "train", batch_si
     """
     import tensorflow as tf
 
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ParameterError(f"batch_size={batch_size!r}: expected a whole number >= 1")
+    checks.whole_number(batch_size, "batch_size", 1)
     if split is not None and split not in ("train", "val", "test"):
         raise ParameterError(f"split={split!r}: expected 'train', 'val' or 'test'")
     rows = np.arange(len(features)) if split is None else np.flatnonzero(features.split == split)

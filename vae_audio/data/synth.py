@@ -110,12 +110,6 @@ def _draw(family: str, rng: np.random.Generator, duration: float) -> dict[str, A
     return p
 
 
-def _check_count(name: str, value: Any, lo: int = 1, hi: int = _MAX_CLIPS) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= int(value) <= hi:
-        raise ParameterError(f"{name}={value!r}: expected a whole number from {lo} to {hi}")
-    return int(value)
-
-
 def _clip_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), int(index)])
 
@@ -128,7 +122,7 @@ def synth_params(index: int, *, seed: int = 0, duration: float = 1.0) -> dict[st
     ``vibrato_rate_hz``, ``vibrato_cents``, ``noise`` (relative noise level) and a few
     family-specific ones. Clip ``i`` is of family ``FAMILIES[i % 8]``.
     """
-    index = _check_count("index", index, 0)
+    index = checks.whole_number(index, "index", 0, _MAX_CLIPS)
     family = FAMILIES[index % len(FAMILIES)]
     params = _draw(family, _clip_rng(seed, index), float(duration))
     out = {"index": index, "family": family}
@@ -421,15 +415,14 @@ def generate_synth(n_clips: int = 1000, *, sr: int = 16000, n_samples: int = 160
     """
     from ..dsp.audio import MAX_SR, MIN_SR
 
-    if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or not MIN_SR <= sr <= MAX_SR:
-        raise ParameterError(f"sr={sr!r}: expected a whole number of Hz from {MIN_SR} to {MAX_SR}")
-    n_samples = _check_count("n_samples", n_samples, 1, 100 * int(sr))
+    checks.whole_number(sr, "sr", MIN_SR, MAX_SR, what="a whole number of Hz")
+    n_samples = checks.whole_number(n_samples, "n_samples", 1, 100 * int(sr))
     checks.seed(seed)
     if noise_seed is not None:
         checks.whole_number(noise_seed, "noise_seed", 0)
     if indices is None:
-        indices = range(_check_count("n_clips", n_clips))
-    idx = [_check_count("indices[...]", i, 0) for i in indices]
+        indices = range(checks.whole_number(n_clips, "n_clips", 1, _MAX_CLIPS))
+    idx = [checks.whole_number(i, "indices[...]", 0, _MAX_CLIPS) for i in indices]
     duration = n_samples / sr
     meta = [synth_params(i, seed=seed, duration=duration) for i in idx]
     audio = np.empty((len(idx), n_samples), dtype=np.float32)
@@ -476,9 +469,7 @@ def synth_note(family: str, pitch: int | None = None, *, sr: int = 16000, n_samp
     params = _draw(family, rng, n_samples / sr)
     noise = rng.standard_normal((1, n_samples), dtype=np.float32)
     if pitch is not None:
-        if isinstance(pitch, bool) or not isinstance(pitch, (int, np.integer)) or not 0 <= pitch <= 127:
-            raise ParameterError(f"pitch={pitch!r}: expected a MIDI note number 0..127")
-        params["pitch"] = int(pitch)
+        params["pitch"] = checks.whole_number(pitch, "pitch", 0, 127, what="a MIDI note number")
         params["f0_hz"] = float(midi_to_hz(pitch))
     unknown = sorted(set(overrides) - set(params))
     if unknown:

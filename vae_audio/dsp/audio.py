@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import checks
 from ..errors import AudioLoadError, AudioWriteError, ParameterError
 from ..fileio import atomic_path
 
@@ -51,12 +52,6 @@ def check_sr(sr: object, name: str = "sr") -> int:
     if not MIN_SR <= value <= MAX_SR:
         raise ParameterError(f"{name}={value}: unsupported sample rate, expected {MIN_SR}..{MAX_SR} Hz")
     return value
-
-
-def _is_positive_number(value: object) -> bool:
-    """True for a finite real number > 0 (bools and strings are not numbers here)."""
-    return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-            and bool(np.isfinite(value)) and value > 0)
 
 
 def _one_line(text: str) -> str:
@@ -131,8 +126,8 @@ def load_audio(
     p = Path(path)
     if sr is not None:
         sr = check_sr(sr)
-    if duration is not None and not _is_positive_number(duration):
-        raise ParameterError(f"duration={duration!r}: expected a positive number of seconds")
+    if duration is not None:
+        checks.number(duration, "duration", 0, lo_open=True, what="a number of seconds")
     if not p.exists():
         raise AudioLoadError(f"{p}: no such file")
     if p.is_dir():
@@ -277,8 +272,7 @@ def trim_silence(y: np.ndarray, *, top_db: float = 60.0, frame_length: int = 512
     """
     import librosa
 
-    if not _is_positive_number(top_db):
-        raise ParameterError(f"top_db={top_db!r}: expected a positive number of dB below the peak")
+    checks.number(top_db, "top_db", 0, lo_open=True, what="a number of dB below the peak")
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
         raise ParameterError(f"y: trim_silence expects a mono waveform (n_samples,), got shape {y.shape}")
@@ -310,12 +304,11 @@ def pad_or_truncate(
     -------
     float32 array ``(..., n_samples)``, always a new array (never a view of ``y``).
     """
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples <= 0:
-        raise ParameterError(f"n_samples={n_samples!r}: expected a positive whole number of samples")
+    checks.whole_number(n_samples, "n_samples", 1)
     if align not in ("start", "center"):
         raise ParameterError(f"align={align!r}: expected 'start' or 'center'")
-    if trim_db is not None and not _is_positive_number(trim_db):
-        raise ParameterError(f"trim_db={trim_db!r}: expected a positive number of dB below the peak")
+    if trim_db is not None:
+        checks.number(trim_db, "trim_db", 0, lo_open=True, what="a number of dB below the peak")
     y = np.asarray(y, dtype=np.float32)
     if y.ndim == 0:
         raise ParameterError("y: expected a waveform with a time axis, got a scalar")

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
 
 from .audio import MAX_SR, MIN_SR
+from .. import checks
 from ..errors import ConfigError, ParameterError
 
 __all__ = [
@@ -32,15 +32,6 @@ __all__ = [
     "db_to_magnitude",
     "n_stft_frames",
 ]
-
-
-def _is_real(value: Any) -> bool:
-    """A real number (Python or NumPy), not a bool or a string."""
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_whole(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def check_json_object(data: Any, what: str, known: set[str] | frozenset[str]) -> Mapping[str, Any]:
@@ -91,18 +82,13 @@ class SpectrogramConfig:
 
     def __post_init__(self) -> None:
         def whole(name: str, lo: int, hi: int | None = None) -> None:
-            value = getattr(self, name)
-            if not _is_whole(value) or value < lo or (hi is not None and value > hi):
-                expected = f"{lo}..{hi}" if hi is not None else f">= {lo}"
-                raise ConfigError(f"SpectrogramConfig.{name}={value!r}: expected a whole number {expected}")
-            object.__setattr__(self, name, int(value))
+            object.__setattr__(self, name, checks.whole_number(getattr(self, name), f"SpectrogramConfig.{name}", lo, hi,
+                                                               error=ConfigError))
 
         def real(name: str) -> float:
-            value = getattr(self, name)
-            if not (_is_real(value) and math.isfinite(float(value))):
-                raise ConfigError(f"SpectrogramConfig.{name}={value!r}: expected a finite number")
-            object.__setattr__(self, name, float(value))
-            return float(value)
+            object.__setattr__(self, name, checks.number(getattr(self, name), f"SpectrogramConfig.{name}",
+                                                         error=ConfigError))
+            return getattr(self, name)
 
         whole("sr", MIN_SR, MAX_SR)
         whole("n_fft", 16)
@@ -159,10 +145,8 @@ class SpectrogramConfig:
     def from_duration(cls, duration: float, **kwargs: Any) -> "SpectrogramConfig":
         """Build a config whose ``n_samples`` is ``round(duration * sr)`` (``duration`` in seconds)."""
         sr = kwargs.get("sr", cls.sr)
-        if not (_is_real(duration) and math.isfinite(duration) and duration > 0):
-            raise ConfigError(f"duration={duration!r}: expected a positive number of seconds")
-        if not _is_whole(sr):
-            raise ConfigError(f"SpectrogramConfig.sr={sr!r}: expected a whole number {MIN_SR}..{MAX_SR}")
+        checks.number(duration, "duration", 0, lo_open=True, error=ConfigError, what="a number of seconds")
+        checks.whole_number(sr, "SpectrogramConfig.sr", MIN_SR, MAX_SR, error=ConfigError)
         return cls(n_samples=int(round(duration * sr)), **kwargs)
 
     # ----------------------------------------------------------------- serialization
@@ -223,8 +207,7 @@ def stft_magnitude(y: np.ndarray, *, n_fft: int, hop_length: int) -> np.ndarray:
     import librosa
 
     for name, value in (("n_fft", n_fft), ("hop_length", hop_length)):
-        if not (_is_whole(value) and value >= 1):
-            raise ParameterError(f"{name}={value!r}: expected a whole number of samples >= 1")
+        checks.whole_number(value, name, 1, what="a whole number of samples")
     y = _as_float_array(y, "y").astype(np.float32, copy=False)
     if y.ndim == 0 or y.shape[-1] == 0:
         raise ParameterError(f"y: expected a waveform (..., n_samples) with samples, got shape {y.shape}")
@@ -255,8 +238,7 @@ def amplitude_to_db(magnitude: np.ndarray, *, db_floor: float = -80.0) -> np.nda
     The exact inverse of :func:`db_to_amplitude` for every magnitude at or above the floor.
     Returns float32 with the input's shape.
     """
-    if not (_is_real(db_floor) and math.isfinite(db_floor)):
-        raise ParameterError(f"db_floor={db_floor!r}: expected a finite number of dB")
+    checks.number(db_floor, "db_floor", what="a finite number of dB")
     mag = _as_float_array(magnitude, "magnitude").astype(np.float64, copy=False)
     amin = 10.0 ** (db_floor / 20.0)
     return (20.0 * np.log10(np.maximum(mag, amin))).astype(np.float32)
@@ -337,9 +319,7 @@ class Normalizer:
         for name in ("low_db", "high_db"):
             v = getattr(self, name)
             if v is not None:
-                if not (_is_real(v) and math.isfinite(float(v))):
-                    raise ConfigError(f"Normalizer.{name}={v!r}: expected a finite number of dB")
-                setattr(self, name, float(v))
+                setattr(self, name, checks.number(v, f"Normalizer.{name}", error=ConfigError, what="a finite number of dB"))
         if self.is_fitted and self.high_db < self.low_db:
             raise ConfigError(f"Normalizer: high_db={self.high_db} is below low_db={self.low_db}")
 

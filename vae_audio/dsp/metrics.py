@@ -168,8 +168,7 @@ def log_spectral_distance_db(
 
     Arguments as for :func:`spectral_convergence_db`; ``eps`` > 0 is in linear magnitude units.
     """
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating)) or not (np.isfinite(eps) and eps > 0):
-        raise ParameterError(f"eps={eps!r}: expected a positive number (linear magnitude)")
+    checks.number(eps, "eps", 0, lo_open=True, note=" (linear magnitude)")
     ref, est, single = _pair(reference_mag, audio_or_mag, n_fft=n_fft, hop_length=hop_length, config=config)
     diff_db = 20.0 * np.log10((ref + eps) / (est + eps))
     per_frame = np.sqrt(np.mean(diff_db ** 2, axis=-2))

@@ -137,13 +137,8 @@ def _as_magnitude(x: Any, name: str, n_freq: int, freq_desc: str) -> tuple[np.nd
 
 
 def _check_momentum(momentum: Any) -> float:
-    if isinstance(momentum, bool) or not isinstance(momentum, (int, float, np.integer, np.floating)):
-        raise ParameterError(f"momentum={momentum!r}: expected a number in [0, 1]")
-    momentum = float(momentum)
-    if not (math.isfinite(momentum) and 0.0 <= momentum <= 1.0):
-        raise ParameterError(f"momentum={momentum!r}: expected a number in [0, 1] (0 = plain Griffin-Lim; "
-                             "values above 1 make Fast Griffin-Lim unstable)")
-    return momentum
+    return checks.number(momentum, "momentum", 0, 1, what="a number", note=" (0 = plain Griffin-Lim; values above 1 "
+                         "make Fast Griffin-Lim unstable)")
 
 
 # ----------------------------------------------------------------------------- PGHI
@@ -269,8 +264,7 @@ def pghi_phase(magnitude: np.ndarray, *, n_fft: int | None = None, hop_length: i
     """
     n_fft, hop = _stft_params(n_fft, hop_length, config)
     mag, single = _as_magnitude(magnitude, "magnitude", n_fft // 2 + 1, f"1 + n_fft // 2 = {n_fft // 2 + 1}")
-    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating)) or not (0.0 < float(tol) < 1.0):
-        raise ParameterError(f"tol={tol!r}: expected a relative magnitude in (0, 1)")
+    checks.number(tol, "tol", 0, 1, lo_open=True, hi_open=True, what="a relative magnitude")
     phase = _pghi_batch(mag, n_fft, hop, float(tol))
     return phase[0] if single else phase
 

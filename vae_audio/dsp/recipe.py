@@ -24,6 +24,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .audio import load_audio, pad_or_truncate
+from .. import checks
 from ..errors import ConfigError, ParameterError
 from .features import Normalizer, SpectrogramConfig, check_json_object
 
@@ -78,10 +79,7 @@ def check_trim(trim_db: Any) -> float | None:
     """``trim_db`` as a float in (0, 200) dB, or ``None``; else :class:`ParameterError`."""
     if trim_db is None:
         return None
-    if isinstance(trim_db, bool) or not isinstance(trim_db, (int, float, np.integer, np.floating)) \
-            or not 0 < float(trim_db) < 200:
-        raise ParameterError(f"trim_db={trim_db!r}: expected a positive number of dB (e.g. 40) or None")
-    return float(trim_db)
+    return checks.number(trim_db, "trim_db", 0, 200, lo_open=True, hi_open=True, what="a number of dB", note=" (e.g. 40) or None")
 
 
 @dataclass(frozen=True)

@@ -107,19 +107,12 @@ class ClassifierConfig:
 
     def __post_init__(self) -> None:
         def whole(name: str, lo: int) -> None:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-                raise ConfigError(f"ClassifierConfig.{name}={value!r}: expected a whole number >= {lo}")
-            object.__setattr__(self, name, int(value))
+            object.__setattr__(self, name, checks.whole_number(getattr(self, name), f"ClassifierConfig.{name}", lo,
+                                                               error=ConfigError))
 
         def real(name: str, lo: float, hi: float, *, lo_open: bool = False) -> None:
-            value = getattr(self, name)
-            ok = (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-                  and math.isfinite(value) and (lo < value if lo_open else lo <= value) and value <= hi)
-            if not ok:
-                raise ConfigError(f"ClassifierConfig.{name}={value!r}: expected a number in "
-                                  f"{'(' if lo_open else '['}{lo}, {hi}]")
-            object.__setattr__(self, name, float(value))
+            object.__setattr__(self, name, checks.number(getattr(self, name), f"ClassifierConfig.{name}", lo, hi,
+                                                         lo_open=lo_open, error=ConfigError))
 
         for name in ("n_mels", "embedding_dim", "epochs", "batch_size"):
             whole(name, 1)
@@ -410,8 +403,7 @@ class AudioClassifier:
         names = _check_label_names(label_names)
         seed = checks.seed(seed)
         epochs = self.config.epochs if epochs is None else epochs
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-            raise ParameterError(f"epochs={epochs!r}: expected a whole number >= 1")
+        checks.whole_number(epochs, "epochs", 1)
         x_wave = _check_waveforms(waveforms, "waveforms")
         y = _check_labels(labels, "labels", x_wave.shape[0], len(names))
         if len(np.unique(y)) < 2:

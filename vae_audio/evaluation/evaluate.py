@@ -104,10 +104,7 @@ def _with_true_phase(magnitude: np.ndarray, audio: np.ndarray, config) -> np.nda
 def _check_n_generate(n: Any) -> int | None:
     if n is None:
         return None
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 2 <= int(n) <= MAX_N_GENERATE:
-        raise ParameterError(f"n_generate={n!r}: expected a whole number from 2 to {MAX_N_GENERATE} "
-                             "(a Frechet distance needs at least 2 clips)")
-    return int(n)
+    return checks.whole_number(n, "n_generate", 2, MAX_N_GENERATE, note=" (a Frechet distance needs at least 2 clips)")
 
 
 def _resolved_phase_kwargs(phase_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -470,9 +467,8 @@ def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
     n_generate = _check_n_generate(n_generate)
     _resolved_phase_kwargs(phase_kwargs)
     check_prior_choice(prior)
-    if max_clips is not None and (isinstance(max_clips, bool) or not isinstance(max_clips, (int, np.integer))
-                                  or max_clips < 1):
-        raise ParameterError(f"max_clips={max_clips!r}: expected a whole number >= 1 or None")
+    if max_clips is not None:
+        checks.whole_number(max_clips, "max_clips", 1, note=" or None")
     t_start = time.perf_counter()
     if report:
         from .report import EVALUATION_FILE, locate_run

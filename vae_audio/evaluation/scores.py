@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import checks
 from ..errors import ParameterError
 
 __all__ = ["accuracy", "inception_score", "frechet_distance", "frechet_distance_from_stats", "gaussian_stats"]
@@ -111,10 +112,8 @@ def inception_score(probs: Any, *, splits: int = 1, eps: float = 1e-12) -> float
     float in ``[1, n_classes]`` (up to rounding).
     """
     p = _check_probs(probs)
-    if isinstance(splits, bool) or not isinstance(splits, (int, np.integer)) or not 1 <= splits <= p.shape[0]:
-        raise ParameterError(f"splits={splits!r}: expected a whole number from 1 to the number of clips ({p.shape[0]})")
-    if not (isinstance(eps, (int, float, np.floating)) and math.isfinite(eps) and 0 < eps < 1e-3):
-        raise ParameterError(f"eps={eps!r}: expected a small positive number (e.g. 1e-12)")
+    checks.whole_number(splits, "splits", 1, p.shape[0], note=" (the number of clips)")
+    checks.number(eps, "eps", 0, 1e-3, lo_open=True, hi_open=True, note=" (e.g. 1e-12)")
     scores = []
     for part in np.array_split(p, int(splits)):
         marginal = part.mean(axis=0, keepdims=True)

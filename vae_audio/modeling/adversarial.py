@@ -32,6 +32,7 @@ from typing import Any, Sequence
 import keras
 from keras import layers, ops
 
+from .. import checks
 from ..errors import ConfigError
 from .models import SPECTROGRAM_KEY, VAE
 
@@ -86,11 +87,9 @@ class AdversarialVAE(VAE):
         super().__init__(encoder, decoder, **kwargs)
         for name, value in (("adversarial_start_step", adversarial_start_step),
                             ("critic_warmup_steps", critic_warmup_steps)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"{name}={value!r}: expected a whole number >= 0")
+            checks.whole_number(value, name, 0, error=ConfigError)
         for name, value in (("weight_scale", weight_scale), ("discriminator_learning_rate", discriminator_learning_rate)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e6:
-                raise ConfigError(f"{name}={value!r}: expected a number > 0")
+            checks.number(value, name, 0, 1e6, lo_open=True, hi_open=True, error=ConfigError)
         self.discriminator = discriminator
         self.adversarial_start_step = int(adversarial_start_step)
         self.discriminator_learning_rate = float(discriminator_learning_rate)

@@ -41,9 +41,7 @@ PEAK_LIMIT = 0.99
 
 
 def _check_count(n: Any, name: str = "n") -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= int(n) <= MAX_GENERATE:
-        raise ParameterError(f"{name}={n!r}: expected a whole number from 1 to {MAX_GENERATE}")
-    return int(n)
+    return checks.whole_number(n, name, 1, MAX_GENERATE)
 
 
 def prepare_clips(model, waveforms: np.ndarray | Sequence[np.ndarray], *,
@@ -235,7 +233,7 @@ def interpolate_prior(model, *, steps: int = 8, label: int | str | None = None, 
     if frames is not None:
         checks.whole_number(frames, "frames", 1)
     if temperature is not None:
-        checks.non_negative_number(temperature, "temperature")
+        checks.number(temperature, "temperature", 0)
     prior, columns = model.prior, model.latent_shape(frames)[1]
     a, b = (prior_noise(1, columns, prior.dim, checks.seed(s))[0] for s in seeds)
     lab = None

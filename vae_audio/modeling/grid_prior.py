@@ -313,14 +313,11 @@ class GridPrior:
             raise ParameterError(f"onset_columns={onset_columns}: an onset is drawn with the clip summary; "
                                  "it needs an autoregressive prior with summary_dim > 0")
         dilations = tuple(checks.whole_number(d, "dilations", 1) for d in dilations)
-        dropout = _default_dropout(kind) if label_dropout is None else checks.non_negative_number(label_dropout,
-                                                                                                    "label_dropout")
-        if dropout >= 1:
-            raise ParameterError(f"label_dropout={label_dropout!r}: expected a fraction in [0, 1)")
+        dropout = _default_dropout(kind) if label_dropout is None else checks.number(label_dropout, "label_dropout",
+                                                                                      0, 1, hi_open=True)
         if not dilations:
             raise ParameterError("dilations: expected at least one residual block")
-        if not 0 < checks.non_negative_number(learning_rate, "learning_rate") < 1:
-            raise ParameterError(f"learning_rate={learning_rate!r}: expected a number in (0, 1)")
+        checks.number(learning_rate, "learning_rate", 0, 1, lo_open=True, hi_open=True)
         temperature = _saved_temperature(temperature)
         seed = checks.seed(seed)
         z_mean = np.asarray(z_mean, np.float32)
@@ -638,11 +635,7 @@ class GridPrior:
 def _saved_temperature(value: Any) -> float | None:
     """A prior's default sampling temperature as given to :meth:`GridPrior.fit` or read from its settings:
     None, or a finite number > 0 (:class:`ParameterError` otherwise)."""
-    if value is None:
-        return None
-    if checks.non_negative_number(value, "temperature") == 0:
-        raise ParameterError("temperature=0: expected a number > 0")
-    return float(value)
+    return None if value is None else checks.number(value, "temperature", 0, lo_open=True)
 
 
 def _load_summary(path: Path, dim: int, k: int, onset_columns: int = 0, onset_dim: int = 0):

@@ -368,13 +368,12 @@ class TrainedModel:
         from .models import prior_latents
 
         check_prior_choice(prior, self)
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ParameterError(f"n={n!r}: expected a whole number >= 1")
+        checks.whole_number(n, "n", 1)
         checks.seed(seed)
         if temperature is not None:
-            checks.non_negative_number(temperature, "temperature")
+            checks.number(temperature, "temperature", 0)
         if guidance is not None:
-            checks.non_negative_number(guidance, "guidance")
+            checks.number(guidance, "guidance", 0)
             if not (self._grid and self._prior is not None and self._prior.guidable and prior != "standard"):
                 raise ParameterError(f"guidance={guidance!r}: only a conditional prior trained with label dropout is "
                                      f"guided; this model samples {self._prior.describe() if self._prior else 'N(0, I)'}")

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import checks
 from ..errors import BundleError, ParameterError
 
 __all__ = ["LatentPrior", "DEFAULT_COMPONENTS", "DEFAULT_COMPONENTS_PER_CLASS"]
@@ -44,12 +45,6 @@ DEFAULT_COMPONENTS = 24
 DEFAULT_COMPONENTS_PER_CLASS = 4
 _RIDGE = 1e-4
 _ARRAYS = ("weights", "means", "covariances", "component_labels")
-
-
-def _whole(value: Any, name: str, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-        raise ParameterError(f"{name}={value!r}: expected a whole number >= {lo}")
-    return int(value)
 
 
 def _fit_mixture(points: np.ndarray, variances: np.ndarray, k: int, seed: int):
@@ -184,17 +179,17 @@ class LatentPrior:
                                  f"got {z_mean.shape} and {z_log_var.shape}")
         if not (np.all(np.isfinite(z_mean)) and np.all(np.isfinite(z_log_var))):
             raise ParameterError("z_mean, z_log_var: contain NaN or infinite values")
-        seed = _whole(seed, "seed", 0)
+        seed = checks.whole_number(seed, "seed", 0)
         variances = np.exp(np.clip(z_log_var, -30.0, 30.0))
         if labels is None:
-            k = DEFAULT_COMPONENTS if n_components is None else _whole(n_components, "n_components", 1)
+            k = DEFAULT_COMPONENTS if n_components is None else checks.whole_number(n_components, "n_components", 1)
             w, m, c = _fit_mixture(z_mean, variances, k, seed)
             return cls(w, m, c)
         labels = np.asarray(labels)
         if labels.shape != (len(z_mean),) or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
             raise ParameterError(f"labels: expected {len(z_mean)} class indices >= 0, got shape {labels.shape}")
-        k = DEFAULT_COMPONENTS_PER_CLASS if n_components is None else _whole(n_components, "n_components", 1)
-        n_classes = int(labels.max()) + 1 if num_classes is None else _whole(num_classes, "num_classes", 1)
+        k = DEFAULT_COMPONENTS_PER_CLASS if n_components is None else checks.whole_number(n_components, "n_components", 1)
+        n_classes = int(labels.max()) + 1 if num_classes is None else checks.whole_number(num_classes, "num_classes", 1)
         if labels.max() >= n_classes:
             raise ParameterError(f"labels: values must be below num_classes={n_classes}, got {int(labels.max())}")
         d = z_mean.shape[1]
@@ -219,11 +214,9 @@ class LatentPrior:
         standard deviation of every component (1 = the fitted density; < 1 trades variety for
         typicality, as in Glow's sampling temperature).
         """
-        n = _whole(n, "n", 1)
-        seed = _whole(seed, "seed", 0)
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.floating)) \
-                or not np.isfinite(temperature) or temperature < 0:
-            raise ParameterError(f"temperature={temperature!r}: expected a finite number >= 0")
+        n = checks.whole_number(n, "n", 1)
+        seed = checks.whole_number(seed, "seed", 0)
+        checks.number(temperature, "temperature", 0)
         rng = np.random.default_rng([seed, 7])
         if labels is None:
             comps = rng.choice(self.n_components, size=n, p=self.weights)

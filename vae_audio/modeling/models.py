@@ -147,17 +147,13 @@ def _check_arch(architecture: Any) -> str:
 def _check_latent(latent_dim: Any, architecture: str) -> int:
     if latent_dim is None:
         return DEFAULT_LATENT_DIM[architecture]
-    if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) or latent_dim < 1:
-        raise ConfigError(f"latent_dim={latent_dim!r}: expected a whole number >= 1")
-    return int(latent_dim)
+    return checks.whole_number(latent_dim, "latent_dim", 1, error=ConfigError)
 
 
 def _check_classes(num_classes: Any) -> int | None:
     if num_classes is None:
         return None
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
-        raise ConfigError(f"num_classes={num_classes!r}: expected None (unconditional) or a whole number >= 2")
-    return int(num_classes)
+    return checks.whole_number(num_classes, "num_classes", 2, error=ConfigError, note=" or None (unconditional)")
 
 
 def _arch_settings(architecture: str, arch_kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -185,10 +181,7 @@ def _arch_settings(architecture: str, arch_kwargs: Mapping[str, Any]) -> dict[st
         settings["hidden"] = positive_ints("hidden")
     for name in ("kernel_size", "transpose_kernel_size"):
         if name in settings:
-            v = settings[name]
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ConfigError(f"{name}={v!r}: expected a whole number >= 1")
-            settings[name] = int(v)
+            settings[name] = checks.whole_number(settings[name], name, 1, error=ConfigError)
     if "norm" in settings and settings["norm"] not in NORMS:
         raise ConfigError(f"norm={settings['norm']!r}: expected one of {NORMS}")
     if "activation" in settings and settings["activation"] not in ACTIVATIONS:
@@ -196,10 +189,7 @@ def _arch_settings(architecture: str, arch_kwargs: Mapping[str, Any]) -> dict[st
     if "output" in settings and settings["output"] not in OUTPUTS:
         raise ConfigError(f"output={settings['output']!r}: expected one of {OUTPUTS}")
     if "res_blocks" in settings:
-        v = settings["res_blocks"]
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v <= 16:
-            raise ConfigError(f"res_blocks={v!r}: expected a whole number from 0 to 16")
-        settings["res_blocks"] = int(v)
+        settings["res_blocks"] = checks.whole_number(settings["res_blocks"], "res_blocks", 0, 16, error=ConfigError)
     if "strides" in settings:
         strides = tuple(tuple(int(s) for s in (st if isinstance(st, (list, tuple)) else (st, st)))
                         for st in settings["strides"])
@@ -687,8 +677,7 @@ def decode_array(decoder: keras.Model, z: Any, labels: Any = None, *, batch_size
 def prior_latents(n: int, latent_dim: int | tuple[int, ...], seed: int = 0) -> np.ndarray:
     """``n`` standard-normal latent codes ``(n, latent_dim)`` (or ``(n, *shape)``) float32 from NumPy's
     generator ``seed``."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ParameterError(f"n={n!r}: expected a whole number >= 1")
+    checks.whole_number(n, "n", 1)
     checks.seed(seed)
     shape = tuple(latent_dim) if isinstance(latent_dim, tuple) else (int(latent_dim),)
     return np.random.default_rng(int(seed)).standard_normal((int(n), *shape)).astype(np.float32)
@@ -796,14 +785,10 @@ class VAE(keras.Model):
         self.db_range = db_range
         for name, value in (("beta", beta), ("reconstruction_weight", reconstruction_weight),
                             ("min_log_sigma", min_log_sigma), ("initial_log_sigma", initial_log_sigma)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ConfigError(f"{name}={value!r}: expected a finite number")
-        if beta < 0:
-            raise ConfigError(f"beta={beta!r}: expected a number >= 0")
-        if reconstruction_weight <= 0:
-            raise ConfigError(f"reconstruction_weight={reconstruction_weight!r}: expected a number > 0")
-        if isinstance(kl_warmup_steps, bool) or not isinstance(kl_warmup_steps, (int, np.integer)) or kl_warmup_steps < 0:
-            raise ConfigError(f"kl_warmup_steps={kl_warmup_steps!r}: expected a whole number >= 0")
+            checks.number(value, name, error=ConfigError)
+        checks.number(beta, "beta", 0, error=ConfigError)
+        checks.number(reconstruction_weight, "reconstruction_weight", 0, lo_open=True, error=ConfigError)
+        checks.whole_number(kl_warmup_steps, "kl_warmup_steps", 0, error=ConfigError)
         self.encoder = encoder
         self.decoder = decoder
         self.likelihood = likelihood
@@ -861,10 +846,7 @@ class VAE(keras.Model):
     # ------------------------------------------------------------------ beta
     def set_beta(self, value: float) -> None:
         """Set the KL weight reached after warm-up (callbacks may call this every epoch)."""
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not (
-                math.isfinite(value) and value >= 0):
-            raise ParameterError(f"beta={value!r}: expected a finite number >= 0")
-        self.beta.assign(float(value))
+        self.beta.assign(checks.number(value, "beta", 0))
 
     def _warmup_factor(self):
         if self.kl_warmup_steps <= 0:

@@ -13,6 +13,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from .. import checks
 from ..errors import ParameterError
 from ..dsp.features import SpectrogramConfig
 
@@ -314,8 +315,7 @@ def training_progress(epochs: int, *, title: str = "training", keys: Sequence[st
 
     from .. import progress
 
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ParameterError(f"epochs={epochs!r}: expected a whole number >= 1")
+    checks.whole_number(epochs, "epochs", 1)
 
     class TrainingProgress(keras.callbacks.Callback):
         def __init__(self):

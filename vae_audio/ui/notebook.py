@@ -29,6 +29,7 @@ from typing import Mapping
 
 from ..choices import DEFAULT_BATCH_SIZES
 from ..tfquiet import TF_NOISE, import_tensorflow_quietly  # noqa: F401  (re-exported)
+from .. import checks
 from ..errors import ConfigError, DatasetError
 
 __all__ = ["NotebookSettings", "notebook_settings", "raw_clip", "import_tensorflow_quietly", "QUICK_CLIPS", "export_html"]
@@ -150,8 +151,7 @@ def notebook_settings(*, epochs: int | None = None, model: str = "grid", quick_e
     """
     for name, value in (("epochs", 1 if epochs is None else epochs), ("quick_epochs", quick_epochs),
                         ("quick_prior_steps", quick_prior_steps)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{name}={value!r}: expected a whole number >= 1")
+        checks.whole_number(value, name, 1, error=ConfigError)
     env = os.environ if env is None else env
     root = _find_root(Path.cwd().resolve())
     spec, kind, description = _choose_data(env, root)
