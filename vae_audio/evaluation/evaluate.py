@@ -166,14 +166,23 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
     ``summary`` (the headline numbers) and ``seconds`` (per stage). Every SC/LSD entry is
     ``{"sc_db": {"median", "mean"}, "lsd_db": {"median", "mean"}}`` in dB, lower is better.
     """
-    from ..modeling.inference import check_compatible, check_prior_choice
-    from ..dsp.features import db_to_magnitude
-    from ..dsp.phase import db_to_audio
+    from ..modeling.inference import check_prior_choice
 
     seed = checks.seed(seed)
     n_generate = _check_n_generate(n_generate)
     pk = _resolved_phase_kwargs(phase_kwargs)
     check_prior_choice(prior, model)
+    return _evaluate_checked(model, features, classifier=classifier, n_generate=n_generate, seed=seed, pk=pk,
+                             prior=prior, verbose=verbose)
+
+
+def _evaluate_checked(model, features, *, classifier, n_generate: int | None, seed: int, pk: dict[str, Any],
+                      prior: str, verbose: bool) -> dict[str, Any]:
+    """:func:`evaluate_model` once its arguments are checked (``pk``: the resolved phase options)."""
+    from ..modeling.inference import check_compatible
+    from ..dsp.features import db_to_magnitude
+    from ..dsp.phase import db_to_audio
+
     cfg = model.config
     check_compatible(cfg, features.config, data_name=f"the data {features.name!r}")
     if features.recipe != model.recipe:
@@ -465,8 +474,8 @@ def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
 
     seed = checks.seed(seed)
     n_generate = _check_n_generate(n_generate)
-    _resolved_phase_kwargs(phase_kwargs)
-    check_prior_choice(prior)
+    pk = _resolved_phase_kwargs(phase_kwargs)
+    check_prior_choice(prior)  # the name now; whether the model has that prior once it is loaded
     if max_clips is not None:
         checks.whole_number(max_clips, "max_clips", 1, note=" or None")
     t_start = time.perf_counter()
@@ -501,8 +510,8 @@ def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
                     train.audio, train.labels, sr=features.config.sr, label_names=list(features.label_names),
                     seed=classifier_seed, validation=validation, verbose=verbose)
         classifier_seconds = time.perf_counter() - t0
-    results = evaluate_model(model, features, classifier=classifier, n_generate=n_generate, seed=seed,
-                             phase_kwargs=phase_kwargs, prior=prior, verbose=verbose)
+    results = _evaluate_checked(model, features, classifier=classifier, n_generate=n_generate, seed=seed, pk=pk,
+                                prior=prior, verbose=verbose)
     vae = model.info.get("vae", {}) if isinstance(model.info.get("vae"), dict) else {}
     arch = model.info.get("model", {}) if isinstance(model.info.get("model"), dict) else {}
     results = {
