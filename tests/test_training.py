@@ -64,6 +64,16 @@ def test_settings_round_trip_and_name_the_run():
         TrainSettings(postfilter="yes")
 
 
+def test_settings_take_numpy_numbers_and_store_plain_ones():
+    s = TrainSettings(epochs=np.int32(2), batch_size=np.int64(8), learning_rate=np.float32(1e-3), duration=np.float64(0.5))
+    assert (type(s.epochs), type(s.batch_size), type(s.learning_rate), type(s.duration)) == (int, int, float, float)
+    assert json.loads(json.dumps(s.to_dict()))["batch_size"] == 8  # the run's settings file stays writable
+    with pytest.raises(ConfigError, match=r"^epochs=True: expected a whole number >= 1$"):
+        TrainSettings(epochs=True)
+    with pytest.raises(ConfigError, match=r"^duration=-1: expected a number of seconds in \(0, 600\]$"):
+        TrainSettings(duration=-1)
+
+
 def test_a_folder_with_a_run_is_not_reused_silently(run, tmp_path):
     settings, _ = run
     with pytest.raises(ConfigError, match="already holds a training run; pass --resume"):

@@ -139,7 +139,7 @@ class TrainSettings:
             v = getattr(self, name)
             if name == "batch_size" and v is None:
                 continue
-            checks.whole_number(v, name, lo, error=ConfigError)
+            object.__setattr__(self, name, checks.whole_number(v, name, lo, error=ConfigError))  # NumPy ints -> int (JSON)
         if self.conditional not in (None, True, False):
             raise ConfigError(f"conditional={self.conditional!r}: expected True, False or None (when labelled)")
         if self.model_options is not None and not isinstance(self.model_options, Mapping):
@@ -154,12 +154,15 @@ class TrainSettings:
         for name in ("epochs", "max_clips", "latent_dim", "prior_steps", "adversarial_from"):
             v = getattr(self, name)
             if v is not None:
-                checks.whole_number(v, name, 1, error=ConfigError)
-        checks.number(self.learning_rate, "learning_rate", 0, 1, lo_open=True, hi_open=True, error=ConfigError)
-        checks.number(self.beta, "beta", 0, error=ConfigError)
-        checks.whole_number(self.kl_warmup_epochs, "kl_warmup_epochs", 0, error=ConfigError)
+                object.__setattr__(self, name, checks.whole_number(v, name, 1, error=ConfigError))
+        object.__setattr__(self, "learning_rate", checks.number(self.learning_rate, "learning_rate", 0, 1, lo_open=True,
+                                                                hi_open=True, error=ConfigError))
+        object.__setattr__(self, "beta", checks.number(self.beta, "beta", 0, error=ConfigError))
+        object.__setattr__(self, "kl_warmup_epochs", checks.whole_number(self.kl_warmup_epochs, "kl_warmup_epochs", 0,
+                                                                         error=ConfigError))
         if self.duration is not None:
-            checks.number(self.duration, "duration", 0, 600, lo_open=True, error=ConfigError, what="a number of seconds")
+            object.__setattr__(self, "duration", checks.number(self.duration, "duration", 0, 600, lo_open=True,
+                                                               error=ConfigError, what="a number of seconds"))
         if self.memory_limit is not None:
             try:
                 checks.byte_size(self.memory_limit, "memory_limit")
