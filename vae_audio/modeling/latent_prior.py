@@ -179,7 +179,7 @@ class LatentPrior:
                                  f"got {z_mean.shape} and {z_log_var.shape}")
         if not (np.all(np.isfinite(z_mean)) and np.all(np.isfinite(z_log_var))):
             raise ParameterError("z_mean, z_log_var: contain NaN or infinite values")
-        seed = checks.whole_number(seed, "seed", 0)
+        seed = checks.seed(seed)
         variances = np.exp(np.clip(z_log_var, -30.0, 30.0))
         if labels is None:
             k = DEFAULT_COMPONENTS if n_components is None else checks.whole_number(n_components, "n_components", 1)
@@ -215,7 +215,7 @@ class LatentPrior:
         typicality, as in Glow's sampling temperature).
         """
         n = checks.whole_number(n, "n", 1)
-        seed = checks.whole_number(seed, "seed", 0)
+        seed = checks.seed(seed)
         checks.number(temperature, "temperature", 0)
         rng = np.random.default_rng([seed, 7])
         if labels is None:
