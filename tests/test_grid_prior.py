@@ -73,7 +73,7 @@ def test_an_autoregressive_prior_with_label_dropout_is_guided():
     np.testing.assert_array_equal(prior.sample(4, asked[:4], frames=6, seed=3, guidance=3.0),
                                   prior.sample(4, asked[:4], frames=6, seed=3, guidance=3.0))
     assert GridPrior(prior.network, **{k: v for k, v in prior.to_dict().items()
-                                       if k not in ("version", "summary_dim", "onset_columns", "onset_dim")}).label_dropout == pytest.approx(0.3)
+                                       if k not in ("version", "summary_dim", "onset_columns", "onset_dim", "onset_kind")}).label_dropout == pytest.approx(0.3)
     unguided = GridPrior.fit(z, lv, labels, num_classes=2, kind="autoregressive", steps=2, **TINY)
     assert unguided.label_dropout == 0 and not unguided.guidable
     with pytest.raises(ParameterError, match="guidance=2.0: .*label dropout 0"):
@@ -82,26 +82,25 @@ def test_an_autoregressive_prior_with_label_dropout_is_guided():
         GridPrior.fit(z, lv, labels, num_classes=2, kind="autoregressive", steps=1, label_dropout=1, **TINY)
 
 
-@pytest.mark.parametrize("summary_dim, guidance, onset", [(0, 1.0, 0), (2, 1.0, 0), (0, 2.5, 0), (2, 2.5, 3)])
+@pytest.mark.parametrize("summary_dim, guidance, onset", [(0, 1.0, 0), (2, 1.0, 0), (0, 2.5, 0), (2, 2.5, 3), (0, 1.0, 2)])
 def test_autoregressive_sampling_with_cached_activations_matches_the_whole_network(summary_dim, guidance, onset):
     """Sampling keeps each causal convolution's recent inputs instead of re-running the network
     over the context: the drawn sequence must be exactly what the whole network, run over that
     sequence with teacher forcing, predicts for every frame (longer than the receptive field);
-    with an onset, the first frames are the drawn onset coefficients' columns instead."""
+    with an onset, the first frames are the drawn start's columns instead."""
     from vae_audio.modeling.grid_prior import _MIN_LOG_SIGMA
 
     z, lv, labels = codes()
     prior = GridPrior.fit(z, lv, labels, num_classes=2, kind="autoregressive", steps=2, summary_dim=summary_dim,
-                          label_dropout=0.2, width=16, dilations=(1, 2, 4), batch_size=8, onset_columns=onset,
-                          onset_dim=4)
-    assert (prior.onset_columns, prior.onset_dim) == ((3, 4) if onset else (0, 0))
+                          label_dropout=0.2, width=16, dilations=(1, 2, 4), batch_size=8, onset_columns=onset)
+    assert (prior.onset_columns, prior.onset_dim) == (onset, onset * prior.dim)
     rng = np.random.default_rng(0)
     for w in prior.network.weights:  # trained weights are near their (partly zero) initial values
         w.assign(rng.normal(0.0, 0.3, w.shape).astype(np.float32))
     n, frames, temperature = 5, 20, 0.8  # receptive field 1 + 2 * 7 = 15 frames
     asked = np.array([0, 1, 0, 1, 1])
     noise = rng.standard_normal((n, frames, prior.dim)).astype(np.float32)
-    summaries = prior.sample_summaries(n, asked, seed=1) if summary_dim else None
+    summaries = prior.sample_summaries(n, asked, seed=1) if summary_dim or onset else None
     seq = codes_to_sequences(prior.sample(n, asked, frames=frames, noise=noise, summaries=summaries,
                                           temperature=temperature, guidance=guidance))
     seq = (seq - prior.mean) / prior.std
@@ -121,8 +120,7 @@ def test_autoregressive_sampling_with_cached_activations_matches_the_whole_netwo
     sigma = np.exp(_MIN_LOG_SIGMA + np.logaddexp(0.0, log_sigma - _MIN_LOG_SIGMA))
     expected = mu + temperature * sigma * noise
     if onset:
-        onset_mean, onset_basis = prior.onset
-        expected[:, :onset] = (onset_mean + summaries[:, :4] @ onset_basis).reshape(n, onset, prior.dim)
+        expected[:, :onset] = summaries[:, :prior.onset_dim].reshape(n, onset, prior.dim)
     np.testing.assert_allclose(seq, expected, rtol=1e-3, atol=1e-3)
     assert np.abs(seq).mean() > 0.1  # a non-trivial network
 
@@ -443,39 +441,47 @@ def test_a_summary_conditioned_prior_picks_a_mode_per_clip_and_travels_in_the_bu
         bundle.load_model(broken)
 
 
-def test_a_prior_with_a_drawn_onset_starts_each_sample_in_one_mode_and_travels_in_the_bundle(grid_with_prior, tmp_path):
+def test_a_prior_with_a_drawn_onset_starts_each_sample_from_a_training_onset_and_travels_in_the_bundle(
+        grid_with_prior, tmp_path):
     """Class 1 starts either 2 above or 2 below its level (the first two of six columns). A
-    network drawing the first column from nothing has one Gaussian for both starts; drawn with
-    the clip summary from the joint mixture, each onset commits to one of them, and the onset is
-    saved in the summary file, checked and reloaded."""
+    network drawing the first column from nothing has one Gaussian for both starts; drawn from
+    the kernel density over the training clips' onsets, each sample starts from one training
+    clip's onset (plus the kernel's noise), with that clip's summary; the density is saved in
+    the summary file, checked and reloaded."""
     import shutil
 
     z, lv, labels = codes(48)
     z[1::4, :, :2] += 2.0
     z[3::4, :, :2] -= 2.0
     prior = GridPrior.fit(z, lv, labels, num_classes=2, steps=300, learning_rate=3e-3, summary_dim=2,
-                          onset_columns=2, onset_dim=3, **TINY)
-    assert prior.to_dict()["onset_columns"] == 2 and prior.onset[1].shape == (3, 2 * 6)
-    assert "first 2 columns" in prior.describe()
+                          onset_columns=2, **TINY)
+    assert prior.to_dict()["onset_kind"] == "kernel" and prior.onset_dim == 2 * 6 and prior.start.latent_dim == 14
+    assert "first 2 columns drawn from the training clips'" in prior.describe()
     out = prior.sample(200, np.array([0, 1] * 100), frames=6, seed=3)
     start = out[1::2, :, :2].mean(axis=(1, 2, 3)) - 1.0  # class 1's onsets relative to its level
     assert np.mean(np.abs(np.abs(start) - 2.0) < 0.5) > 0.9, start  # at +2 or -2, not between
     assert 0.25 < np.mean(start > 0) < 0.75  # both starts are drawn
     np.testing.assert_array_equal(out, prior.sample(200, np.array([0, 1] * 100), frames=6, seed=3))
     assert prior.sample(3, np.array([1, 1, 0]), frames=1, seed=3).shape == (3, 3, 1, 2)  # shorter than the onset
-    with pytest.raises(ParameterError, match="onset_columns=2: an onset is drawn with the clip summary"):
-        GridPrior.fit(z, lv, labels, steps=1, onset_columns=2, **TINY)
     assert GridPrior.fit(z, lv, labels, steps=1, summary_dim=2, onset_columns=7, **TINY).onset_columns == 6  # capped
+    with pytest.raises(ParameterError, match="onset_noise=-0.1"):
+        GridPrior.fit(z, lv, labels, steps=1, onset_columns=2, onset_noise=-0.1, **TINY)
+    # without noise and without a summary, a sample's onset is exactly one training clip's of its class
+    exact = GridPrior.fit(z, lv, labels, num_classes=2, steps=1, onset_columns=2, onset_noise=0.0, **TINY)
+    assert exact.summary is None and exact.start.latent_dim == 12
+    drawn = exact.sample(20, np.array([1] * 20), frames=4, seed=5)[:, :, :2]
+    gap = np.abs(drawn[:, None] - z[labels == 1][None, :, :, :2]).max(axis=(2, 3, 4)).min(axis=1)
+    assert np.all(gap < 2e-2), gap  # float16 storage
 
     loaded, trained = grid_with_prior
     x, lab = toy(24)
     z_mean, z_log_var = trained.encode(x, lab)
     onset_prior = GridPrior.fit(z_mean, z_log_var, lab, num_classes=2, steps=20, summary_dim=3, onset_columns=2,
-                                onset_dim=4, **TINY)
+                                **TINY)
     path = bundle.save_model(models.VAE(trained.encoder, trained.decoder), tmp_path / "m", recipe=RECIPE,
                              label_names=["low", "high"], prior=onset_prior)
     again = bundle.load_model(path)
-    assert (again.prior.onset_columns, again.prior.onset_dim) == (2, 4)
+    assert (again.prior.onset_columns, again.prior.onset_dim) == (2, 2 * onset_prior.dim)
     np.testing.assert_array_equal(again.prior.sample(4, np.array([0, 1, 0, 1]), frames=5, seed=2),
                                   onset_prior.sample(4, np.array([0, 1, 0, 1]), frames=5, seed=2))
     walk = generate.interpolate_prior(again, steps=3, label="low", seeds=(1, 2))
@@ -483,7 +489,45 @@ def test_a_prior_with_a_drawn_onset_starts_each_sample_in_one_mode_and_travels_i
     broken = tmp_path / "broken"
     shutil.copytree(path, broken)
     cfg = json.loads((broken / "config.json").read_text())
-    cfg["latent_prior"]["onset_dim"] = 5
+    cfg["latent_prior"]["onset_columns"] = 3
     (broken / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(BundleError, match="prior_summary.npz: onset of shape"):
+    with pytest.raises(BundleError, match="prior_summary.npz: the starts' density is over"):
         bundle.load_model(broken)
+    cfg["latent_prior"].update(onset_columns=2, onset_kind="beam")
+    (broken / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(BundleError, match="corrupt prior settings.*onset 'beam'"):
+        bundle.load_model(broken)
+
+
+def test_a_bundle_saved_with_a_mixture_onset_still_loads_and_samples_the_same(grid_with_prior, tmp_path):
+    """Priors saved before the kernel onset drew their first columns from a Gaussian mixture over
+    (principal coefficients of the onset, summary) and wrote no ``onset_kind``; such a bundle
+    loads, and its samples start from ``mean + coefficients @ basis``."""
+    from vae_audio.modeling.latent_prior import LatentPrior
+
+    loaded, trained = grid_with_prior
+    x, lab = toy(24)
+    z_mean, z_log_var = trained.encode(x, lab)
+    fitted = GridPrior.fit(z_mean, z_log_var, lab, num_classes=2, steps=5, summary_dim=3, **TINY)
+    rng = np.random.default_rng(4)
+    basis = rng.normal(0.0, 0.5, (4, 2 * fitted.dim)).astype(np.float32)
+    mean = rng.normal(0.0, 1.0, 2 * fitted.dim).astype(np.float32)
+    rows = rng.normal(0.0, 1.0, (len(lab), 4 + 3))
+    legacy = GridPrior(fitted.network, **{k: v for k, v in fitted.to_dict().items()
+                                          if k not in ("version", "summary_dim", "onset_columns", "onset_dim",
+                                                       "onset_kind")},
+                       summary=fitted.summary, start=LatentPrior.fit(rows, np.full_like(rows, -20.0), lab,
+                                                                     num_classes=2, n_components=1),
+                       onset_columns=2, onset=(mean, basis))
+    path = bundle.save_model(models.VAE(trained.encoder, trained.decoder), tmp_path / "m", recipe=RECIPE,
+                             label_names=["low", "high"], prior=legacy)
+    cfg = json.loads((path / "config.json").read_text())
+    assert cfg["latent_prior"].pop("onset_kind") == "mixture" and cfg["latent_prior"]["onset_dim"] == 4
+    (path / "config.json").write_text(json.dumps(cfg))  # as the landed main wrote it
+    again = bundle.load_model(path).prior
+    assert again.onset is not None and again.onset_dim == 4 and "from a mixture" in again.describe()
+    drawn = again.sample(3, np.array([0, 1, 1]), frames=4, seed=6, temperature=0.0)
+    starts = again.sample_summaries(3, np.array([0, 1, 1]), seed=6)
+    expected = (mean + starts[:, :4] @ basis).reshape(3, 2, -1) * again.std + again.mean
+    np.testing.assert_allclose(codes_to_sequences(drawn)[:, :2], expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(drawn, legacy.sample(3, np.array([0, 1, 1]), frames=4, seed=6, temperature=0.0))

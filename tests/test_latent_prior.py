@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vae_audio.errors import BundleError, ParameterError
-from vae_audio.modeling.latent_prior import LatentPrior
+from vae_audio.modeling.latent_prior import KernelDensity, LatentPrior
 
 CENTRES = np.array([[6.0, 0.0, 0.0], [0.0, 6.0, 0.0], [0.0, 0.0, 6.0]])
 
@@ -228,3 +228,54 @@ def test_prior_must_fit_the_model(conditional, tmp_path):
     assert model.prior is fitted and fitted.classes == (0, 1, 2)
     with pytest.raises(ParameterError, match="pass the training labels"):
         model.fit_prior(np.zeros((4, *CONFIG.shape), np.float32))
+
+
+def test_kernel_density_draws_a_training_point_of_the_class_plus_its_noise():
+    """Each draw is one point of the requested class (uniformly chosen) plus bandwidth * N(0, I):
+    with a small bandwidth every draw sits next to a point of its class, the residuals have the
+    bandwidth's spread, every point gets used, and the same seed gives the same draws."""
+    rng = np.random.default_rng(0)
+    points = rng.normal(0.0, 5.0, (30, 4))
+    labels = np.repeat(np.arange(3), 10)
+    kernel = KernelDensity(points, [0.1, 0.1, 0.1, 0.3], labels)
+    assert kernel.latent_dim == 4 and kernel.conditional and kernel.classes == (0, 1, 2)
+    asked = np.array([0, 1, 2] * 400)
+    draws = kernel.sample(len(asked), asked, seed=3)
+    dist = np.abs(draws[:, None] - kernel.points[None]).max(axis=2)
+    nearest = dist.argmin(axis=1)
+    np.testing.assert_array_equal(labels[nearest], asked)  # from a point of the asked class
+    residual = draws - kernel.points[nearest]
+    np.testing.assert_allclose(residual.std(axis=0), [0.1, 0.1, 0.1, 0.3], rtol=0.1)
+    assert len(np.unique(nearest)) == 30
+    np.testing.assert_array_equal(draws, kernel.sample(len(asked), asked, seed=3))
+    assert not np.array_equal(draws, kernel.sample(len(asked), asked, seed=4))
+    exact = kernel.sample(50, 1, seed=1, temperature=0.0)  # no noise: the class's points themselves
+    assert np.all(np.abs(exact[:, None] - kernel.points[labels == 1][None]).max(axis=2).min(axis=1) == 0)
+    unconditional = KernelDensity(points, 0.0)
+    assert not unconditional.conditional
+    assert np.isin(unconditional.sample(5, seed=2), unconditional.points).all()
+    with pytest.raises(ParameterError, match=r"no training vectors of class\(es\) \[3\]"):
+        kernel.sample(2, np.array([0, 3]))
+
+
+def test_kernel_density_round_trips_its_bytes_and_refuses_bad_ones():
+    rng = np.random.default_rng(1)
+    kernel = KernelDensity(rng.normal(0.0, 1.0, (6, 3)), 0.25, np.array([0, 0, 1, 1, 2, 2]))
+    again = KernelDensity.from_bytes(kernel.to_bytes())
+    np.testing.assert_array_equal(again.points, kernel.points)  # float16 values, stored as they are kept
+    np.testing.assert_array_equal(again.sample(4, np.array([0, 1, 2, 2]), seed=5),
+                                  kernel.sample(4, np.array([0, 1, 2, 2]), seed=5))
+    assert KernelDensity.from_bytes(KernelDensity(kernel.points, 0.1).to_bytes()).labels is None
+    with pytest.raises(BundleError, match="kernel.npz: corrupt kernel density"):
+        KernelDensity.from_bytes(b"not an archive", name="kernel.npz")
+    import io
+    buf = io.BytesIO()
+    np.savez(buf, points=np.ones((3, 2)), bandwidth=np.ones(3))
+    with pytest.raises(BundleError, match="corrupt kernel density"):
+        KernelDensity.from_bytes(buf.getvalue())
+    with pytest.raises(ParameterError, match="bandwidth must be finite numbers >= 0"):
+        KernelDensity(np.ones((3, 2)), -1.0)
+    with pytest.raises(ParameterError, match="finite points"):
+        KernelDensity(np.full((3, 2), np.nan), 0.1)
+    with pytest.raises(ParameterError, match="labels must be 3 class indices"):
+        KernelDensity(np.ones((3, 2)), 0.1, np.array([0, 1]))

@@ -14,8 +14,8 @@ Layout of a bundle folder::
       prior.keras      (optional, grid latents) the learned prior network
                        (:class:`~vae_audio.modeling.grid_prior.GridPrior`); its family, version, latent
                        layout and standardization are in ``config.json["latent_prior"]``
-      prior_summary.npz  (with a summary-conditioned grid prior) the clip-summary projection
-                       and its Gaussian mixture
+      prior_summary.npz  (a grid prior with a clip summary or an onset) the summary's projection
+                       and the density each sample's start (onset, summary) is drawn from
 
 Generation samples from the prior instead of N(0, I) when the bundle has one.
 
@@ -201,7 +201,7 @@ def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
                 name = prior_info["file"]
                 if name == GRID_PRIOR_FILE:
                     prior.save(tmp / name)
-                    if prior.summary is not None:
+                    if prior.start is not None:
                         (tmp / GRID_PRIOR_SUMMARY_FILE).write_bytes(prior.summary_bytes())
                         files[GRID_PRIOR_SUMMARY_FILE] = _file_entry(tmp / GRID_PRIOR_SUMMARY_FILE)
                 else:
@@ -339,7 +339,8 @@ def load_model(directory: str | os.PathLike) -> TrainedModel:
             from .grid_prior import GridPrior
 
             path = _checked_file(root, info, GRID_PRIOR_FILE)
-            summary = _checked_file(root, info, GRID_PRIOR_SUMMARY_FILE) if prior_info.get("summary_dim") else None
+            summary = (_checked_file(root, info, GRID_PRIOR_SUMMARY_FILE)
+                       if prior_info.get("summary_dim") or prior_info.get("onset_columns") else None)
             prior = GridPrior.load(path, prior_info, summary_path=summary)
             reason = prior.mismatch(tuple(decoder.input[models.LATENT_KEY].shape[1:]), num_classes)
         else:

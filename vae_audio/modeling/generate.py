@@ -215,7 +215,9 @@ def interpolate_prior(model, *, steps: int = 8, label: int | str | None = None, 
     The prior turns standard-normal draws into codes deterministically (see
     :meth:`vae_audio.modeling.grid_prior.GridPrior.sample`); the two ends are the draws of ``seeds`` and the
     points between lie on the great circle joining them (:func:`vae_audio.modeling.grid_prior.slerp`), so
-    every point is itself a typical draw and decodes to a sample of the requested ``label``.
+    every point is itself a typical draw and decodes to a sample of the requested ``label``. A
+    prior that draws each sample's start (clip summary, onset) moves it on the straight line
+    between the two ends' starts.
     (Mixing two grid codes directly, as :func:`interpolate` does, blends two spectrograms rather
     than morphing one sound into another.) ``frames``: spectrogram frames per sample (default:
     the training window). Returns waveforms ``(steps, n_samples)``.
@@ -240,7 +242,7 @@ def interpolate_prior(model, *, steps: int = 8, label: int | str | None = None, 
     if model.label_names:
         lab = np.full(steps, model.label_index(label) if label is not None else 0, dtype=np.int32)
     summaries = None
-    if prior.summary is not None:  # the two ends' clip summaries, and the straight line between them
+    if prior.start is not None:  # the two ends' starts (onset, clip summary), and the straight line between them
         ends = [prior.sample_summaries(1, None if lab is None else lab[:1], seed=s) for s in seeds]
         t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
         summaries = (1.0 - t) * ends[0] + t * ends[1]

@@ -29,9 +29,9 @@ posterior, which is what the decoder learned to decode).
 
 Storage: the network is a Keras file (``prior.keras`` in a bundle); everything else (family,
 latent layout, standardization, sampling defaults) is a JSON-ready dict from :meth:`GridPrior.to_dict`,
-and a summary-conditioned prior adds a ``.npz`` file (:meth:`GridPrior.summary_bytes`;
-``prior_summary.npz`` in a bundle), which also holds the onset of a prior that draws its first
-columns with the summary (``onset_columns``).
+and a prior conditioned on a clip summary or drawing its onset adds a ``.npz`` file
+(:meth:`GridPrior.summary_bytes`; ``prior_summary.npz`` in a bundle): the summary's projection and
+the density its first columns and summary are drawn from (:meth:`GridPrior.fit`, ``onset_columns``).
 """
 
 from __future__ import annotations
@@ -72,11 +72,10 @@ DEFAULT_SAMPLING_STEPS = 40
 #: classifier-free guidance scale of a conditional diffusion prior (1 = none)
 DEFAULT_GUIDANCE = 2.0
 _LABEL_DROPOUT = 0.1
-#: principal directions of the first columns kept by a prior that draws its onset (``onset_columns > 0``)
-DEFAULT_ONSET_DIM = 32
-#: Gaussian components per class of the mixture over (onset coefficients, clip summary), at most
-#: (capped by :class:`~vae_audio.modeling.latent_prior.LatentPrior` so each has enough points)
-ONSET_COMPONENTS = 12
+#: standard deviation of the noise added to a training clip's first columns (standardized latent
+#: units) and summary (unit-variance numbers) when a prior draws its onset (``onset_columns > 0``);
+#: the datasets' defaults are 0.2 (FSDD) and 0.6 (synth), see :mod:`vae_audio.data.datasets`
+DEFAULT_ONSET_NOISE = 0.3
 
 
 def _default_dropout(kind: str) -> float:
@@ -185,8 +184,8 @@ class GridPrior:
 
     def __init__(self, network, *, kind: str, n_freq: int, channels: int, num_classes: int | None,
                  mean: Sequence[float], std: Sequence[float], width: int, dilations: Sequence[int],
-                 train_frames: int, steps_trained: int = 0, summary=None, label_dropout: float | None = None,
-                 onset=None, temperature: float | None = None):
+                 train_frames: int, steps_trained: int = 0, summary=None, start=None, onset_columns: int = 0,
+                 onset=None, label_dropout: float | None = None, temperature: float | None = None):
         if kind not in PRIOR_KINDS:
             raise ParameterError(f"kind={kind!r}: expected one of {', '.join(map(repr, PRIOR_KINDS))}")
         self.network = network
@@ -201,10 +200,18 @@ class GridPrior:
             raise ParameterError(f"GridPrior: mean and std must be {dim} finite numbers (std > 0)")
         self.width, self.dilations = int(width), tuple(int(d) for d in dilations)
         self.train_frames, self.steps_trained = int(train_frames), int(steps_trained)
-        #: the clip summary the network is conditioned on, or None: ``(mean, basis, LatentPrior)``
+        #: the clip summary the network is conditioned on, or None: ``(mean (dim,), basis (dim, k))``,
+        #: the summary of a clip being ``(its columns' average - mean) @ basis``
         self.summary = summary
-        #: how the first columns are drawn, or None (the network draws them): ``(mean (K * dim,),
-        #: basis (k_onset, K * dim))``, the onset of ``K`` columns as ``mean + coefficients @ basis``
+        #: the density each sample's start is drawn from, or None: rows ``[onset numbers | summary]``
+        #: per class (a :class:`~vae_audio.modeling.latent_prior.KernelDensity` for a prior that
+        #: draws its onset, a :class:`~vae_audio.modeling.latent_prior.LatentPrior` for a summary alone)
+        self.start = start
+        #: how many first columns of a sample come from its start's draw instead of the network (0: none)
+        self.onset_columns = int(onset_columns)
+        #: for a prior saved with a mixture onset (before the kernel): ``(mean (K * dim,), basis
+        #: (k_onset, K * dim))``, the columns being ``mean + numbers @ basis``; else None (the
+        #: onset numbers are the standardized columns themselves)
         self.onset = onset
         #: fraction of training examples whose label was replaced by "no label" (what guidance needs)
         self.label_dropout = float(_default_dropout(kind) if label_dropout is None else label_dropout)
@@ -221,14 +228,9 @@ class GridPrior:
         return self.n_freq * self.channels
 
     @property
-    def onset_columns(self) -> int:
-        """How many first latent columns are drawn from the clip's mixture, not by the network (0: none)."""
-        return 0 if self.onset is None else self.onset[0].size // self.dim
-
-    @property
     def onset_dim(self) -> int:
-        """Numbers of the onset coefficients at the start of each :meth:`sample_summaries` draw (0: none)."""
-        return 0 if self.onset is None else len(self.onset[1])
+        """Numbers of the onset at the start of each :meth:`sample_summaries` row (0: no onset)."""
+        return len(self.onset[1]) if self.onset is not None else self.onset_columns * self.dim
 
     @property
     def conditional(self) -> bool:
@@ -255,8 +257,9 @@ class GridPrior:
     def describe(self) -> str:
         """One line for reports, e.g. ``"learned autoregressive prior (1500 steps)"``."""
         summary = f", conditioned on a {self.summary[1].shape[1]}-number clip summary" if self.summary else ""
-        if self.onset is not None:
-            summary += f", its first {self.onset_columns} columns drawn with it"
+        if self.onset_columns:
+            summary += (f", its first {self.onset_columns} columns drawn from "
+                        + ("a mixture" if self.onset is not None else "the training clips' (kernel density)"))
         if self.temperature is not None:
             summary += f", sampled at temperature {self.temperature:g}"
         return f"learned {self.kind} prior ({self.steps_trained} steps{summary})"
@@ -272,7 +275,7 @@ class GridPrior:
             batch_size: int = 64, learning_rate: float = 1e-3, width: int = 128,
             dilations: Sequence[int] = (1, 2, 4, 8, 1, 2, 4, 8), seed: int = 0,
             summary_dim: int = DEFAULT_SUMMARY_DIM, label_dropout: float | None = None,
-            onset_columns: int = 0, onset_dim: int = DEFAULT_ONSET_DIM, temperature: float | None = None,
+            onset_columns: int = 0, onset_noise: float = DEFAULT_ONSET_NOISE, temperature: float | None = None,
             verbose: int = 0) -> "GridPrior":
         """Train a prior on encoder outputs of the training set.
 
@@ -287,14 +290,15 @@ class GridPrior:
         label_dropout : fraction in [0, 1) of training examples of a conditional prior that see
             "no label" instead of theirs, so that sampling can be guided (classifier-free
             guidance); default 0.1 for diffusion, 0 for autoregressive.
-        onset_columns, onset_dim : with ``onset_columns = K > 0`` (autoregressive, with a clip
-            summary) the first ``K`` columns of a sample are not drawn by the network one by one
-            but together with the clip summary: the training clips' first ``K`` columns are
-            projected on their top ``onset_dim`` principal directions, and the summary's Gaussian
-            mixture (:data:`ONSET_COMPONENTS` per class) is fitted to the coefficients and the
-            summary jointly, so each sample starts from one coherent attack that agrees with its
-            summary, and the network continues from it. The network itself trains as without;
-            ``K`` is capped at the codes' number of columns.
+        onset_columns, onset_noise : with ``onset_columns = K > 0`` (autoregressive) the first ``K``
+            columns of a sample are not drawn by the network one by one: the sample starts from
+            the first ``K`` columns of a training clip of its class, chosen at random, plus Gaussian
+            noise of ``onset_noise`` standard deviations (a kernel density over the training
+            clips' onsets, :class:`~vae_audio.modeling.latent_prior.KernelDensity`; with a clip
+            summary, the same clip's summary with the same noise, so attack and summary agree),
+            and the network continues from it. The network itself trains as without; ``K`` is
+            capped at the codes' number of columns. Without an onset a summary is drawn from a
+            Gaussian mixture per class.
         temperature : the prior's default sampling temperature (> 0; saved with it), or None for the
             family's :data:`DEFAULT_TEMPERATURE`.
         verbose : Keras ``fit`` verbosity (0 silent, 2 one line per 500 steps).
@@ -307,11 +311,8 @@ class GridPrior:
         batch_size = checks.whole_number(batch_size, "batch_size", 1)
         width = checks.whole_number(width, "width", 1)
         summary_dim = checks.whole_number(summary_dim, "summary_dim", 0) if kind == "autoregressive" else 0
-        onset_columns = checks.whole_number(onset_columns, "onset_columns", 0)
-        onset_dim = checks.whole_number(onset_dim, "onset_dim", 1)
-        if onset_columns and not summary_dim:
-            raise ParameterError(f"onset_columns={onset_columns}: an onset is drawn with the clip summary; "
-                                 "it needs an autoregressive prior with summary_dim > 0")
+        onset_columns = checks.whole_number(onset_columns, "onset_columns", 0) if kind == "autoregressive" else 0
+        onset_noise = checks.number(onset_noise, "onset_noise", 0)
         dilations = tuple(checks.whole_number(d, "dilations", 1) for d in dilations)
         dropout = _default_dropout(kind) if label_dropout is None else checks.number(label_dropout, "label_dropout",
                                                                                       0, 1, hi_open=True)
@@ -341,15 +342,15 @@ class GridPrior:
         seq, sd = (seq - mean) / std, sd / std
         n_labels = (num_classes + 1) if num_classes is not None else 1  # last index: "no label"
         lab = labels if labels is not None else np.zeros(n, np.int32)
-        summary = onset = None
-        if summary_dim:
-            summary, onset = _fit_summary(seq, lab if labels is not None else None, num_classes, summary_dim, seed,
-                                          onset_columns, onset_dim)
-            summary_dim = summary[1].shape[1]
+        summary = start = None
+        if summary_dim or onset_columns:
+            summary, start = _fit_start(seq, labels, num_classes, summary_dim, seed, onset_columns, onset_noise)
+            summary_dim = 0 if summary is None else summary[1].shape[1]
         network = _build_network(kind, n_freq * channels, n_labels, int(width), dilations, seed, summary_dim)
         prior = cls(network, kind=kind, n_freq=n_freq, channels=channels, num_classes=num_classes, mean=mean,
-                    std=std, width=width, dilations=dilations, train_frames=frames, summary=summary,
-                    label_dropout=dropout if num_classes is not None else 0.0, onset=onset, temperature=temperature)
+                    std=std, width=width, dilations=dilations, train_frames=frames, summary=summary, start=start,
+                    onset_columns=onset_columns, label_dropout=dropout if num_classes is not None else 0.0,
+                    temperature=temperature)
         if summary is not None:
             s_mean, s_basis = tf.constant(summary[0]), tf.constant(summary[1])
 
@@ -410,8 +411,8 @@ class GridPrior:
         Sampling is a deterministic function of them (autoregressive: each column's innovation;
         diffusion: the starting noise of DDIM), so they are the prior's own latent: see
         :func:`prior_noise` and :func:`slerp` for an interpolation between two samples.
-        ``summaries`` ``(n, k)``: a summary-conditioned prior's clip summaries to use instead of
-        drawing them (:meth:`sample_summaries`; with an onset, its coefficients come first).
+        ``summaries`` ``(n, k)``: the rows of :meth:`sample_summaries` to start from instead of
+        drawing them (a prior with a clip summary or an onset: the onset's numbers, then the summary).
         """
         temperature = self.default_temperature if temperature is None else temperature
         if guidance is not None and guidance != 1.0 and not self.guidable:
@@ -421,7 +422,7 @@ class GridPrior:
         lab = np.zeros(n, np.int32) if labels is None else np.asarray(labels, np.int32)
         if noise is None:
             noise = prior_noise(n, frames, self.dim, seed)
-        if self.summary is not None and summaries is None:
+        if self.start is not None and summaries is None:
             summaries = self.sample_summaries(n, lab, seed=seed)
         out = []
         for start in range(0, n, batch_size):
@@ -438,14 +439,14 @@ class GridPrior:
         return sequences_to_codes(seq.astype(np.float32), self.n_freq)
 
     def sample_summaries(self, n: int, labels: np.ndarray | None = None, *, seed: int = 0) -> np.ndarray:
-        """Draw ``n`` clip summaries ``(n, k)`` from the summary's Gaussian mixture (of class
-        ``labels`` for a conditional prior); what :meth:`sample` conditions each sample on. For a
-        prior that draws its onset, each row is the :attr:`onset_dim` onset coefficients followed
-        by the summary proper."""
-        if self.summary is None:
-            raise ParameterError("this prior is not conditioned on a clip summary")
+        """Draw the starts of ``n`` samples ``(n, k)`` (of class ``labels`` for a conditional
+        prior) from :attr:`start`: each row is the :attr:`onset_dim` numbers of the onset (the
+        first :attr:`onset_columns` standardized columns), then the clip summary the network is
+        conditioned on, whichever the prior has."""
+        if self.start is None:
+            raise ParameterError("this prior draws neither a clip summary nor an onset")
         lab = None if not self.conditional else np.zeros(n, np.int32) if labels is None else labels
-        return self.summary[2].sample(int(n), lab, seed=int(seed)).astype(np.float32)
+        return self.start.sample(int(n), lab, seed=int(seed)).astype(np.float32)
 
     def _predict(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """One pass of the network as a compiled graph (:func:`~vae_audio.modeling.models.compiled_inference`):
@@ -489,10 +490,11 @@ class GridPrior:
         if summaries is not None:
             summaries = np.concatenate([summaries, np.zeros((pad, summaries.shape[1]), summaries.dtype)])
         onset = None
-        if self.onset is not None:  # the first columns, given by the drawn coefficients
-            k = self.onset_dim
-            onset = (self.onset[0] + summaries[:, :k] @ self.onset[1]).reshape(len(summaries), -1, dim)
-            summaries = summaries[:, k:]
+        if self.onset_columns:  # the first columns, given by the drawn rows
+            k, numbers = self.onset_dim, summaries[:, :self.onset_dim]
+            onset = (numbers if self.onset is None else self.onset[0] + numbers @ self.onset[1])
+            onset = onset.reshape(len(summaries), -1, dim)
+            summaries = summaries[:, k:] if self.summary is not None else None
         if guided:  # one pass over [labelled; "no label"] rows
             lab = np.concatenate([lab, np.full_like(lab, self.num_classes)])
             summaries = None if summaries is None else np.concatenate([summaries, summaries])
@@ -574,6 +576,7 @@ class GridPrior:
                 "steps_trained": self.steps_trained,
                 "summary_dim": 0 if self.summary is None else int(self.summary[1].shape[1]),
                 "onset_columns": self.onset_columns, "onset_dim": self.onset_dim,
+                "onset_kind": None if not self.onset_columns else "mixture" if self.onset is not None else "kernel",
                 "label_dropout": self.label_dropout, "temperature": self.temperature,
                 "mean": [float(v) for v in self.mean],
                 "std": [float(v) for v in self.std]}
@@ -586,19 +589,25 @@ class GridPrior:
         return path
 
     def summary_bytes(self) -> bytes:
-        """The clip summary (projection and its Gaussian mixture, and the onset's mean and directions
-        when the prior draws one) as ``.npz`` bytes (see :meth:`load`)."""
-        mean, basis, mixture = self.summary
-        onset = {} if self.onset is None else {"onset_mean": self.onset[0], "onset_basis": self.onset[1]}
+        """The clip summary's projection (``mean``, ``basis``), the density of the starts (``kernel``
+        or ``mixture``, as bytes) and a mixture onset's map (``onset_mean``, ``onset_basis``),
+        whichever the prior has, as ``.npz`` bytes (see :meth:`load`)."""
+        from .latent_prior import KernelDensity
+
+        arrays = {} if self.summary is None else {"mean": self.summary[0], "basis": self.summary[1]}
+        if self.onset is not None:
+            arrays.update(onset_mean=self.onset[0], onset_basis=self.onset[1])
+        arrays["kernel" if isinstance(self.start, KernelDensity) else "mixture"] = np.frombuffer(self.start.to_bytes(),
+                                                                                                np.uint8)
         buf = io.BytesIO()
-        np.savez(buf, mean=mean, basis=basis, mixture=np.frombuffer(mixture.to_bytes(), np.uint8), **onset)
+        np.savez(buf, **arrays)
         return buf.getvalue()
 
     @classmethod
     def load(cls, path: str | os.PathLike, settings: Mapping[str, Any],
              summary_path: str | os.PathLike | None = None) -> "GridPrior":
         """Read a prior saved by :meth:`save` with its :meth:`to_dict` (and the file of its
-        :meth:`summary_bytes` when ``settings["summary_dim"]`` is not 0); :class:`BundleError`
+        :meth:`summary_bytes` when ``settings`` name a summary or an onset); :class:`BundleError`
         naming the file if any is not a valid prior."""
         path = Path(path)
         if not isinstance(settings, Mapping) or settings.get("kind") not in PRIOR_KINDS:
@@ -618,13 +627,19 @@ class GridPrior:
             prior = cls(network, **{k: settings[k] for k in keys}, label_dropout=settings.get("label_dropout"),
                         temperature=_saved_temperature(settings.get("temperature")))
             summary_dim = int(settings.get("summary_dim", 0))
-            onset_shape = (int(settings.get("onset_columns", 0)), int(settings.get("onset_dim", 0)))
+            prior.onset_columns = int(settings.get("onset_columns", 0))
+            # priors saved before the kernel onset drew theirs from a mixture, and had no "onset_kind" key
+            onset_kind = settings.get("onset_kind", "mixture" if prior.onset_columns else None)
+            if onset_kind not in ((None,) if not prior.onset_columns else ("kernel", "mixture")):
+                raise ValueError(f"onset {onset_kind!r} with onset_columns={prior.onset_columns}")
+            onset_dim = int(settings.get("onset_dim", 0))
         except (KeyError, TypeError, ValueError, ParameterError) as exc:
             raise BundleError(f"{path}: corrupt prior settings ({type(exc).__name__}: {exc})") from None
-        if summary_dim:
+        if summary_dim or prior.onset_columns:
             if summary_path is None:
-                raise BundleError(f"{path}: a summary-conditioned prior, but no summary file was given")
-            prior.summary, prior.onset = _load_summary(Path(summary_path), prior.dim, summary_dim, *onset_shape)
+                raise BundleError(f"{path}: a prior with a clip summary or an onset, but no summary file was given")
+            prior.summary, prior.start, prior.onset = _load_start(Path(summary_path), prior.dim, summary_dim,
+                                                                  prior.onset_columns, onset_kind, onset_dim)
         expected = prior.dim * (2 if prior.kind == "autoregressive" else 1)
         if int(network.outputs[0].shape[-1]) != expected:
             raise BundleError(f"{path}: the network makes {network.outputs[0].shape[-1]} numbers per frame, "
@@ -638,30 +653,34 @@ def _saved_temperature(value: Any) -> float | None:
     return None if value is None else checks.number(value, "temperature", 0, lo_open=True)
 
 
-def _load_summary(path: Path, dim: int, k: int, onset_columns: int = 0, onset_dim: int = 0):
-    """``((mean, basis, mixture), onset or None)`` from a file of :meth:`GridPrior.summary_bytes`,
-    checked against the prior's settings."""
-    from .latent_prior import LatentPrior
+def _load_start(path: Path, dim: int, k: int, onset_columns: int, onset_kind: str | None, onset_dim: int):
+    """``(summary or None, start density, mixture onset map or None)`` from a file of
+    :meth:`GridPrior.summary_bytes`, checked against the prior's settings."""
+    from .latent_prior import KernelDensity, LatentPrior
 
+    kernel = onset_kind == "kernel"
     try:
         with np.load(path, allow_pickle=False) as data:
-            mean, basis, blob = data["mean"], data["basis"], data["mixture"].tobytes()
-            onset = (data["onset_mean"], data["onset_basis"]) if onset_columns else None
+            summary = (data["mean"], data["basis"]) if k else None
+            onset = (data["onset_mean"], data["onset_basis"]) if onset_kind == "mixture" else None
+            blob = data["kernel" if kernel else "mixture"].tobytes()
     except OSError as exc:
         raise BundleError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     except (ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise BundleError(f"{path}: not a prior summary file ({type(exc).__name__})") from None
-    if mean.shape != (dim,) or basis.shape != (dim, k):
-        raise BundleError(f"{path}: summary of shape {basis.shape}, the prior's settings say ({dim}, {k})")
+    if summary is not None and (summary[0].shape != (dim,) or summary[1].shape != (dim, k)):
+        raise BundleError(f"{path}: summary of shape {summary[1].shape}, the prior's settings say ({dim}, {k})")
     if onset is not None and (onset[0].shape != (onset_columns * dim,)
                               or onset[1].shape != (onset_dim, onset_columns * dim)):
         raise BundleError(f"{path}: onset of shape {onset[1].shape}, the prior's settings say "
                           f"({onset_dim}, {onset_columns * dim})")
-    mixture = LatentPrior.from_bytes(blob, name=str(path))
-    if mixture.latent_dim != k + onset_dim:
-        raise BundleError(f"{path}: the summary's mixture is over {mixture.latent_dim} numbers, expected {k + onset_dim}")
-    summary = (mean.astype(np.float32), basis.astype(np.float32), mixture)
-    return summary, None if onset is None else (onset[0].astype(np.float32), onset[1].astype(np.float32))
+    start = (KernelDensity if kernel else LatentPrior).from_bytes(blob, name=str(path))
+    width = k + (onset_columns * dim if kernel else onset_dim if onset is not None else 0)
+    if start.latent_dim != width:
+        raise BundleError(f"{path}: the starts' density is over {start.latent_dim} numbers, expected {width}")
+    if summary is not None:
+        summary = (summary[0].astype(np.float32), summary[1].astype(np.float32))
+    return summary, start, None if onset is None else (onset[0].astype(np.float32), onset[1].astype(np.float32))
 
 
 def _principal(x: np.ndarray, k: int):
@@ -673,31 +692,30 @@ def _principal(x: np.ndarray, k: int):
     return mean, vt[:k], sv[:k] / math.sqrt(max(1, len(x) - 1))
 
 
-def _fit_summary(seq: np.ndarray, labels: np.ndarray | None, num_classes: int | None, k: int, seed: int,
-                 onset_columns: int = 0, onset_dim: int = DEFAULT_ONSET_DIM):
-    """The clip summary of a summary-conditioned prior: the top ``k`` principal directions of the
-    clips' time-averaged (standardized) columns, scaled to unit variance, and a Gaussian mixture
-    (per class) over the summaries of the training clips. Returns ``((mean (dim,), basis (dim, k),
-    LatentPrior), onset)``. With ``onset_columns = K > 0`` the mixture is over the clip's first
-    ``K`` columns' top ``onset_dim`` principal coefficients (unit variance) joined with its summary,
-    and ``onset = (mean (K * dim,), basis (onset_dim, K * dim))`` maps coefficients back to
-    columns; otherwise ``onset`` is None."""
-    from .latent_prior import LatentPrior
+def _fit_start(seq: np.ndarray, labels: np.ndarray | None, num_classes: int | None, k: int, seed: int,
+               onset_columns: int, onset_noise: float):
+    """The clip summary of a summary-conditioned prior and the density of each sample's start.
 
-    avg = seq.mean(axis=1).astype(np.float64)
-    mean, directions, spread = _principal(avg, k)
-    basis = (directions.T / spread).astype(np.float32)
-    s = (avg - mean) @ basis
-    onset, components = None, None
+    The summary (``k > 0``) is the top ``k`` principal directions of the clips' time-averaged
+    (standardized) columns, scaled to unit variance: ``(mean (dim,), basis (dim, k))``, else None.
+    With ``onset_columns = K > 0`` the starts are a kernel density over the training clips' first
+    ``K`` columns joined with their summaries, bandwidth ``onset_noise``; otherwise a Gaussian
+    mixture (per class) over the summaries. Returns ``(summary, start)``."""
+    from .latent_prior import KernelDensity, LatentPrior
+
+    summary, rows = None, []
     if onset_columns:
-        first = seq[:, :onset_columns].reshape(len(seq), -1).astype(np.float64)
-        o_mean, o_directions, o_spread = _principal(first, onset_dim)
-        s = np.concatenate([(first - o_mean) @ o_directions.T / o_spread, s], axis=1)
-        onset = (o_mean.astype(np.float32), (o_spread[:, None] * o_directions).astype(np.float32))
-        components = ONSET_COMPONENTS
-    mixture = LatentPrior.fit(s, np.full_like(s, -20.0), labels, num_classes=num_classes, seed=seed,
-                              n_components=components)
-    return (mean.astype(np.float32), basis, mixture), onset
+        rows.append(seq[:, :onset_columns].reshape(len(seq), -1))
+    if k:
+        avg = seq.mean(axis=1).astype(np.float64)
+        mean, directions, spread = _principal(avg, k)
+        basis = (directions.T / spread).astype(np.float32)
+        summary = (mean.astype(np.float32), basis)
+        rows.append((avg - mean) @ basis)
+    if onset_columns:
+        return summary, KernelDensity(np.concatenate(rows, axis=1), onset_noise, labels)
+    s = rows[0]
+    return summary, LatentPrior.fit(s, np.full_like(s, -20.0), labels, num_classes=num_classes, seed=seed)
 
 
 def _bucket(n: int) -> int:
