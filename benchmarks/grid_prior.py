@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=300, help="conditional samples per row (default 300)")
     p.add_argument("--families", nargs="+", default=["autoregressive", "diffusion"],
                    help="families to train, each optionally with its network width and options: "
-                        "autoregressive:128, autoregressive:128:blocks=4:summary=16")
+                        "autoregressive:128, autoregressive:128:blocks=4:summary=16, "
+                        "autoregressive:128:blocks=4:summary=16:onset=6:noise=0.6")
     p.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 0.7, 0.5],
                    help="temperatures of the autoregressive rows (default 1.0 0.7 0.5)")
     p.add_argument("--guidances", type=float, nargs="+", default=[1.0, 2.0, 3.0],
@@ -111,8 +112,11 @@ def main(argv: list[str] | None = None) -> int:
                 extra["label_dropout"] = float(value)
             elif key == "onset":
                 extra["onset_columns"] = int(value)
+            elif key == "noise":
+                extra["onset_noise"] = float(value)
             else:
-                p.error(f"--families {spec!r}: unknown option {key!r} (width, blocks=N, summary=K, dropout=P, onset=K)")
+                p.error(f"--families {spec!r}: unknown option {key!r} "
+                        "(width, blocks=N, summary=K, dropout=P, onset=K, noise=H)")
         c0, w0 = time.process_time(), time.perf_counter()
         model.prior = GridPrior.fit(z_mean, z_log_var, train.labels.astype(np.int32), num_classes=k, kind=family,
                                     steps=args.steps, seed=0, **extra)
