@@ -105,8 +105,10 @@ display.plot_history(history.history);
 # small network on the codes: it reads the latent column by column and predicts a Gaussian for
 # the next one from the columns before it and the label (dilated causal convolutions).
 # Sampling runs it one column at a time, for as many columns as asked. On the synthetic notes
-# it is also conditioned on a clip summary, and a note's first columns (its attack) are drawn
-# together with that summary from a Gaussian mixture per label, as the printed line says.
+# it is also conditioned on a clip summary, and a sample's first columns (its attack) are not
+# drawn by the network: they are the attack of a training note of the label, chosen at random,
+# with noise added (a kernel density), with that note's summary, also noised; the network
+# continues from there, as the printed line says.
 
 # %%
 prior = training.fit_training_prior(vae, features, conditional=True, steps=settings.prior_steps, verbose=1)
@@ -242,7 +244,8 @@ display.players({"A": test.audio[a], "A -> B in 6 steps": steps.reshape(-1), "B"
 # %% [markdown]
 # **In the prior's own latent.** The prior turns standard-normal numbers into codes
 # deterministically, so those numbers are its latent: 6 points on the great circle between the
-# draws of two seeds each decode to a sample of the label, and neighbours sound alike.
+# draws of two seeds each decode to a sample of the label. Each sample's start (attack and
+# summary) moves on the straight line between the two ends' starts.
 
 # %%
 walk = generate.interpolate_prior(model, steps=6, label=int(test.labels[a]), seeds=(11, 12))
