@@ -256,6 +256,12 @@ def test_kernel_density_draws_a_training_point_of_the_class_plus_its_noise():
     assert np.isin(unconditional.sample(5, seed=2), unconditional.points).all()
     with pytest.raises(ParameterError, match=r"no training vectors of class\(es\) \[3\]"):
         kernel.sample(2, np.array([0, 3]))
+    with pytest.raises(ParameterError, match="labels: expected one class index or 2 indices"):
+        kernel.sample(2, np.array([0, 1, 2]))
+    with pytest.raises(ParameterError, match="n=0"):
+        kernel.sample(0)
+    with pytest.raises(ParameterError, match="temperature=-1"):
+        kernel.sample(2, temperature=-1)
 
 
 def test_kernel_density_round_trips_its_bytes_and_refuses_bad_ones():

@@ -331,20 +331,25 @@ class KernelDensity:
         """Draw ``n`` vectors ``(n, d)`` float32 (deterministic for a ``seed``); ``labels`` ``(n,)``
         class indices of a conditional density (each draw starts from a point of its class);
         ``temperature`` scales the bandwidth."""
-        rng = np.random.default_rng([int(seed), 7])
+        n = checks.whole_number(n, "n", 1)
+        rng = np.random.default_rng([checks.seed(seed), 7])
+        checks.number(temperature, "temperature", 0)
         if labels is None or self.labels is None:
-            idx = rng.integers(0, len(self.points), size=int(n))
+            idx = rng.integers(0, len(self.points), size=n)
         else:
-            lab = np.broadcast_to(np.asarray(labels), (int(n),))
+            lab = np.asarray(labels)
+            lab = np.full(n, lab) if lab.ndim == 0 else lab
+            if lab.shape != (n,) or not np.issubdtype(lab.dtype, np.integer):
+                raise ParameterError(f"labels: expected one class index or {n} indices, got shape {lab.shape}")
             missing = sorted(set(lab.tolist()) - set(self.classes))
             if missing:
                 raise ParameterError(f"labels: no training vectors of class(es) {missing}; "
                                      f"this density knows classes {list(self.classes)}")
-            idx = np.empty(int(n), np.int64)
+            idx = np.empty(n, np.int64)
             for c in np.unique(lab):
                 where = np.flatnonzero(lab == c)
                 idx[where] = rng.choice(np.flatnonzero(self.labels == c), size=len(where))
-        noise = rng.standard_normal((int(n), self.latent_dim)).astype(np.float32)
+        noise = rng.standard_normal((n, self.latent_dim)).astype(np.float32)
         return self.points[idx] + float(temperature) * self.bandwidth * noise
 
     def to_bytes(self) -> bytes:
