@@ -254,7 +254,7 @@ def test_kernel_density_draws_a_training_point_of_the_class_plus_its_noise():
     unconditional = KernelDensity(points, 0.0)
     assert not unconditional.conditional
     assert np.isin(unconditional.sample(5, seed=2), unconditional.points).all()
-    with pytest.raises(ParameterError, match=r"no training vectors of class\(es\) \[3\]"):
+    with pytest.raises(ParameterError, match=r"no training vectors for class\(es\) \[3\]"):
         kernel.sample(2, np.array([0, 3]))
     with pytest.raises(ParameterError, match="labels: expected one class index or 2 indices"):
         kernel.sample(2, np.array([0, 1, 2]))

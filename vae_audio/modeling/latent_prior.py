@@ -72,6 +72,19 @@ def _fit_mixture(points: np.ndarray, variances: np.ndarray, k: int, seed: int):
     return np.asarray(weights, np.float64), np.asarray(means, np.float64), np.asarray(covs, np.float64)
 
 
+def _class_labels(labels: Any, n: int, classes: tuple[int, ...], what: str, owner: str) -> np.ndarray:
+    """``labels`` (one class index or ``n`` indices) as an ``(n,)`` array, each a class in ``classes``
+    (:class:`ParameterError` naming ``what`` the ``owner`` lacks otherwise)."""
+    lab = np.asarray(labels)
+    lab = np.full(n, lab) if lab.ndim == 0 else lab
+    if lab.shape != (n,) or not np.issubdtype(lab.dtype, np.integer):
+        raise ParameterError(f"labels: expected one class index or {n} indices, got shape {lab.shape}")
+    missing = sorted(set(lab.tolist()) - set(classes))
+    if missing:
+        raise ParameterError(f"labels: no {what} for class(es) {missing}; this {owner} knows classes {list(classes)}")
+    return lab
+
+
 class LatentPrior:
     """A Gaussian mixture over latent vectors, optionally one set of components per class.
 
@@ -223,15 +236,7 @@ class LatentPrior:
         else:
             if not self.conditional:
                 raise ParameterError("labels: this latent prior is unconditional; pass labels=None")
-            lab = np.asarray(labels)
-            if lab.ndim == 0:
-                lab = np.full(n, lab)
-            if lab.shape != (n,) or not np.issubdtype(lab.dtype, np.integer):
-                raise ParameterError(f"labels: expected one class index or {n} indices, got shape {lab.shape}")
-            missing = sorted(set(lab.tolist()) - set(self.classes))
-            if missing:
-                raise ParameterError(f"labels: no prior components for class(es) {missing}; "
-                                     f"this prior knows classes {list(self.classes)}")
+            lab = _class_labels(labels, n, self.classes, "prior components", "prior")
             comps = np.empty(n, np.int64)
             for c in np.unique(lab):
                 pool = np.flatnonzero(self.component_labels == c)
@@ -337,14 +342,7 @@ class KernelDensity:
         if labels is None or self.labels is None:
             idx = rng.integers(0, len(self.points), size=n)
         else:
-            lab = np.asarray(labels)
-            lab = np.full(n, lab) if lab.ndim == 0 else lab
-            if lab.shape != (n,) or not np.issubdtype(lab.dtype, np.integer):
-                raise ParameterError(f"labels: expected one class index or {n} indices, got shape {lab.shape}")
-            missing = sorted(set(lab.tolist()) - set(self.classes))
-            if missing:
-                raise ParameterError(f"labels: no training vectors of class(es) {missing}; "
-                                     f"this density knows classes {list(self.classes)}")
+            lab = _class_labels(labels, n, self.classes, "training vectors", "density")
             idx = np.empty(n, np.int64)
             for c in np.unique(lab):
                 where = np.flatnonzero(lab == c)
