@@ -138,22 +138,19 @@ def _check_shape(shape: Any, name: str) -> tuple[int, int]:
     return dims  # type: ignore[return-value]
 
 
-def _check_arch(architecture: Any) -> str:
+def _builder_args(shape: Any, name: str, architecture: Any, latent_dim: Any, num_classes: Any,
+                  arch_kwargs: Mapping[str, Any]):
+    """The checked arguments of :func:`build_encoder` / :func:`build_decoder`: ``(shape, architecture,
+    latent_dim, num_classes, settings)``, defaults filled in."""
+    shape = _check_shape(shape, name)
     if architecture not in ARCHITECTURES:
         raise ConfigError(f"architecture={architecture!r}: expected one of {ARCHITECTURES}")
-    return architecture
-
-
-def _check_latent(latent_dim: Any, architecture: str) -> int:
-    if latent_dim is None:
-        return DEFAULT_LATENT_DIM[architecture]
-    return checks.whole_number(latent_dim, "latent_dim", 1, error=ConfigError)
-
-
-def _check_classes(num_classes: Any) -> int | None:
-    if num_classes is None:
-        return None
-    return checks.whole_number(num_classes, "num_classes", 2, error=ConfigError, note=" or None (unconditional)")
+    latent_dim = (DEFAULT_LATENT_DIM[architecture] if latent_dim is None
+                  else checks.whole_number(latent_dim, "latent_dim", 1, error=ConfigError))
+    if num_classes is not None:
+        num_classes = checks.whole_number(num_classes, "num_classes", 2, error=ConfigError,
+                                          note=" or None (unconditional)")
+    return shape, architecture, latent_dim, num_classes, _arch_settings(architecture, arch_kwargs)
 
 
 def _arch_settings(architecture: str, arch_kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -415,11 +412,8 @@ def build_encoder(input_shape: Sequence[int], *, architecture: str = DEFAULT_ARC
     ``keras.Model``: inputs ``{"spectrogram": (batch, freq, frames, 1)}`` (+ ``"label"`` (batch,)
     int32) -> ``[z_mean, z_log_var]``, each ``(batch, latent_dim)`` float32.
     """
-    shape = _check_shape(input_shape, "input_shape")
-    architecture = _check_arch(architecture)
-    latent_dim = _check_latent(latent_dim, architecture)
-    num_classes = _check_classes(num_classes)
-    settings = _arch_settings(architecture, arch_kwargs)
+    shape, architecture, latent_dim, num_classes, settings = _builder_args(input_shape, "input_shape", architecture, latent_dim,
+                                                                           num_classes, arch_kwargs)
     if architecture in GRID_ARCHITECTURES:
         return _record_spec(_grid_encoder(shape[0], latent_dim, num_classes, settings), architecture, shape,
                             latent_dim, num_classes, arch_kwargs)
@@ -469,11 +463,8 @@ def build_decoder(output_shape: Sequence[int], *, architecture: str = DEFAULT_AR
     ``keras.Model``: inputs ``{"z": (batch, latent_dim)}`` (+ ``"label"`` (batch,) int32) ->
     ``(batch, freq, frames, 1)`` float32 in [0, 1] (sigmoid).
     """
-    shape = _check_shape(output_shape, "output_shape")
-    architecture = _check_arch(architecture)
-    latent_dim = _check_latent(latent_dim, architecture)
-    num_classes = _check_classes(num_classes)
-    settings = _arch_settings(architecture, arch_kwargs)
+    shape, architecture, latent_dim, num_classes, settings = _builder_args(output_shape, "output_shape", architecture, latent_dim,
+                                                                           num_classes, arch_kwargs)
     if architecture in GRID_ARCHITECTURES:
         return _record_spec(_grid_decoder(shape[0], latent_dim, num_classes, settings), architecture, shape,
                             latent_dim, num_classes, arch_kwargs)
