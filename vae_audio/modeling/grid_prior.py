@@ -491,8 +491,8 @@ class GridPrior:
             summaries = np.concatenate([summaries, np.zeros((pad, summaries.shape[1]), summaries.dtype)])
         onset = None
         if self.onset_columns:  # the first columns, given by the drawn rows
-            k, numbers = self.onset_dim, summaries[:, :self.onset_dim]
-            onset = (numbers if self.onset is None else self.onset[0] + numbers @ self.onset[1])
+            k = self.onset_dim
+            onset = summaries[:, :k] if self.onset is None else self.onset[0] + summaries[:, :k] @ self.onset[1]
             onset = onset.reshape(len(summaries), -1, dim)
             summaries = summaries[:, k:] if self.summary is not None else None
         if guided:  # one pass over [labelled; "no label"] rows
@@ -597,8 +597,8 @@ class GridPrior:
         arrays = {} if self.summary is None else {"mean": self.summary[0], "basis": self.summary[1]}
         if self.onset is not None:
             arrays.update(onset_mean=self.onset[0], onset_basis=self.onset[1])
-        arrays["kernel" if isinstance(self.start, KernelDensity) else "mixture"] = np.frombuffer(self.start.to_bytes(),
-                                                                                                np.uint8)
+        key = "kernel" if isinstance(self.start, KernelDensity) else "mixture"
+        arrays[key] = np.frombuffer(self.start.to_bytes(), np.uint8)
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         return buf.getvalue()
@@ -703,19 +703,17 @@ def _fit_start(seq: np.ndarray, labels: np.ndarray | None, num_classes: int | No
     mixture (per class) over the summaries. Returns ``(summary, start)``."""
     from .latent_prior import KernelDensity, LatentPrior
 
-    summary, rows = None, []
-    if onset_columns:
-        rows.append(seq[:, :onset_columns].reshape(len(seq), -1))
+    summary = s = None
     if k:
         avg = seq.mean(axis=1).astype(np.float64)
         mean, directions, spread = _principal(avg, k)
         basis = (directions.T / spread).astype(np.float32)
-        summary = (mean.astype(np.float32), basis)
-        rows.append((avg - mean) @ basis)
-    if onset_columns:
-        return summary, KernelDensity(np.concatenate(rows, axis=1), onset_noise, labels)
-    s = rows[0]
-    return summary, LatentPrior.fit(s, np.full_like(s, -20.0), labels, num_classes=num_classes, seed=seed)
+        summary, s = (mean.astype(np.float32), basis), (avg - mean) @ basis
+    if not onset_columns:
+        return summary, LatentPrior.fit(s, np.full_like(s, -20.0), labels, num_classes=num_classes, seed=seed)
+    points = seq[:, :onset_columns].reshape(len(seq), -1)
+    points = points if s is None else np.concatenate([points, s], axis=1)
+    return summary, KernelDensity(points, onset_noise, labels)
 
 
 def _bucket(n: int) -> int:

@@ -412,8 +412,8 @@ def build_encoder(input_shape: Sequence[int], *, architecture: str = DEFAULT_ARC
     ``keras.Model``: inputs ``{"spectrogram": (batch, freq, frames, 1)}`` (+ ``"label"`` (batch,)
     int32) -> ``[z_mean, z_log_var]``, each ``(batch, latent_dim)`` float32.
     """
-    shape, architecture, latent_dim, num_classes, settings = _builder_args(input_shape, "input_shape", architecture, latent_dim,
-                                                                           num_classes, arch_kwargs)
+    shape, architecture, latent_dim, num_classes, settings = _builder_args(
+        input_shape, "input_shape", architecture, latent_dim, num_classes, arch_kwargs)
     if architecture in GRID_ARCHITECTURES:
         return _record_spec(_grid_encoder(shape[0], latent_dim, num_classes, settings), architecture, shape,
                             latent_dim, num_classes, arch_kwargs)
@@ -463,8 +463,8 @@ def build_decoder(output_shape: Sequence[int], *, architecture: str = DEFAULT_AR
     ``keras.Model``: inputs ``{"z": (batch, latent_dim)}`` (+ ``"label"`` (batch,) int32) ->
     ``(batch, freq, frames, 1)`` float32 in [0, 1] (sigmoid).
     """
-    shape, architecture, latent_dim, num_classes, settings = _builder_args(output_shape, "output_shape", architecture, latent_dim,
-                                                                           num_classes, arch_kwargs)
+    shape, architecture, latent_dim, num_classes, settings = _builder_args(
+        output_shape, "output_shape", architecture, latent_dim, num_classes, arch_kwargs)
     if architecture in GRID_ARCHITECTURES:
         return _record_spec(_grid_decoder(shape[0], latent_dim, num_classes, settings), architecture, shape,
                             latent_dim, num_classes, arch_kwargs)
