@@ -220,7 +220,8 @@ def test_generation_scores_keys_and_ranges(trained, data):
                 "conditional_count", "conditional_accuracy", "conditional_accuracy_ratio",
                 "conditional_inception_score", "conditional_frechet_distance", "prior_count",
                 "prior_inception_score", "prior_inception_score_ratio", "prior_frechet_distance",
-                "reference_count", "reference_frechet_distance"}
+                "reference_count", "reference_frechet_distance", "reference_frechet_distances",
+                "conditional_frechet_ratio", "prior_frechet_ratio"}
     assert set(result) == expected
     json.dumps(result, allow_nan=False)  # JSON-friendly
     assert result["num_classes"] == 4 and result["real_test_count"] == 80 and result["prior_count"] == 80
@@ -233,6 +234,20 @@ def test_generation_scores_keys_and_ranges(trained, data):
     assert result["conditional_accuracy_ratio"] == pytest.approx(
         result["conditional_accuracy"] / result["real_phase_accuracy"])
     assert result["real_phase_frechet_distance"] >= 0 and result["reference_frechet_distance"] > 0
+    assert result["reference_frechet_distances"] == [result["reference_frechet_distance"]]
+    assert result["conditional_frechet_ratio"] == pytest.approx(
+        result["conditional_frechet_distance"] / result["reference_frechet_distance"])
+    # the floor over disjoint reference sets is the median of each set's own distance
+    half = len(x_train[::3]) // 2
+    split = generation_scores(trained, real_test=x_test, real_test_labels=y_test, real_reference=x_train[::3],
+                              reference_sets=2)
+    each = [generation_scores(trained, real_test=x_test, real_test_labels=y_test,
+                              real_reference=x_train[::3][i * half:(i + 1) * half])["reference_frechet_distance"]
+            for i in range(2)]
+    assert split["reference_count"] == half and split["reference_frechet_distances"] == pytest.approx(each)
+    assert split["reference_frechet_distance"] == pytest.approx(np.mean(each))
+    with pytest.raises(ParameterError, match="reference_sets=0"):
+        generation_scores(trained, real_test=x_test, real_test_labels=y_test, real_reference=x_train, reference_sets=0)
     # a collapsed generator: inception score near 1, far from the real test set
     bad = generation_scores(trained, real_test=x_test, real_test_labels=y_test, prior_samples=collapsed,
                             conditional_samples=x_test, conditional_labels=(y_test + 1) % 4)

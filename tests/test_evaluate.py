@@ -172,6 +172,11 @@ def test_evaluate_writes_json_with_every_key(tiny_run, monkeypatch):
     assert gen["latent_prior"].startswith("fitted (")
     assert 0 <= gen["conditional_accuracy"] <= 1 and 1 <= gen["prior_inception_score"] <= 8 + 1e-9
     assert gen["prior_frechet_distance"] >= 0
+    # the floor: the median over disjoint training subsets of the test set's size
+    assert len(gen["reference_frechet_distances"]) >= 2
+    assert gen["reference_frechet_distance"] == pytest.approx(np.median(gen["reference_frechet_distances"]))
+    assert saved["summary"]["conditional_frechet_ratio"] == pytest.approx(
+        gen["conditional_frechet_distance"] / gen["reference_frechet_distance"])
     second = gen["second_judge"]  # the cepstral judge scores the same audio
     assert second["name"].startswith("cepstral")
     for key in ("real_test_accuracy", "conditional_accuracy_ratio", "prior_inception_score_ratio",
