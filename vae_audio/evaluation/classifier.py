@@ -707,7 +707,7 @@ def generation_scores(classifier, *, real_test: Any, real_test_labels: Any,
         Frechet distance, the floor a perfect generator would reach with this many clips.
     reference_sets : split ``real_reference`` into this many disjoint sets of equal size (in order)
         and report the median of their distances to the test clips: one set of 300 FSDD clips
-        lands anywhere from 10.8 to 14.5 from the test set, so one draw makes a noisy target.
+        lands anywhere from 9.1 to 14.9 from the test set, so one draw makes a noisy target.
     reconstructions : the model's reconstructions of the test clips (same order, so
         ``real_test_labels`` apply).
     splits : passed to :func:`~vae_audio.evaluation.scores.inception_score`.

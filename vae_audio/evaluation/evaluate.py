@@ -56,7 +56,7 @@ _FORMAT = "vae_audio.evaluation"
 #: Largest ``n_generate`` (as :data:`vae_audio.modeling.generate.MAX_GENERATE`).
 MAX_N_GENERATE = 10_000
 #: The real-vs-real floor of the Frechet distances is the median over up to this many disjoint
-#: training subsets of the test set's size (one subset of FSDD's lands 10.8-14.5 from the test set).
+#: training subsets of the test set's size (one subset of FSDD's lands 9.1-14.9 from the test set).
 REFERENCE_SETS = 8
 
 
