@@ -71,7 +71,6 @@ def main(argv: list[str] | None = None) -> int:
     import_tensorflow_quietly()
     from vae_audio.dsp.features import stft_magnitude
     from vae_audio.dsp.metrics import log_spectral_distance_db, spectral_convergence_db
-    from vae_audio.dsp.postfilter import fit_valley_postfilter
     from vae_audio.evaluation.evaluate import load_features
     from vae_audio.evaluation.listening import paired_feature_accuracy, pesq_nb, stoi_concat, two_sample_accuracy
     from vae_audio.modeling.bundle import load_model

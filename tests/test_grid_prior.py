@@ -3,7 +3,6 @@ length, determinism, storage in the bundle, and what a long sample sounds like."
 
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np
