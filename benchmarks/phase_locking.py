@@ -35,43 +35,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 
-def local_peaks(mag: np.ndarray) -> np.ndarray:
-    """For magnitudes ``(n, freq, frames)``: the bin index ``(n, freq, frames)`` of the peak whose
-    region (the bins between two local minima along frequency) each bin lies in."""
-    n, n_freq, n_frames = mag.shape
-    rows = mag.transpose(0, 2, 1).reshape(-1, n_freq)
-    opens = np.zeros(rows.shape, bool)
-    opens[:, 0] = True
-    opens[:, 1:-1] = (rows[:, 1:-1] < rows[:, :-2]) & (rows[:, 1:-1] <= rows[:, 2:])
-    flat, starts = rows.ravel(), np.flatnonzero(opens.ravel())
-    region = np.cumsum(opens.ravel()) - 1
-    loudest = np.maximum.reduceat(flat, starts)[region]
-    position = np.arange(flat.size)
-    peak = np.minimum.reduceat(np.where(flat == loudest, position, flat.size), starts)[region] % n_freq
-    return peak.reshape(n, n_frames, n_freq).transpose(0, 2, 1)
-
-
 def locked_griffin_lim(mag: np.ndarray, config, *, lock_bins: int = 2, n_iter: int = 100,
                        momentum: float = 0.99) -> np.ndarray:
     """FGLA from a PGHI start on magnitudes ``(n, freq, frames)``, identity-locking ``lock_bins`` bins
     either side of every peak after each projection; waveforms ``(n, config.n_samples)``."""
     import librosa
 
-    from vae_audio.dsp.phase import griffin_lim
+    from vae_audio.dsp.phase import _region_peaks, griffin_lim
 
     stft = {"n_fft": config.n_fft, "hop_length": config.hop_length}
-    peak = local_peaks(mag)
-    offset = np.arange(mag.shape[1])[None, :, None] - peak
+    n, n_freq, n_frames = mag.shape  # each bin's peak bin, (n, freq, frames)
+    rows = np.ascontiguousarray(mag.transpose(0, 2, 1)).reshape(-1, n_freq)
+    peak = (_region_peaks(rows) % n_freq).reshape(n, n_frames, n_freq).transpose(0, 2, 1)
+    offset = np.arange(n_freq)[None, :, None] - peak
     near, steady = np.abs(offset) <= lock_bins, np.pi * offset
-    start = griffin_lim(mag, n_iter=0, config=config)
-    angle = np.angle(librosa.stft(start, **stft))
+
+    def locked(angle: np.ndarray) -> np.ndarray:
+        """``mag`` with ``angle``, the bins near each peak re-locked to that peak's phase."""
+        return mag * np.exp(1j * np.where(near, np.take_along_axis(angle, peak, axis=1) + steady, angle))
+
+    angle = np.angle(librosa.stft(griffin_lim(mag, n_iter=0, config=config), **stft))
     alpha, previous = momentum / (1 + momentum), 0.0
     for _ in range(n_iter):
-        x = mag * np.exp(1j * np.where(near, np.take_along_axis(angle, peak, axis=1) + steady, angle))
-        rebuilt = librosa.stft(librosa.istft(x, length=config.n_samples, **stft), **stft)
+        rebuilt = librosa.stft(librosa.istft(locked(angle), length=config.n_samples, **stft), **stft)
         angle, previous = np.angle(rebuilt - alpha * previous), rebuilt
-    x = mag * np.exp(1j * np.where(near, np.take_along_axis(angle, peak, axis=1) + steady, angle))
-    return librosa.istft(x, length=config.n_samples, **stft).astype(np.float32)
+    return librosa.istft(locked(angle), length=config.n_samples, **stft).astype(np.float32)
 
 
 def main() -> None:

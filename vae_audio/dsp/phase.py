@@ -274,6 +274,20 @@ def _pghi_batch(mag: np.ndarray, n_fft: int, hop: int, tol: float = PGHI_TOL) ->
     return np.stack([_integrate_one(mag[i], dphi_frame[i], dphi_bin[i], tol) for i in range(mag.shape[0])])
 
 
+def _region_peaks(rows: np.ndarray) -> np.ndarray:
+    """For magnitude spectra ``rows`` ``(m, freq)``: the flat index into ``rows.ravel()`` of the peak
+    of each bin's region, int32 ``(m * freq,)``. A region opens at bin 0 and at every local minimum
+    along frequency, so each holds one spectral peak (its loudest bin, the lowest on a tie)."""
+    opens = np.zeros(rows.shape, dtype=bool)
+    opens[:, 0] = True
+    opens[:, 1:-1] = (rows[:, 1:-1] < rows[:, :-2]) & (rows[:, 1:-1] <= rows[:, 2:])
+    flat, starts = rows.ravel(), np.flatnonzero(opens.ravel())
+    region = np.cumsum(opens.ravel(), dtype=np.int32) - 1
+    loudest = np.maximum.reduceat(flat, starts)[region]
+    position = np.arange(flat.size, dtype=np.int32)
+    return np.minimum.reduceat(np.where(flat == loudest, position, flat.size), starts)[region]
+
+
 def _locked_batch(mag: np.ndarray, n_fft: int, hop: int, tol: float = PGHI_TOL) -> np.ndarray:
     """A phase from the same gradients as PGHI, integrated frame by frame with peak locking.
 
@@ -292,15 +306,7 @@ def _locked_batch(mag: np.ndarray, n_fft: int, hop: int, tol: float = PGHI_TOL) 
     d_frame, d_bin = (g.transpose(0, 2, 1) for g in _phase_gradients(mag, n_fft, hop, tol, np.float32))
     along_freq = np.zeros((b, n_frames, n_freq), np.float32)  # each bin's phase relative to the frame's bin 0
     np.cumsum(0.5 * (d_bin[..., :-1] + d_bin[..., 1:]), axis=-1, out=along_freq[..., 1:])
-    rows = np.ascontiguousarray(mag.transpose(0, 2, 1)).reshape(-1, n_freq)  # one row per (clip, frame)
-    opens = np.zeros(rows.shape, dtype=bool)  # a region opens at bin 0 and at every local minimum
-    opens[:, 0] = True
-    opens[:, 1:-1] = (rows[:, 1:-1] < rows[:, :-2]) & (rows[:, 1:-1] <= rows[:, 2:])
-    flat, starts = rows.ravel(), np.flatnonzero(opens.ravel())
-    region = np.cumsum(opens.ravel(), dtype=np.int32) - 1
-    loudest = np.maximum.reduceat(flat, starts)[region]
-    position = np.arange(flat.size, dtype=np.int32)
-    peak = np.minimum.reduceat(np.where(flat == loudest, position, flat.size), starts)[region]
+    peak = _region_peaks(np.ascontiguousarray(mag.transpose(0, 2, 1)).reshape(-1, n_freq))
     relative = along_freq.ravel()
     relative = (relative - relative[peak]).reshape(b, n_frames, n_freq)
     # the flat index, within one frame of all clips (b * freq), of each bin's peak

@@ -802,8 +802,8 @@ def generation_scores(classifier, *, real_test: Any, real_test_labels: Any,
         out["prior_inception_score_ratio"] = _ratio(out["prior_inception_score"], out["real_test_inception_score"])
         out["prior_frechet_distance"] = fd(emb_prior, emb_test, "prior_samples")
     if real_reference is not None:
-        emb_ref, _ = run(real_reference, "real_reference")
         sets = checks.whole_number(reference_sets, "reference_sets", 1)
+        emb_ref, _ = run(real_reference, "real_reference")
         size = emb_ref.shape[0] // sets
         distances = [fd(emb_ref[i * size:(i + 1) * size], emb_test, "real_reference") for i in range(sets)]
         out["reference_count"] = int(size)
