@@ -5,16 +5,14 @@ codes of the training split for the same number of optimizer steps (one after th
 process, so the CPU times compare), then scores conditional samples with the project's judge
 exactly as ``vae-audio evaluate`` does: accuracy relative to real test clips through the same
 phase method, inception score relative to the real test set's, Fréchet distance against the
-real train-vs-test distance. One row per family and sampling setting (temperature; guidance for
-diffusion, and autoregressive priors trained with label dropout), plus ``N(0, I)`` as the known-bad row.
+real train-vs-test distance. One row per family and sampling setting (temperature for
+autoregressive, guidance for diffusion), plus ``N(0, I)`` as the known-bad row.
 
 Usage (from the repository root; FSDD_DIR defaults to ../shared/data/fsdd/recordings)::
 
     python benchmarks/grid_prior.py --model outputs/runs/fsdd-grid-cond/model --steps 1500
     python benchmarks/grid_prior.py --model outputs/runs/synth-grid-cond/model --steps 1000 --n 200 \
         --families autoregressive:128:blocks=4 autoregressive:128:blocks=4:summary=16 --temperatures 0.7
-    python benchmarks/grid_prior.py --model outputs/runs/synth-grid-cond/model --steps 700 --n 200 \
-        --families autoregressive:128:blocks=4:summary=16:dropout=0.1 --temperatures 0.7 --guidances 1 2 3
 
 Both judges score every row (judge 2: cepstral statistics + logistic regression).
 """
@@ -48,8 +46,6 @@ def main(argv: list[str] | None = None) -> int:
                         "autoregressive:128:blocks=4:summary=16:onset=6:noise=0.6")
     p.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 0.7, 0.5],
                    help="temperatures of the autoregressive rows (default 1.0 0.7 0.5)")
-    p.add_argument("--guidances", type=float, nargs="+", default=[1.0, 2.0, 3.0],
-                   help="guidance scales of autoregressive priors trained with dropout=P (default 1 2 3)")
     p.add_argument("--json", help="write the rows here")
     args = p.parse_args(argv)
     if "FSDD_DIR" not in os.environ and DEFAULT_FSDD.is_dir():
@@ -108,15 +104,13 @@ def main(argv: list[str] | None = None) -> int:
                 extra["dilations"] = (1, 2, 4, 8) * (int(value) // 4) + (1, 2, 4, 8)[: int(value) % 4]
             elif key == "summary":
                 extra["summary_dim"] = int(value)
-            elif key == "dropout":
-                extra["label_dropout"] = float(value)
             elif key == "onset":
                 extra["onset_columns"] = int(value)
             elif key == "noise":
                 extra["onset_noise"] = float(value)
             else:
                 p.error(f"--families {spec!r}: unknown option {key!r} "
-                        "(width, blocks=N, summary=K, dropout=P, onset=K, noise=H)")
+                        "(width, blocks=N, summary=K, onset=K, noise=H)")
         c0, w0 = time.process_time(), time.perf_counter()
         model.prior = GridPrior.fit(z_mean, z_log_var, train.labels.astype(np.int32), num_classes=k, kind=family,
                                     steps=args.steps, seed=0, **extra)
@@ -124,8 +118,6 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"family": spec, "steps": args.steps, **fit}), flush=True)
         if family == "diffusion":
             settings = [{"guidance": g} for g in (1.0, 2.0, 4.0)]
-        elif model.prior.guidable:  # trained with label dropout: every temperature at every guidance
-            settings = [{"temperature": t, "guidance": g} for t in args.temperatures for g in args.guidances]
         else:
             settings = [{"temperature": t} for t in args.temperatures]
         for s in settings:

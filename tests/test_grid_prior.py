@@ -55,34 +55,15 @@ def test_prior_learns_the_classes_samples_any_length_and_is_deterministic(kind):
     assert not np.array_equal(out, prior.sample(40, np.array([0, 1] * 20), frames=6, seed=4, guidance=1.0))
     cold = prior.sample(40, np.array([0, 1] * 20), frames=6, seed=3, temperature=0.0, guidance=1.0)
     assert cold.std(axis=0).mean() < out.std(axis=0).mean()  # temperature 0: less variety
+    # classifier-free guidance: conditional diffusion priors only (trained with 10 % "no label")
+    assert prior.guidable == (kind == "diffusion") and prior.label_dropout == (0.1 if kind == "diffusion" else 0.0)
+    if kind == "autoregressive":
+        with pytest.raises(ParameterError, match="guidance=2.0: only a conditional diffusion prior"):
+            prior.sample(2, np.array([0, 1]), frames=6, guidance=2.0)
 
 
-def test_an_autoregressive_prior_with_label_dropout_is_guided():
-    z, lv, labels = codes()
-    prior = GridPrior.fit(z, lv, labels, num_classes=2, kind="autoregressive", steps=1000, learning_rate=3e-3,
-                          label_dropout=0.3, **TINY)
-    assert prior.guidable and prior.label_dropout == pytest.approx(0.3)
-    asked = np.array([0, 1] * 20)
-    plain = prior.sample(40, asked, frames=6, seed=3, temperature=0.0).mean(axis=(1, 2, 3))
-    guided = prior.sample(40, asked, frames=6, seed=3, temperature=0.0, guidance=3.0).mean(axis=(1, 2, 3))
-    assert np.all(plain[0::2] < 0) and np.all(plain[1::2] > 0)
-    assert np.all(guided[0::2] < 0) and np.all(guided[1::2] > 0)
-    # the unconditional mean sits between the classes: guidance pushes each sample away from it
-    assert np.all(np.abs(guided) > np.abs(plain) + 0.2), (plain, guided)
-    np.testing.assert_array_equal(prior.sample(4, asked[:4], frames=6, seed=3, guidance=3.0),
-                                  prior.sample(4, asked[:4], frames=6, seed=3, guidance=3.0))
-    assert GridPrior(prior.network, **{k: v for k, v in prior.to_dict().items()
-                                       if k not in ("version", "summary_dim", "onset_columns", "onset_dim", "onset_kind")}).label_dropout == pytest.approx(0.3)
-    unguided = GridPrior.fit(z, lv, labels, num_classes=2, kind="autoregressive", steps=2, **TINY)
-    assert unguided.label_dropout == 0 and not unguided.guidable
-    with pytest.raises(ParameterError, match="guidance=2.0: .*label dropout 0"):
-        unguided.sample(2, asked[:2], frames=6, guidance=2.0)
-    with pytest.raises(ParameterError, match="label_dropout=1"):
-        GridPrior.fit(z, lv, labels, num_classes=2, kind="autoregressive", steps=1, label_dropout=1, **TINY)
-
-
-@pytest.mark.parametrize("summary_dim, guidance, onset", [(0, 1.0, 0), (2, 1.0, 0), (0, 2.5, 0), (2, 2.5, 3), (0, 1.0, 2)])
-def test_autoregressive_sampling_with_cached_activations_matches_the_whole_network(summary_dim, guidance, onset):
+@pytest.mark.parametrize("summary_dim, onset", [(0, 0), (2, 0), (2, 3), (0, 2)])
+def test_autoregressive_sampling_with_cached_activations_matches_the_whole_network(summary_dim, onset):
     """Sampling keeps each causal convolution's recent inputs instead of re-running the network
     over the context: the drawn sequence must be exactly what the whole network, run over that
     sequence with teacher forcing, predicts for every frame (longer than the receptive field);
@@ -91,7 +72,7 @@ def test_autoregressive_sampling_with_cached_activations_matches_the_whole_netwo
 
     z, lv, labels = codes()
     prior = GridPrior.fit(z, lv, labels, num_classes=2, kind="autoregressive", steps=2, summary_dim=summary_dim,
-                          label_dropout=0.2, width=16, dilations=(1, 2, 4), batch_size=8, onset_columns=onset)
+                          width=16, dilations=(1, 2, 4), batch_size=8, onset_columns=onset)
     assert (prior.onset_columns, prior.onset_dim) == (onset, onset * prior.dim)
     rng = np.random.default_rng(0)
     for w in prior.network.weights:  # trained weights are near their (partly zero) initial values
@@ -101,21 +82,15 @@ def test_autoregressive_sampling_with_cached_activations_matches_the_whole_netwo
     noise = rng.standard_normal((n, frames, prior.dim)).astype(np.float32)
     summaries = prior.sample_summaries(n, asked, seed=1) if summary_dim or onset else None
     seq = codes_to_sequences(prior.sample(n, asked, frames=frames, noise=noise, summaries=summaries,
-                                          temperature=temperature, guidance=guidance))
+                                          temperature=temperature))
     seq = (seq - prior.mean) / prior.std
     shifted = np.concatenate([np.zeros_like(seq[:, :1]), seq[:, :-1]], axis=1)
 
-    def whole(label):
-        inputs = {"z": shifted, "label": label}
-        if summary_dim:
-            inputs["summary"] = summaries[:, prior.onset_dim:]
-        return np.asarray(prior.network(inputs, training=False))
-
-    params = whole(asked)
+    inputs = {"z": shifted, "label": asked}
+    if summary_dim:
+        inputs["summary"] = summaries[:, prior.onset_dim:]
+    params = np.asarray(prior.network(inputs, training=False))
     mu, log_sigma = params[..., :prior.dim], params[..., prior.dim:]
-    if guidance != 1.0:
-        free = whole(np.full(n, 2))[..., :prior.dim]
-        mu = free + guidance * (mu - free)
     sigma = np.exp(_MIN_LOG_SIGMA + np.logaddexp(0.0, log_sigma - _MIN_LOG_SIGMA))
     expected = mu + temperature * sigma * noise
     if onset:
@@ -208,7 +183,7 @@ def test_bundle_stores_the_prior_and_samples_the_same_bytes(grid_with_prior):
     assert loaded.prior.default_temperature == 0.7
     np.testing.assert_array_equal(a, loaded.generate(3, labels="high", seed=5, temperature=0.7))
     with pytest.raises(ParameterError, match="guidance"):
-        loaded.generate(1, guidance=2.0)  # only a prior trained with label dropout is guided
+        loaded.generate(1, guidance=2.0)  # only a conditional diffusion prior is guided
 
 
 def test_a_tampered_or_missing_prior_file_is_refused(grid_with_prior, tmp_path):

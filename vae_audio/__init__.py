@@ -76,7 +76,6 @@ _GROUPED = {
     "featurize": "data.featurize",
     "shards": "data.shards",
     "models": "modeling.models",
-    "adversarial": "modeling.adversarial",
     "latent_prior": "modeling.latent_prior",
     "grid_prior": "modeling.grid_prior",
     "inference": "modeling.inference",

@@ -48,8 +48,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2), sr=args.sr, duration=args.duration, n_fft=args.n_fft,
         hop_length=args.hop_length, n_mels=args.n_mels, prior_model=args.prior_model, prior_steps=args.prior_steps,
         postfilter=args.postfilter,
-        model_options=args.model_options, adversarial_from=args.adversarial_from,
-        adversarial_options=args.adversarial_options, precision=args.precision, xla=args.xla,
+        model_options=args.model_options, precision=args.precision, xla=args.xla,
         memory_limit=args.memory_limit,
     )
     result = train(settings, resume=args.resume, overwrite=args.overwrite)
@@ -203,10 +202,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--postfilter", action=argparse.BooleanOptionalAction, default=None,
                    help="fit a valley postfilter to the training reconstructions and save it with the model "
                         "(default: per dataset; FSDD yes, synth no)")
-    p.add_argument("--adversarial-from", type=_positive_int, metavar="EPOCH",
-                   help="train a patch discriminator (adversarial + feature matching) from this epoch on")
-    p.add_argument("--adversarial-options", type=_json_object, metavar="JSON",
-                   help='discriminator settings, e.g. \'{"weight_scale": 0.1, "critic_warmup_steps": 75}\'')
     p.add_argument("--precision", default="float32", choices=PRECISIONS,
                    help="dtype policy of training (default float32; mixed_* for accelerators; bundles stay float32)")
     p.add_argument("--xla", action="store_true",
@@ -241,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="spread of the prior (1 = as learned, lower = more typical, less varied; default: "
                         "the prior's, 0.7 for the autoregressive grid prior)")
     p.add_argument("--guidance", type=_non_negative_float,
-                   help="classifier-free guidance of a conditional prior trained with label dropout (diffusion: default 2; 1 = none)")
+                   help="classifier-free guidance of a conditional diffusion prior (default 2; 1 = none)")
     p.add_argument("--seconds", type=float,
                    help="length of each sample (grid models; default: the training window)")
     p.add_argument("--phase", choices=PHASES, default="quality",

@@ -80,16 +80,12 @@ class TrainSettings:
     postfilter : fit a valley postfilter (:mod:`vae_audio.dsp.postfilter`) to the training reconstructions
         and save it with the model (linear spectrograms only); ``None``: the dataset's default
         (:func:`vae_audio.data.datasets.default_postfilter`: FSDD yes, synth no).
-    adversarial_from : switch on a patch discriminator (adversarial + feature-matching loss, see
-        :mod:`vae_audio.modeling.adversarial`) from this epoch on (1 = from the start); ``None`` (default): none.
     precision : the Keras dtype policy of training, ``"float32"`` (default), ``"mixed_float16"``
         (GPUs; the optimizer gets loss scaling) or ``"mixed_bfloat16"`` (TPUs, recent CPUs); the
         loss is computed in float32 and the saved bundle is float32 whatever the policy.
     xla : compile the training step with XLA (``jit_compile``). Turns TensorFlow's op determinism
         off (Keras will not XLA-compile under it), so the run is seeded but not bit-reproducible;
         on 2 CPU cores it measured 1.8x slower per epoch than without (synth, batch 16).
-    adversarial_options : keyword arguments of :class:`vae_audio.modeling.adversarial.AdversarialVAE`
-        (``weight_scale``, ``critic_warmup_steps``, ``discriminator_learning_rate``).
     """
 
     data: str = "synth"
@@ -118,8 +114,6 @@ class TrainSettings:
     prior_steps: int | None = None
     postfilter: bool | None = None
     model_options: Mapping[str, Any] | None = None
-    adversarial_from: int | None = None
-    adversarial_options: Mapping[str, Any] | None = None
     precision: str = "float32"
     xla: bool = False
     memory_limit: int | str | None = None
@@ -146,12 +140,7 @@ class TrainSettings:
             raise ConfigError(f"model_options={self.model_options!r}: expected a mapping of architecture options")
         if self.prior_model not in GRID_PRIOR_CHOICES:
             raise ConfigError(f"prior_model={self.prior_model!r}: expected one of {GRID_PRIOR_CHOICES}")
-        if self.adversarial_options is not None and not isinstance(self.adversarial_options, Mapping):
-            raise ConfigError(f"adversarial_options={self.adversarial_options!r}: expected a mapping")
-        if self.adversarial_from is not None and self.strategy != "default":
-            raise ConfigError(f"adversarial_from={self.adversarial_from}: the discriminator trains with the default "
-                              f"strategy only, not {self.strategy!r}")
-        for name in ("epochs", "max_clips", "latent_dim", "prior_steps", "adversarial_from"):
+        for name in ("epochs", "max_clips", "latent_dim", "prior_steps"):
             v = getattr(self, name)
             if v is not None:
                 object.__setattr__(self, name, checks.whole_number(v, name, 1, error=ConfigError))
@@ -282,10 +271,7 @@ def _save_checkpoint(vae, out_dir: Path, epoch: int, state: dict[str, Any], keep
 def _restore_checkpoint(vae, checkpoint: Path) -> dict[str, Any]:
     try:
         # build the optimizers' slots so load_weights restores Adam's moments and step too
-        if hasattr(vae, "build_optimizers"):
-            vae.build_optimizers()  # an AdversarialVAE: two optimizers, each for its own variables
-        else:
-            vae.optimizer.build(vae.trainable_variables)
+        vae.optimizer.build(vae.trainable_variables)
         vae.load_weights(str(checkpoint / "vae.weights.h5"))
         return read_json(checkpoint / "state.json")
     except (OSError, ValueError, KeyError) as exc:
@@ -497,14 +483,7 @@ def _build_vae(settings: TrainSettings, features, num_classes: int | None, strat
         vae_kwargs["likelihood"] = settings.likelihood or DEFAULT_LIKELIHOODS[settings.model]
         if vae_kwargs["likelihood"] == "spectral":
             vae_kwargs["db_range"] = (features.normalizer.low_db, features.normalizer.high_db)
-        if settings.adversarial_from is None:
-            vae = models.VAE(encoder, decoder, **vae_kwargs)
-        else:
-            from .modeling.adversarial import AdversarialVAE, build_patch_discriminator
-
-            vae = AdversarialVAE(encoder, decoder, discriminator=build_patch_discriminator(features.config.n_freq),
-                                 adversarial_start_step=(settings.adversarial_from - 1) * steps_per_epoch,
-                                 **(settings.adversarial_options or {}), **vae_kwargs)
+        vae = models.VAE(encoder, decoder, **vae_kwargs)
         vae.compile(optimizer=keras.optimizers.Adam(settings.learning_rate), jit_compile=settings.xla)
         if settings.xla and not vae.jit_compile:  # Keras falls back with only a warning
             raise TrainingError("--xla: Keras cannot XLA-compile this model's training step "
@@ -583,8 +562,7 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
         settings = dataclasses.replace(settings, batch_size=old.batch_size or DEFAULT_BATCH_SIZES[settings.model])
     if checkpoint is not None:
         same = {k for k in ("data", "model", "conditional", "latent_dim", "likelihood", "batch_size",
-                            "sr", "duration", "n_fft", "hop_length", "n_mels", "model_options", "adversarial_from",
-                            "adversarial_options", "precision")
+                            "sr", "duration", "n_fft", "hop_length", "n_mels", "model_options", "precision")
                 if getattr(old, k) != getattr(settings, k)}
         if same:
             raise ConfigError(f"{out}: cannot resume with different {sorted(same)} "

@@ -375,7 +375,7 @@ class TrainedModel:
         if guidance is not None:
             checks.number(guidance, "guidance", 0)
             if not (self._grid and self._prior is not None and self._prior.guidable and prior != "standard"):
-                raise ParameterError(f"guidance={guidance!r}: only a conditional prior trained with label dropout is "
+                raise ParameterError(f"guidance={guidance!r}: only a conditional diffusion prior is "
                                      f"guided; this model samples {self._prior.describe() if self._prior else 'N(0, I)'}")
         if frames is not None:
             checks.whole_number(frames, "frames", 1)
