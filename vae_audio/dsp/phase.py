@@ -33,6 +33,7 @@ import numpy as np
 
 from .. import checks, progress
 from ..errors import ParameterError
+from .audio import MIN_SR
 from .features import SpectrogramConfig, db_to_magnitude, mel_filterbank
 
 __all__ = [
@@ -46,18 +47,12 @@ __all__ = [
     "db_to_audio",
 ]
 
-#: Default number of FGLA iterations after the PGHI start. On the FSDD test set (8 kHz,
-#: n_fft 256, hop 64) this gives a median spectral convergence of about -36 dB, in less wall
-#: time than ``librosa.griffinlim``'s 32 iterations (see ``benchmarks/phase.py``).
+#: Default number of FGLA iterations after the PGHI start (see ``benchmarks/phase.py``).
 DEFAULT_N_ITER = 100
 
 #: Named settings of :func:`griffin_lim` for model outputs (``--phase`` of ``vae-audio generate`` and
-#: ``evaluate``). ``"quality"`` is the default everywhere. ``"fast"`` (the peak-locked start and 10
-#: iterations, about 6x less work) is for bulk generation: a generated spectrogram is not the
-#: magnitude of any signal, and on the FSDD model's test reconstructions it scores like
-#: ``"quality"`` (LSD 2.95 vs 2.85 dB, PESQ 4.12 vs 4.10, STOI 0.963 both, the judges' accuracy and
-#: Frechet distance within their run-to-run spread), while the ceiling (true magnitudes) drops from
-#: -36.0 to -26.0 dB SC. See the README's generation speed table.
+#: ``evaluate``). ``"quality"`` is the default everywhere; ``"fast"`` (the peak-locked start and 10
+#: iterations, about 6x less work) is for bulk generation (see the README's generation speed table).
 PHASE_SETTINGS = {"quality": {"init": "pghi", "n_iter": DEFAULT_N_ITER}, "fast": {"init": "locked", "n_iter": 10}}
 
 #: Accepted values of ``init``.
@@ -136,11 +131,6 @@ def _as_magnitude(x: Any, name: str, n_freq: int, freq_desc: str) -> tuple[np.nd
     return np.ascontiguousarray(arr, dtype=np.float32), single
 
 
-def _check_momentum(momentum: Any) -> float:
-    return checks.number(momentum, "momentum", 0, 1, what="a number", note=" (0 = plain Griffin-Lim; values above 1 "
-                         "make Fast Griffin-Lim unstable)")
-
-
 # ----------------------------------------------------------------------------- PGHI
 def _hann(n_fft: int) -> np.ndarray:
     """Periodic Hann window, identical to ``scipy.signal.get_window("hann", n_fft)`` (librosa's)."""
@@ -174,15 +164,11 @@ def _phase_gradients(mag: np.ndarray, n_fft: int, hop: int, tol: float,
 def _integrate_one(mag: np.ndarray, dphi_frame: np.ndarray, dphi_bin: np.ndarray, tol: float) -> np.ndarray:
     """Integrate the phase gradients of one clip ``(freq, frames)`` along a maximum spanning tree.
 
-    PGHI's heap integration spreads the phase outward from the strongest coefficient, always
-    continuing from the strongest coefficient reached so far, so every coefficient's phase is
-    integrated along a path of strong (reliable) coefficients. Integrating along a *maximum
-    spanning tree* of the time-frequency grid, with each edge weighted by its weaker end (ties
-    broken towards the stronger end), gives every coefficient the path whose weakest link is
-    strongest -- the same idea, computed by SciPy's compiled Kruskal algorithm instead of a
-    Python heap loop. It is also a little better than the heap order: on the 300 FSDD test
-    clips (8 kHz, n_fft 256, hop 64) the median spectral convergence before any iteration is
-    -22.2 dB against -21.2 dB for a reference heapq implementation, better on 97% of clips.
+    PGHI's heap integration spreads the phase outward from the strongest coefficient, so every
+    coefficient's phase is integrated along a path of strong (reliable) coefficients. A *maximum
+    spanning tree* of the time-frequency grid, each edge weighted by its weaker end (ties broken
+    towards the stronger end), gives every coefficient the path whose weakest link is strongest:
+    the same idea, computed by SciPy's compiled Kruskal algorithm instead of a Python heap loop.
     Disconnected regions (separated by coefficients below ``tol``) start from their strongest
     coefficient with phase 0; the coefficients below ``tol`` get phase 0.
     """
@@ -248,8 +234,7 @@ def pghi_phase(magnitude: np.ndarray, *, n_fft: int | None = None, hop_length: i
     Estimates the phase derivatives from the log-magnitude with the Gaussian approximation of
     the Hann window (``lambda = 0.25645 * n_fft**2``) and integrates them from the strongest
     coefficients outward (Prusa, Balazs & Sondergaard 2017), along a maximum spanning tree of
-    the time-frequency grid (see ``_integrate_one``). NumPy/SciPy only, a few ms per clip of
-    129 x 144 bins.
+    the time-frequency grid. NumPy/SciPy only, a few ms per clip.
 
     Parameters
     ----------
@@ -264,8 +249,8 @@ def pghi_phase(magnitude: np.ndarray, *, n_fft: int | None = None, hop_length: i
     """
     n_fft, hop = _stft_params(n_fft, hop_length, config)
     mag, single = _as_magnitude(magnitude, "magnitude", n_fft // 2 + 1, f"1 + n_fft // 2 = {n_fft // 2 + 1}")
-    checks.number(tol, "tol", 0, 1, lo_open=True, hi_open=True, what="a relative magnitude")
-    phase = _pghi_batch(mag, n_fft, hop, float(tol))
+    tol = checks.number(tol, "tol", 0, 1, lo_open=True, hi_open=True, what="a relative magnitude")
+    phase = _pghi_batch(mag, n_fft, hop, tol)
     return phase[0] if single else phase
 
 
@@ -297,10 +282,9 @@ def _locked_batch(mag: np.ndarray, n_fft: int, hop: int, tol: float = PGHI_TOL) 
     continues its bin's phase from the previous frame by the time derivative (trapezoidal rule);
     every other bin takes its peak's phase plus the frequency derivative integrated from the
     peak: the "identity phase locking" of phase vocoders (Laroche & Dolson 1999) with PGHI's
-    gradients. No graph search: a loop over frames, vectorized over clips and bins, about 4x
-    faster than :func:`pghi_phase` and 1-2 dB behind it in spectral convergence, before and after
-    the iterations (128 FSDD clips: -21.3 vs -23.0 dB alone, -27.5 vs -29.0 after 10 iterations,
-    -34.0 vs -35.3 after 100). Each clip's result depends on that clip only.
+    gradients. A loop over frames, vectorized over clips and bins: about 4x faster than
+    :func:`pghi_phase` and 1-2 dB behind it in spectral convergence. Each clip's result depends
+    on that clip only.
     """
     b, n_freq, n_frames = mag.shape
     d_frame, d_bin = (g.transpose(0, 2, 1) for g in _phase_gradients(mag, n_fft, hop, tol, np.float32))
@@ -352,9 +336,8 @@ def _engine(n_fft: int, hop: int, jit_compile: bool = False):
     The loop is one TensorFlow graph (``tf.function`` with ``None`` batch/frame dimensions,
     so any batch shape reuses the same trace). With ``jit_compile=True`` the element-wise parts
     (overlap-add + framing, and the momentum/normalization update) become XLA clusters while
-    the FFTs stay on TensorFlow's kernels: about 30% faster per iteration on CPU, but XLA
-    compiles again (~0.3 s) for every new chunk shape, which costs more than it saves unless
-    the same shape is reused for thousands of clip-iterations (see ``benchmarks/phase.py``).
+    the FFTs stay on TensorFlow's kernels: faster per iteration on CPU, but compiled again for
+    every new chunk shape (see ``benchmarks/phase.py``).
     """
     key = (n_fft, hop, bool(jit_compile))
     with _ENGINES_LOCK:
@@ -445,11 +428,9 @@ def griffin_lim(
 
     Each iteration is exactly librosa's ``griffinlim`` step (istft with window-sum-square
     normalization, stft, ``angles = rebuilt - momentum / (1 + momentum) * previous``,
-    normalize to unit modulus), run for a whole chunk of clips at once in a compiled
-    TensorFlow graph (traced once per ``(n_fft, hop_length)``; uses a GPU when TensorFlow has
-    one). Leading and trailing frames that are exactly zero (padding, or silence at the dB
-    floor) are skipped: they cannot change the result, so the output is the same as iterating
-    over them, only faster.
+    normalize to unit modulus), run for a chunk of clips at once in a compiled TensorFlow graph
+    (uses a GPU when TensorFlow has one). Leading and trailing frames that are exactly zero are
+    skipped: they cannot change the result.
 
     Parameters
     ----------
@@ -464,8 +445,8 @@ def griffin_lim(
     momentum : FGLA momentum in [0, 1]; 0.99 as in librosa, 0 is plain Griffin-Lim.
     init : starting phase: ``"pghi"`` (default, Phase Gradient Heap Integration for the Hann
         window, see :func:`pghi_phase`), ``"locked"`` (PGHI's gradients integrated frame by
-        frame with peak locking: about 4x faster to compute, a little worse; see
-        :func:`_locked_batch`), ``"random"`` (uniform, from ``seed``; every clip of a batch gets
+        frame with peak locking: about 4x faster to compute, a little worse), ``"random"``
+        (uniform, from ``seed``; every clip of a batch gets
         the same seeded phase field, so results do not depend on batching) or ``"zeros"``.
     length : output length in samples; must give the same number of frames
         (``1 + length // hop_length == frames``). Default: ``config.n_samples`` when a config
@@ -473,7 +454,7 @@ def griffin_lim(
     seed : seed of the random start (``init="random"``); ``None`` draws fresh entropy.
     batch_size : most clips per compiled call (bounds memory; the result does not depend on it).
     jit_compile : XLA-compile the element-wise parts of the loop (faster per iteration on
-        CPU, but compiles again for each new chunk shape; off by default, see :func:`_engine`).
+        CPU, but compiles again for each new chunk shape).
 
     Returns
     -------
@@ -488,7 +469,8 @@ def griffin_lim(
     """
     n_fft, hop = _stft_params(n_fft, hop_length, config)
     n_iter = checks.whole_number(n_iter, "n_iter", 0, MAX_N_ITER)
-    momentum = _check_momentum(momentum)
+    momentum = checks.number(momentum, "momentum", 0, 1, what="a number",
+                             note=" (0 = plain Griffin-Lim; values above 1 make Fast Griffin-Lim unstable)")
     if not isinstance(init, str) or init not in INITS:
         raise ParameterError(f"init={init!r}: expected one of {', '.join(map(repr, INITS))}")
     seed = checks.seed(seed, allow_none=True)
@@ -499,7 +481,8 @@ def griffin_lim(
     if config is not None and config.n_mels is not None:
         mel, single = _as_magnitude(magnitude, "magnitude", config.n_mels,
                                     f"config.n_mels = {config.n_mels} (a mel magnitude, since config.n_mels is set)")
-        mag = mel_to_stft_magnitude(mel, config=config)
+        mag = _invert_mel(mel, mel_filterbank(sr=config.sr, n_fft=n_fft, n_mels=config.n_mels, fmin=config.fmin,
+                                              fmax=config.fmax))
     else:
         mag, single = _as_magnitude(magnitude, "magnitude", n_fft // 2 + 1, f"1 + n_fft // 2 = {n_fft // 2 + 1}")
     n_clips, _, n_frames = mag.shape
@@ -636,7 +619,7 @@ def mel_to_stft_magnitude(
         sr, n_fft, fmin, fmax = config.sr, config.n_fft, config.fmin, config.fmax
     if sr is None or n_fft is None:
         raise ParameterError("sr and n_fft: required (pass sr= and n_fft=, or config=)")
-    sr = checks.whole_number(sr, "sr", 1000)
+    sr = checks.whole_number(sr, "sr", MIN_SR)
     n_fft = checks.whole_number(n_fft, "n_fft", 4)
     n_iter = checks.whole_number(n_iter, "n_iter", 0)
     arr = np.asarray(mel_mag)
@@ -650,10 +633,17 @@ def mel_to_stft_magnitude(
         raise ParameterError(f"mel_mag: {n_mels} mel bands; expected 1..{n_fft // 2 + 1} for n_fft={n_fft}")
     mel, single = _as_magnitude(arr, "mel_mag", n_mels, f"n_mels = {n_mels}")
     try:
-        fb = mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=float(fmin), fmax=fmax).astype(np.float64)
+        fb = mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=float(fmin), fmax=fmax)
     except Exception as exc:  # librosa rejects fmin/fmax
         raise ParameterError(f"mel filterbank (sr={sr}, n_fft={n_fft}, n_mels={n_mels}, fmin={fmin}, fmax={fmax}): {exc}") from None
-    b, _, t = mel.shape
+    out = _invert_mel(mel, fb, n_iter)
+    return out[0] if single else out
+
+
+def _invert_mel(mel: np.ndarray, fb: np.ndarray, n_iter: int = 50) -> np.ndarray:
+    """FISTA for :func:`mel_to_stft_magnitude`: mel ``(batch, n_mels, frames)`` -> float32 ``(batch, freq, frames)``."""
+    fb = fb.astype(np.float64)
+    b, n_mels, t = mel.shape
     m = mel.transpose(1, 0, 2).reshape(n_mels, b * t).astype(np.float64)  # (n_mels, B*T)
     x = np.maximum(np.linalg.pinv(fb) @ m, 0.0)
     if n_iter:
@@ -666,8 +656,7 @@ def mel_to_stft_magnitude(
             t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t_k * t_k))
             z = x_next + ((t_k - 1.0) / t_next) * (x_next - x)
             x, t_k = x_next, t_next
-    out = x.reshape(-1, b, t).transpose(1, 0, 2).astype(np.float32)
-    return out[0] if single else out
+    return x.reshape(-1, b, t).transpose(1, 0, 2).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- model output -> audio
@@ -717,6 +706,4 @@ def db_to_audio(s_db: np.ndarray, config: SpectrogramConfig, **phase_kwargs: Any
     if arr.ndim not in (2, 3) or arr.shape[-2:] != config.shape:
         raise ParameterError(f"s_db: shape {arr.shape} does not match the config's spectrogram shape; expected "
                              f"({config.n_freq}, {config.n_frames}) or (batch, {config.n_freq}, {config.n_frames}[, 1])")
-    if not np.all(np.isfinite(arr)):
-        raise ParameterError("s_db: contains NaN or infinite values")
-    return magnitude_to_audio(db_to_magnitude(arr, config), config, **phase_kwargs)
+    return magnitude_to_audio(db_to_magnitude(arr, config), config, **phase_kwargs)  # db_to_magnitude refuses NaN/inf
