@@ -38,15 +38,9 @@ MAX_SR = 768_000
 def check_sr(sr: object, name: str = "sr") -> int:
     """``sr`` as an int in [MIN_SR, MAX_SR]: ints, NumPy ints and whole floats (Python or NumPy)
     are accepted; bools, strings, fractions, NaN/inf and anything else raise ParameterError."""
-    if isinstance(sr, (bool, np.bool_)):
-        whole = False
-    elif isinstance(sr, (int, np.integer)):
-        whole = True
-    elif isinstance(sr, (float, np.floating)):
-        whole = bool(np.isfinite(sr)) and float(sr).is_integer()
-    else:
-        whole = False
-    if not whole:
+    whole = isinstance(sr, (int, np.integer)) or (isinstance(sr, (float, np.floating)) and bool(np.isfinite(sr))
+                                                  and float(sr).is_integer())
+    if isinstance(sr, (bool, np.bool_)) or not whole:
         raise ParameterError(f"{name}={sr!r}: expected a whole number of Hz")
     value = int(sr)
     if not MIN_SR <= value <= MAX_SR:
@@ -276,7 +270,7 @@ def trim_silence(y: np.ndarray, *, top_db: float = 60.0, frame_length: int = 512
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
         raise ParameterError(f"y: trim_silence expects a mono waveform (n_samples,), got shape {y.shape}")
-    if y.size == 0 or not np.any(y):
+    if not np.any(y):  # silent or empty
         return y
     trimmed, _ = librosa.effects.trim(y, top_db=top_db, frame_length=frame_length, hop_length=hop_length)
     return trimmed if trimmed.size else y
@@ -312,17 +306,16 @@ def pad_or_truncate(
     y = np.asarray(y, dtype=np.float32)
     if y.ndim == 0:
         raise ParameterError("y: expected a waveform with a time axis, got a scalar")
-    if trim_db is not None:
-        if y.ndim == 1:
-            return pad_or_truncate(trim_silence(y, top_db=trim_db), n_samples, align=align)
-        flat = y.reshape(-1, y.shape[-1])
-        out = np.stack([pad_or_truncate(trim_silence(row, top_db=trim_db), n_samples, align=align)
-                        for row in flat])
+    if trim_db is not None:  # per clip: each loses its own silence
+        rows = y.reshape(-1, y.shape[-1])
+        out = np.stack([_fit(trim_silence(row, top_db=trim_db), n_samples, align) for row in rows])
         return out.reshape(*y.shape[:-1], n_samples)
+    return _fit(y, n_samples, align)
+
+
+def _fit(y: np.ndarray, n_samples: int, align: str) -> np.ndarray:
     n_in = y.shape[-1]
-    if n_in == n_samples:
-        return y.copy()
-    if n_in > n_samples:
+    if n_in >= n_samples:
         start = 0 if align == "start" else (n_in - n_samples) // 2
         return y[..., start:start + n_samples].copy()  # a copy: callers may write to the result
     missing = n_samples - n_in

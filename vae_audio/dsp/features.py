@@ -338,10 +338,9 @@ class Normalizer:
         Global mode: the overall min and max. Per-clip mode: the mean of the clips' mins and
         maxes (the range used for prior samples). Bad input raises before anything changes.
         """
-        x = self._check_spectrograms(spectrograms_db)
-        self.low_db = self.high_db = None
-        self._seen = 0
-        return self.partial_fit(x)
+        fresh = dataclasses.replace(self, low_db=None, high_db=None).partial_fit(spectrograms_db)
+        self.low_db, self.high_db, self._seen = fresh.low_db, fresh.high_db, fresh._seen
+        return self
 
     def partial_fit(self, spectrograms_db: np.ndarray) -> "Normalizer":
         """Update the fit with one more chunk of spectrograms (streaming over a dataset).
