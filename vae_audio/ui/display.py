@@ -29,14 +29,17 @@ def player(y: np.ndarray, sr: int, *, normalize: bool = False):
     """
     from IPython.display import Audio
 
-    y = np.asarray(y, dtype=np.float32)
+    return Audio(_mono(y, true_level=not normalize), rate=int(sr), normalize=normalize)
+
+
+def _mono(y: np.ndarray, *, true_level: bool = True) -> np.ndarray:
+    """A mono waveform ``(n_samples,)`` as float32 with NaN/inf as finite numbers; with ``true_level``
+    a clip louder than full scale is scaled down to its peak (quieter ones keep their level)."""
+    y = np.nan_to_num(np.asarray(y, dtype=np.float32))
     if y.ndim != 1:
         raise ParameterError(f"y: expected a mono waveform (n_samples,), got shape {y.shape}")
-    y = np.nan_to_num(y)
     peak = float(np.max(np.abs(y))) if y.size else 0.0
-    if not normalize and peak > 1.0:
-        y = y / peak
-    return Audio(y, rate=int(sr), normalize=normalize)
+    return y / peak if true_level and peak > 1.0 else y
 
 
 def players(clips: Mapping[str, np.ndarray], sr: int):
@@ -89,8 +92,7 @@ def plot_spectrograms(spectrograms: Mapping[str, np.ndarray], config: Spectrogra
     nrows = int(np.ceil(len(items) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols + 0.8, 2.6 * nrows), squeeze=False,
                              layout="constrained")
-    vmax = max(float(np.max(s)) for _, s in items)
-    vmin = max(min(float(np.min(s)) for _, s in items), vmax - 90.0)
+    vmin, vmax = _shared_scale([s for _, s in items])
     for k, (ax, (name, s)) in enumerate(zip(axes.flat, items)):
         plot_spectrogram(s, config, title=name, ax=ax, vmin=vmin, vmax=vmax, colorbar=False)
         if k % ncols:
@@ -101,6 +103,12 @@ def plot_spectrograms(spectrograms: Mapping[str, np.ndarray], config: Spectrogra
         ax.axis("off")
     fig.colorbar(axes.flat[0].collections[0], ax=axes, format="%+.0f dB", shrink=0.8)
     return fig
+
+
+def _shared_scale(spectrograms) -> tuple[float, float]:
+    """``(vmin, vmax)`` in dB: one colour scale for several spectrograms, at most 90 dB deep."""
+    vmax = max(float(np.max(s)) for s in spectrograms)
+    return max(min(float(np.min(s)) for s in spectrograms), vmax - 90.0), vmax
 
 
 def show(fig) -> None:
@@ -126,14 +134,8 @@ def wav_bytes(y: np.ndarray, sr: int) -> bytes:
 
     import soundfile as sf
 
-    y = np.nan_to_num(np.asarray(y, dtype=np.float32))
-    if y.ndim != 1:
-        raise ParameterError(f"y: expected a mono waveform (n_samples,), got shape {y.shape}")
-    peak = float(np.max(np.abs(y))) if y.size else 0.0
-    if peak > 1.0:
-        y = y / peak
     buffer = io.BytesIO()
-    sf.write(buffer, y, int(sr), format="WAV", subtype="PCM_16")
+    sf.write(buffer, _mono(y), int(sr), format="WAV", subtype="PCM_16")
     return buffer.getvalue()
 
 
@@ -185,8 +187,7 @@ def comparison_html(clips: Mapping[str, np.ndarray], config: SpectrogramConfig, 
     cells = []
     if spectrograms:
         specs = {name: config.spectrogram_db(y) for name, y in waves.items()}
-        vmax = max(float(np.max(s)) for s in specs.values())
-        vmin = max(min(float(np.min(s)) for s in specs.values()), vmax - 90.0)
+        vmin, vmax = _shared_scale(specs.values())
     for name, y in waves.items():
         image = ""
         if spectrograms:
@@ -284,8 +285,7 @@ class BlindTest:
 def blind_test(first: np.ndarray, second: np.ndarray, sr: int, *, names: tuple[str, str] = ("ground truth", "generated"),
                seed: int | None = None) -> BlindTest:
     """Shuffle two clips into "A" and "B" (order decided by ``seed``; ``None`` = random each time)."""
-    swap = bool(np.random.default_rng(seed).integers(2))
-    if swap:
+    if np.random.default_rng(seed).integers(2):  # swap
         return BlindTest(a=second, b=first, sr=sr, a_is=names[1], b_is=names[0])
     return BlindTest(a=first, b=second, sr=sr, a_is=names[0], b_is=names[1])
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ..choices import DEFAULT_BATCH_SIZES
-from ..tfquiet import TF_NOISE, import_tensorflow_quietly  # noqa: F401  (re-exported)
+from ..tfquiet import import_tensorflow_quietly  # re-exported
 from .. import checks
 from ..errors import ConfigError, DatasetError
 
@@ -36,8 +36,6 @@ __all__ = ["NotebookSettings", "notebook_settings", "raw_clip", "import_tensorfl
 
 #: Clips used in quick mode, per dataset kind (synth: 8 notes per family).
 QUICK_CLIPS: dict[str, int] = {"synth": 64, "fsdd": 200, "folder": 120}
-#: TensorFlow's C++ start-up lines that say nothing useful on a CPU-only machine (absl prints some
-#: before logging is configured, so TF_CPP_MIN_LOG_LEVEL cannot silence them).
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
 
