@@ -307,7 +307,7 @@ def pad_or_truncate(
     if y.ndim == 0:
         raise ParameterError("y: expected a waveform with a time axis, got a scalar")
     if trim_db is not None:  # per clip: each loses its own silence
-        rows = y.reshape(-1, y.shape[-1])
+        rows = y[None] if y.ndim == 1 else y.reshape(-1, y.shape[-1])
         out = np.stack([_fit(trim_silence(row, top_db=trim_db), n_samples, align) for row in rows])
         return out.reshape(*y.shape[:-1], n_samples)
     return _fit(y, n_samples, align)
