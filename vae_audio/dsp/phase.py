@@ -486,11 +486,8 @@ def griffin_lim(
     else:
         mag, single = _as_magnitude(magnitude, "magnitude", n_fft // 2 + 1, f"1 + n_fft // 2 = {n_fft // 2 + 1}")
     n_clips, _, n_frames = mag.shape
-    if length is None:
-        if config is not None and config.n_frames == n_frames:
-            length = config.n_samples
-        else:
-            length = hop * (n_frames - 1)
+    if length is None:  # the config's clip length, else librosa's istft default
+        length = config.n_samples if config is not None and config.n_frames == n_frames else hop * (n_frames - 1)
     else:
         length = checks.whole_number(length, "length", 1)
         if 1 + length // hop != n_frames:
@@ -523,7 +520,8 @@ def griffin_lim(
     groups = [clips[i:i + size] for i in range(0, len(clips), size)]
     run = _engine(n_fft, hop, bool(jit_compile))
 
-    def prepare(group: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def one(group: list[int]) -> int:
+        """Run the loop on one chunk of clips (their active frames) and write the chunk into ``out``."""
         span = int(spans[group].max())
         width = n_fft + hop * (span - 1)
         mags = np.zeros((len(group), span, mag.shape[1]), dtype=np.float32)
@@ -546,35 +544,26 @@ def griffin_lim(
                 x0[j, :t1 - t0] = (part * phasors).T
             seg = full_mask[t0 * hop:t0 * hop + width]
             masks[j, :seg.size] = seg
-        return mags, x0, masks
-
-    def finish(group: list[int], y: np.ndarray) -> None:
+        y = run(mags, x0, masks, np.int32(n_iter), alpha).numpy()
         for j, i in enumerate(group):
             p0 = int(first[i]) * hop                     # padded-signal index of y[j, 0]
             lo, hi = max(p0, half), min(p0 + y.shape[1], half + length, padded)
             if hi > lo:
                 out[i, lo - half:hi - half] = y[j, lo - p0:hi - p0]
+        return len(group)
 
     # a bar only when there is more than one chunk of clips (and a person watching, see vae_audio.progress)
     with progress.bar(len(clips), "phase reconstruction", enabled=len(groups) > 1) as shown:
         if len(groups) > 1:
             # two chunks at a time: the start of one (NumPy/SciPy, one core) overlaps the compiled
             # loop of the other, and two loops of small FFTs keep both cores busier than one
-            # (256 FSDD-length clips, 10 iterations: 0.34 s against 0.43 s one chunk after another)
             from concurrent.futures import ThreadPoolExecutor, as_completed
-
-            def one(group: list[int]) -> int:
-                mags, x0, masks = prepare(group)
-                finish(group, run(mags, x0, masks, np.int32(n_iter), alpha).numpy())
-                return len(group)
 
             with ThreadPoolExecutor(max_workers=2) as pool:
                 for done in as_completed([pool.submit(one, group) for group in groups]):
                     shown.update(done.result())
         else:
-            mags, x0, masks = prepare(groups[0])
-            finish(groups[0], run(mags, x0, masks, np.int32(n_iter), alpha).numpy())
-            shown.update(len(groups[0]))
+            shown.update(one(groups[0]))
     return out[0] if single else out
 
 
