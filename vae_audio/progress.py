@@ -77,11 +77,10 @@ class NotebookBar:
         self._handle = None
 
     def _counts(self) -> str:
-        done = _size(self.n, self.unit, self.unit_scale)
-        if self.total is None:
-            return done if self.unit_scale else f"{done} {self.unit}"
-        total = _size(self.total, self.unit, self.unit_scale)
-        return f"{done}/{total}" if self.unit_scale else f"{done}/{total} {self.unit}"
+        counts = _size(self.n, self.unit, self.unit_scale)
+        if self.total is not None:
+            counts += "/" + _size(self.total, self.unit, self.unit_scale)
+        return counts if self.unit_scale else f"{counts} {self.unit}"
 
     def _timing(self) -> str:
         elapsed = time.perf_counter() - self.t0

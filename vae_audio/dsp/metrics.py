@@ -31,8 +31,6 @@ EPS_NORM = 1e-12
 LSD_EPS = 1e-5
 
 
-
-
 def _real_array(x: Any, name: str) -> np.ndarray:
     try:
         arr = np.asarray(x)

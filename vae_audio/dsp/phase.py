@@ -401,15 +401,6 @@ def _build_engine(n_fft: int, hop: int, xla: bool):
 
 
 # ----------------------------------------------------------------------------- Griffin-Lim
-def _initial_phase(mag: np.ndarray, init: str, field: np.ndarray | None, n_fft: int, hop: int) -> np.ndarray:
-    """Unit phasors ``(freq, frames)`` complex128 for one clip's active frames."""
-    if init == "zeros":
-        return np.ones(mag.shape, dtype=np.complex128)
-    if init == "random":
-        return field
-    return np.exp(1j * _pghi_batch(mag[None], n_fft, hop)[0])
-
-
 def griffin_lim(
     magnitude: np.ndarray,
     *,
@@ -508,10 +499,8 @@ def griffin_lim(
     if not clips or length == 0:
         return out[0] if single else out
 
-    field = None
-    if init == "random":
-        rng = np.random.default_rng(seed)
-        field = np.exp(2j * np.pi * rng.random((mag.shape[1], n_frames)))
+    if init == "random":  # one seeded field for all clips, so results do not depend on batching
+        field = np.exp(2j * np.pi * np.random.default_rng(seed).random((mag.shape[1], n_frames)))
     full_mask = _synthesis_mask(n_fft, hop, n_frames, length)
     padded = full_mask.size
     alpha = np.float32(momentum / (1.0 + momentum))
@@ -527,7 +516,6 @@ def griffin_lim(
         mags = np.zeros((len(group), span, mag.shape[1]), dtype=np.float32)
         x0 = np.zeros(mags.shape, dtype=np.complex64)
         masks = np.zeros((len(group), width), dtype=np.float32)
-        locked = None
         if init == "locked":  # computed on whole clips, so a clip's start does not depend on its batch
             angle = _locked_batch(mag[group], n_fft, hop)
             locked = np.empty(angle.shape, np.complex64)
@@ -537,11 +525,14 @@ def griffin_lim(
             t0, t1 = int(first[i]), int(last[i])
             part = mag[i, :, t0:t1]
             mags[j, :t1 - t0] = part.T
-            if locked is not None:
+            if init == "locked":
                 x0[j, :t1 - t0] = locked[j, t0:t1]
-            else:
-                phasors = _initial_phase(part, init, None if field is None else field[:, t0:t1], n_fft, hop)
-                x0[j, :t1 - t0] = (part * phasors).T
+            elif init == "random":
+                x0[j, :t1 - t0] = (part * field[:, t0:t1]).T
+            elif init == "pghi":
+                x0[j, :t1 - t0] = (part * np.exp(1j * _pghi_batch(part[None], n_fft, hop)[0])).T
+            else:  # "zeros": zero phase
+                x0[j, :t1 - t0] = part.T
             seg = full_mask[t0 * hop:t0 * hop + width]
             masks[j, :seg.size] = seg
         y = run(mags, x0, masks, np.int32(n_iter), alpha).numpy()
