@@ -129,8 +129,7 @@ def load_audio(
     if not p.is_file():  # a FIFO or device would block or stream forever
         raise AudioLoadError(f"{p}: is not a regular file")
     try:
-        size = p.stat().st_size
-        if size == 0:
+        if p.stat().st_size == 0:
             raise AudioLoadError(f"{p}: file is empty (0 bytes)")
         with open(p, "rb"):
             pass
@@ -141,9 +140,7 @@ def load_audio(
     try:
         with sf.SoundFile(str(p)) as f:
             file_sr = int(f.samplerate)
-            frames = -1
-            if duration is not None:
-                frames = max(1, int(round(duration * file_sr)))
+            frames = -1 if duration is None else max(1, int(round(duration * file_sr)))
             data = f.read(frames=frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:  # libsndfile refuses the file
         raise AudioLoadError(describe_unreadable(p, str(exc))) from None

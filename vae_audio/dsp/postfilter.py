@@ -1,11 +1,10 @@
 """A valley postfilter for decoded spectrograms: restores the depth between spectral peaks.
 
 A decoder trained on a likelihood predicts the mean of what it cannot pin down, so its spectra
-are smoother than real ones: the valleys between harmonics come back filled in (on FSDD the
-blind test's harmonic-contrast features alone tell reconstructions from real clips 97 % of the
-time). Speech coders (the adaptive postfilter of CELP codecs, Chen & Gersho 1995) and
-statistical speech synthesis (global-variance compensation, Toda & Tokuda 2007) answer the same
-over-smoothing the same way: deepen the valleys, leave the peaks alone.
+are smoother than real ones: the valleys between harmonics come back filled in. Speech coders
+(the adaptive postfilter of CELP codecs, Chen & Gersho 1995) and statistical speech synthesis
+(global-variance compensation, Toda & Tokuda 2007) answer the same over-smoothing the same way:
+deepen the valleys, leave the peaks alone.
 
 :class:`ValleyPostfilter` works on normalized spectrograms ``(..., freq, frames)`` in [0, 1]
 (what a decoder outputs). Each bin's deviation from a moving average of ``width`` bins along

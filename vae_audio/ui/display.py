@@ -68,10 +68,7 @@ def plot_spectrogram(s_db: np.ndarray, config: SpectrogramConfig, *, title: str 
         s_db = s_db[..., 0]
     if s_db.ndim != 2:
         raise ParameterError(f"s_db: expected a spectrogram (freq, frames), got shape {s_db.shape}")
-    if ax is None:
-        fig, ax = plt.subplots(figsize=figsize)
-    else:
-        fig = ax.figure
+    fig, ax = plt.subplots(figsize=figsize) if ax is None else (ax.figure, ax)
     y_axis = "mel" if config.n_mels else "linear"
     img = librosa.display.specshow(s_db, sr=config.sr, hop_length=config.hop_length, n_fft=config.n_fft,
                                    x_axis="time", y_axis=y_axis, ax=ax, vmin=vmin, vmax=vmax, cmap="magma")
