@@ -86,30 +86,23 @@ _CONFIGS: dict[str, SpectrogramConfig] = {
 #: Default per-clip loudness normalization per dataset (synth/NSynth keep their velocity).
 _LEVELS: dict[str, str | None] = {"synth": None, "fsdd": "peak", "nsynth": None, "folder": "peak"}
 #: Default number of training epochs per dataset (``vae-audio train`` without ``--epochs``) for the
-#: vector-latent models, and for the grid model (sized so that the whole ``vae-audio train``, prior
-#: included, stays within 5 minutes on synth and 15 minutes on FSDD on 2 CPU cores; see the README).
+#: vector-latent models, and for the grid model (a whole run within 5 minutes on synth, 15 on FSDD; README).
 _EPOCHS: dict[str, int] = {"synth": 40, "fsdd": 60, "nsynth": 30, "folder": 30}
 _GRID_EPOCHS: dict[str, int] = {"synth": 10, "fsdd": 50, "nsynth": 30, "folder": 30}
 #: Default options of the grid architecture per dataset (:func:`vae_audio.modeling.models.build_encoder`):
 #: 513-bin spectra (synth, NSynth) get a third frequency halving, i.e. a 65-row code.
 _GRID_WIDE = {"filters": [16, 32, 64], "strides": [[2, 2], [2, 2], [2, 1]]}
 _GRID_OPTIONS: dict[str, dict[str, Any]] = {"synth": _GRID_WIDE, "nsynth": _GRID_WIDE, "fsdd": {}, "folder": {}}
-#: Default settings of the grid model's learned prior per dataset (:meth:`vae_audio.modeling.grid_prior.GridPrior.fit`):
-#: the 5-minute synth job gets a prior of half the depth (4 residual blocks) and 700 steps,
-#: conditioned on a 16-number clip summary (which decides each note's pitch and timbre once).
-#: Both start each sample from a training clip's first 6 latent columns and (synth) its summary,
-#: plus noise of ``onset_noise``: among the bandwidths whose samples lie at least 0.85 as far from
-#: the training set as held-out clips do, the one whose Frechet distances on the validation split
-#: are lowest relative to their targets (README); by the same rule FSDD samples at temperature 0.8.
-#: Everything but ``steps`` applies to the autoregressive family only.
+#: Default settings of the grid model's learned prior per dataset (:meth:`vae_audio.modeling.grid_prior.GridPrior.fit`),
+#: chosen on the validation split (README): each sample starts from a training clip's first ``onset_columns``
+#: latent columns plus noise of ``onset_noise``. Everything but ``steps`` applies to the autoregressive family only.
 _PRIOR_OPTIONS: dict[str, dict[str, Any]] = {"synth": {"steps": 700, "dilations": [1, 2, 4, 8], "summary_dim": 16,
                                                        "onset_columns": 6, "onset_noise": 0.6},
                                              "nsynth": {},
                                              "fsdd": {"temperature": 0.8, "onset_columns": 6, "onset_noise": 0.2},
                                              "folder": {}}
 
-#: Whether training fits a valley postfilter (:mod:`vae_audio.dsp.postfilter`) for a linear-spectrogram model:
-#: on FSDD it takes the blind test from 0.985 to 0.77 at the same LSD; on synth it costs 0.2 dB LSD (README).
+#: Whether training fits a valley postfilter (:mod:`vae_audio.dsp.postfilter`) for a linear-spectrogram model (README).
 _POSTFILTER: dict[str, bool] = {"synth": False, "fsdd": True, "nsynth": False, "folder": False}
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -345,12 +338,6 @@ def subsample_clips(clips: list[Clip], max_clips: int | None, seed: int) -> list
         rank[np.asarray(idx)[perm]] = (np.arange(len(idx)) + rng.uniform(0, 1)) / len(idx)
     keep = np.sort(np.argsort(rank, kind="stable")[:max_clips])
     return [clips[i] for i in keep]
-
-
-def _check_max_clips(max_clips: Any) -> int | None:
-    if max_clips is None:
-        return None
-    return checks.whole_number(max_clips, "max_clips", 1, note=" or None")
 
 
 def skipped_summary(skipped: Sequence[SkippedFile], limit: int = 3) -> str:
@@ -683,7 +670,8 @@ def load_dataset(spec: str | os.PathLike = "synth", *, config: SpectrogramConfig
     -------
     AudioDataset (no audio loaded yet; see :func:`vae_audio.data.featurize.build_features`).
     """
-    max_clips = _check_max_clips(max_clips)
+    if max_clips is not None:
+        max_clips = checks.whole_number(max_clips, "max_clips", 1, note=" or None")
     common = dict(config=config, seed=seed, level=level, trim_db=trim_db, val_fraction=val_fraction)
     if isinstance(spec, str) and spec.lower() == "synth":
         return load_synth(n_clips=max_clips or 1000, test_fraction=test_fraction, **common)

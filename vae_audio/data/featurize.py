@@ -11,8 +11,7 @@ The result is cached in ``data/cache/`` as ``<name>-<key>.npz`` (arrays, no pick
 ``<name>-<key>.json`` (recipe, labels, metadata), both written atomically. The
 key hashes the settings and every file's path, size and modification time, so editing,
 adding or removing a file, or changing any setting, builds a new entry; the stale entry of
-the same dataset and settings is then deleted. A second run loads from the cache in well
-under a second.
+the same dataset and settings is then deleted.
 
 A dataset whose spectrograms and waveforms would take more than the memory limit
 (``memory_limit``, ``$VAE_AUDIO_MEMORY_LIMIT``, else an eighth of the RAM, at most 512 MB) is featurized a
@@ -21,9 +20,7 @@ atomically, checked against their ``.npy`` header on every cache hit) beside the
 ``.npz`` of small arrays; ``features.x`` and ``features.audio`` are then
 :class:`~vae_audio.data.shards.ShardedArray` views read on demand.
 
-:func:`make_tf_dataset` feeds a split to Keras: elements are dicts
-``{"spectrogram": float32 (batch, freq, frames, 1)}`` plus ``"label": int32 (batch,)`` when
-``with_labels``.
+:func:`make_tf_dataset` feeds a split to Keras.
 """
 
 from __future__ import annotations
@@ -42,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..dsp.audio import load_audio, pad_or_truncate
-from .datasets import AudioDataset, SkippedFile, skipped_summary
+from .datasets import SPLITS, AudioDataset, SkippedFile, skipped_summary
 from .. import checks, progress
 from ..errors import AudioLoadError, ConfigError, DatasetError, ParameterError
 from ..dsp.features import Normalizer, SpectrogramConfig
@@ -106,7 +103,7 @@ class Features:
 
     def subset(self, split: str) -> "Features":
         """The clips of one split (``"train"``, ``"val"`` or ``"test"``), as a new :class:`Features`."""
-        if split not in ("train", "val", "test"):
+        if split not in SPLITS:
             raise ParameterError(f"split={split!r}: expected 'train', 'val' or 'test'")
         return self.select(self.split == split)
 
@@ -118,16 +115,11 @@ class Features:
                         [self.metadata[i] for i in rows], self.recipe,
                         {k: v[rows] for k, v in self.stats.items()}, self.name, self.skipped, self.cache_path)
 
-    def skipped_report(self) -> str:
-        """Human-readable list of the files left out and why ("" when none were)."""
-        if not self.skipped:
-            return ""
-        return "\n".join([f"skipped {len(self.skipped)} file(s) that could not be used:"]
-                         + [f"  {s.path}: {s.reason}" for s in self.skipped])
+    skipped_report = AudioDataset.skipped_report  # the same text: it reads only ``self.skipped``
 
     def split_counts(self) -> dict[str, int]:
         """Number of clips per split."""
-        return {s: int(np.sum(self.split == s)) for s in ("train", "val", "test")}
+        return {s: int(np.sum(self.split == s)) for s in SPLITS}
 
     def describe(self) -> str:
         """One line: size, shape, splits, labels, normalizer range."""
@@ -139,19 +131,19 @@ class Features:
 
 
 # ----------------------------------------------------------------------------- cache key
-def _normalizer_spec(normalizer: str | Normalizer) -> tuple[str, dict | None]:
+def _new_normalizer(normalizer: str | Normalizer) -> Normalizer:
+    """A fitted Normalizer as given; else a new, unfitted one of the requested mode."""
     if isinstance(normalizer, Normalizer):
-        return normalizer.mode, (normalizer.to_dict() if normalizer.is_fitted else None)
-    if normalizer not in Normalizer.MODES:
-        raise ParameterError(f"normalizer={normalizer!r}: expected one of {Normalizer.MODES} or a Normalizer")
-    return str(normalizer), None
+        return normalizer if normalizer.is_fitted else Normalizer(mode=normalizer.mode)
+    return Normalizer(mode=normalizer)
 
 
 def _settings(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer, sharded: bool) -> dict[str, Any]:
-    mode, fitted = _normalizer_spec(normalizer)
+    norm = _new_normalizer(normalizer)
+    fitted = norm.to_dict() if norm.is_fitted else None
     settings: dict[str, Any] = {
         "sharded": sharded, "format": CACHE_FORMAT, "name": dataset.name, "root": dataset.root, "config": recipe.spectrogram.to_dict(),
-        "level": recipe.level, "trim_db": recipe.trim_db, "normalizer": mode, "fitted_normalizer": fitted,
+        "level": recipe.level, "trim_db": recipe.trim_db, "normalizer": norm.mode, "fitted_normalizer": fitted,
         "label_names": list(dataset.label_names),
     }
     if dataset.name == "synth":
@@ -276,12 +268,8 @@ def _save_cache(cache_dir: Path, features: Features, key: str, settings_key: str
 
 # ----------------------------------------------------------------------------- building
 MEMORY_LIMIT_ENV = "VAE_AUDIO_MEMORY_LIMIT"
-
-
-#: Cap of the default memory limit. Training from memory peaks at about 1 GB + 3x the data (the
-#: ``tf.data`` tensor, the training split, the encoder's copy; ``benchmarks/scale.py``), while from
-#: shards it stays near 1 GB at the same speed from 20,000 clips (468 MB) up; at 512 MB of data the
-#: in-memory peak is about 2.5 GB, under the 3 GB a long-clip run (4 s at 16 kHz) must fit in.
+#: Cap of the default memory limit: training from memory peaks at about 1 GB + 3x the data, from
+#: shards near 1 GB (``benchmarks/scale.py``, README).
 DEFAULT_MEMORY_LIMIT_CAP = 512 * 2**20
 
 
@@ -298,12 +286,6 @@ def resolve_memory_limit(memory_limit: int | str | None) -> int:
             eighth = DEFAULT_MEMORY_LIMIT_CAP
         return min(eighth, DEFAULT_MEMORY_LIMIT_CAP)
     return checks.byte_size(memory_limit, "memory_limit")
-
-
-def _check_workers(workers: Any) -> int:
-    if workers is None:
-        return max(1, os.cpu_count() or 1)
-    return checks.whole_number(workers, "workers", 1, note=" or None")
 
 
 def _load_clip(path: str, cfg: SpectrogramConfig, trim_db: float | None, out: np.ndarray) -> None:
@@ -351,7 +333,8 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
     if not isinstance(dataset, AudioDataset):
         raise ParameterError(f"dataset: expected an AudioDataset (from load_dataset), got {type(dataset).__name__}")
     t0 = time.perf_counter()
-    workers = _check_workers(workers)
+    workers = checks.whole_number(max(1, os.cpu_count() or 1) if workers is None else workers, "workers", 1,
+                                  note=" or None")
     if recipe is not None:
         if not isinstance(recipe, Recipe) or not recipe.is_fitted:
             raise ParameterError("recipe: expected a fitted Recipe (a trained model's model.recipe)")
@@ -360,7 +343,8 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
                               f"dataset's ({dataset.config.describe()}); load the dataset with config=recipe.spectrogram")
         normalizer = recipe.normalizer
     else:
-        _normalizer_spec(normalizer)  # validate before any work
+        if not isinstance(normalizer, Normalizer) and normalizer not in Normalizer.MODES:
+            raise ParameterError(f"normalizer={normalizer!r}: expected one of {Normalizer.MODES} or a Normalizer")
         recipe = dataset.recipe
     limit = resolve_memory_limit(memory_limit)
     cfg = recipe.spectrogram
@@ -492,7 +476,9 @@ def _compute(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer
         x, audio, labels, split = x[keep], audio[keep], labels[keep], split[keep]
         metadata = [m for i, m in enumerate(metadata) if keep[i]]
 
-    norm = _fit_normalizer(normalizer, x, split)
+    norm = _new_normalizer(normalizer)
+    if norm is not normalizer:  # fit it on the training rows
+        _partial_fit(norm, x, split)
     _check_not_silent(dataset, normalizer, norm)
     low = np.empty(len(x), dtype=np.float64)
     high = np.empty(len(x), dtype=np.float64)
@@ -522,8 +508,7 @@ def _compute_sharded(dataset: AudioDataset, recipe: Recipe, normalizer: str | No
     cfg, n = recipe.spectrogram, len(dataset.clips)
     step = shard_rows_for(int(np.prod(cfg.shape)) * 4)
     folder.mkdir(parents=True, exist_ok=True)
-    fit = isinstance(normalizer, Normalizer) and normalizer.is_fitted
-    norm = normalizer if fit else Normalizer(mode=_normalizer_spec(normalizer)[0])
+    norm = _new_normalizer(normalizer)
     keep = np.ones(n, dtype=bool)
     failed: dict[int, str] = {}
     rows: list[int] = []
@@ -537,7 +522,7 @@ def _compute_sharded(dataset: AudioDataset, recipe: Recipe, normalizer: str | No
             failed.update({lo + i: msg for i, msg in bad.items()})
             keep[lo:hi] = ok
             audio, x_db = audio[ok], x_db[ok]
-            if not fit:
+            if norm is not normalizer:
                 _partial_fit(norm, x_db, split_all[lo:hi][ok])
             _save_npy(folder / f"audio-{k:05d}.npy", audio)
             _save_npy(folder / f"x-{k:05d}.npy", x_db)
@@ -568,16 +553,6 @@ def _sharded_arrays(folder: Path, rows: list[int], cfg: SpectrogramConfig) -> tu
             ShardedArray([folder / f"audio-{i:05d}.npy" for i in k], rows, (cfg.n_samples,), np.float32))
 
 
-def _fit_normalizer(normalizer: str | Normalizer, x_db: np.ndarray, split: np.ndarray) -> Normalizer:
-    """Use a fitted Normalizer as given; otherwise fit one on the training rows, chunk by chunk."""
-    if isinstance(normalizer, Normalizer) and normalizer.is_fitted:
-        return normalizer
-    mode, _ = _normalizer_spec(normalizer)
-    norm = Normalizer(mode=mode)
-    _partial_fit(norm, x_db, split)
-    return norm
-
-
 def _partial_fit(norm: Normalizer, x_db: np.ndarray, split: np.ndarray) -> None:
     """Fit ``norm`` further on the training rows of ``x_db``, chunk by chunk."""
     train = np.flatnonzero(split == "train")
@@ -593,17 +568,14 @@ def make_tf_dataset(features: Features, *, split: str | None = "train", batch_si
 
     Elements are dicts: ``{"spectrogram": float32 (batch, freq, frames, 1)}``, plus
     ``"label": int32 (batch,)`` when ``with_labels``. The split's spectrograms are held once in
-    memory as a single tensor (that is the cache: nothing is re-read or re-computed per epoch)
-    unless the features are sharded (larger than the memory limit): then each batch is read
-    from the shards (:func:`vae_audio.data.shards.stream`, the same order as in memory);
-    with ``shuffle`` the order of the clips is reshuffled every epoch from ``seed`` (the same
-    seed gives the same sequence of epochs); each batch is gathered from the tensor and the
-    next batches are prefetched.
+    memory as one tensor, or, for sharded features, read batch by batch from the shards
+    (:func:`vae_audio.data.shards.stream`, the same order). With ``shuffle`` the clips are
+    reshuffled every epoch from ``seed`` (the same seed, the same epochs); batches are prefetched.
     """
     import tensorflow as tf
 
     checks.whole_number(batch_size, "batch_size", 1)
-    if split is not None and split not in ("train", "val", "test"):
+    if split is not None and split not in SPLITS:
         raise ParameterError(f"split={split!r}: expected 'train', 'val' or 'test'")
     rows = np.arange(len(features)) if split is None else np.flatnonzero(features.split == split)
     if len(rows) == 0:
