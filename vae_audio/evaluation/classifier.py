@@ -402,8 +402,7 @@ class AudioClassifier:
         sr = check_sr(sr)
         names = _check_label_names(label_names)
         seed = checks.seed(seed)
-        epochs = self.config.epochs if epochs is None else epochs
-        checks.whole_number(epochs, "epochs", 1)
+        epochs = checks.whole_number(self.config.epochs if epochs is None else epochs, "epochs", 1)
         x_wave = _check_waveforms(waveforms, "waveforms")
         y = _check_labels(labels, "labels", x_wave.shape[0], len(names))
         if len(np.unique(y)) < 2:
@@ -439,7 +438,7 @@ class AudioClassifier:
         history: dict[str, list[float]] = {"loss": [], "accuracy": []}
         if val is not None:
             history["val_accuracy"] = []
-        for epoch in range(int(epochs)):
+        for epoch in range(epochs):
             order = rng.permutation(len(y))
             xa = new._standardize(_augment(mel[order], rng, self.config, spec, noise_bank))
             h = model.fit(xa, y[order], batch_size=self.config.batch_size, epochs=1, shuffle=False, verbose=0)
@@ -457,7 +456,7 @@ class AudioClassifier:
                 print(line, flush=True)
         train_pred = np.argmax(new._predict_standardized(new._standardize(db))[1], axis=1)
         new.info = {
-            "epochs": int(epochs), "seed": seed, "n_train": int(len(y)),
+            "epochs": epochs, "seed": seed, "n_train": int(len(y)),
             "class_counts": np.bincount(y, minlength=len(names)).tolist(),
             "train_accuracy": scores.accuracy(train_pred, y),
             "validation_accuracy": history["val_accuracy"][-1] if val is not None else None,
@@ -485,7 +484,6 @@ class AudioClassifier:
 
     def analyze(self, waveforms: Any, *, sr: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(embeddings (n, embedding_dim), probabilities (n, n_classes))`` in one pass (float64)."""
-        self._require_fitted()
         return self._predict_standardized(self.features(waveforms, sr=sr))
 
     def predict_proba(self, waveforms: Any, *, sr: int | None = None) -> np.ndarray:
@@ -706,8 +704,7 @@ def generation_scores(classifier, *, real_test: Any, real_test_labels: Any,
     real_reference : other real clips (e.g. a subset of the training split) for a real-vs-real
         Frechet distance, the floor a perfect generator would reach with this many clips.
     reference_sets : split ``real_reference`` into this many disjoint sets of equal size (in order)
-        and report the median of their distances to the test clips: one set of 300 FSDD clips
-        lands anywhere from 9.1 to 14.9 from the test set, so one draw makes a noisy target.
+        and report the median of their distances to the test clips (one set makes a noisy floor).
     reconstructions : the model's reconstructions of the test clips (same order, so
         ``real_test_labels`` apply).
     splits : passed to :func:`~vae_audio.evaluation.scores.inception_score`.
@@ -744,11 +741,8 @@ def generation_scores(classifier, *, real_test: Any, real_test_labels: Any,
         autoencoder (a set paired clip by clip with the test set, so below the train-vs-test floor).
 
     Frechet distances need at least 2 clips on each side. They are biased upwards by roughly
-    ``1 / n`` (on FSDD two disjoint sets of 150 real clips are twice as far apart as two sets
-    of 300) and their scale is that of one judge's embedding: compare FDs only from the same
+    ``1 / n`` and their scale is that of one judge's embedding: compare FDs only from the same
     classifier and between sets of similar size, against ``reference_frechet_distance``.
-    Clips the classifier was trained on are not favoured: on FSDD, train-vs-test and
-    train-vs-train FDs of 300 clips agree.
     """
     if not (hasattr(classifier, "analyze") and hasattr(classifier, "n_classes")):
         raise ParameterError(f"classifier: expected an AudioClassifier or CepstralJudge, got {type(classifier).__name__}")

@@ -53,10 +53,8 @@ __all__ = ["EVALUATION_VERSION", "evaluate_model", "evaluate", "format_table", "
 #: Version of the results layout (``results["version"]``).
 EVALUATION_VERSION = 1
 _FORMAT = "vae_audio.evaluation"
-#: Largest ``n_generate`` (as :data:`vae_audio.modeling.generate.MAX_GENERATE`).
-MAX_N_GENERATE = 10_000
 #: The real-vs-real floor of the Frechet distances is the median over up to this many disjoint
-#: training subsets of the test set's size (one subset of FSDD's lands 9.1-14.9 from the test set).
+#: training subsets of the test set's size (one subset makes a noisy floor).
 REFERENCE_SETS = 8
 
 
@@ -105,9 +103,11 @@ def _with_true_phase(magnitude: np.ndarray, audio: np.ndarray, config) -> np.nda
 
 
 def _check_n_generate(n: Any) -> int | None:
+    from ..modeling.generate import MAX_GENERATE
+
     if n is None:
         return None
-    return checks.whole_number(n, "n_generate", 2, MAX_N_GENERATE, note=" (a Frechet distance needs at least 2 clips)")
+    return checks.whole_number(n, "n_generate", 2, MAX_GENERATE, note=" (a Frechet distance needs at least 2 clips)")
 
 
 def _resolved_phase_kwargs(phase_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -200,10 +200,9 @@ def _evaluate_checked(model, features, *, classifier, n_generate: int | None, se
         raise DatasetError(f"{features.name}: every test clip is silent; nothing to evaluate")
     test = test.select(~silent)
     conditional = bool(model.label_names)
-    if conditional:
-        if tuple(model.label_names) != tuple(features.label_names):
-            raise ConfigError(f"the model is conditional on labels {list(model.label_names)} but the data "
-                              f"{features.name!r} has labels {list(features.label_names)}")
+    if conditional and tuple(model.label_names) != tuple(features.label_names):
+        raise ConfigError(f"the model is conditional on labels {list(model.label_names)} but the data "
+                          f"{features.name!r} has labels {list(features.label_names)}")
     labels = test.labels.astype(np.int32) if conditional else None
     seconds: dict[str, float] = {}
 
@@ -302,8 +301,7 @@ def _evaluate_checked(model, features, *, classifier, n_generate: int | None, se
             flat["conditional"] = _median_flatness(kwargs["conditional_samples"], cfg.sr)
         generation["prior_labels"] = "random (seeded) for a conditional model" if conditional else None
         fitted = model.prior is not None and prior != "standard"
-        generation["latent_prior"] = (model.prior.describe() if fitted
-                                      else "standard N(0, I)")
+        generation["latent_prior"] = model.prior.describe() if fitted else "standard N(0, I)"
         info = getattr(classifier, "info", {}) or {}
         generation["classifier"] = {
             "train_accuracy": info.get("train_accuracy"), "validation_accuracy": info.get("validation_accuracy"),
@@ -532,18 +530,14 @@ def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
     results["seconds"] = {**results["seconds"], "classifier": round(classifier_seconds, 2),
                           "total": round(time.perf_counter() - t_start, 2)}
     results = _json_ready(results)
-    if json_path is not None:
+    for path in ([json_path] if json_path is not None else []) + ([run / EVALUATION_FILE] if report else []):
         try:
-            atomic_write_json(json_path, results)
+            atomic_write_json(path, results)
         except OSError as exc:
-            raise ParameterError(f"{json_path}: cannot write the results ({exc.strerror or exc})") from None
+            raise ParameterError(f"{path}: cannot write the results ({exc.strerror or exc})") from None
     if report:
         from .report import write_report
 
-        try:
-            atomic_write_json(run / EVALUATION_FILE, results)
-        except OSError as exc:
-            raise ParameterError(f"{run / EVALUATION_FILE}: cannot write the results ({exc.strerror or exc})") from None
         write_report(model_dir, model=model, features=features, evaluation=results, seed=seed)
     return results
 

@@ -114,13 +114,10 @@ def spectral_flatness(audio: np.ndarray, sr: int, *, top_db: float = 50.0) -> np
     """Mean spectral flatness of each clip's audible frames: float64 ``(n,)`` for clips ``(n, samples)``.
 
     Flatness is the geometric over the arithmetic mean of a frame's power spectrum (32 ms STFT,
-    75 % overlap): about 0.56 for white noise, near 0 for a few sharp harmonics (measured medians:
-    FSDD digits 0.06, the built-in synth's notes 0.003). It is averaged over the frames within ``top_db``
-    of the clip's loudest frame (the silence around a digit does not count). A decoder that
-    blurs harmonics into noise raises it; an all-silent clip gives NaN. Bins more than 80 dB below
-    the clip's loudest count as -80 dB (the recipes' dB floor: nothing a model here produces or
-    a listener hears lies below it, and a pure synthetic tone's valleys at -200 dB would
-    otherwise decide the geometric mean).
+    75 % overlap): about 0.56 for white noise, near 0 for a few sharp harmonics. It is averaged
+    over the frames within ``top_db`` dB of the clip's loudest frame; an all-silent clip gives NaN.
+    Bins more than 80 dB below the clip's loudest count as -80 dB (the recipes' dB floor), so a
+    pure tone's -200 dB valleys do not decide the geometric mean.
     """
     power, _ = _relative_power(audio, sr)
     flat = _frame_flatness(np.maximum(power, FLATNESS_FLOOR))

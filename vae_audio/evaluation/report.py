@@ -135,19 +135,9 @@ def _pick_test_clips(features, n: int, seed: int) -> tuple[np.ndarray, np.ndarra
     audible = np.flatnonzero(np.any(test.audio != 0, axis=1))
     rng = np.random.default_rng([seed, 11])
     order = audible[rng.permutation(len(audible))]
-    picked, seen = [], set()
-    for i in order:  # one clip per label first, then any
-        if int(test.labels[i]) not in seen:
-            picked.append(int(i))
-            seen.add(int(test.labels[i]))
-        if len(picked) == n:
-            break
-    for i in order:
-        if len(picked) >= n:
-            break
-        if int(i) not in picked:
-            picked.append(int(i))
-    return np.asarray(picked, dtype=int), test
+    first = np.zeros(len(order), dtype=bool)  # one clip per label first, then any
+    first[np.unique(test.labels[order], return_index=True)[1]] = True
+    return np.concatenate([order[first], order[~first]])[:n].astype(int), test
 
 
 def _reconstruction_section(model, test, picks: np.ndarray, names: Sequence[str]) -> tuple[str, dict]:
@@ -272,16 +262,12 @@ def render_report(model, *, info: Mapping[str, Any], run_name: str, bundle: Path
     names = list(model.label_names)
     sections: list[tuple[str, str, str]] = [("model", "The model", _model_section(info, model))]
     rec = None
-    picks = np.zeros(0, dtype=int)
-    test = None
-    if features is not None:
-        picks, test = _pick_test_clips(features, n_clips, seed)
+    picks, test = _pick_test_clips(features, n_clips, seed) if features is not None else (np.zeros(0, dtype=int), None)
     if test is not None and len(picks):
         body, rec = _reconstruction_section(model, test, picks, names or list(features.label_names))
-        sections.append(("reconstructions", "Test clips: original, ceiling, reconstruction", body))
     else:
-        sections.append(("reconstructions", "Test clips: original, ceiling, reconstruction",
-                         _missing(f"no test clips: {features_problem or 'the test split has no audible clip'}")))
+        body = _missing(f"no test clips: {features_problem or 'the test split has no audible clip'}")
+    sections.append(("reconstructions", "Test clips: original, ceiling, reconstruction", body))
     sections.append(("samples", "Generated samples" + (" per label" if names else ""), _samples_section(model, seed)))
     sections.append(("interpolation", "Interpolation",
                      _interpolation_section(model, test, picks) if test is not None or model.prior is not None

@@ -94,10 +94,9 @@ def inception_score(probs: Any, *, splits: int = 1, eps: float = 1e-12) -> float
 
         IS = exp( (1/n) * sum_i sum_k p_ik * (log p_ik - log p_k) )
 
-    Equivalently ``exp(H(p(y)) - mean_i H(p(y|x_i)))``: the entropy of the marginal minus the
-    mean entropy of the individual predictions. Uniform predictions give 1; confident one-hot
-    predictions spread evenly over ``K`` classes give ``K``; all clips confidently in one class
-    give 1 again. The maximum is the number of classes.
+    Equivalently ``exp(H(p(y)) - mean_i H(p(y|x_i)))``. Uniform predictions give 1; confident
+    one-hot predictions spread evenly over ``K`` classes give ``K``; all clips confidently in one
+    class give 1 again.
 
     Parameters
     ----------
@@ -147,12 +146,10 @@ def frechet_distance(emb_a: Any, emb_b: Any, *, eps: float = 1e-6) -> float:
     the squared 2-Wasserstein distance between ``N(mu_a, S_a)`` and ``N(mu_b, S_b)``: 0 for
     identical statistics, ``||shift||^2`` for two sets that differ by a constant shift.
 
-    ``Tr((S_a S_b)^(1/2))`` is computed as ``Tr((A S_b A)^(1/2))`` with ``A = S_a^(1/2)``: the
-    same value (the two matrices are similar), but symmetric, so an eigendecomposition gives it
-    with real, non-negative eigenvalues even when ``S_a S_b`` is singular (fewer clips than
-    dimensions, dead ReLU units). This avoids the complex round-off of a general
-    ``scipy.linalg.sqrtm(S_a @ S_b)``, with which it agrees on well-conditioned inputs. If the
-    eigendecomposition fails, ``eps * I`` is added to both covariances and it is tried again.
+    ``Tr((S_a S_b)^(1/2))`` is computed as ``Tr((A S_b A)^(1/2))`` with ``A = S_a^(1/2)`` (similar
+    matrices, but symmetric): real, non-negative eigenvalues even when ``S_a S_b`` is singular, no
+    complex round-off as from ``scipy.linalg.sqrtm``. If the eigendecomposition fails, ``eps * I``
+    is added to both covariances and it is tried again.
 
     Parameters
     ----------
