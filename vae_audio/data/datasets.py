@@ -7,19 +7,14 @@ Four kinds of data, all described the same way (an :class:`AudioDataset`: a list
     The built-in synthetic instruments (:mod:`vae_audio.data.synth`): 1000 one-second notes of 8
     families, made on the fly, no download. Labels are the families.
 ``"fsdd"``
-    The Free Spoken Digit Dataset (3000 clips, 8 kHz). Looked for in ``$FSDD_DIR`` if set,
-    else in ``data/fsdd`` under the current folder, then under the repository root (either
-    the folder holding the WAVs or one containing ``recordings/``).
-    ``vae-audio download fsdd`` fetches it. Labels are the digits; standard split: takes 0-4
-    are the test set, a seeded 10 % of each (speaker, digit) group of the rest is validation.
+    The Free Spoken Digit Dataset (3000 clips, 8 kHz), found by :func:`find_fsdd`
+    (``vae-audio download fsdd`` fetches it). Labels are the digits; split: :func:`load_fsdd`.
 a folder in the NSynth layout
-    ``audio/*.wav`` plus ``examples.json`` (``instrument_family_str``, ``pitch``, ...); or a
-    folder holding ``nsynth-train``/``nsynth-valid``/``nsynth-test`` folders of that layout,
-    whose names then give the split. Labels are the instrument families.
+    ``audio/*.wav`` plus ``examples.json``, or a folder of ``nsynth-train``/``-valid``/``-test``
+    folders of that layout (:func:`load_nsynth`). Labels are the instrument families.
 any other folder
-    Every audio file under it (recursively; extensions in :data:`AUDIO_EXTENSIONS`) that
-    soundfile reads, resampled to the configured rate and mixed to mono. Labels are the
-    first-level sub-folder names when every file is in one, otherwise there are none.
+    Every audio file under it that soundfile reads (:func:`load_folder`), resampled to the
+    configured rate and mixed to mono. Labels are the first-level sub-folder names, if any.
     Files that cannot be read are skipped and listed (``strict=True`` makes that an error).
 
 Turning a dataset into spectrograms (with an on-disk cache) is :func:`vae_audio.data.featurize.build_features`.

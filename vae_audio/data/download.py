@@ -14,12 +14,11 @@
 4. the archive is unpacked into a temporary folder which replaces the target only when
    complete (:func:`vae_audio.fileio.atomic_directory`).
 
-About the checksum: this machine has no internet access, so :data:`FSDD_SHA256` was **not
-measured here**. It is the SHA-256 (and :data:`FSDD_SIZE` the byte count) of GitHub's zip
-archive of tag v1.0.10 as recorded by an independent public audit of that archive. GitHub
-generates these archives on the fly; should it ever serve different bytes, the download stops
-and shows both checksums. If you trust the new file, pass ``sha256=...`` (or set the
-``FSDD_SHA256`` environment variable; ``FSDD_URL`` overrides the address the same way).
+About the checksum: :data:`FSDD_SHA256` was **not measured here** (no internet access); it is
+the SHA-256 (and :data:`FSDD_SIZE` the byte count) of GitHub's zip archive of tag v1.0.10 as
+recorded by an independent public audit. GitHub generates these archives on the fly; should it
+ever serve different bytes, the download stops and shows both checksums. If you trust the new
+file, pass ``sha256=...`` (or set ``FSDD_SHA256``; ``FSDD_URL`` overrides the address).
 """
 
 from __future__ import annotations
@@ -61,8 +60,7 @@ __all__ = [
 FSDD_VERSION = "v1.0.10"
 #: GitHub's zip archive of the pinned release (override with the FSDD_URL environment variable).
 FSDD_URL = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/v1.0.10.zip"
-#: Expected SHA-256 of that archive. NOT measured here (no internet): taken from an independent public
-#: audit of the v1.0.10 zip (16,419,872 bytes). Override with sha256=... or FSDD_SHA256.
+#: Expected SHA-256 of that archive (not measured here: see the module docstring).
 FSDD_SHA256 = "c680098f5d2355ba7cc4bd8b0ca9e0a24c00ebe3b4c552208889a4d28d4fbc2b"
 #: Size in bytes of that archive (same source as the checksum).
 FSDD_SIZE = 16_419_872

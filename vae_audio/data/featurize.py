@@ -14,8 +14,7 @@ adding or removing a file, or changing any setting, builds a new entry; the stal
 the same dataset and settings is then deleted.
 
 A dataset whose spectrograms and waveforms would take more than the memory limit
-(``memory_limit``, ``$VAE_AUDIO_MEMORY_LIMIT``, else an eighth of the RAM, at most 512 MB) is featurized a
-shard at a time into ``<name>-<key>.shards/`` (``x-*.npy`` and ``audio-*.npy``, each written
+(:func:`resolve_memory_limit`) is featurized a shard at a time into ``<name>-<key>.shards/`` (``x-*.npy`` and ``audio-*.npy``, each written
 atomically, checked against their ``.npy`` header on every cache hit) beside the entry's
 ``.npz`` of small arrays; ``features.x`` and ``features.audio`` are then
 :class:`~vae_audio.data.shards.ShardedArray` views read on demand.

@@ -152,11 +152,8 @@ def stream(x: ShardedArray, labels: np.ndarray | None, *, batch_size: int, shuff
     rows are read from their shards (memory-mapped, copied, unmapped) by parallel map calls, so
     the same seed gives the same batches in either layout. Elements are dicts
     ``{"spectrogram": float32 (batch, *row_shape, 1)}`` plus ``"label": int32 (batch,)``.
-    Memory: the batches in flight, whatever the size of ``x``.
-
-    Why rows and not whole shards with a shuffle buffer: measured on 100,000 clips, slices of a
-    shard tensor kept in a 4096-row shuffle buffer pin their whole shard (TensorFlow slices share
-    the buffer), and peak memory grew by 900 MB over one epoch; reading rows does not grow.
+    Memory: the batches in flight, whatever the size of ``x`` (a shuffle buffer of shard slices
+    would pin whole shards: TensorFlow slices share their buffer).
     """
     import tensorflow as tf
 

@@ -5,11 +5,9 @@ These are the in-domain generation metrics of WaveGAN (Donahue et al., 2019) and
 :class:`vae_audio.evaluation.classifier.AudioClassifier` (or any classifier):
 
 * :func:`accuracy`: how often predicted labels equal the requested/true labels.
-* :func:`inception_score`: ``exp(E_x KL(p(y|x) || p(y)))`` from class probabilities; high
-  when every clip is classified confidently (sharp ``p(y|x)``) *and* the classes are
-  balanced over the set (flat ``p(y)``). It lies in ``[1, K]`` for ``K`` classes.
-* :func:`frechet_distance`: the Frechet (2-Wasserstein) distance between Gaussians fitted to two
-  sets of embeddings; 0 for identical statistics, lower is closer.
+* :func:`inception_score`: high when every clip is classified confidently *and* the classes are
+  balanced over the set; in ``[1, K]`` for ``K`` classes.
+* :func:`frechet_distance`: between Gaussians fitted to two sets of embeddings; lower is closer.
 """
 
 from __future__ import annotations
