@@ -101,7 +101,8 @@ _PRIOR_OPTIONS: dict[str, dict[str, Any]] = {"synth": {"steps": 700, "dilations"
 _POSTFILTER: dict[str, bool] = {"synth": False, "fsdd": True, "nsynth": False, "folder": False}
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
-_FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
+#: FSDD's file names, ``{digit}_{speaker}_{take}.wav``.
+FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
 _FSDD_TEST_TAKES = range(0, 5)
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 _DEFAULT = "default"
@@ -394,7 +395,7 @@ def _fsdd_recordings(folder: Path) -> Path | None:
     if not folder.is_dir():
         return None
     for cand in (folder, folder / "recordings", *sorted(folder.glob("free-spoken-digit-dataset*/recordings"))):
-        if cand.is_dir() and any(_FSDD_NAME.match(p.name) for p in cand.glob("*.wav")):
+        if cand.is_dir() and any(FSDD_NAME.match(p.name) for p in cand.glob("*.wav")):
             return cand
     return None
 
@@ -444,7 +445,7 @@ def load_fsdd(path: str | os.PathLike | None = None, *, config: SpectrogramConfi
     clips: list[Clip] = []
     skipped: list[SkippedFile] = []
     for p in sorted(root.glob("*.wav")):
-        m = _FSDD_NAME.match(p.name)
+        m = FSDD_NAME.match(p.name)
         if m is None:
             skipped.append(SkippedFile(str(p), "name does not match {digit}_{speaker}_{take}.wav"))
             continue

@@ -68,7 +68,6 @@ FSDD_SIZE = 16_419_872
 MAX_EXTRACT_BYTES = 2 * 1024**3
 
 _CHUNK = 1 << 16
-_FSDD_NAME = re.compile(r"^\d_[A-Za-z]+_\d+\.wav$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -306,8 +305,10 @@ def download_and_extract(url: str, to: str | os.PathLike, *, sha256: str, overwr
 
 
 def _check_fsdd(folder: Path) -> str | None:
+    from .datasets import FSDD_NAME
+
     rec = folder / "recordings"
-    n = sum(1 for p in rec.glob("*.wav") if _FSDD_NAME.match(p.name)) if rec.is_dir() else 0
+    n = sum(1 for p in rec.glob("*.wav") if FSDD_NAME.match(p.name)) if rec.is_dir() else 0
     if n == 0:
         return "the archive holds no recordings/{digit}_{speaker}_{take}.wav files, so it is not FSDD"
     return None
