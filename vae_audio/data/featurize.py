@@ -319,9 +319,8 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
     memory_limit : bytes (or a string such as ``"2GB"``) the spectrograms and waveforms may take
         in memory; a larger dataset is featurized into ``.npy`` shards in the cache and its
         ``x`` / ``audio`` are :class:`~vae_audio.data.shards.ShardedArray` views read on demand
-        (:func:`make_tf_dataset` then streams them). Default: the ``VAE_AUDIO_MEMORY_LIMIT``
-        environment variable, else an eighth of the machine's physical memory, at most 512 MB
-        (without a cache folder the default limit is not enforced: the data stays in memory).
+        (:func:`make_tf_dataset` then streams them). Default: :func:`resolve_memory_limit`
+        (not enforced without a cache folder: the data then stays in memory).
     verbose : print one line saying what was done and how long it took.
 
     Returns

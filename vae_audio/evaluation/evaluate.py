@@ -15,11 +15,9 @@ spectrogram config and normalizer):
     ``model_with_true_phase``: the model's magnitude with the true phase of the clip, which
     separates the model's magnitude error from the phase method's error.
 ``generation``
-    Scores of a classifier trained on the real training split (:mod:`vae_audio.evaluation.classifier`):
-    its accuracy on the real test clips (plain and through the phase method), how often
-    conditional samples are heard as the requested class, the inception score of prior
-    samples, and Frechet distances between classifier embeddings of generated and real test
-    audio. Everything is computed from audio, so the phase method is part of what is scored.
+    Scores of a classifier trained on the real training split
+    (:func:`vae_audio.evaluation.classifier.generation_scores`), computed from audio, so the
+    phase method is part of what is scored.
 
 The *ground truth* is the linear STFT magnitude (the mel magnitude for mel configs) of the
 test clips exactly as featurized (resampled, level-normalized, padded/truncated). LSD uses
@@ -162,9 +160,8 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
     -------
     JSON-ready dict with keys ``format``, ``version``, ``n_test`` (test clips scored),
     ``n_test_silent_skipped`` (all-zero test clips left out: SC/LSD against silence are
-    meaningless), ``phase``, ``lsd_eps``,
-    ``reconstruction``, ``audio``, ``ceiling`` (``truth_through_phase``,
-    ``model_with_true_phase``), ``generation`` (the dict of
+    meaningless), ``phase``, ``lsd_eps``, ``reconstruction``, ``audio``, ``ceiling``
+    (``truth_through_phase``, ``model_with_true_phase``), ``generation`` (the dict of
     :func:`~vae_audio.evaluation.classifier.generation_scores` plus ``n_generate``, or ``None``),
     ``summary`` (the headline numbers) and ``seconds`` (per stage). Every SC/LSD entry is
     ``{"sc_db": {"median", "mean"}, "lsd_db": {"median", "mean"}}`` in dB, lower is better.
@@ -656,8 +653,7 @@ def format_table(results: Mapping[str, Any]) -> str:
         lines.extend(f"  {note}" for note in section.legend)
         width = max(len(name) for name, _ in section.rows)
         cell = max(7 if len(section.columns) < 3 else 5, *(len(c) for c in section.columns))
-        lines.append(f"  {'':{width}}  " + "  ".join(f"{c:>{cell}}" for c in section.columns))
-        for name, cells in section.rows:
+        for name, cells in [("", section.columns), *section.rows]:  # the header, then the rows
             lines.append(f"  {name:{width}}  " + "  ".join(f"{c:>{cell}}" for c in cells))
         lines.extend(f"  {note}" for note in section.notes)
     return "\n".join(lines)
