@@ -36,7 +36,7 @@ import numpy as np
 
 from ..dsp.audio import check_sr, pad_or_truncate, resample
 from ..errors import BundleError, ConfigError, ParameterError, TrainingError
-from ..dsp.features import SpectrogramConfig, amplitude_to_db, mel_filterbank, stft_magnitude
+from ..dsp.features import SpectrogramConfig, amplitude_to_db, check_json_object, mel_filterbank, stft_magnitude
 from ..fileio import atomic_directory, atomic_write_json, read_json
 from ..dsp.recipe import normalize_level
 from .. import checks
@@ -155,13 +155,7 @@ class ClassifierConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ClassifierConfig":
         """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"classifier config: expected a JSON object, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"classifier config: unknown keys {unknown}; known keys are {sorted(known)}")
-        values = dict(data)
+        values = dict(check_json_object(data, "classifier config", {f.name for f in dataclasses.fields(cls)}))
         for key in ("conv_filters", "noise_dbfs"):
             if isinstance(values.get(key), list):
                 values[key] = tuple(values[key])

@@ -445,10 +445,8 @@ def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
     Parameters
     ----------
     model_dir : the bundle folder (a run's ``model/``).
-    data : dataset name or folder; default :func:`default_data` (what the model was trained on).
-        Its default spectrogram config must equal the model's (else :class:`ConfigError` showing
-        both). When it is the training dataset, the training run's ``seed`` and ``max_clips``
-        are used to list it, so the test split is the one held out in training.
+    data : dataset name or folder; default :func:`default_data` (what the model was trained on),
+        listed and featurized as :func:`load_features` does (the test split held out in training).
     json_path : write the results here (atomically); ``None`` writes nothing.
     max_clips : evaluate on (and train the classifier on) at most this many clips, drawn in
         proportion to every (split, label) group (quick runs).
@@ -500,16 +498,14 @@ def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
         train = features.subset("train")
         if len(np.unique(train.labels)) >= 2:
             val = features.subset("val")
-            validation = (val.audio, val.labels) if len(val) else None
+            common = dict(sr=features.config.sr, label_names=list(features.label_names), seed=classifier_seed,
+                          validation=(val.audio, val.labels) if len(val) else None, verbose=verbose)
             if cache_dir is not None:
-                classifier = get_or_train_classifier(
-                    train.audio, train.labels, sr=features.config.sr, label_names=list(features.label_names),
-                    cache_dir=Path(cache_dir) / "classifiers", key_extra={"data": features.name},
-                    seed=classifier_seed, config=classifier_config, validation=validation, verbose=verbose)
+                classifier = get_or_train_classifier(train.audio, train.labels, config=classifier_config,
+                                                     cache_dir=Path(cache_dir) / "classifiers",
+                                                     key_extra={"data": features.name}, **common)
             else:
-                classifier = AudioClassifier(classifier_config).fit(
-                    train.audio, train.labels, sr=features.config.sr, label_names=list(features.label_names),
-                    seed=classifier_seed, validation=validation, verbose=verbose)
+                classifier = AudioClassifier(classifier_config).fit(train.audio, train.labels, **common)
         classifier_seconds = time.perf_counter() - t0
     results = _evaluate_checked(model, features, classifier=classifier, n_generate=n_generate, seed=seed, pk=pk,
                                 prior=prior, verbose=verbose)
