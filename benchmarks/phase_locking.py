@@ -10,9 +10,11 @@ on the ``--lock-bins`` bins either side of each local maximum of the magnitude (
 plus pi per bin, Laroche & Dolson's identity phase locking), so each peak stays one partial.
 
 For the test split of the model's data the table scores, from audio: real magnitudes and the
-model's reconstructions through both methods (and the reconstructions with the true phase), and
-the model's conditional samples (seed 1, labels as ``vae-audio evaluate --seed 0`` draws them)
-through both. Columns: judge 1 (the CNN) and judge 2 (cepstral statistics) accuracy, audio SC and
+model's reconstructions through both methods (and the reconstructions with the true phase), the
+prior's continuations of each test clip (a prior that draws its onset: it starts from the clip's
+own first columns and summary, exactly, and continues as it does when sampling, which separates
+what the prior's continuation costs from what its onset noise costs), and the model's conditional
+samples (seed 1, labels as ``vae-audio evaluate --seed 0`` draws them) through both. Columns: judge 1 (the CNN) and judge 2 (cepstral statistics) accuracy, audio SC and
 LSD against the real clips' magnitudes (median, dB; LSD floored at the model's dB floor as in
 ``vae-audio evaluate``), PESQ (median), STOI, blind two-sample
 accuracy (0.5 = indistinguishable).
@@ -115,10 +117,24 @@ def main() -> None:
 
     recon = model.to_db(model.reconstruct(test.x, test.labels.astype(np.int32)))
     samples = model.to_db(model.generate(n, labels=sample_labels, seed=1))
+    groups = [("real magnitudes", model.to_db(test.x), test.labels, True),
+              ("reconstructions", recon, test.labels, True)]
+    prior = model.prior
+    if getattr(prior, "onset_columns", 0) and prior.onset is None:  # a kernel onset: start from the clip's own
+        from vae_audio.modeling.grid_prior import codes_to_sequences
+
+        labels = test.labels.astype(np.int32)
+        z_mean = model.encode(test.x, labels)[0]
+        seq = (codes_to_sequences(z_mean) - prior.mean) / prior.std
+        own = [seq[:, :prior.onset_columns].reshape(n, -1)]
+        if prior.summary is not None:
+            own.append((seq.mean(axis=1) - prior.summary[0]) @ prior.summary[1])
+        z = prior.sample(n, labels, frames=z_mean.shape[2], seed=1, summaries=np.concatenate(own, 1).astype(np.float32))
+        groups.append(("prior's continuations of the clips' own onsets", model.to_db(model.decode(z, labels)),
+                       test.labels, True))
+    groups.append(("conditional samples", samples, sample_labels, False))
     locked = f"identity-locked FGLA (±{args.lock_bins} bins, {args.n_iter} iterations)"
-    for what, s_db, labels, paired in (("real magnitudes", model.to_db(test.x), test.labels, True),
-                                       ("reconstructions", recon, test.labels, True),
-                                       ("conditional samples", samples, sample_labels, False)):
+    for what, s_db, labels, paired in groups:
         mag = db_to_magnitude(s_db, cfg).astype(np.float32)
         score(f"{what}: default phase method", db_to_audio(s_db, cfg), labels, paired)
         if what == "reconstructions":
