@@ -37,20 +37,22 @@ def run_one(n: int, mode: str, args: argparse.Namespace, folder: str) -> dict:
     from vae_audio.data.featurize import build_features
     from vae_audio.progress import quiet
     from vae_audio.data.shards import ShardedArray
-    from vae_audio.training import TrainSettings, train
+    from vae_audio.config import RunConfig
+    from vae_audio.pipeline import train
+    from vae_audio.resolve import resolve_config, spectrogram_config
 
     limit = {"auto": args.memory_limit, "memory": "1TB", "sharded": "1MB"}[mode]
-    settings = TrainSettings(data="synth", max_clips=n, epochs=1, sr=args.sr, duration=args.duration,
-                             n_fft=args.n_fft, hop_length=args.hop_length, prior_model="none", n_samples_out=0,
-                             out=os.path.join(folder, "run"), verbose=0, memory_limit=limit)
-    dataset = load_dataset("synth", max_clips=n, config=settings.spectrogram_config())
+    settings = RunConfig.of(data="synth", max_clips=n, epochs=1, sr=args.sr, duration=args.duration,
+                             n_fft=args.n_fft, hop_length=args.hop_length, prior_model="none", n_samples=0,
+                             out=os.path.join(folder, "run"), memory_limit=limit)
+    dataset = load_dataset("synth", max_clips=n, config=spectrogram_config(resolve_config(settings, dataset=load_dataset("synth", max_clips=n)).config))
     with quiet():
         t0 = time.perf_counter()
         features = build_features(dataset, cache_dir=os.path.join(folder, "cache"), memory_limit=limit)
         t_feat = time.perf_counter() - t0
         n_train = int((features.split == "train").sum())
         t0 = time.perf_counter()
-        train(settings, features=features)
+        train(settings, features=features, verbose=0)
         t_train = time.perf_counter() - t0
     return {"n": n, "mode": mode, "layout": "shards" if isinstance(features.x, ShardedArray) else "memory",
             "data_mb": (features.x.nbytes + features.audio.nbytes) / 2**20, "featurize_s": t_feat,

@@ -150,9 +150,9 @@ def build(kind: str, shape: tuple[int, int], steps: int, features, seed: int = 0
 
     from vae_audio.data.datasets import default_model_options
     from vae_audio.modeling import models
-    from vae_audio.training import TrainSettings
+    from vae_audio.config import RunConfig
 
-    defaults = TrainSettings()
+    defaults = RunConfig()
     if kind == "blog":
         enc, dec = models.build_encoder(shape, architecture="blog"), models.build_decoder(shape, architecture="blog")
         vae = models.VAE(enc, dec, seed=seed, likelihood="mse_scaled", reconstruction_weight=1e6)
@@ -164,9 +164,9 @@ def build(kind: str, shape: tuple[int, int], steps: int, features, seed: int = 0
             kw["num_classes"] = len(features.label_names)
             extra = {"likelihood": "spectral", "db_range": (features.normalizer.low_db, features.normalizer.high_db)}
         enc, dec = models.build_encoder(shape, **kw), models.build_decoder(shape, **kw)
-        vae = models.VAE(enc, dec, seed=seed, beta=defaults.beta,
-                         kl_warmup_steps=defaults.kl_warmup_epochs * steps, **extra)
-        lr = defaults.learning_rate
+        vae = models.VAE(enc, dec, seed=seed, beta=defaults.model.beta,
+                         kl_warmup_steps=defaults.model.kl_warmup_epochs * steps, **extra)
+        lr = defaults.training.learning_rate
     vae.compile(optimizer=keras.optimizers.Adam(lr))
     return vae
 

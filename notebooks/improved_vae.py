@@ -5,7 +5,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -47,7 +47,8 @@ settings = notebook.notebook_settings()  # data, mode (the data's epochs, the mo
 
 import numpy as np
 import keras
-from vae_audio import bundle, datasets, display, evaluate, featurize, generate, inference, models, training
+from vae_audio import (bundle, datasets, display, evaluate, featurize, generate, inference, models, resolve,
+                       training)
 
 dataset = datasets.load_dataset(settings.data, max_clips=settings.max_clips)
 features = featurize.build_features(dataset, cache_dir=settings.cache_dir, verbose=True)
@@ -111,7 +112,8 @@ display.plot_history(history.history);
 # continues from there, as the printed line says.
 
 # %%
-prior = training.fit_training_prior(vae, features, conditional=True, steps=settings.prior_steps, verbose=1)
+run = resolve.resolve_config(data=settings.data, max_clips=settings.max_clips, prior_steps=settings.prior_steps)
+prior = training.fit_training_prior(vae, features, run.config.prior, conditional=True, verbose=1)
 print(prior.describe())
 
 # %% [markdown]

@@ -5,7 +5,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -42,7 +42,7 @@ settings = notebook.notebook_settings(epochs=30)  # data, mode, outputs (and a q
 import numpy as np
 import keras
 import vae_audio as va
-from vae_audio import datasets, display, featurize, generate, listening, metrics, models, phase, training
+from vae_audio import datasets, display, featurize, generate, listening, metrics, models, phase, pipeline, training
 
 # %% [markdown]
 # ## 1. A tour of the data
@@ -223,7 +223,7 @@ display.players({"right: unnormalize, then phase": y_gen[0], "wrong: normalized 
 # %% [markdown]
 # ## 6. The default model, in one call
 #
-# `training.train` is what `vae-audio train` runs: it featurizes the data with the dataset's
+# `pipeline.train` is what `vae-audio train` runs: it featurizes the data with the dataset's
 # own recipe (all STFT bins here, no mel bands), trains the package's default model (a VAE whose
 # latent is laid out over frequency and time, conditional on the label; see
 # `improved_vae.ipynb`), then a learned prior over its codes, and saves the bundle. The same test
@@ -232,10 +232,10 @@ display.players({"right: unnormalize, then phase": y_gen[0], "wrong: normalized 
 # %%
 default_features = featurize.build_features(datasets.load_dataset(settings.data, max_clips=settings.max_clips),
                                            cache_dir=settings.cache_dir)  # the dataset's own recipe
-run = training.train(training.TrainSettings(
-    data=settings.data, max_clips=settings.max_clips, epochs=settings.epochs if settings.quick else None,  # None: its default
-    prior_steps=settings.prior_steps, out=str(settings.models_dir / "simple_vae_default"), n_samples_out=0, verbose=0),
-    features=default_features, overwrite=True)
+run = pipeline.train({"data": settings.data, "max_clips": settings.max_clips,
+                      "epochs": settings.epochs if settings.quick else None,  # None: derived from the data
+                      "prior_steps": settings.prior_steps, "out": str(settings.models_dir / "simple_vae_default"),
+                      "n_samples": 0}, features=default_features, overwrite=True, verbose=0)
 print(f"{run.epochs_run} epochs and the prior in {run.seconds / 60:.1f} min")
 default_model = va.load_model(run.model_dir)
 print(default_model)

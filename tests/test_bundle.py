@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -75,7 +76,7 @@ def test_config_json_contents(saved):
     assert info["vae"]["likelihood"] == "gaussian" and info["vae"]["latent_dim"] == 3
     assert info["vae"]["log_sigma"] == pytest.approx(vae.current_log_sigma())
     assert info["vae"]["beta"] == 0.5 and info["vae"]["kl_warmup_steps"] == 7
-    assert info["training"] == {"epochs": 3, "note": "test"}
+    assert info["training"] == {"epochs": 3, "note": "test"} and info["config"] is None  # saved outside a run
     assert info["label_names"] is None
     for name in ("encoder.keras", "decoder.keras"):
         assert len(info["files"][name]["sha256"]) == 64
@@ -241,3 +242,32 @@ def test_from_vae_wraps_a_model_in_memory():
     assert model.label_index("snare") == 1 and model.latent_dim == 3
     assert "latent=3" in repr(model) and "3 classes" in repr(model)
     assert model.generate(2, labels="kick").shape == (2, *CONFIG.shape)
+
+
+# ----------------------------------------------------------------------------- bundles of earlier formats
+LEGACY = Path(__file__).parent / "data" / "bundle_v2"
+
+
+def test_a_format_2_bundle_loads_and_generates_what_its_version_wrote(tmp_path):
+    """tests/data/bundle_v2 was written by the last format-2 version (see its README): today's code loads it,
+    reads its flat training settings as a (partial) run configuration, and generates the same audio."""
+    import soundfile as sf
+
+    from vae_audio.modeling.generate import generate_to_files
+
+    info = json.loads((LEGACY / "model" / "config.json").read_text())
+    assert info["format_version"] == 2 and "config" not in info and "training" in info["training"]
+    model = bundle.load_model(LEGACY / "model")
+    assert model.info["migrated_from"] == 2 and model.info["training"]["epochs_run"] == 1
+    run = model.run_config
+    assert (run.data.source, run.data.max_clips, run.training.epochs, run.recipe.sr, run.recipe.duration) == \
+        ("synth", 48, 1, 8000, 0.25)
+    assert run.model.options == {"filters": (4, 8), "strides": ((2, 2), (2, 2))} and run.postfilter.enabled is True
+    assert model.prior is not None and model.postfilter is not None and len(model.label_names) == 8
+    paths = generate_to_files(model, tmp_path, n=1, all_labels=True, seed=0, seconds=0.5)
+    expected = sorted((LEGACY / "expected").glob("*.wav"))
+    assert sorted(p.name for p in paths) == [p.name for p in expected]
+    for path in paths:
+        new, old = (sf.read(str(p), dtype="int16")[0].astype(np.int32) for p in (path, LEGACY / "expected" / path.name))
+        # the same bytes on the machine that wrote them; other CPUs may round a float differently
+        assert path.read_bytes() == (LEGACY / "expected" / path.name).read_bytes() or np.abs(new - old).max() <= 2

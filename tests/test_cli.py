@@ -47,7 +47,7 @@ def test_the_parser_offers_the_defined_choices():
     (["--hop-length", "2048"], r"hop_length=2048 exceeds n_fft=1024"),
     (["--n-mels", "600"], r"n_mels=600 exceeds the 513 STFT bins"),
     (["--duration", "-1"], r"duration=-1.0: expected a number of seconds"),
-    (["--sr", "1"], r"SpectrogramConfig.sr=1"),
+    (["--sr", "1"], r"recipe.sr=1: expected a whole number from 1000 to 384000"),
     (["--n-fft", "0"], r"--n-fft"),
 ])
 def test_impossible_spectrogram_settings_are_refused_in_one_line(argv, pattern, capsys, tmp_path):
@@ -66,8 +66,11 @@ def test_train_defaults_are_the_grid_model_conditional_when_labelled():
     from vae_audio.choices import DEFAULT_ARCHITECTURE, DEFAULT_LIKELIHOODS
     from vae_audio.data.datasets import default_epochs, default_model_options
 
-    args = cli.build_parser().parse_args(["train"])
-    assert args.model == DEFAULT_ARCHITECTURE == "grid" and args.conditional is None and args.likelihood is None
+    from vae_audio.config import RunConfig
+
+    args = cli.build_parser().parse_args(["train"])  # flags not given stay None: the configuration decides
+    assert args.model is None and args.conditional is None and args.likelihood is None
+    assert RunConfig().model.architecture == DEFAULT_ARCHITECTURE == "grid"
     assert DEFAULT_LIKELIHOODS["grid"] == "spectral"
     assert cli.build_parser().parse_args(["train", "--no-conditional"]).conditional is False
     # 513-bin spectra get a third frequency halving; FSDD's 129 bins keep the architecture's two
@@ -91,11 +94,49 @@ def test_bad_model_options_are_refused_in_one_line(value, pattern, capsys, tmp_p
     assert not (tmp_path / "run").exists()
 
 
+def test_train_dry_run_prints_every_key_with_its_reason_and_trains_nothing(capsys, tmp_path):
+    code, out, err = run(capsys, "train", "--out", tmp_path / "run", "--max-clips", "16", "--epochs", "3",
+                         "--set", "prior.steps=9", "--set", 'model.options={"filters": [8, 16, 32]}', "--dry-run")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0].startswith("synth: 16 clips")
+    assert "  training.epochs = 3  (given)" in lines and "  prior.steps = 9  (given)" in lines
+    assert "  model.conditional = true  (the data has 8 labels)" in lines
+    assert any(line.startswith('  model.options = {"filters": [8, 16, 32], "strides"') for line in lines)
+    assert len([line for line in lines if " = " in line]) == len(__import__("vae_audio.config").config.known_keys())
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_takes_a_config_file_under_the_flags_and_set(capsys, tmp_path):
+    import json
+
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"training": {"epochs": 4}, "prior": {"steps": 7}, "seed": 2}))
+    code, out, _ = run(capsys, "train", "--config", config, "--epochs", "5", "--set", "prior.steps=8", "--max-clips",
+                       "16", "--out", tmp_path / "run", "--dry-run")
+    assert code == 0
+    assert "  training.epochs = 5  (given)" in out and "  prior.steps = 8  (given)" in out and "  seed = 2  (given)" in out
+
+
+@pytest.mark.parametrize("argv, pattern", [
+    (["--set", "prior.stepz=3"], r"unknown setting 'prior.stepz'"),
+    (["--set", "steps=3"], r"unknown setting 'steps'; did you mean 'prior.steps'\?"),
+    (["--set", "prior.steps"], r"--set 'prior.steps': expected KEY=VALUE"),
+    (["--set", "prior.steps=-2"], r"prior.steps=-2: expected a whole number >= 1"),
+    (["--config", "missing.json"], r"missing.json: no such configuration file"),
+])
+def test_bad_configuration_keys_are_refused_in_one_line(argv, pattern, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "train", "--out", tmp_path / "run", *argv)
+    one_line_error(code, err, pattern)
+    assert not (tmp_path / "run").exists()
+
+
 def test_training_settings_check_conditional_and_model_options():
     from vae_audio.errors import ConfigError
-    from vae_audio.training import TrainSettings
+    from vae_audio.config import RunConfig
 
     with pytest.raises(ConfigError, match="conditional='yes'"):
-        TrainSettings(conditional="yes")
-    with pytest.raises(ConfigError, match="model_options=3"):
-        TrainSettings(model_options=3)
+        RunConfig.of(conditional="yes")
+    with pytest.raises(ConfigError, match="model.options=3"):
+        RunConfig.of(model_options=3)

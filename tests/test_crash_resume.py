@@ -32,7 +32,9 @@ from vae_audio.dsp.features import Normalizer, SpectrogramConfig  # noqa: E402
 from vae_audio.dsp.recipe import Recipe  # noqa: E402
 from vae_audio.data.featurize import build_features  # noqa: E402
 from vae_audio.fileio import atomic_write_json  # noqa: E402
-from vae_audio.training import TrainSettings, latest_checkpoint, train  # noqa: E402
+from vae_audio.config import RunConfig
+from vae_audio.pipeline import train
+from vae_audio.training import latest_checkpoint  # noqa: E402
 
 CONFIG = SpectrogramConfig(sr=8000, n_fft=64, hop_length=32, n_samples=2000)
 
@@ -60,7 +62,7 @@ def _read_latest(out: Path) -> int:
     try:
         latest = json.loads((out / "checkpoints" / "latest.json").read_text())
         state = json.loads((out / "checkpoints" / latest["checkpoint"] / "state.json").read_text())
-        return int(latest["epoch"]) if state["settings"]["epochs"] == EPOCHS else 0
+        return int(latest["epoch"]) if state["config"]["training"]["epochs"] == EPOCHS else 0
     except (OSError, ValueError, KeyError, TypeError):
         return 0
 
@@ -72,8 +74,8 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
               "--n-samples", "0"]
     # a previous run in the same folder (small clips, to be quick), whose bundle must survive the killed run
     small = build_features(load_dataset("synth", config=CONFIG, max_clips=16), cache_dir=None)
-    previous = train(TrainSettings(data="synth", model="conv", conditional=False, batch_size=8, epochs=1, out=str(out), n_samples_out=0, verbose=0),
-                     features=small)
+    previous = train(RunConfig.of(data="synth", model="conv", conditional=False, batch_size=8, epochs=1, out=str(out), n_samples=0),
+                     features=small, verbose=0)
     old_config = (previous.model_dir / "config.json").read_bytes()
 
     # start again over it (--overwrite), and kill -9 during the second (or a later) epoch
@@ -232,8 +234,8 @@ def test_checkpoint_write_failure_stops_training_with_a_message(tmp_path, monkey
 
     monkeypatch.setattr(models.VAE, "save_weights", save_weights)
     with pytest.raises(TrainingError) as err:
-        train(TrainSettings(data="synth", model="conv", conditional=False, epochs=3, batch_size=8, out=str(out), n_samples_out=0, verbose=0),
-              features=features)
+        train(RunConfig.of(data="synth", model="conv", conditional=False, epochs=3, batch_size=8, out=str(out), n_samples=0),
+              features=features, verbose=0)
     msg = str(err.value)
     assert "\n" not in msg and "epoch 2" in msg and "No space left" in msg and "epoch_0001" in msg
     assert latest_checkpoint(out).name == "epoch_0001"

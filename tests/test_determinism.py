@@ -43,13 +43,14 @@ RUN = textwrap.dedent(f"""
     from vae_audio.dsp.features import SpectrogramConfig
     from vae_audio.data.featurize import build_features
     from vae_audio.modeling.generate import generate_to_files
-    from vae_audio.training import TrainSettings, train
+    from vae_audio.config import RunConfig
+    from vae_audio.pipeline import train
 
     def run(out, seed={SEED}):
         config = SpectrogramConfig(**{CONFIG.to_dict()!r})
         features = build_features(load_dataset("synth", config=config, max_clips={N_CLIPS}, seed=0), cache_dir=None)
-        result = train(TrainSettings(data="synth", epochs=1, batch_size=8, seed=seed, prior_steps=20, out=str(Path(out) / "run"),
-                                     n_samples_out=0, verbose=0), features=features)
+        result = train(RunConfig.of(data="synth", epochs=1, batch_size=8, seed=seed, prior_steps=20, out=str(Path(out) / "run"),
+                                     n_samples=0), features=features, verbose=0)
         model = bundle.load_model(result.model_dir)
         weights = [np.asarray(w) for w in model.encoder.weights + model.decoder.weights]
         wavs = generate_to_files(model, Path(out) / "wavs", n={N_WAVS}, label=None, seed=7)
@@ -125,4 +126,4 @@ def test_a_fresh_process_gives_the_same_weights_and_wav_bytes(first, tmp_path):
         assert np.array_equal(a, b), f"weights differ between processes: {_digest([a])} vs {_digest([b])}"
     assert [p.read_bytes() for p in sorted((tmp_path / "wavs").glob("*.wav"))] == wav_bytes
     info = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
-    assert info["training"]["training"]["seed"] == SEED
+    assert info["config"]["seed"] == SEED

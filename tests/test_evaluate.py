@@ -118,12 +118,13 @@ def test_mismatched_config_or_normalizer_is_refused():
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A conditional conv model trained one epoch on 48 synthetic notes."""
-    from vae_audio.training import TrainSettings, train
+    from vae_audio.config import RunConfig
+    from vae_audio.pipeline import train
 
     root = tmp_path_factory.mktemp("evaluate")
-    settings = TrainSettings(data="synth", model="conv", conditional=True, epochs=1, max_clips=48, latent_dim=4, batch_size=16,
-                             out=str(root / "run"), n_samples_out=0, verbose=0)
-    result = train(settings)
+    settings = RunConfig.of(data="synth", model="conv", conditional=True, epochs=1, max_clips=48, latent_dim=4, batch_size=16,
+                             out=str(root / "run"), n_samples=0)
+    result = train(settings, verbose=0)
     return root, result.model_dir
 
 

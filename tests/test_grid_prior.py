@@ -287,12 +287,12 @@ def test_cli_generate_with_temperature_is_seeded(grid_with_prior, tmp_path, caps
 
 
 def test_training_settings_refuse_an_unknown_prior():
-    from vae_audio.training import TrainSettings
+    from vae_audio.config import RunConfig
 
-    with pytest.raises(ConfigError, match="prior_model='gan'"):
-        TrainSettings(prior_model="gan")
-    with pytest.raises(ConfigError, match="prior_steps=0"):
-        TrainSettings(prior_steps=0)
+    with pytest.raises(ConfigError, match="prior.kind='gan'"):
+        RunConfig.of(prior_model="gan")
+    with pytest.raises(ConfigError, match="prior.steps=0"):
+        RunConfig.of(prior_steps=0)
 
 
 def test_train_fits_the_prior_into_the_bundle_and_none_leaves_it_out(tmp_path, capsys):
@@ -304,9 +304,10 @@ def test_train_fits_the_prior_into_the_bundle_and_none_leaves_it_out(tmp_path, c
     info = model.info
     assert info["model"]["architecture"] == "grid" and list(model.label_names) == list(FAMILIES)
     assert info["vae"]["likelihood"] == "spectral"
-    assert info["model"]["options"] == {"filters": [16, 32, 64], "strides": [[2, 2], [2, 2], [2, 1]]}
+    assert info["model"]["options"] == {"filters": [16, 32, 64], "strides": [[2, 2], [2, 2], [2, 1]], "res_blocks": 0,
+                                        "activation": "relu", "output": "snap"}  # every option, resolved
     assert model.latent_shape() == (17, 8, 8)  # 129 bins / 8 rows, 32 frames / 4 columns, 8 channels
-    assert info["training"]["training"]["conditional"] is True
+    assert info["config"]["model"]["conditional"] is True
     assert isinstance(model.prior, GridPrior) and model.prior.kind == "autoregressive"
     assert model.prior.steps_trained == 3 and (tmp_path / "ar" / "model" / bundle.GRID_PRIOR_FILE).is_file()
     assert model.info["training"]["prior_seconds"] > 0

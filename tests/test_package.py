@@ -30,13 +30,16 @@ def test_every_public_name_and_submodule_resolves():
 
 # the layers of the package, lowest first: a module imports only from its own layer or lower ones
 LAYERS = [
-    {"errors", "fileio", "checks", "choices", "progress", "tfquiet"},  # shared infrastructure
+    {"errors", "fileio", "checks", "choices", "config", "progress", "tfquiet"},  # shared infrastructure
     {"dsp"},  # signal: audio I/O, spectrograms, the recipe, phase, metrics
     {"data"},  # datasets, downloads, featurizing, shards
     {"modeling"},  # models, priors, bundles, the inference API, generation
     {"ui"},  # notebook players and plots, notebook settings
     {"evaluation"},  # judges, scores, evaluate, the report
-    {"training", "cli", "__main__"},  # what composes everything
+    {"resolve"},  # the run's configuration resolved against its data
+    {"training"},  # the fitting stages of a run
+    {"pipeline"},  # the stages composed
+    {"cli", "__main__"},  # the command line
 ]
 
 

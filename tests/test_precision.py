@@ -10,12 +10,13 @@ import pytest
 from vae_audio.errors import ConfigError
 
 QUICK = dict(data="synth", epochs=1, max_clips=40, batch_size=16, sr=8000, n_fft=256, hop_length=128, duration=0.5,
-             prior_model="none", n_samples_out=0, verbose=0)
+             prior_model="none", n_samples=0)
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    from vae_audio.training import TrainSettings, train
+    from vae_audio.config import RunConfig
+    from vae_audio.pipeline import train
 
     root = tmp_path_factory.mktemp("precision")
     out = {}
@@ -23,7 +24,7 @@ def runs(tmp_path_factory):
                         ("mixed_float16", {"precision": "mixed_float16"}), ("xla", {"xla": True})):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            out[name] = train(TrainSettings(out=str(root / name), **QUICK, **extra))
+            out[name] = train(RunConfig.of(out=str(root / name), **QUICK, **extra), verbose=0)
         out[name].warnings = [str(w.message) for w in caught]
     # the float32 run turned op determinism on; the XLA run after it really compiled (Keras falls
     # back to no XLA with only a warning while op determinism is on)
@@ -57,15 +58,15 @@ def test_bundles_are_float32_and_the_policy_is_restored(runs):
         model = load_model(runs[name].model_dir)
         policies = {layer.dtype_policy.name for layer in (*model.encoder.layers, *model.decoder.layers)}
         assert policies == {"float32"}, (name, policies)
-        assert model.info["training"]["training"]["precision"] == name
+        assert model.info["config"]["training"]["precision"] == name
         audio = generate_audio(model, 1, label=0, seed=0)
         assert audio.dtype == np.float32 and np.all(np.isfinite(audio))
 
 
 def test_bad_precision_is_refused():
-    from vae_audio.training import TrainSettings
+    from vae_audio.config import RunConfig
 
     with pytest.raises(ConfigError, match="precision='float8'"):
-        TrainSettings(precision="float8")
-    with pytest.raises(ConfigError, match="xla=1"):
-        TrainSettings(xla=1)
+        RunConfig.of(precision="float8")
+    with pytest.raises(ConfigError, match="training.xla=1"):
+        RunConfig.of(xla=1)

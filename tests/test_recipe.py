@@ -101,12 +101,12 @@ def folders(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def trained(folders):
     """``vae-audio train`` on the loud folder (level "peak", the folder default), 10 short epochs."""
-    from vae_audio.training import TrainSettings, train
+    from vae_audio.config import RunConfig
+    from vae_audio.pipeline import train
 
     # a hop other than the folder default (128): the recipe saved in the bundle must carry it everywhere
-    result = train(TrainSettings(data=str(folders["loud"]), model="conv", conditional=True, epochs=10, latent_dim=8, batch_size=4,
-                                 learning_rate=2e-3, hop_length=256, out=str(folders["root"] / "run"), n_samples_out=0,
-                                 verbose=0), overwrite=True)
+    result = train(RunConfig.of(data=str(folders["loud"]), model="conv", conditional=True, epochs=10, latent_dim=8, batch_size=4,
+                                 learning_rate=2e-3, hop_length=256, out=str(folders["root"] / "run"), n_samples=0), overwrite=True, verbose=0)
     from vae_audio.modeling.bundle import load_model
 
     return load_model(result.model_dir)
@@ -205,11 +205,12 @@ def test_format_1_bundles_still_load(trained, tmp_path):
         info = json.loads((old / "config.json").read_text())
         recipe = info.pop("recipe")
         info.update(format_version=1, spectrogram=recipe["spectrogram"], normalizer=recipe["normalizer"])
-        info["training"]["training"]["data"] = data
+        del info["config"]  # format 1 kept the flat training settings, only
+        info["training"]["training"] = {"data": data, "epochs": 10}
         (old / "config.json").write_text(json.dumps(info))
         model = load_model(old)
         assert model.recipe.level == level and model.recipe.trim_db is None
         assert model.recipe.spectrogram == trained.recipe.spectrogram
         assert model.recipe.normalizer == trained.recipe.normalizer
-        assert model.info["migrated_from"] == 1
+        assert model.info["migrated_from"] == 1 and model.run_config.data.source == data
         np.testing.assert_array_equal(model.generate(2, labels=[0, 1], seed=3), trained.generate(2, labels=[0, 1], seed=3))

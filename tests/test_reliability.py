@@ -39,7 +39,9 @@ from vae_audio.errors import (AudioWriteError, BundleError, ConfigError, Dataset
 from vae_audio.dsp.features import SpectrogramConfig, stft_magnitude  # noqa: E402
 from vae_audio.data.featurize import build_features, make_tf_dataset  # noqa: E402
 from vae_audio.dsp.phase import griffin_lim  # noqa: E402
-from vae_audio.training import TrainSettings, latest_checkpoint, train  # noqa: E402
+from vae_audio.config import RunConfig
+from vae_audio.pipeline import train
+from vae_audio.training import latest_checkpoint  # noqa: E402
 
 SR = 8000
 CONFIG = SpectrogramConfig(sr=SR, n_fft=64, hop_length=32, n_samples=2000)  # 33 x 63 spectrograms, 0.25 s
@@ -304,8 +306,8 @@ def mixed_run(tmp_path_factory):
         deny_read(mp, paths["unreadable"])
         mp.setattr(featurize, "build_features", spy)
         mp.chdir(root)  # the feature cache goes to ./data/cache
-        result = train(TrainSettings(data=str(folder), model="conv", epochs=1, batch_size=8, out=str(root / "run"),
-                                     n_samples_out=2, samples_dir=str(root / "samples"), verbose=0))
+        result = train(RunConfig.of(data=str(folder), model="conv", epochs=1, batch_size=8, out=str(root / "run"),
+                                     n_samples=2, samples_dir=str(root / "samples")), verbose=0)
     (features,) = built
     return SimpleNamespace(result=result, features=features, paths=paths, root=root)
 
@@ -336,7 +338,7 @@ def test_train(kind, bad_file, tmp_path, monkeypatch, mixed_run, capsys):
     alone = bad_file(kind)
     out = tmp_path / "run"
     with pytest.raises(DatasetError) as err:
-        train(TrainSettings(data=str(alone.parent), epochs=1, out=str(out), n_samples_out=0, verbose=0))
+        train(RunConfig.of(data=str(alone.parent), epochs=1, out=str(out), n_samples=0), verbose=0)
     names = [alone.parent] + ([alone] if named == "file" else [])
     assert_one_line_error(err.value, names=names, reason=reason)
     assert not out.exists()
@@ -351,7 +353,7 @@ def test_train_with_a_file_as_out_is_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "taken").write_text("x")
     with pytest.raises(ConfigError) as err:
-        train(TrainSettings(data="synth", model="conv", max_clips=8, epochs=1, out=str(tmp_path / "taken"), verbose=0))
+        train(RunConfig.of(data="synth", model="conv", max_clips=8, epochs=1, out=str(tmp_path / "taken")), verbose=0)
     assert_one_line_error(err.value, names=[tmp_path / "taken"], reason="not a folder")
 
 
@@ -693,8 +695,8 @@ def test_nan_features_stop_training_with_a_message(tiny, tmp_path):
     bad.x[np.flatnonzero(bad.split == "train")[:2], 3, 4] = np.nan
     out = tmp_path / "run"
     with pytest.raises(TrainingError) as err:
-        train(TrainSettings(data="synth", model="conv", conditional=False, epochs=2, batch_size=64, out=str(out), n_samples_out=0, verbose=0),
-              features=bad)
+        train(RunConfig.of(data="synth", model="conv", conditional=False, epochs=2, batch_size=64, out=str(out), n_samples=0),
+              features=bad, verbose=0)
     assert_one_line_error(err.value, names=[], reason=r"NaN/inf at epoch 1, batch 1; no epoch completed")
     assert latest_checkpoint(out) is None and not (out / "model").exists()
 
@@ -710,8 +712,8 @@ def test_loss_turning_nan_keeps_the_last_good_checkpoint(tiny, tmp_path, monkeyp
     monkeypatch.setattr(models.VAE, "compute_loss", nan_after_first_epoch)
     out = tmp_path / "run"
     with pytest.raises(TrainingError) as err:
-        train(TrainSettings(data="synth", model="conv", conditional=False, epochs=3, batch_size=8, out=str(out), n_samples_out=0, verbose=0),
-              features=tiny.features)
+        train(RunConfig.of(data="synth", model="conv", conditional=False, epochs=3, batch_size=8, out=str(out), n_samples=0),
+              features=tiny.features, verbose=0)
     msg = assert_one_line_error(err.value, names=[out / "checkpoints" / "epoch_0001"], reason=r"loss became NaN")
     assert "epoch 2" in msg
     assert latest_checkpoint(out).name == "epoch_0001"
@@ -801,20 +803,20 @@ def test_model_applied_to_data_with_another_config_is_refused(tiny, tmp_path):
 
 def test_resume_with_data_of_another_config_is_refused(tiny, tmp_path):
     out = tmp_path / "run"
-    settings = TrainSettings(data="synth", model="conv", conditional=False, epochs=1, batch_size=8, out=str(out), n_samples_out=0, verbose=0)
-    train(settings, features=tiny.features)
+    settings = RunConfig.of(data="synth", model="conv", conditional=False, epochs=1, batch_size=8, out=str(out), n_samples=0)
+    train(settings, features=tiny.features, verbose=0)
     before = files_under(out)
     other = CONFIG.replace(db_floor=-60.0)
     features = build_features(load_dataset("synth", config=other, max_clips=24, seed=0), cache_dir=None)
     with pytest.raises(ConfigError) as err:
-        train(TrainSettings(**{**settings.to_dict(), "epochs": 2}), resume=True, features=features)
+        train(settings.updated(epochs=2), resume=True, features=features, verbose=0)
     assert_one_line_error(err.value, names=[other.describe(), "epoch_0001"], reason="db_floor -80.0 vs -60.0")
     assert files_under(out) == before  # nothing was touched
     # the same config but another normalizer range (the dataset changed): refused too
     changed = tiny.features.select(np.arange(len(tiny.features)))
     changed.recipe = changed.recipe.with_normalizer(type(changed.normalizer).fixed(-70.0, 0.0))
     with pytest.raises(ConfigError, match="normalizer"):
-        train(TrainSettings(**{**settings.to_dict(), "epochs": 2}), resume=True, features=changed)
+        train(settings.updated(epochs=2), resume=True, features=changed, verbose=0)
 
 
 # ============================================================================= memory

@@ -183,16 +183,17 @@ def test_cli_refuses_a_bad_memory_limit_in_one_line(capsys, tmp_path):
 
 def test_training_encoding_and_prior_on_sharded_features(tmp_path):
     from vae_audio.modeling.bundle import load_model
-    from vae_audio.training import TrainSettings, train
+    from vae_audio.config import RunConfig
+    from vae_audio.pipeline import train
 
-    settings = TrainSettings(data="synth", max_clips=48, epochs=1, sr=SMALL.sr, duration=SMALL.duration,
+    settings = RunConfig.of(data="synth", max_clips=48, epochs=1, sr=SMALL.sr, duration=SMALL.duration,
                              n_fft=SMALL.n_fft, hop_length=SMALL.hop_length, prior_model="autoregressive",
-                             prior_steps=5, n_samples_out=2, out=str(tmp_path / "run"), verbose=0,
+                             prior_steps=5, n_samples=2, out=str(tmp_path / "run"),
                              samples_dir=str(tmp_path / "samples"), memory_limit=TINY)
-    features = build_features(load_dataset("synth", max_clips=48, config=settings.spectrogram_config()),
+    features = build_features(load_dataset("synth", max_clips=48, config=SMALL),
                               cache_dir=tmp_path / "cache", memory_limit=TINY)
     assert isinstance(features.x, ShardedArray)
-    result = train(settings, features=features)
+    result = train(settings, features=features, verbose=0)
     model = load_model(result.model_dir)
     assert len(list((tmp_path / "samples").glob("*.wav"))) >= 2
     train_x = features.subset("train").x

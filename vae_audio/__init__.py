@@ -47,8 +47,8 @@ _EXPORTS: dict[str, str] = {
     "build_encoder": "modeling.models", "build_decoder": "modeling.models", "VAE": "modeling.models",
     "save_model": "modeling.bundle", "load_model": "modeling.bundle", "TrainedModel": "modeling.inference", "check_compatible": "modeling.inference",
     "LatentPrior": "modeling.latent_prior", "GridPrior": "modeling.grid_prior",
-    "TrainSettings": "training", "train": "training", "fit_training_prior": "training",
-    "fit_training_postfilter": "training",
+    "RunConfig": "config", "resolve_config": "resolve", "train": "pipeline", "TrainResult": "pipeline",
+    "fit_training_prior": "training", "fit_training_postfilter": "training",
     "generate_audio": "modeling.generate", "reconstruct_audio": "modeling.generate", "interpolate": "modeling.generate",
     "write_clips": "modeling.generate",
     # evaluation
@@ -59,7 +59,8 @@ _EXPORTS: dict[str, str] = {
 }
 
 #: submodules reachable as attributes (``va.display.player``) without an explicit import
-_SUBMODULES = ["errors", "fileio", "checks", "choices", "progress", "tfquiet", "training", "cli",
+_SUBMODULES = ["errors", "fileio", "checks", "choices", "config", "progress", "tfquiet", "resolve", "training",
+               "pipeline", "cli",
                "dsp", "data", "modeling", "evaluation", "ui"]
 
 #: the modules inside those groups, reachable by their own name too (``va.display``, ``from vae_audio import phase``)

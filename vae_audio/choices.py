@@ -7,13 +7,27 @@ re-export what concerns them.
 
 from __future__ import annotations
 
-__all__ = ["ARCHITECTURES", "DEFAULT_ARCHITECTURE", "LIKELIHOODS", "DEFAULT_LIKELIHOODS", "DEFAULT_BATCH_SIZES", "PRIOR_CHOICES", "GRID_PRIOR_CHOICES", "DEFAULT_GRID_PRIOR", "STRATEGIES", "PRECISIONS", "PHASES"]
+__all__ = ["ARCHITECTURES", "DEFAULT_ARCHITECTURE", "ARCH_DEFAULTS", "DEFAULT_LATENT_DIM", "LIKELIHOODS",
+           "DEFAULT_LIKELIHOODS", "DEFAULT_BATCH_SIZES", "PRIOR_CHOICES", "GRID_PRIOR_CHOICES", "DEFAULT_GRID_PRIOR",
+           "PRIOR_DEFAULTS", "DEFAULT_PRIOR_TEMPERATURE", "STRATEGIES", "PRECISIONS", "PHASES"]
 
 #: encoder/decoder architectures (see :mod:`vae_audio.modeling.models`)
 ARCHITECTURES = ("conv", "simple", "blog", "grid")
 #: what ``vae-audio train`` and the builders use unless told otherwise: the latent laid out over
 #: frequency and time, with a learned prior (chosen by measurement, see the README)
 DEFAULT_ARCHITECTURE = "grid"
+#: defaults of each architecture's options (the builders' ``**arch_kwargs``, see
+#: :func:`vae_audio.modeling.models.build_encoder`)
+ARCH_DEFAULTS: dict[str, dict] = {
+    "conv": {"filters": (16, 32, 64, 128), "kernel_size": 3, "transpose_kernel_size": 3, "norm": None},
+    "simple": {"hidden": (512, 256)},
+    "blog": {"filters": (512, 256, 128, 64, 32), "kernel_size": 3,
+             "strides": ((2, 2), (2, 2), (2, 2), (2, 2), (2, 1))},
+    "grid": {"filters": (32, 64), "strides": ((2, 2), (2, 2)), "res_blocks": 0, "activation": "relu",
+             "output": "snap"},
+}
+#: latent size of each architecture when none is given (``grid``: channels per grid position)
+DEFAULT_LATENT_DIM = {"conv": 64, "simple": 32, "blog": 128, "grid": 8}
 #: decoder likelihoods, i.e. reconstruction terms (see :class:`vae_audio.modeling.models.VAE`)
 LIKELIHOODS = ("calibrated", "gaussian", "mse_scaled", "spectral")
 #: each architecture's default likelihood in training (the grid model was measured with ``spectral``)
@@ -28,6 +42,17 @@ PRIOR_CHOICES = ("auto", "fitted", "standard")
 GRID_PRIOR_CHOICES = ("autoregressive", "diffusion", "none")
 #: the default of those (chosen by ``benchmarks/grid_prior.py``, see the README)
 DEFAULT_GRID_PRIOR = "autoregressive"
+#: settings of a learned grid prior when none are given (:meth:`vae_audio.modeling.grid_prior.GridPrior.fit`):
+#: optimizer steps, batch and learning rate, the network's width and dilations, the size of the clip
+#: summary it is conditioned on (0: none), the training-clip columns each sample starts from (0: none)
+#: and the noise (standardized latent units) added to them
+PRIOR_DEFAULTS: dict = {"steps": 1500, "batch_size": 64, "learning_rate": 1e-3, "width": 128,
+                        "dilations": (1, 2, 4, 8, 1, 2, 4, 8), "summary_dim": 0, "onset_columns": 0,
+                        "onset_noise": 0.3}
+#: sampling temperature of each prior family when none is given: the autoregressive prior's per-frame
+#: Gaussians are wider than the data's conditional spread (they also cover the choices a unimodal
+#: Gaussian cannot separate); 1.0 draws as learned (a mixture, a diffusion prior)
+DEFAULT_PRIOR_TEMPERATURE = {"autoregressive": 0.7, "diffusion": 1.0, "none": 1.0}
 #: ``tf.distribute`` strategies of ``vae-audio train``
 STRATEGIES = ("default", "mirrored", "multiworker")
 #: Keras dtype policies training can run under (``--precision``); bundles are always float32

@@ -36,22 +36,38 @@ def _cmd_features(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    from .training import TrainSettings, train
+#: ``vae-audio train`` flags that are shorthands for configuration keys (:data:`vae_audio.config.SHORTHANDS`)
+_TRAIN_FLAGS = ("data", "model", "model_options", "conditional", "epochs", "batch_size", "learning_rate", "latent_dim",
+                "likelihood", "sr", "duration", "n_fft", "hop_length", "n_mels", "prior_model", "prior_steps",
+                "postfilter", "precision", "memory_limit", "out", "samples_dir", "n_samples", "max_clips",
+                "strategy", "seed")
 
-    settings = TrainSettings(
-        data=args.data, model=args.model, conditional=args.conditional, epochs=args.epochs,
-        batch_size=args.batch_size, learning_rate=args.learning_rate, latent_dim=args.latent_dim,
-        likelihood=args.likelihood, seed=args.seed, out=args.out, max_clips=args.max_clips,
-        strategy=args.strategy, samples_dir=args.samples_dir, n_samples_out=args.n_samples,
-        # a progress bar on a terminal, one line per epoch in a log file (Keras' verbose=2)
-        verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2), sr=args.sr, duration=args.duration, n_fft=args.n_fft,
-        hop_length=args.hop_length, n_mels=args.n_mels, prior_model=args.prior_model, prior_steps=args.prior_steps,
-        postfilter=args.postfilter,
-        model_options=args.model_options, precision=args.precision, xla=args.xla,
-        memory_limit=args.memory_limit,
-    )
-    result = train(settings, resume=args.resume, overwrite=args.overwrite)
+
+def _train_overrides(args: argparse.Namespace) -> dict:
+    """The configuration keys the command line gave: ``--config FILE``, then the flags, then ``--set``."""
+    from .config import SHORTHANDS, flatten, parse_assignment, read_config_file
+
+    given: dict = {}
+    if args.config:
+        given.update(flatten(read_config_file(args.config)))
+    given.update({SHORTHANDS[name]: getattr(args, name) for name in _TRAIN_FLAGS if getattr(args, name) is not None})
+    if args.xla:
+        given["training.xla"] = True
+    given.update(parse_assignment(text) for text in args.set)
+    return given
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .pipeline import plan, train
+
+    overrides = _train_overrides(args)
+    if args.dry_run:
+        resolution = plan(overrides, resume=args.resume)
+        print(f"{resolution.dataset.describe()}\n{resolution.describe()}")
+        return 0
+    # a progress bar on a terminal, one line per epoch in a log file (Keras' verbose=2)
+    verbose = 0 if args.quiet else (1 if sys.stdout.isatty() else 2)
+    result = train(overrides, resume=args.resume, overwrite=args.overwrite, verbose=verbose)
     print(f"trained {result.epochs_run} epochs in {result.seconds:.0f} s; model saved to {result.model_dir}")
     if result.samples:
         print(f"wrote {len(result.samples)} samples to {result.samples[0].parent}")
@@ -175,49 +191,67 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p = sub.add_parser("train", help="train a VAE, save the model and write samples (the main job)")
-    p.add_argument("--data", default="synth", help="synth (built-in, default), fsdd, or a folder of audio")
-    p.add_argument("--model", default=DEFAULT_ARCHITECTURE, choices=ARCHITECTURES,
-                   help=f"architecture (default {DEFAULT_ARCHITECTURE}: a latent laid out over frequency and time)")
+    p = sub.add_parser("train", help="train a VAE, save the model and write samples (the main job)",
+                       description="Train a VAE. Settings not given are derived from the data and the package's "
+                                   "defaults; every flag below is a shorthand for a configuration key (--dry-run "
+                                   "lists them all with their values and where each came from).")
+    p.add_argument("--config", metavar="FILE",
+                   help="a configuration (JSON), e.g. a run's config.json to repeat it; the flags and --set go over it")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="set one key, the value as JSON (or a plain string), e.g. --set prior.steps=900 "
+                        "--set model.options='{\"filters\": [32, 64]}'; repeatable")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the resolved configuration, each value with its reason, and stop")
+    p.add_argument("--data", help="synth (built-in, default), fsdd, or a folder of audio  [data.source]")
+    p.add_argument("--model", choices=ARCHITECTURES,
+                   help=f"architecture (default {DEFAULT_ARCHITECTURE}: a latent laid out over frequency and time)  "
+                        "[model.architecture]")
     p.add_argument("--model-options", type=_json_object, metavar="JSON",
-                   help='architecture options over the dataset\'s defaults, e.g. \'{"filters": [32, 64]}\'')
+                   help='architecture options over the defaults, e.g. \'{"filters": [32, 64]}\'  [model.options]')
     p.add_argument("--conditional", action=argparse.BooleanOptionalAction, default=None,
-                   help="condition on the dataset's labels (default: when it has labels)")
-    p.add_argument("--epochs", type=_positive_int, help="number of epochs (default: per dataset)")
+                   help="condition on the dataset's labels (default: when it has labels)  [model.conditional]")
+    p.add_argument("--epochs", type=_positive_int, help="number of epochs (default: from the data)  [training.epochs]")
     p.add_argument("--batch-size", type=_positive_int,
-                   help="batch size (default: per architecture; grid 16, the others 32)")
-    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--latent-dim", type=_positive_int, help="latent size (default: per architecture)")
+                   help="batch size (default: per architecture; grid 16, the others 32)  [training.batch_size]")
+    p.add_argument("--learning-rate", type=float, help="Adam learning rate (default 1e-3)  [training.learning_rate]")
+    p.add_argument("--latent-dim", type=_positive_int, help="latent size (default: per architecture)  [model.latent_dim]")
     p.add_argument("--likelihood", choices=LIKELIHOODS,
-                   help="decoder likelihood (default: the architecture's; spectral for grid, else calibrated)")
-    p.add_argument("--sr", type=_positive_int, help="sample rate in Hz (default: the dataset's)")
-    p.add_argument("--duration", type=float, help="training window in seconds (default: the dataset's)")
-    p.add_argument("--n-fft", type=_positive_int, help="FFT size in samples (default: the dataset's)")
-    p.add_argument("--hop-length", type=_positive_int, help="STFT hop in samples (default: the dataset's)")
-    p.add_argument("--n-mels", type=_positive_int, help="mel bands instead of linear bins (default: none)")
-    p.add_argument("--prior-model", default=DEFAULT_GRID_PRIOR, choices=GRID_PRIOR_CHOICES,
-                   help=f"learned prior trained on a grid model's codes after it (default {DEFAULT_GRID_PRIOR})")
+                   help="decoder likelihood (default: spectral for grid, else calibrated)  [model.likelihood]")
+    p.add_argument("--sr", type=_positive_int, help="sample rate in Hz (default: from the data)  [recipe.sr]")
+    p.add_argument("--duration", type=float, help="training window in seconds (default: from the data)  "
+                                                  "[recipe.duration]")
+    p.add_argument("--n-fft", type=_positive_int, help="FFT size in samples (default: from the data)  [recipe.n_fft]")
+    p.add_argument("--hop-length", type=_positive_int, help="STFT hop in samples (default: from the data)  "
+                                                           "[recipe.hop_length]")
+    p.add_argument("--n-mels", type=_positive_int, help="mel bands instead of linear bins (default: none)  "
+                                                       "[recipe.n_mels]")
+    p.add_argument("--prior-model", choices=GRID_PRIOR_CHOICES,
+                   help=f"learned prior trained on a grid model's codes after it (default {DEFAULT_GRID_PRIOR})  "
+                        "[prior.kind]")
     p.add_argument("--prior-steps", type=_positive_int,
-                   help="optimizer steps of that prior (default: the package's)")
+                   help="optimizer steps of that prior (default: from the data)  [prior.steps]")
     p.add_argument("--postfilter", action=argparse.BooleanOptionalAction, default=None,
                    help="fit a valley postfilter to the training reconstructions and save it with the model "
-                        "(default: per dataset; FSDD yes, synth no)")
-    p.add_argument("--precision", default="float32", choices=PRECISIONS,
-                   help="dtype policy of training (default float32; mixed_* for accelerators; bundles stay float32)")
+                        "(default: from the data)  [postfilter.enabled]")
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="dtype policy of training (default float32; mixed_* for accelerators; bundles stay float32)  "
+                        "[training.precision]")
     p.add_argument("--xla", action="store_true",
-                   help="compile the training step with XLA (not bit-reproducible; slower on 2 CPU cores)")
+                   help="compile the training step with XLA (not bit-reproducible; slower on 2 CPU cores)  "
+                        "[training.xla]")
     p.add_argument("--memory-limit", metavar="SIZE",
                    help="featurize a dataset larger than this (e.g. 2GB) into shards on disk and stream them "
-                        "(default: $VAE_AUDIO_MEMORY_LIMIT, else an eighth of the RAM, at most 512MB)")
-    p.add_argument("--out", help="run folder (default outputs/runs/<data>-<model>)")
-    p.add_argument("--samples-dir", help="where to write samples (default outputs/samples/<run name>)")
-    p.add_argument("--n-samples", type=int, default=8, help="samples to write at the end (default 8)")
-    p.add_argument("--max-clips", type=_positive_int, help="use at most this many clips (quick runs)")
+                        "(default: $VAE_AUDIO_MEMORY_LIMIT, else an eighth of the RAM, at most 512MB)  "
+                        "[training.memory_limit]")
+    p.add_argument("--out", help="run folder (default outputs/runs/<data>-<model>)  [outputs.out]")
+    p.add_argument("--samples-dir", help="where to write samples (default outputs/samples/<run name>)  "
+                                         "[outputs.samples_dir]")
+    p.add_argument("--n-samples", type=int, help="samples to write at the end (default 8)  [outputs.n_samples]")
+    p.add_argument("--max-clips", type=_positive_int, help="use at most this many clips (quick runs)  [data.max_clips]")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
-    p.add_argument("--strategy", default="default", choices=STRATEGIES,
-                   help="tf.distribute strategy (default: none)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--strategy", choices=STRATEGIES, help="tf.distribute strategy (default: none)  [training.strategy]")
+    p.add_argument("--seed", type=int, help="random seed (default 0)  [seed]")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 

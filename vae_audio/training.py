@@ -1,13 +1,16 @@
-"""Training a VAE on a dataset: checkpoints every epoch, resume, NaN guard, TensorBoard, history.
+"""The training stages of a run: the autoencoder (checkpoints every epoch, resume, NaN guard,
+TensorBoard, history), the learned prior and the postfilter.
 
-The output folder of a run (``TrainSettings.out``) holds::
+:func:`vae_audio.pipeline.train` composes them with featurizing, the bundle, the samples and the
+report. The output folder of a run (``config.outputs.out``) holds::
 
     OUT/
+      config.json                  the resolved configuration (vae_audio.config.RunConfig), written first
       checkpoints/epoch_0007/      vae.weights.h5 (model + optimizer state) + state.json, one per epoch
       checkpoints/latest.json      which epoch folder is the newest complete one
       model/                       the final bundle: encoder.keras, decoder.keras, config.json
       history.json                 losses per epoch (train and validation)
-      report.html                  the listening report (vae_audio.evaluation.report): test clips, samples, losses, scores
+      report.html                  the listening report (vae_audio.evaluation.report)
       logs/                        TensorBoard logs (losses, audio examples)
 
 Every file is written atomically: an epoch folder is assembled under a temporary name and
@@ -18,195 +21,43 @@ from the last completed epoch.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
-from .choices import (ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_GRID_PRIOR, DEFAULT_BATCH_SIZES, DEFAULT_LIKELIHOODS,
-                      GRID_PRIOR_CHOICES, PRECISIONS, STRATEGIES)
-from . import checks
-from .errors import ConfigError, ParameterError, TrainingError
+from .config import PostfilterConfig, PriorConfig, RunConfig
+from .errors import ConfigError, TrainingError
 from .fileio import atomic_directory, atomic_write_json, read_json
 
-__all__ = ["TrainSettings", "TrainResult", "train", "latest_checkpoint", "configure_determinism", "fit_training_prior",
-           "check_tf_config", "is_chief"]
+__all__ = ["Autoencoder", "fit_autoencoder", "latest_checkpoint", "configure_determinism", "fit_training_prior",
+           "fit_training_postfilter", "make_strategy", "check_tf_config", "is_chief", "prepare_out_dir",
+           "read_checkpoint_config", "resumed_config", "RESUME_FIXED"]
 
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Everything that defines a training run (saved in the bundle and in each checkpoint).
-
-    Attributes
-    ----------
-    data : ``"synth"`` (built-in, default), ``"fsdd"``, or a folder of audio.
-    model : architecture, ``"grid"`` (default: a latent laid out over frequency and time),
-        ``"conv"``, ``"simple"`` or ``"blog"`` (see :mod:`vae_audio.modeling.models`).
-    model_options : the architecture's options (``**arch_kwargs`` of
-        :func:`vae_audio.modeling.models.build_encoder`, e.g. ``{"filters": [16, 32, 64]}``) put over the
-        dataset's defaults (:func:`vae_audio.data.datasets.default_model_options`); ``None`` keeps them.
-    conditional : condition encoder and decoder on the dataset's labels; ``None`` (default):
-        when the dataset has labels.
-    epochs : total number of epochs (a resumed run stops at the same count).
-    batch_size : clips per batch (the global batch under a distribution strategy); ``None``: the
-        architecture's default (:data:`vae_audio.choices.DEFAULT_BATCH_SIZES`; a resumed run keeps its own).
-    learning_rate : Adam step size.
-    latent_dim : size of the latent space; ``None`` uses the architecture's default.
-    beta : weight of the KL term after warm-up.
-    kl_warmup_epochs : epochs over which beta ramps linearly from 0 (0 disables warm-up).
-    likelihood : decoder likelihood, see :class:`vae_audio.modeling.models.VAE`; ``None``: the
-        architecture's default (:data:`vae_audio.choices.DEFAULT_LIKELIHOODS`).
-    seed : seeds weights, shuffling, sampling (same seed, same weights on CPU).
-    out : output folder of the run.
-    max_clips : use at most this many clips (quick runs); ``None`` = all.
-    strategy : ``"default"``, ``"mirrored"`` (all local devices) or ``"multiworker"``.
-    n_samples_out : how many generated and reconstructed clips to write at the end; with 0 neither
-        they nor the run's ``report.html`` (:mod:`vae_audio.evaluation.report`) are written.
-    samples_dir : where those clips go (``None``: ``outputs/samples/<run name>``).
-    sr, duration, n_fft, hop_length, n_mels : spectrogram settings (Hz, seconds, samples, samples,
-        bands) that replace the dataset's defaults (:func:`vae_audio.data.datasets.default_config`);
-        ``None`` keeps the default. Saved in the bundle's recipe.
-    verbose : 0 silent, 1 a progress bar, 2 one line per epoch (Keras' ``fit`` levels).
-    prior_model : the learned prior a ``grid`` model gets after the autoencoder
-        (:data:`vae_audio.modeling.grid_prior.PRIOR_KINDS`, default ``"autoregressive"``), or ``"none"``;
-        vector-latent models always get a Gaussian mixture.
-    prior_steps : optimizer steps of that prior (``None``: :data:`vae_audio.modeling.grid_prior.DEFAULT_STEPS`).
-    postfilter : fit a valley postfilter (:mod:`vae_audio.dsp.postfilter`) to the training reconstructions
-        and save it with the model (linear spectrograms only); ``None``: the dataset's default
-        (:func:`vae_audio.data.datasets.default_postfilter`: FSDD yes, synth no).
-    precision : the Keras dtype policy of training, ``"float32"`` (default), ``"mixed_float16"``
-        (GPUs; the optimizer gets loss scaling) or ``"mixed_bfloat16"`` (TPUs, recent CPUs); the
-        loss is computed in float32 and the saved bundle is float32 whatever the policy.
-    xla : compile the training step with XLA (``jit_compile``). Turns TensorFlow's op determinism
-        off (Keras will not XLA-compile under it), so the run is seeded but not bit-reproducible;
-        on 2 CPU cores it measured 1.8x slower per epoch than without (synth, batch 16).
-    """
-
-    data: str = "synth"
-    model: str = DEFAULT_ARCHITECTURE
-    conditional: bool | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    learning_rate: float = 1e-3
-    latent_dim: int | None = None
-    beta: float = 1.0
-    kl_warmup_epochs: int = 5
-    likelihood: str | None = None
-    seed: int = 0
-    out: str | None = None
-    max_clips: int | None = None
-    strategy: str = "default"
-    n_samples_out: int = 8
-    samples_dir: str | None = None
-    verbose: int = 1
-    sr: int | None = None
-    duration: float | None = None
-    n_fft: int | None = None
-    hop_length: int | None = None
-    n_mels: int | None = None
-    prior_model: str = DEFAULT_GRID_PRIOR
-    prior_steps: int | None = None
-    postfilter: bool | None = None
-    model_options: Mapping[str, Any] | None = None
-    precision: str = "float32"
-    xla: bool = False
-    memory_limit: int | str | None = None
-
-    def __post_init__(self) -> None:
-        if self.model not in ARCHITECTURES:
-            raise ConfigError(f"model={self.model!r}: expected one of {ARCHITECTURES}")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision={self.precision!r}: expected one of {PRECISIONS}")
-        if not isinstance(self.xla, bool):
-            raise ConfigError(f"xla={self.xla!r}: expected True or False")
-        if self.postfilter is not None and not isinstance(self.postfilter, bool):
-            raise ConfigError(f"postfilter={self.postfilter!r}: expected True, False or None (the dataset's default)")
-        if self.strategy not in STRATEGIES:
-            raise ConfigError(f"strategy={self.strategy!r}: expected one of {STRATEGIES}")
-        for name, lo in (("batch_size", 1), ("seed", 0), ("n_samples_out", 0)):
-            v = getattr(self, name)
-            if name == "batch_size" and v is None:
-                continue
-            object.__setattr__(self, name, checks.whole_number(v, name, lo, error=ConfigError))  # NumPy ints -> int (JSON)
-        if self.conditional not in (None, True, False):
-            raise ConfigError(f"conditional={self.conditional!r}: expected True, False or None (when labelled)")
-        if self.model_options is not None and not isinstance(self.model_options, Mapping):
-            raise ConfigError(f"model_options={self.model_options!r}: expected a mapping of architecture options")
-        if self.prior_model not in GRID_PRIOR_CHOICES:
-            raise ConfigError(f"prior_model={self.prior_model!r}: expected one of {GRID_PRIOR_CHOICES}")
-        for name in ("epochs", "max_clips", "latent_dim", "prior_steps"):
-            v = getattr(self, name)
-            if v is not None:
-                object.__setattr__(self, name, checks.whole_number(v, name, 1, error=ConfigError))
-        object.__setattr__(self, "learning_rate", checks.number(self.learning_rate, "learning_rate", 0, 1, lo_open=True,
-                                                                hi_open=True, error=ConfigError))
-        object.__setattr__(self, "beta", checks.number(self.beta, "beta", 0, error=ConfigError))
-        object.__setattr__(self, "kl_warmup_epochs", checks.whole_number(self.kl_warmup_epochs, "kl_warmup_epochs", 0,
-                                                                         error=ConfigError))
-        if self.duration is not None:
-            object.__setattr__(self, "duration", checks.number(self.duration, "duration", 0, 600, lo_open=True,
-                                                               error=ConfigError, what="a number of seconds"))
-        if self.memory_limit is not None:
-            try:
-                checks.byte_size(self.memory_limit, "memory_limit")
-            except ParameterError as exc:
-                raise ConfigError(str(exc)) from None
-        if self._overrides():
-            self.spectrogram_config()  # refuse impossible settings now, with the field named
-
-    _SPECTROGRAM_FIELDS = ("sr", "n_fft", "hop_length", "n_mels")
-
-    def _overrides(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in (*self._SPECTROGRAM_FIELDS, "duration") if getattr(self, k) is not None}
-
-    def spectrogram_config(self):
-        """The run's :class:`~vae_audio.dsp.features.SpectrogramConfig`: the dataset's default with this
-        run's ``sr`` / ``duration`` / ``n_fft`` / ``hop_length`` / ``n_mels`` put in."""
-        from .data.datasets import default_config
-
-        base = default_config(self.data)
-        changes = {k: v for k, v in self._overrides().items() if k != "duration"}
-        if self.duration is not None:
-            changes["n_samples"] = int(round(self.duration * changes.get("sr", base.sr)))
-        elif "sr" in changes:  # keep the clip's length in seconds
-            changes["n_samples"] = int(round(base.duration * changes["sr"]))
-        return base.replace(**changes) if changes else base
-
-    @property
-    def run_name(self) -> str:
-        """A short name for the run: ``<data>-<model>[-cond]``."""
-        data = Path(self.data).name if self.data not in ("synth", "fsdd") else self.data
-        return f"{data}-{self.model}" + ("-cond" if self.conditional else "")
-
-    @property
-    def out_dir(self) -> Path:
-        return Path(self.out) if self.out else Path("outputs") / "runs" / self.run_name
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "TrainSettings":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+#: keys a resumed run must share with its checkpoint (they decide the data, the features and the weights' shapes)
+RESUME_FIXED = ("seed", "data.source", "data.max_clips", "data.val_fraction", "data.test_fraction", "recipe.sr",
+                "recipe.duration", "recipe.n_fft", "recipe.hop_length", "recipe.n_mels", "recipe.level",
+                "recipe.db_floor", "recipe.trim_db", "model.architecture", "model.options", "model.latent_dim", "model.conditional",
+                "model.likelihood", "training.batch_size", "training.precision")
 
 
 @dataclass
-class TrainResult:
-    """What :func:`train` produced."""
+class Autoencoder:
+    """What :func:`fit_autoencoder` returns: the trained VAE (float32 layers, what is saved and sampled),
+    the per-epoch history and whether this process is the chief (the one that writes the run's files)."""
 
-    out_dir: Path
-    model_dir: Path
+    vae: Any
     history: dict[str, list[float]]
-    epochs_run: int
-    seconds: float
-    samples: list[Path] = field(default_factory=list)
+    chief: bool
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history.get("loss", []))
 
 
 def configure_determinism(seed: int, *, deterministic_ops: bool = True) -> None:
@@ -377,7 +228,9 @@ def is_chief(strategy) -> bool:
         "chief" not in resolver.cluster_spec().as_dict()
 
 
-def _make_strategy(name: str):
+def make_strategy(name: str):
+    """The ``tf.distribute`` strategy of ``training.strategy``. Create it before TensorFlow runs its first
+    op: a multi-worker strategy configures the collective ops."""
     import tensorflow as tf
 
     if name == "mirrored":
@@ -394,10 +247,10 @@ def _task_name(strategy) -> str:
     return f"{resolver.task_type} {resolver.task_id}"
 
 
-def _prepare_out_dir(settings: TrainSettings, resume: bool, overwrite: bool) -> Path:
-    """Check the output folder; nothing is created or deleted here (see :func:`_clear_previous_run`),
-    so a run that fails on bad settings or data leaves the folder exactly as it was."""
-    out = settings.out_dir
+def prepare_out_dir(out: Path, resume: bool, overwrite: bool) -> Path:
+    """Check the run folder ``out``; nothing is created or deleted here, so a run that fails on bad
+    settings or data leaves the folder exactly as it was."""
+    out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: exists and is not a folder; choose another --out")
     has_run = (out / "checkpoints").exists() or (out / "model").exists()
@@ -409,6 +262,33 @@ def _prepare_out_dir(settings: TrainSettings, resume: bool, overwrite: bool) -> 
     if resume and latest_checkpoint(out) is None:
         raise ConfigError(f"{out}: nothing to resume (no completed epoch checkpoint in {out / 'checkpoints'})")
     return out
+
+
+def read_checkpoint_config(out: Path) -> RunConfig:
+    """The resolved configuration saved in the newest checkpoint of the run folder ``out`` (checkpoints of
+    earlier versions, which saved flat settings, are read through :func:`vae_audio.config.from_settings`)."""
+    from .config import from_settings
+
+    checkpoint = latest_checkpoint(out)
+    state = _read_state(checkpoint)
+    try:
+        if "config" in state and isinstance(state["config"], dict) and "recipe" in state["config"]:
+            return RunConfig.from_dict(state["config"])
+        return from_settings(state.get("settings", {}), recipe=state.get("recipe"))
+    except ConfigError as exc:
+        raise TrainingError(f"{checkpoint / 'state.json'}: cannot resume, its configuration is not valid ({exc})") \
+            from None
+
+
+def resumed_config(saved: RunConfig, given: dict[str, Any], out: Path) -> RunConfig:
+    """The checkpoint's configuration with the keys the user gave put in; refuses a change of a key in
+    :data:`RESUME_FIXED` (epochs, the prior, the postfilter and the outputs may change)."""
+    config = saved.updated(given)
+    changed = [k for k in RESUME_FIXED if config.get(k) != saved.get(k)]
+    if changed:
+        raise ConfigError(f"{out}: cannot resume with different {changed} (the run was started with "
+                          f"{ {k: saved.get(k) for k in changed} })")
+    return config
 
 
 def _remove_litter(out: Path) -> None:
@@ -446,8 +326,8 @@ def _check_resumable(state: dict[str, Any], checkpoint: Path, features) -> None:
     from .modeling.inference import check_compatible
     from .dsp.features import Normalizer, SpectrogramConfig
 
-    try:
-        config = SpectrogramConfig.from_dict(state["config"])
+    try:  # checkpoints before the run configuration kept the spectrogram settings under "config"
+        config = SpectrogramConfig.from_dict(state["spectrogram"] if "spectrogram" in state else state["config"])
         normalizer = Normalizer.from_dict(state["normalizer"])
     except (KeyError, TypeError, ConfigError) as exc:
         raise TrainingError(f"{checkpoint / 'state.json'}: cannot resume, no valid spectrogram config ({exc})") from None
@@ -462,45 +342,39 @@ def _check_resumable(state: dict[str, Any], checkpoint: Path, features) -> None:
                           f"from the checkpoint's {normalizer.to_dict()} (did the dataset or --max-clips change?)")
 
 
-def _build_vae(settings: TrainSettings, features, num_classes: int | None, strategy, train_ds):
+def _build_vae(config: RunConfig, features, strategy, train_ds):
     """The run's VAE (compiled, built) under ``strategy``, and the keyword arguments it was made with."""
     import keras
 
-    from .data import datasets
     from .modeling import models
 
+    m, t = config.model, config.training
     with strategy.scope():
-        model_kwargs = {"architecture": settings.model, "num_classes": num_classes,
-                        **datasets.default_model_options(settings.data, settings.model),
-                        **(settings.model_options or {})}
-        if settings.latent_dim is not None:
-            model_kwargs["latent_dim"] = settings.latent_dim
+        model_kwargs = {"architecture": m.architecture, "latent_dim": m.latent_dim, **m.options,
+                        "num_classes": len(features.label_names) if m.conditional else None}
         encoder = models.build_encoder(features.config.shape, **model_kwargs)
         decoder = models.build_decoder(features.config.shape, **model_kwargs)
-        steps_per_epoch = int(math.ceil(np.sum(features.split == "train") / settings.batch_size))
-        vae_kwargs: dict[str, Any] = {"beta": settings.beta, "seed": settings.seed,
-                                      "kl_warmup_steps": settings.kl_warmup_epochs * steps_per_epoch}
-        vae_kwargs["likelihood"] = settings.likelihood or DEFAULT_LIKELIHOODS[settings.model]
-        if vae_kwargs["likelihood"] == "spectral":
+        steps_per_epoch = int(math.ceil(np.sum(features.split == "train") / t.batch_size))
+        vae_kwargs: dict[str, Any] = {"beta": m.beta, "seed": config.seed, "likelihood": m.likelihood,
+                                      "kl_warmup_steps": m.kl_warmup_epochs * steps_per_epoch}
+        if m.likelihood == "spectral":
             vae_kwargs["db_range"] = (features.normalizer.low_db, features.normalizer.high_db)
         vae = models.VAE(encoder, decoder, **vae_kwargs)
-        vae.compile(optimizer=keras.optimizers.Adam(settings.learning_rate), jit_compile=settings.xla)
-        if settings.xla and not vae.jit_compile:  # Keras falls back with only a warning
+        vae.compile(optimizer=keras.optimizers.Adam(t.learning_rate), jit_compile=t.xla)
+        if t.xla and not vae.jit_compile:  # Keras falls back with only a warning
             raise TrainingError("--xla: Keras cannot XLA-compile this model's training step "
                                 "(op determinism on, or a layer without XLA support)")
         vae.build_for(features.config.shape)
-        if settings.strategy == "multiworker":
+        if t.strategy == "multiworker":
             vae.symbolic_batch = next(iter(train_ds))
-
     return vae, model_kwargs, vae_kwargs
 
 
-def _float32_copy(vae, settings: TrainSettings, features, model_kwargs: Mapping[str, Any],
-                  vae_kwargs: Mapping[str, Any]):
+def _float32_copy(vae, config: RunConfig, features, model_kwargs: dict[str, Any], vae_kwargs: dict[str, Any]):
     """The trained VAE as float32 layers with the same weights (what a mixed-precision run saves)."""
     from .modeling import models
 
-    if settings.precision == "float32":
+    if config.training.precision == "float32":
         return vae
     encoder = models.build_encoder(features.config.shape, **model_kwargs)
     decoder = models.build_decoder(features.config.shape, **model_kwargs)
@@ -512,84 +386,41 @@ def _float32_copy(vae, settings: TrainSettings, features, model_kwargs: Mapping[
     return copy
 
 
-def train(settings: TrainSettings | None = None, *, resume: bool = False, overwrite: bool = False,
-          features=None) -> TrainResult:
-    """Train a VAE as ``settings`` say; save checkpoints, the bundle, history and samples.
+def _tf_datasets(config: RunConfig, features):
+    """The training and (when the split has clips) validation ``tf.data`` pipelines."""
+    from .data.featurize import make_tf_dataset
 
-    Parameters
-    ----------
-    settings : the run's settings (defaults: the grid model on the built-in synthetic data).
-    resume : continue the run in ``settings.out_dir`` from its last completed epoch.
-    overwrite : start over even if ``settings.out_dir`` already holds a run.
-    features : optional pre-built :class:`vae_audio.data.datasets.Features` (skips loading data).
+    batch, labels = config.training.batch_size, config.model.conditional
+    train_ds = make_tf_dataset(features, split="train", batch_size=batch, shuffle=True, seed=config.seed,
+                               with_labels=labels)
+    val_ds = None
+    if np.any(features.split == "val"):
+        val_ds = make_tf_dataset(features, split="val", batch_size=batch, shuffle=False, with_labels=labels)
+    return train_ds, val_ds
 
-    Returns
-    -------
-    TrainResult with the bundle folder, the per-epoch history and the written samples.
 
-    Raises
-    ------
-    TrainingError if the loss becomes NaN/inf (the last good checkpoint is kept);
-    ConfigError / DatasetError for bad settings or data.
+def fit_autoencoder(config: RunConfig, features, out: Path, *, strategy, resume: bool = False,
+                    overwrite: bool = False, verbose: int = 1) -> Autoencoder:
+    """Stage 2 of a run: train the autoencoder of ``config`` on ``features`` (a checkpoint every epoch in
+    ``out``), continuing from the newest checkpoint with ``resume``.
+
+    Raises :class:`TrainingError` when the loss becomes NaN/inf (the last good checkpoint is kept) or a
+    worker of a multi-worker run is lost, :class:`ConfigError` for a conditional model on unlabelled data.
     """
     import keras
 
-    from .data import datasets
-    from .modeling.bundle import save_model
-    from .modeling.inference import TrainedModel
-    from .data.featurize import build_features, make_tf_dataset
-
-    settings = settings or TrainSettings()
-    # a multi-worker strategy configures TensorFlow's collective ops, which must happen before
-    # TensorFlow runs its first op (featurizing, seeding, tf.data): create the strategy first
-    strategy = _make_strategy(settings.strategy)
-
-    def list_clips(s: TrainSettings):
-        return datasets.load_dataset(s.data, max_clips=s.max_clips, seed=s.seed,
-                                     config=s.spectrogram_config() if s._overrides() else None)
-
-    dataset = None
-    if settings.conditional is None:  # conditional when the data has labels
-        if features is None:
-            dataset = list_clips(settings)
-        labelled = bool(features.label_names if features is not None else dataset.labelled)
-        settings = dataclasses.replace(settings, conditional=labelled)
-    out = _prepare_out_dir(settings, resume, overwrite)
+    if config.model.conditional and not features.label_names:
+        raise ConfigError(f"--conditional needs labels, but dataset {config.data.source!r} has none "
+                          "(use --no-conditional)")
     checkpoint = latest_checkpoint(out) if resume else None
     saved = _read_state(checkpoint) if checkpoint is not None else {}
-    old = TrainSettings.from_dict(saved.get("settings", {}))
-    if settings.batch_size is None:  # a resumed run keeps its batch size; a new one gets the default
-        settings = dataclasses.replace(settings, batch_size=old.batch_size or DEFAULT_BATCH_SIZES[settings.model])
-    if checkpoint is not None:
-        same = {k for k in ("data", "model", "conditional", "latent_dim", "likelihood", "batch_size",
-                            "sr", "duration", "n_fft", "hop_length", "n_mels", "model_options", "precision")
-                if getattr(old, k) != getattr(settings, k)}
-        if same:
-            raise ConfigError(f"{out}: cannot resume with different {sorted(same)} "
-                              f"(the run was started with {({k: getattr(old, k) for k in sorted(same)})})")
-
-    configure_determinism(settings.seed, deterministic_ops=not settings.xla)
-    t_start = time.perf_counter()
-    if features is None:
-        features = build_features(dataset if dataset is not None else list_clips(settings),
-                                  memory_limit=settings.memory_limit, verbose=bool(settings.verbose))
-    if settings.conditional and not features.label_names:
-        raise ConfigError(f"--conditional needs labels, but dataset {settings.data!r} has none (use --no-conditional)")
     if checkpoint is not None:
         _check_resumable(saved, checkpoint, features)
-    epochs = settings.epochs or datasets.default_epochs(settings.data, settings.model)
-    num_classes = len(features.label_names) if settings.conditional else None
-    train_ds = make_tf_dataset(features, split="train", batch_size=settings.batch_size, shuffle=True,
-                                        seed=settings.seed, with_labels=settings.conditional)
-    val_ds = None
-    if np.any(features.split == "val"):
-        val_ds = make_tf_dataset(features, split="val", batch_size=settings.batch_size, shuffle=False,
-                                          with_labels=settings.conditional)
-
+    train_ds, val_ds = _tf_datasets(config, features)
     previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(settings.precision)  # the layers built now keep it; reset below
+    keras.config.set_dtype_policy(config.training.precision)  # the layers built now keep it; reset below
     try:
-        vae, model_kwargs, vae_kwargs = _build_vae(settings, features, num_classes, strategy, train_ds)
+        vae, model_kwargs, vae_kwargs = _build_vae(config, features, strategy, train_ds)
     finally:
         keras.config.set_dtype_policy(previous_policy)
     history: dict[str, list[float]] = {}
@@ -599,17 +430,28 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
             state = _restore_checkpoint(vae, checkpoint)
         initial_epoch = int(state["epoch"])
         history = {k: list(v) for k, v in state.get("history", {}).items()}
-        if settings.verbose:
+        if verbose:
             print(f"Resuming {out} from epoch {initial_epoch} ({checkpoint.name})")
-
-    state = {"settings": settings.to_dict(), "config": features.config.to_dict(),
-             "normalizer": features.normalizer.to_dict(), "recipe": features.recipe.to_dict(),
-             "label_names": list(features.label_names)}
     chief = is_chief(strategy)
     if chief and overwrite and not resume:
         _clear_previous_run(out)
     elif chief and resume:
         _remove_litter(out)
+    state = {"config": config.to_dict(), "spectrogram": features.config.to_dict(),
+             "normalizer": features.normalizer.to_dict(), "recipe": features.recipe.to_dict(),
+             "label_names": list(features.label_names)}
+    _fit_epochs(vae, config, features, out, state, history, initial_epoch, (train_ds, val_ds), strategy, chief,
+                verbose)
+    return Autoencoder(_float32_copy(vae, config, features, model_kwargs, vae_kwargs), history, chief)
+
+
+def _fit_epochs(vae, config: RunConfig, features, out: Path, state: dict[str, Any], history: dict[str, list[float]],
+                initial_epoch: int, data, strategy, chief: bool, verbose: int) -> None:
+    """``vae.fit`` from ``initial_epoch`` to ``config.training.epochs`` with the checkpoint, NaN guard and
+    TensorBoard callbacks (``history`` is filled in place)."""
+    import keras
+
+    epochs = config.training.epochs
     EpochCheckpoint, NanGuard = _callbacks_module()
     checkpointer = EpochCheckpoint(out, state, history, write=chief)
     nan_guard = NanGuard(checkpointer)
@@ -617,19 +459,19 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
     if chief:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out / "logs"), write_graph=False,
                                                      update_freq="epoch", profile_batch=0))
-    elif settings.verbose:
+    elif verbose:
         print(f"{_task_name(strategy)}: the chief writes the checkpoints, the bundle and the samples")
     if initial_epoch < epochs:
-        if settings.verbose:
-            print(f"Training {settings.model} VAE on {settings.data}: {features.config.describe()}; "
+        if verbose:
+            print(f"Training {config.model.architecture} VAE on {config.data.source}: {features.config.describe()}; "
                   f"{int(np.sum(features.split == 'train'))} training clips, epochs {initial_epoch + 1}..{epochs}")
         try:
-            vae.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
-                    callbacks=callbacks, verbose=settings.verbose, shuffle=False)
+            vae.fit(data[0], validation_data=data[1], epochs=epochs, initial_epoch=initial_epoch,
+                    callbacks=callbacks, verbose=verbose, shuffle=False)
         except Exception as exc:
             import tensorflow as tf
 
-            if settings.strategy != "multiworker" or not isinstance(exc, tf.errors.OpError):
+            if config.training.strategy != "multiworker" or not isinstance(exc, tf.errors.OpError):
                 raise
             # a peer stopped: its all-reduce failed here. TensorFlow's recipe: restart every worker
             last = latest_checkpoint(out)
@@ -644,91 +486,52 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
             f"{kept}. Try a lower --learning-rate or check the data for silent/corrupt clips"
         )
 
-    model_dir = out / "model"
-    if not chief:  # the prior, the bundle and the samples are the chief's
-        return TrainResult(out_dir=out, model_dir=model_dir, history=history, epochs_run=len(history.get("loss", [])),
-                           seconds=time.perf_counter() - t_start, samples=[])
-    names = list(features.label_names) if settings.conditional else None
-    vae = _float32_copy(vae, settings, features, model_kwargs, vae_kwargs)  # what is saved and sampled
-    t_prior = time.perf_counter()
-    prior = fit_training_prior(vae, features, conditional=settings.conditional, seed=settings.seed,
-                               kind=settings.prior_model, steps=settings.prior_steps, verbose=settings.verbose)
-    t_prior = time.perf_counter() - t_prior
-    trained = TrainedModel.from_vae(vae, recipe=features.recipe, label_names=names, prior=prior)
-    if settings.postfilter or (settings.postfilter is None and datasets.default_postfilter(features.name)):
-        trained.postfilter = fit_training_postfilter(trained, features)
-    save_model(vae, model_dir, recipe=features.recipe, label_names=names,
-               settings={"training": settings.to_dict(), "epochs_run": len(history.get("loss", [])),
-                         "final": {k: v[-1] for k, v in history.items() if v},
-                         "prior_seconds": round(t_prior, 1)},
-               prior=trained.prior, postfilter=trained.postfilter)
-    _write_audio_summary(out, trained)
-    samples: list[Path] = []
-    if settings.n_samples_out:
-        from .modeling.generate import write_training_samples
 
-        samples_dir = Path(settings.samples_dir) if settings.samples_dir else Path("outputs/samples") / settings.run_name
-        samples = write_training_samples(trained, features, samples_dir, n=settings.n_samples_out, seed=settings.seed)
-        from .evaluation.report import write_report
-
-        report = write_report(model_dir, model=trained, features=features, history=history,
-                              n_clips=min(4, settings.n_samples_out), seed=settings.seed)
-        if settings.verbose:
-            print(f"wrote {report}")
-    return TrainResult(out_dir=out, model_dir=model_dir, history=history, epochs_run=len(history.get("loss", [])),
-                       seconds=time.perf_counter() - t_start, samples=samples)
-
-
-def fit_training_prior(vae, features, *, conditional: bool, seed: int = 0, kind: str = DEFAULT_GRID_PRIOR,
-                       steps: int | None = None, verbose: int = 0, **prior_options: Any):
-    """The latent prior of a trained VAE, fitted to its training-split codes.
+def fit_training_prior(vae, features, prior: PriorConfig, *, conditional: bool, seed: int = 0, verbose: int = 0):
+    """Stage 3: the latent prior of a trained VAE, fitted to its training-split codes.
 
     Encodes every training clip (posterior means and variances) and fits, with
     :meth:`vae_audio.modeling.inference.TrainedModel.fit_prior`, a Gaussian mixture for a vector latent
-    (see :mod:`vae_audio.modeling.latent_prior`) or a learned prior network of family ``kind`` for a grid
-    latent (see :mod:`vae_audio.modeling.grid_prior`; ``kind="none"``: no prior, samples come from
-    ``N(0, I)``), per class for a conditional model. A grid model's prior gets the data's
-    defaults (:func:`vae_audio.data.datasets.default_prior_options`: ``steps`` unless given; network
-    and sampling settings for the autoregressive family only), then ``prior_options`` (keyword
-    arguments of :meth:`vae_audio.modeling.grid_prior.GridPrior.fit`).
-    The bundle stores it; generation samples it.
+    (see :mod:`vae_audio.modeling.latent_prior`) or a learned prior network for a grid latent with the
+    settings of ``prior`` (a resolved :class:`~vae_audio.config.PriorConfig`; ``kind="none"``: no prior,
+    samples come from ``N(0, I)``), per class for a conditional model. Returns the prior (or ``None``).
     """
-    from .data.datasets import default_prior_options
     from .modeling.inference import TrainedModel
 
     names = list(features.label_names) if conditional else None
     model = TrainedModel.from_vae(vae, recipe=features.recipe, label_names=names)
-    if model.fully_convolutional and kind == "none":
+    if model.fully_convolutional and prior.kind == "none":
         return None
     is_train = features.split == "train"  # its spectrograms and labels, not a copy of its waveforms too
+    options: dict[str, Any] = {}
     if model.fully_convolutional:
-        defaults = default_prior_options(features.name)
-        if kind != "autoregressive":  # the network and sampling defaults were chosen for that family
-            defaults = {k: v for k, v in defaults.items() if k == "steps"}
-        prior_options = {**defaults, **prior_options}
-        default_steps = prior_options.pop("steps", None)
-        steps = default_steps if steps is None else steps
+        options = {"kind": prior.kind, "steps": prior.steps, **prior.fit_options()}
+        if prior.kind != "autoregressive":  # the network and sampling settings are that family's
+            options = {k: options[k] for k in ("kind", "steps", "batch_size", "learning_rate", "width", "dilations",
+                                               "temperature")}
         if verbose:
-            print(f"Training the {kind} prior on the codes of {int(is_train.sum())} training clips")
+            print(f"Training the {prior.kind} prior on the codes of {int(is_train.sum())} training clips")
     return model.fit_prior(features.x[is_train], features.labels[is_train] if conditional else None, seed=seed,
-                           kind=kind, steps=steps, verbose=2 if verbose else 0, **prior_options)
+                           verbose=2 if verbose else 0, **options)
 
 
-def fit_training_postfilter(model, features, *, max_clips: int = 1000, **options: Any):
-    """A :class:`~vae_audio.dsp.postfilter.ValleyPostfilter` fitted to ``model``'s reconstructions of (at most
-    ``max_clips``) training clips, or ``None`` for a mel model (its bands do not resolve harmonics).
-    ``options`` go to :func:`~vae_audio.dsp.postfilter.fit_valley_postfilter` (``width``, ``bands``, ``strength``)."""
+def fit_training_postfilter(model, features, postfilter: PostfilterConfig | None = None, *, max_clips: int = 1000):
+    """Stage 4: a :class:`~vae_audio.dsp.postfilter.ValleyPostfilter` fitted to ``model``'s reconstructions of
+    (at most ``max_clips``) training clips with the options of ``postfilter`` (default options when
+    ``None``), or ``None`` for a mel model (its bands do not resolve harmonics)."""
     from .dsp.postfilter import fit_valley_postfilter
 
     if model.config.n_mels:
         return None
+    options = {} if postfilter is None else {"width": postfilter.width, "bands": postfilter.bands,
+                                             "strength": postfilter.strength}
     idx = np.flatnonzero(features.split == "train")[:max_clips]
     x = np.asarray(features.x[idx])
     labels = features.labels[idx] if model.label_names else None
     return fit_valley_postfilter(model.reconstruct(x, labels), x, **options)
 
 
-def _write_audio_summary(out: Path, trained, n: int = 4) -> None:
+def write_audio_summary(out: Path, trained, n: int = 4) -> None:
     """Log a few prior samples of a :class:`~vae_audio.modeling.inference.TrainedModel` as audio to TensorBoard
     (``out/logs/samples``)."""
     import tensorflow as tf

@@ -390,17 +390,9 @@ def _json_ready(value: Any) -> Any:
 
 # ----------------------------------------------------------------------------- files
 def default_data(model) -> str:
-    """The dataset a bundle was trained on (``config.json["training"]["training"]["data"]``), else ``"synth"``."""
-    settings = _training_settings(model)
-    data = settings.get("data")
-    return data if isinstance(data, str) and data else "synth"
-
-
-def _training_settings(model) -> dict[str, Any]:
-    info = model.info if hasattr(model, "info") else {}
-    training = info.get("training") if isinstance(info, Mapping) else None
-    settings = training.get("training") if isinstance(training, Mapping) else None
-    return dict(settings) if isinstance(settings, Mapping) else {}
+    """The dataset a bundle was trained on (``config.json["config"]["data"]["source"]``), else ``"synth"``."""
+    config = getattr(model, "run_config", None)
+    return config.data.source if config is not None else "synth"
 
 
 def load_features(model, data: str | os.PathLike | None = None, *, max_clips: int | None = None, seed: int = 0,
@@ -416,13 +408,16 @@ def load_features(model, data: str | os.PathLike | None = None, *, max_clips: in
     from ..data import datasets
     from ..data.featurize import build_features
 
-    training = _training_settings(model)
+    from ..config import RunConfig
+
     data_spec = default_data(model) if data is None else data
-    same = str(data_spec) == str(training.get("data"))
-    data_seed = int(training.get("seed", 0)) if same else 0
-    listed_max = training.get("max_clips") if same else None
+    run = getattr(model, "run_config", None)
+    same = run is not None and str(data_spec) == str(run.data.source)
+    listed = run if same else RunConfig()  # another dataset: its own default split
+    data_seed = listed.seed
     # the clips are featurized with the model's own recipe (its spectrogram settings included)
-    dataset = datasets.load_dataset(data_spec, max_clips=listed_max, seed=data_seed, config=model.config)
+    dataset = datasets.load_dataset(data_spec, max_clips=listed.data.max_clips, seed=data_seed, config=model.config,
+                                    val_fraction=listed.data.val_fraction, test_fraction=listed.data.test_fraction)
     if max_clips is not None:
         dataset.clips = datasets.subsample_clips(dataset.clips, int(max_clips), seed)
         if not any(c.split == "train" for c in dataset.clips):

@@ -110,12 +110,12 @@ def _read_json(path: Path) -> tuple[Any, str | None]:
 # ----------------------------------------------------------------------------- sections
 def _model_section(info: Mapping[str, Any], model) -> str:
     training = info.get("training") if isinstance(info.get("training"), Mapping) else {}
-    settings = training.get("training") if isinstance(training.get("training"), Mapping) else {}
+    run = model.run_config
     arch = (info.get("model") or {}).get("architecture") if isinstance(info.get("model"), Mapping) else None
     vae = info.get("vae") if isinstance(info.get("vae"), Mapping) else {}
     latent = model.latent_shape()
     rows = [
-        ("data", settings.get("data", "?")),
+        ("data", run.data.source if run is not None else "?"),
         ("architecture", f"{arch or '?'}, latent {' x '.join(map(str, latent))} ({int(np.prod(latent))} numbers)"),
         ("conditional", f"on {len(model.label_names)} labels: {', '.join(model.label_names)}"
          if model.label_names else "no"),

@@ -6,9 +6,10 @@ Layout of a bundle folder::
       encoder.keras    the encoder (Keras 3 format)
       decoder.keras    the decoder (Keras 3 format)
       config.json      the preprocessing recipe (spectrogram config, level normalization, silence
-                       trim, normalizer statistics), architecture and VAE settings, training
-                       settings, label names, format/package/library versions and the SHA-256 of
-                       every other file
+                       trim, normalizer statistics), the run's resolved configuration
+                       (:class:`vae_audio.config.RunConfig`, under ``"config"``), architecture and VAE
+                       settings, the training's outcome, label names, format/package/library versions
+                       and the SHA-256 of every other file
       prior.npz        (optional, vector latents) the Gaussian mixture fitted to the training
                        codes (:class:`~vae_audio.modeling.latent_prior.LatentPrior`)
       prior.keras      (optional, grid latents) the learned prior network
@@ -62,7 +63,10 @@ FORMAT_NAME = "vae_audio.bundle"
 #: 2: the whole preprocessing recipe (``config.json["recipe"]``) instead of separate
 #: ``spectrogram`` / ``normalizer`` sections; version-1 bundles are migrated on reading
 #: (their level normalization is the default of the dataset they were trained on).
-FORMAT_VERSION = 2
+#: 3: the run's resolved configuration (``config.json["config"]``); ``"training"`` keeps only the
+#: outcome (epochs run, final losses, the prior's fit time). Version-2 bundles are migrated on
+#: reading: their flat training settings become a (partial) configuration.
+FORMAT_VERSION = 3
 ENCODER_FILE = "encoder.keras"
 DECODER_FILE = "decoder.keras"
 CONFIG_FILE = "config.json"
@@ -92,7 +96,7 @@ def _sha256(path: Path) -> str:
 
 def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
                label_names: Sequence[str] | None = None, settings: Mapping[str, Any] | None = None,
-               prior=None, postfilter=None, overwrite: bool = True) -> Path:
+               config: Mapping[str, Any] | None = None, prior=None, postfilter=None, overwrite: bool = True) -> Path:
     """Write ``vae`` (a :class:`vae_audio.modeling.models.VAE`) as a bundle folder ``directory``.
 
     Parameters
@@ -101,7 +105,9 @@ def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
         settings (their shape must match the model), level, trim and the fitted normalizer.
     label_names : class names, one per label index, for a conditional model (else ``None``).
     settings : extra JSON-serializable information, stored as ``config.json["training"]``
-        (training settings, epochs run, final losses, ...).
+        (epochs run, final losses, ...).
+    config : the run's resolved configuration (:meth:`vae_audio.config.RunConfig.to_dict`), stored as
+        ``config.json["config"]`` (``None`` for a model trained outside a run).
     prior : the model's latent prior: a :class:`~vae_audio.modeling.latent_prior.LatentPrior` (vector
         latent, written as ``prior.npz``) or a :class:`~vae_audio.modeling.grid_prior.GridPrior` (grid
         latent, ``prior.keras``), or ``None`` (generation then samples ``z ~ N(0, I)``).
@@ -116,6 +122,7 @@ def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
     from .. import __version__
     from .models import LATENT_KEY, SPECTROGRAM_KEY, model_spec
 
+    run_config = config
     encoder, decoder = getattr(vae, "encoder", None), getattr(vae, "decoder", None)
     if encoder is None or decoder is None:
         raise ParameterError(f"vae: expected a vae_audio.modeling.models.VAE (with .encoder and .decoder), got {type(vae).__name__}")
@@ -173,6 +180,7 @@ def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
             "options": spec.get("options", {}),
         },
         "vae": vae_settings,
+        "config": dict(run_config) if run_config is not None else None,
         "training": dict(settings) if settings is not None else {},
         "latent_prior": prior_info,
         "postfilter": None if postfilter is None else postfilter.to_dict(),
@@ -249,6 +257,8 @@ def read_bundle_config(directory: str | os.PathLike) -> dict[str, Any]:
         raise BundleError(f"{path}: unknown bundle format version {version}")
     if version == 1:
         info = _migrate_v1(info, path)
+    if version <= 2:
+        info = _migrate_v2(info)
     for key in ("recipe", "model", "vae", "files"):
         if not isinstance(info.get(key), dict):
             raise BundleError(f"{path}: corrupt, the {key!r} section is missing or not an object")
@@ -277,6 +287,24 @@ def _migrate_v1(info: dict[str, Any], path: Path) -> dict[str, Any]:
     out["recipe"] = {"spectrogram": info["spectrogram"], "level": level, "trim_db": None,
                      "normalizer": info["normalizer"]}
     out["migrated_from"] = 1
+    return out
+
+
+def _migrate_v2(info: dict[str, Any]) -> dict[str, Any]:
+    """Format 2 -> 3: the flat training settings (``training.training``) and the recipe become the
+    ``config`` section (a partial :class:`~vae_audio.config.RunConfig`: what those bundles did not
+    record stays unset); the outcome stays in ``training``."""
+    from ..config import from_settings
+
+    training = info.get("training") if isinstance(info.get("training"), dict) else {}
+    settings = training.get("training")
+    out = dict(info)
+    try:
+        out["config"] = from_settings(settings, info.get("recipe")).to_dict() if isinstance(settings, dict) else None
+    except VaeAudioError:  # settings this version cannot read: the bundle still loads and generates
+        out["config"] = None
+    out["training"] = {k: v for k, v in training.items() if k != "training"}
+    out.setdefault("migrated_from", 2)
     return out
 
 

@@ -48,7 +48,7 @@ import numpy as np
 from keras import layers, ops
 
 from .. import checks
-from ..choices import DEFAULT_GRID_PRIOR, GRID_PRIOR_CHOICES
+from ..choices import DEFAULT_GRID_PRIOR, DEFAULT_PRIOR_TEMPERATURE, GRID_PRIOR_CHOICES, PRIOR_DEFAULTS
 from ..errors import BundleError, ParameterError
 
 __all__ = ["GridPrior", "prior_noise", "slerp", "PRIOR_KINDS", "DEFAULT_KIND", "DEFAULT_STEPS", "PRIOR_FORMAT_VERSION",
@@ -58,24 +58,21 @@ __all__ = ["GridPrior", "prior_noise", "slerp", "PRIOR_KINDS", "DEFAULT_KIND", "
 PRIOR_KINDS = tuple(k for k in GRID_PRIOR_CHOICES if k != "none")
 DEFAULT_KIND = DEFAULT_GRID_PRIOR
 #: optimizer steps of :meth:`GridPrior.fit` by default
-DEFAULT_STEPS = 1500
+DEFAULT_STEPS = PRIOR_DEFAULTS["steps"]
 #: size of the clip summary the autoregressive prior is conditioned on by default (0: none)
-DEFAULT_SUMMARY_DIM = 0
+DEFAULT_SUMMARY_DIM = PRIOR_DEFAULTS["summary_dim"]
 #: version of the prior's stored layout (the dict of :meth:`GridPrior.to_dict` plus its Keras file)
 PRIOR_FORMAT_VERSION = 1
-#: sampling temperature by family when none is given: the autoregressive prior's per-frame
-#: Gaussians are wider than the data's conditional spread (they also cover the choices a
-#: unimodal Gaussian cannot separate); 0.7 measured best on FSDD (see the README)
-DEFAULT_TEMPERATURE = {"autoregressive": 0.7, "diffusion": 1.0}
+#: sampling temperature by family when none is given (:data:`vae_audio.choices.DEFAULT_PRIOR_TEMPERATURE`)
+DEFAULT_TEMPERATURE = {k: DEFAULT_PRIOR_TEMPERATURE[k] for k in PRIOR_KINDS}
 #: DDIM steps when sampling a diffusion prior
 DEFAULT_SAMPLING_STEPS = 40
 #: classifier-free guidance scale of a conditional diffusion prior (1 = none)
 DEFAULT_GUIDANCE = 2.0
 _LABEL_DROPOUT = 0.1
 #: standard deviation of the noise added to a training clip's first columns (standardized latent
-#: units) and summary (unit-variance numbers) when a prior draws its onset (``onset_columns > 0``);
-#: the datasets' defaults are 0.2 (FSDD) and 0.6 (synth), see :mod:`vae_audio.data.datasets`
-DEFAULT_ONSET_NOISE = 0.3
+#: units) and summary (unit-variance numbers) when a prior draws its onset (``onset_columns > 0``)
+DEFAULT_ONSET_NOISE = PRIOR_DEFAULTS["onset_noise"]
 
 
 def _default_dropout(kind: str) -> float:
@@ -272,8 +269,8 @@ class GridPrior:
     @classmethod
     def fit(cls, z_mean: np.ndarray, z_log_var: np.ndarray, labels: np.ndarray | None = None, *,
             num_classes: int | None = None, kind: str = DEFAULT_KIND, steps: int = DEFAULT_STEPS,
-            batch_size: int = 64, learning_rate: float = 1e-3, width: int = 128,
-            dilations: Sequence[int] = (1, 2, 4, 8, 1, 2, 4, 8), seed: int = 0,
+            batch_size: int = PRIOR_DEFAULTS["batch_size"], learning_rate: float = PRIOR_DEFAULTS["learning_rate"],
+            width: int = PRIOR_DEFAULTS["width"], dilations: Sequence[int] = PRIOR_DEFAULTS["dilations"], seed: int = 0,
             summary_dim: int = DEFAULT_SUMMARY_DIM, onset_columns: int = 0, onset_noise: float = DEFAULT_ONSET_NOISE, temperature: float | None = None,
             verbose: int = 0) -> "GridPrior":
         """Train a prior on encoder outputs of the training set.

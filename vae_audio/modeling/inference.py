@@ -265,6 +265,21 @@ class TrainedModel:
         return json.loads(json.dumps(self._info))
 
     @property
+    def run_config(self):
+        """The :class:`~vae_audio.config.RunConfig` the bundle was trained with (``config.json["config"]``;
+        partial for a migrated older bundle), or ``None`` for a model trained outside a run."""
+        from ..config import RunConfig
+        from ..errors import VaeAudioError
+
+        data = self.info.get("config") if isinstance(self.info, Mapping) else None
+        if not isinstance(data, Mapping):
+            return None
+        try:
+            return RunConfig.from_dict(data)
+        except VaeAudioError:
+            return None
+
+    @property
     def directory(self) -> Path | None:
         return self._directory
 

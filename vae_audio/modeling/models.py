@@ -68,7 +68,7 @@ import keras
 from keras import layers, ops
 
 from .. import checks
-from ..choices import ARCHITECTURES, DEFAULT_ARCHITECTURE, LIKELIHOODS
+from ..choices import ARCH_DEFAULTS, ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_LATENT_DIM, LIKELIHOODS
 from ..errors import ConfigError, ParameterError
 
 __all__ = [
@@ -98,8 +98,6 @@ __all__ = [
 ]
 
 DEFAULT_LIKELIHOOD = "calibrated"
-#: latent size used when ``latent_dim`` is not given (``grid``: channels per grid position)
-DEFAULT_LATENT_DIM = {"conv": 64, "simple": 32, "blog": 128, "grid": 8}
 #: architectures whose latent is a grid over (freq, time) and that take any number of frames
 GRID_ARCHITECTURES = ("grid",)
 
@@ -107,15 +105,6 @@ SPECTROGRAM_KEY = "spectrogram"
 LABEL_KEY = "label"
 LATENT_KEY = "z"
 
-#: defaults of each architecture's keyword arguments (``**arch_kwargs``)
-ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
-    "conv": {"filters": (16, 32, 64, 128), "kernel_size": 3, "transpose_kernel_size": 3, "norm": None},
-    "simple": {"hidden": (512, 256)},
-    "blog": {"filters": (512, 256, 128, 64, 32), "kernel_size": 3,
-             "strides": ((2, 2), (2, 2), (2, 2), (2, 2), (2, 1))},
-    "grid": {"filters": (32, 64), "strides": ((2, 2), (2, 2)), "res_blocks": 0, "activation": "relu",
-             "output": "snap"},
-}
 NORMS = (None, "batch", "group")
 ACTIVATIONS = ("relu", "silu")
 OUTPUTS = ("snap", "sigmoid")

@@ -1,0 +1,184 @@
+"""``vae-audio train`` as stages, composed here: resolve the configuration, featurize, fit the autoencoder,
+fit the prior, fit the postfilter, save the bundle, write the samples, write the report.
+
+Each stage is a function of its own (:mod:`vae_audio.training` holds the fitting ones); :func:`train` runs
+them in order and is the only place that knows the order. The resolved configuration is written to the
+run folder before training starts (``OUT/config.json``) and into the bundle at the end, so
+``vae-audio train --config OUT/config.json`` repeats the run and ``--resume`` continues it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .config import SHORTHANDS, RunConfig, flatten
+from .resolve import Resolution, given_keys, resolve_config
+
+__all__ = ["TrainResult", "CONFIG_FILE", "plan", "train"]
+
+#: the resolved configuration in a run folder
+CONFIG_FILE = "config.json"
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced: the run folder, the bundle, the per-epoch history, the epochs run,
+    the wall time (s), the written samples and the resolved configuration."""
+
+    out_dir: Path
+    model_dir: Path
+    history: dict[str, list[float]]
+    epochs_run: int
+    seconds: float
+    samples: list[Path] = field(default_factory=list)
+    config: RunConfig | None = None
+
+
+def _explicit(config: RunConfig | Mapping[str, Any] | None, shorthands: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys the caller set: all of a configuration's set keys, or just those of a mapping."""
+    if isinstance(config, RunConfig):
+        given = given_keys(config)
+    else:
+        given = {SHORTHANDS.get(k, k): v for k, v in flatten(config or {}).items()}
+    return {**given, **{SHORTHANDS.get(k, k): v for k, v in shorthands.items()}}
+
+
+def plan(config: RunConfig | Mapping[str, Any] | None = None, /, *, resume: bool = False, features=None,
+         **shorthands: Any) -> Resolution:
+    """Stage 1: the run's resolved configuration and data, without training (``vae-audio train --dry-run``).
+
+    A resumed run starts from the configuration saved in its newest checkpoint, with the keys given here
+    put in (:func:`vae_audio.training.resumed_config`), so the step counts it resolved to continue.
+    ``features`` (already featurized data) stand in for listing the data.
+    """
+    from .training import latest_checkpoint, read_checkpoint_config, resumed_config
+
+    resolution = resolve_config(config, dataset=features, **shorthands)
+    out = Path(resolution.config.outputs.out)
+    if resume and latest_checkpoint(out) is not None:
+        saved = read_checkpoint_config(out)
+        merged = resumed_config(saved, _explicit(config, shorthands), out)
+        resolution = resolve_config(merged, dataset=features)
+    return resolution
+
+
+def train(config: RunConfig | Mapping[str, Any] | None = None, /, *, resume: bool = False, overwrite: bool = False,
+          features=None, verbose: int = 1, **shorthands: Any) -> TrainResult:
+    """Train a VAE as ``config`` says; save checkpoints, the bundle, history, samples and the report.
+
+    Parameters
+    ----------
+    config : a :class:`~vae_audio.config.RunConfig` (partial: the rest is derived from the data and the
+        package's defaults; resolved: the run is repeated as it was), or a mapping of keys (dotted,
+        nested or shorthand names); ``shorthands`` (``data="fsdd"``, ``epochs=3``, ... see
+        :data:`vae_audio.config.SHORTHANDS`) go on top. Default: the grid model on the built-in
+        synthetic instruments.
+    resume : continue the run in ``outputs.out`` from its last completed epoch.
+    overwrite : start over even if ``outputs.out`` already holds a run.
+    features : pre-built :class:`vae_audio.data.featurize.Features` (skips listing and featurizing).
+    verbose : 0 silent, 1 progress bars, 2 one line per epoch.
+
+    Raises
+    ------
+    TrainingError if the loss becomes NaN/inf (the last good checkpoint is kept);
+    ConfigError / DatasetError for bad settings or data.
+    """
+    from .training import configure_determinism, fit_autoencoder, make_strategy, prepare_out_dir
+
+    t_start = time.perf_counter()
+    resolution = plan(config, resume=resume, features=features, **shorthands)
+    cfg = resolution.config
+    out = prepare_out_dir(Path(cfg.outputs.out), resume, overwrite)
+    # a multi-worker strategy configures TensorFlow's collective ops, which must happen before
+    # TensorFlow runs its first op (featurizing, seeding, tf.data): create the strategy first
+    strategy = make_strategy(cfg.training.strategy)
+    configure_determinism(cfg.seed, deterministic_ops=not cfg.training.xla)
+    if verbose:
+        print(f"{resolution.dataset.describe()}\nsettings derived from the data and the defaults:\n"
+              f"{resolution.describe(derived_only=True)}")
+    features = featurize(resolution, features, check=not resume, verbose=verbose)
+    autoencoder = fit_autoencoder(cfg, features, out, strategy=strategy, resume=resume, overwrite=overwrite,
+                                  verbose=verbose)
+    model_dir = out / "model"
+    if not autoencoder.chief:  # the prior, the bundle and the samples are the chief's
+        return TrainResult(out, model_dir, autoencoder.history, autoencoder.epochs_run,
+                           time.perf_counter() - t_start, [], cfg)
+    trained, prior_seconds = fit_prior_and_postfilter(cfg, autoencoder, features, verbose=verbose)
+    save_bundle(cfg, autoencoder, trained, model_dir, prior_seconds)
+    samples = write_outputs(cfg, trained, features, model_dir, autoencoder.history, verbose=verbose)
+    return TrainResult(out, model_dir, autoencoder.history, autoencoder.epochs_run, time.perf_counter() - t_start,
+                       samples, cfg)
+
+
+def featurize(resolution: Resolution, features=None, *, check: bool = True, verbose: int = 1):
+    """Stage 1b: the run's data as normalized spectrograms (``features`` when given: checked against the
+    recipe unless ``check`` is off, as for a resumed run, whose checkpoint check names what differs), then
+    the resolved configuration written to the run folder (before any training, so even a run that
+    crashes can be repeated; after the data loaded, so bad data leaves no folder behind)."""
+    from .data.featurize import build_features
+    from .fileio import atomic_write_json
+    from .resolve import check_featurized
+
+    cfg = resolution.config
+    if features is None:
+        features = build_features(resolution.dataset, memory_limit=cfg.training.memory_limit,
+                                  verbose=bool(verbose))
+    elif check:
+        check_featurized(features, cfg)
+    out = Path(cfg.outputs.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / CONFIG_FILE, cfg.to_dict())
+    return features
+
+
+def fit_prior_and_postfilter(cfg: RunConfig, autoencoder, features, *, verbose: int = 1):
+    """Stages 3 and 4: the latent prior and (when ``postfilter.enabled``) the valley postfilter; returns the
+    :class:`~vae_audio.modeling.inference.TrainedModel` holding both and the prior's fit time (s)."""
+    from .modeling.inference import TrainedModel
+    from .training import fit_training_postfilter, fit_training_prior
+
+    names = list(features.label_names) if cfg.model.conditional else None
+    t0 = time.perf_counter()
+    prior = fit_training_prior(autoencoder.vae, features, cfg.prior, conditional=cfg.model.conditional,
+                               seed=cfg.seed, verbose=verbose)
+    prior_seconds = time.perf_counter() - t0
+    trained = TrainedModel.from_vae(autoencoder.vae, recipe=features.recipe, label_names=names, prior=prior)
+    if cfg.postfilter.enabled:
+        trained.postfilter = fit_training_postfilter(trained, features, cfg.postfilter)
+    return trained, prior_seconds
+
+
+def save_bundle(cfg: RunConfig, autoencoder, trained, model_dir: Path, prior_seconds: float) -> Path:
+    """Stage 5: the bundle, with the resolved configuration and the training's outcome in ``config.json``."""
+    from .modeling.bundle import save_model
+
+    history = autoencoder.history
+    return save_model(autoencoder.vae, model_dir, recipe=trained.recipe, label_names=trained.label_names or None,
+                      config=cfg.to_dict(),
+                      settings={"epochs_run": autoencoder.epochs_run,
+                                "final": {k: v[-1] for k, v in history.items() if v},
+                                "prior_seconds": round(prior_seconds, 1)},
+                      prior=trained.prior, postfilter=trained.postfilter)
+
+
+def write_outputs(cfg: RunConfig, trained, features, model_dir: Path, history: dict[str, list[float]], *,
+                  verbose: int = 1) -> list[Path]:
+    """Stages 6 and 7: prior samples in TensorBoard, ``outputs.n_samples`` samples and test clips with
+    their ceilings and reconstructions in ``outputs.samples_dir``, and the run's ``report.html``."""
+    from .evaluation.report import write_report
+    from .modeling.generate import write_training_samples
+    from .training import write_audio_summary
+
+    write_audio_summary(model_dir.parent, trained)
+    n = cfg.outputs.n_samples
+    if not n:
+        return []
+    samples = write_training_samples(trained, features, Path(cfg.outputs.samples_dir), n=n, seed=cfg.seed)
+    report = write_report(model_dir, model=trained, features=features, history=history, n_clips=min(4, n),
+                          seed=cfg.seed)
+    if verbose:
+        print(f"wrote {report}")
+    return samples

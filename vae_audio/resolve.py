@@ -1,0 +1,292 @@
+"""A run's configuration resolved: the package's defaults, the choices derived from the data, the user's settings.
+
+:func:`resolve_config` takes what the user gave (a partial :class:`~vae_audio.config.RunConfig`, a
+mapping of keys, or shorthand keywords), lists the data, and fills every unset key: first from the
+data (its sample rate, clip lengths, labels, ...), then from the package's defaults. It returns a
+:class:`Resolution`: the resolved configuration, the listed dataset with the resolved recipe put in,
+and one reason per key (``"given"``, ``"package default"`` or what the data said), which
+``vae-audio train`` prints and ``--dry-run`` shows without training.
+
+A resolved configuration resolves to itself: ``vae-audio train --config RUN/config.json`` derives
+nothing and repeats the run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .choices import (ARCH_DEFAULTS, DEFAULT_BATCH_SIZES, DEFAULT_LATENT_DIM, DEFAULT_LIKELIHOODS,
+                      DEFAULT_PRIOR_TEMPERATURE, PRIOR_DEFAULTS)
+from .config import SHORTHANDS, RunConfig, flatten, known_keys
+from .errors import ConfigError
+
+__all__ = ["Resolution", "resolve_config", "spectrogram_config", "check_featurized", "run_name", "given_keys"]
+
+GIVEN = "given"
+DEFAULT = "package default"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What :func:`resolve_config` returns.
+
+    Attributes
+    ----------
+    config : the resolved :class:`~vae_audio.config.RunConfig` (``config.resolved`` is true).
+    dataset : the :class:`~vae_audio.data.datasets.AudioDataset` the run trains on, listed with
+        ``config.data`` and carrying the resolved recipe (spectrogram settings, level, trim).
+    reasons : one line per key: ``"given"``, ``"package default"`` or the data-derived reason.
+    """
+
+    config: RunConfig
+    dataset: Any
+    reasons: dict[str, str]
+
+    def describe(self, *, derived_only: bool = False) -> str:
+        """The settings as ``key = value  (reason)`` lines (only the derived ones with ``derived_only``)."""
+        lines = []
+        for key in known_keys():
+            reason = self.reasons.get(key, DEFAULT)
+            if derived_only and reason in (GIVEN, DEFAULT) or key in _QUIET and reason == DEFAULT:
+                continue
+            lines.append(f"  {key} = {_show(self.config.get(key))}  ({reason})")
+        return "\n".join(lines)
+
+
+#: keys not worth a line of their own when they only take the package default
+_QUIET: frozenset = frozenset()
+
+
+def _show(value: Any) -> str:
+    import json
+
+    return json.dumps(value) if not isinstance(value, str) else value
+
+
+def given_keys(config: RunConfig) -> dict[str, Any]:
+    """The keys of a partial configuration that are set (everything :meth:`RunConfig.unset` does not list)."""
+    unset = set(config.unset())
+    return {k: config.get(k) for k in known_keys() if k not in unset}
+
+
+def resolve_config(config: RunConfig | Mapping[str, Any] | None = None, /, *, dataset=None,
+                   **shorthands: Any) -> Resolution:
+    """Resolve a run's configuration against its data.
+
+    Parameters
+    ----------
+    config : a partial or resolved :class:`~vae_audio.config.RunConfig`, or a mapping of keys (dotted,
+        nested or shorthand names, see :meth:`RunConfig.updated`); ``shorthands`` are applied on top.
+    dataset : the listed data when the caller already has it (else ``config.data`` is listed), or data
+        already featurized (:class:`~vae_audio.data.featurize.Features`): the recipe is then read from it.
+
+    Returns
+    -------
+    :class:`Resolution`. Raises :class:`~vae_audio.errors.ConfigError` for impossible settings (e.g. an
+    STFT larger than the training window) and :class:`~vae_audio.errors.DatasetError` for missing data.
+    """
+    from .data import datasets
+
+    partial = config if isinstance(config, RunConfig) else RunConfig.of(config or {})
+    partial = partial.updated({}, **shorthands)
+    explicit = {SHORTHANDS.get(k, k) for k in (*flatten(config if isinstance(config, Mapping) else {}), *shorthands)}
+    defaults = RunConfig()
+    reasons = {k: GIVEN if k in explicit or v != defaults.get(k) else DEFAULT for k, v in given_keys(partial).items()}
+    if dataset is None:
+        data = partial.data
+        dataset = datasets.load_dataset(data.source, max_clips=data.max_clips, seed=partial.seed,
+                                        val_fraction=data.val_fraction, test_fraction=data.test_fraction)
+    resolved = partial
+    for key, derive in _DERIVATIONS:
+        if key == "model.options" and key in reasons:  # the user's options go over the defaults
+            value, reason = derive(resolved, dataset)
+            resolved = resolved.updated({key: {**value, **partial.model.options}})
+            reasons[key] = f"given, over {reason}"
+            continue
+        if key in reasons:
+            continue
+        value, reason = derive(resolved, dataset)
+        resolved = resolved.updated({key: value})
+        reasons[key] = reason
+    if not resolved.resolved:  # a derivation forgot a key: a bug, said plainly
+        raise ConfigError(f"configuration: {resolved.unset()} left unresolved")
+    _apply_recipe(dataset, resolved)
+    return Resolution(resolved, dataset, reasons)
+
+
+def spectrogram_config(config: RunConfig):
+    """The :class:`~vae_audio.dsp.features.SpectrogramConfig` of a resolved configuration's recipe
+    (impossible combinations raise :class:`~vae_audio.errors.ConfigError` naming the field)."""
+    from .dsp.features import SpectrogramConfig
+
+    r = config.recipe
+    try:
+        return SpectrogramConfig(sr=r.sr, n_fft=r.n_fft, hop_length=r.hop_length,
+                                 n_samples=int(round(r.duration * r.sr)), n_mels=r.n_mels, db_floor=r.db_floor)
+    except ConfigError as exc:  # name the configuration's keys, not the class's fields
+        raise ConfigError(str(exc).replace("SpectrogramConfig.", "recipe.")) from None
+
+
+def check_featurized(features, config: RunConfig) -> None:
+    """Refuse data featurized with another recipe than the configuration's (one line, both shown)."""
+    r = features.recipe
+    if r.spectrogram != spectrogram_config(config) or r.level != config.recipe.level \
+            or r.trim_db != config.recipe.trim_db:
+        raise ConfigError(f"features: featurized with {r.describe()}, but the configuration's recipe is "
+                          f"{config.recipe.to_dict()}")
+
+
+def _apply_recipe(dataset, config: RunConfig) -> None:
+    """Put the resolved recipe into the listed dataset (what featurizing reads; already featurized data
+    is checked by the caller, :func:`check_featurized`)."""
+    from .dsp.recipe import check_trim
+
+    if _featurized(dataset):
+        return
+    dataset.config = spectrogram_config(config)
+    dataset.level = config.recipe.level
+    dataset.trim_db = check_trim(config.recipe.trim_db)
+
+
+def run_name(config: RunConfig) -> str:
+    """A short name for a run: ``<data>-<architecture>[-cond]`` (a folder's own name for a folder)."""
+    source = config.data.source
+    data = Path(source).name if source not in ("synth", "fsdd", "nsynth") else source
+    return f"{data}-{config.model.architecture}" + ("-cond" if config.model.conditional else "")
+
+
+# ----------------------------------------------------------------------------- derivations
+def _kind(dataset) -> str:
+    return dataset.name
+
+
+def _featurized(dataset) -> bool:
+    return getattr(getattr(dataset, "recipe", None), "is_fitted", False)
+
+
+def _table_config(dataset):
+    from .data.datasets import default_config
+
+    return dataset.config if _featurized(dataset) else default_config(_kind(dataset))
+
+
+def _sr(config: RunConfig, dataset) -> tuple[Any, str]:
+    return _table_config(dataset).sr, f"the {_kind(dataset)} default"
+
+
+def _duration(config: RunConfig, dataset) -> tuple[Any, str]:
+    table = _table_config(dataset)
+    return table.n_samples / table.sr, f"the {_kind(dataset)} default"
+
+
+def _n_fft(config: RunConfig, dataset) -> tuple[Any, str]:
+    return _table_config(dataset).n_fft, f"the {_kind(dataset)} default"
+
+
+def _hop(config: RunConfig, dataset) -> tuple[Any, str]:
+    return _table_config(dataset).hop_length, f"the {_kind(dataset)} default"
+
+
+def _db_floor(config: RunConfig, dataset) -> tuple[Any, str]:
+    if _featurized(dataset):
+        return dataset.config.db_floor, "the featurized data's"
+    return _table_config(dataset).db_floor, DEFAULT
+
+
+def _level(config: RunConfig, dataset) -> tuple[Any, str]:
+    from .data.datasets import default_level
+
+    if _featurized(dataset):
+        return dataset.recipe.level, "the featurized data's"
+    return default_level(_kind(dataset)), f"the {_kind(dataset)} default"
+
+
+def _options(config: RunConfig, dataset) -> tuple[Any, str]:
+    from .data.datasets import default_model_options
+
+    arch = config.model.architecture
+    return ({**ARCH_DEFAULTS[arch], **default_model_options(_kind(dataset), arch)},
+            f"the {arch} architecture's defaults with the {_kind(dataset)} ones")
+
+
+def _latent_dim(config: RunConfig, dataset) -> tuple[Any, str]:
+    return DEFAULT_LATENT_DIM[config.model.architecture], f"the {config.model.architecture} default"
+
+
+def _conditional(config: RunConfig, dataset) -> tuple[Any, str]:
+    n = len(dataset.label_names)
+    return (n > 0, f"the data has {n} labels" if n else "the data has no labels")
+
+
+def _likelihood(config: RunConfig, dataset) -> tuple[Any, str]:
+    return DEFAULT_LIKELIHOODS[config.model.architecture], f"the {config.model.architecture} default"
+
+
+def _epochs(config: RunConfig, dataset) -> tuple[Any, str]:
+    from .data.datasets import default_epochs
+
+    return default_epochs(_kind(dataset), config.model.architecture), f"the {_kind(dataset)} default"
+
+
+def _batch_size(config: RunConfig, dataset) -> tuple[Any, str]:
+    return DEFAULT_BATCH_SIZES[config.model.architecture], f"the {config.model.architecture} default"
+
+
+def _memory_limit(config: RunConfig, dataset) -> tuple[Any, str]:
+    from .data.featurize import MEMORY_LIMIT_ENV, resolve_memory_limit
+
+    env = os.environ.get(MEMORY_LIMIT_ENV)
+    return resolve_memory_limit(None), (f"${MEMORY_LIMIT_ENV}" if env else "an eighth of the RAM, at most 512 MB")
+
+
+def _prior_table(config: RunConfig, dataset) -> dict[str, Any]:
+    from .data.datasets import default_prior_options
+
+    table = default_prior_options(_kind(dataset))
+    if config.prior.kind != "autoregressive":  # the table's network and sampling settings are that family's
+        table = {k: v for k, v in table.items() if k == "steps"}
+    return table
+
+
+def _prior_key(name: str) -> Callable[[RunConfig, Any], tuple[Any, str]]:
+    def derive(config: RunConfig, dataset) -> tuple[Any, str]:
+        table = _prior_table(config, dataset)
+        if name in table:
+            return table[name], f"the {_kind(dataset)} default"
+        if name == "temperature":
+            return DEFAULT_PRIOR_TEMPERATURE[config.prior.kind], f"the {config.prior.kind} prior's default"
+        return PRIOR_DEFAULTS[name], DEFAULT
+
+    return derive
+
+
+def _postfilter(config: RunConfig, dataset) -> tuple[Any, str]:
+    from .data.datasets import default_postfilter
+
+    if config.recipe.n_mels:
+        return False, "mel bands do not resolve the harmonics it deepens the valleys between"
+    return default_postfilter(_kind(dataset)), f"the {_kind(dataset)} default"
+
+
+def _out(config: RunConfig, dataset) -> tuple[Any, str]:
+    return str(Path("outputs") / "runs" / run_name(config)), "outputs/runs/<run name>"
+
+
+def _samples_dir(config: RunConfig, dataset) -> tuple[Any, str]:
+    return str(Path("outputs") / "samples" / run_name(config)), "outputs/samples/<run name>"
+
+
+#: the derivable keys in the order they are resolved (a later one may read an earlier one)
+_DERIVATIONS: list[tuple[str, Callable[[RunConfig, Any], tuple[Any, str]]]] = [
+    ("recipe.sr", _sr), ("recipe.duration", _duration), ("recipe.n_fft", _n_fft), ("recipe.hop_length", _hop),
+    ("recipe.db_floor", _db_floor), ("recipe.level", _level),
+    ("model.options", _options), ("model.latent_dim", _latent_dim), ("model.conditional", _conditional),
+    ("model.likelihood", _likelihood),
+    ("training.epochs", _epochs), ("training.batch_size", _batch_size), ("training.memory_limit", _memory_limit),
+    *[(f"prior.{name}", _prior_key(name)) for name in (*PRIOR_DEFAULTS, "temperature")],
+    ("postfilter.enabled", _postfilter),
+    ("outputs.out", _out), ("outputs.samples_dir", _samples_dir),
+]
