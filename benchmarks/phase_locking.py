@@ -82,7 +82,8 @@ def main() -> None:
     from vae_audio.evaluation.cepstral_judge import CepstralJudge
     from vae_audio.evaluation.classifier import get_or_train_classifier
     from vae_audio.evaluation.evaluate import load_features
-    from vae_audio.evaluation.listening import pesq_nb, stoi_concat, two_sample_accuracy
+    from vae_audio.evaluation.listener import paired_test
+    from vae_audio.evaluation.listening import pesq_nb, stoi_concat
     from vae_audio.modeling.bundle import load_model
 
     model = load_model(args.model)
@@ -109,7 +110,7 @@ def main() -> None:
             row += [f"{np.median(spectral_convergence_db(real_mag, audio, config=cfg)):.2f}",
                     f"{np.median(log_spectral_distance_db(real_mag, audio, config=cfg, eps=eps)):.2f}",
                     f"{np.median(pesq[np.isfinite(pesq)]):.2f}", f"{stoi_concat(test.audio, audio, sr):.3f}",
-                    f"{two_sample_accuracy(test.audio, audio, sr, seed=0)['accuracy']:.3f}"]
+                    f"{paired_test(test.audio, audio, sr)['accuracy']:.3f}"]
         else:
             row += ["–"] * 5
         rows.append(row)

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from vae_audio.dsp.phase import db_to_audio
     from vae_audio.evaluation.cepstral_judge import CepstralJudge
     from vae_audio.evaluation.classifier import get_or_train_classifier
-    from vae_audio.evaluation.listening import two_sample_accuracy
+    from vae_audio.evaluation.listener import paired_test
     from vae_audio.modeling.bundle import load_model
 
     model = load_model(args.model) if args.model else None
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         row = {"row": name, "lsd_db": round(float(np.mean(lsd)), 2), "sc_db": round(float(np.mean(sc)), 2),
                "judge1_ratio": round(float(np.mean(judge1.predict(audio, sr=cfg.sr) == test.labels)) / real1, 3),
                "judge2_ratio": round(float(np.mean(judge2.predict(audio, sr=cfg.sr) == test.labels)) / real2, 3),
-               "blind": round(two_sample_accuracy(test.audio, audio, cfg.sr, seed=0)["accuracy"], 3),
+               "listener": round(paired_test(test.audio, audio, cfg.sr)["accuracy"], 3),
                "lsd_by_family": {f: round(float(np.mean(lsd[family == f])), 2) for f in FAMILIES}}
         print(json.dumps(row), flush=True)
         out.append(row)
