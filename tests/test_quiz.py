@@ -1,16 +1,19 @@
-"""The listening quiz: pair matching, the Wilson interval, making a quiz, its page in a real browser."""
+"""The listening quiz: pair matching, the Wilson interval, the hidden key, pooling, bad input, a real browser."""
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import math
 import re
 
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import open_page, sine
+from conftest import open_page, sine, wav_seconds
 
+from vae_audio import cli
 from vae_audio.errors import DatasetError, ParameterError
 from vae_audio.evaluation import quiz
 from vae_audio.ui import quiz as quiz_ui
@@ -33,6 +36,39 @@ def run(tmp_path_factory):
     model = load_model(result.model_dir)
     features, _, _ = load_features(model, cache_dir=None)
     return root / "run", model, features
+
+
+@pytest.fixture(scope="module")
+def written(run, tmp_path_factory):
+    """``vae-audio quiz`` on the run, 7 questions, into a folder that does not exist yet: (page, key dict)."""
+    folder, _, _ = run
+    out = tmp_path_factory.mktemp("written") / "new" / "folder" / "quiz.html"
+    assert cli.main(["quiz", "--model", str(folder), "--pairs", "7", "--seed", "3", "--out", str(out),
+                     "--quiet"]) == 0
+    return out, json.loads(quiz.key_path(out).read_text())
+
+
+def _cli(*argv) -> int:
+    """``vae-audio`` with ``argv``; its exit status (argparse's own errors exit via SystemExit)."""
+    try:
+        return cli.main([str(a) for a in argv])
+    except SystemExit as exc:
+        return int(exc.code)
+
+
+def _decode(uri: str) -> tuple[np.ndarray, int, str]:
+    """A WAV data URI -> (samples as float, sample rate, subtype)."""
+    data = io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))
+    info = sf.info(data)
+    data.seek(0)
+    y, sr = sf.read(data, dtype="float64")
+    return y, sr, info.subtype
+
+
+def _question_sources(page: str) -> list[list[str]]:
+    """Per question, the two WAV data URIs of its players (A then B)."""
+    blocks = re.findall(r"<li data-quiz-question='\d+'.*?</li>", page, flags=re.S)
+    return [re.findall(r"<audio [^>]*src='([^']*)'", block) for block in blocks]
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -170,7 +206,228 @@ def test_make_quiz_refuses_what_it_cannot_do(run):
         quiz.make_quiz(model, no_test, pairs=1)
 
 
+# ----------------------------------------------------------------------------- the command and its page
+def test_quiz_command_writes_the_page_and_its_key(written):
+    out, key = written
+    page = out.read_text()
+    assert key["format"] == "vae_audio.quiz.key" and key["quiz_file"] == "quiz.html" and len(key["questions"]) == 7
+    assert f"data-quiz-id='{key['quiz_id']}'" in page and "id='quiz'" in page and "id='quiz-score'" in page
+    sources = _question_sources(page)
+    assert len(sources) == 7 and all(len(pair) == 2 for pair in sources)
+    for pair, q in zip(sources, key["questions"]):
+        (a, sr_a, sub_a), (b, sr_b, sub_b) = map(_decode, pair)
+        assert sr_a == sr_b == 8000 and sub_a == sub_b == "PCM_16"
+        assert len(a) == len(b) == round(q["seconds"] * 8000)
+        assert _db(quiz.active_rms(a, 8000), quiz.active_rms(b, 8000)) < 0.1
+        assert max(np.max(np.abs(a)), np.max(np.abs(b))) < 1.0
+    assert {q["kind"] for q in key["questions"]} == {"reconstruction", "sample"}
+    assert {q["real"] for q in key["questions"]} == {"a", "b"}
+    assert not re.search(r"""(src|href)=['"](https?:)?//""", page)  # nothing from the network
+
+
+def test_the_key_is_not_in_the_page(written):
+    out, key = written
+    page = re.sub(r"base64,[A-Za-z0-9+/=]+", "base64,", out.read_text())  # the audio is not text
+    sides = [q["real"] for q in key["questions"]]
+    bits = [int(s == "b") for s in sides]
+    plain = ["".join(sides), "".join(sides).upper(), "".join(map(str, bits)), json.dumps(bits),
+             json.dumps(bits, separators=(",", ":")), json.dumps(sides), json.dumps(sides, separators=(",", ":"))]
+    for form in plain:
+        assert form not in page, form
+    assert not re.search(r"""real['"]?\s*[:=]\s*['"]?[ab]\b""", page, flags=re.I)  # no real: a, "real":"b", ...
+    assert '"real"' not in page and "data-real" not in page and "data-answer" not in page
+    # every literal of the embedded data: none is the key, none is a list of sides or bits
+    data = json.loads(re.search(r"<script type='application/json' class='vae-quiz-data'>(.*?)</script>", page,
+                                flags=re.S).group(1))
+    values = [v for v in data.values()]
+    assert sides not in values and bits not in values and "".join(sides) not in values
+    assert len(data["w"]) == 7 and all(w > 1 for w in data["w"])  # masked words, not bits
+    # the masked words give the key back only through the stream (what the page does at the end)
+    stream = quiz_ui.mulberry32(data["s"], 7)
+    assert ["b" if (w ^ r) & 1 else "a" for w, r in zip(data["w"], stream)] == sides
+
+
+def test_quiz_command_bad_input_one_line_and_nothing_written(run, tmp_path, capsys):
+    folder, _, _ = run
+    few = tmp_path / "few"  # two clips of a folder dataset: both land in the training split
+    few.mkdir()
+    for i in range(2):
+        sf.write(few / f"clip{i}.wav", sine(300 + 100 * i, 8000, 0.5), 8000)
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    cases = [
+        (["--model", str(tmp_path / "missing")], "no such folder"),
+        (["--model", str(folder), "--pairs", "0"], "--pairs: 0 must be at least 1"),
+        (["--model", str(folder), "--pairs", "9"], "pairs=9: the test split of synth has only 8 audible clips"),
+        (["--model", str(folder), "--seed", "-2"], "seed=-2"),
+        (["--model", str(folder), "--data", str(few)], "no clip in the test split"),
+        (["--model", str(folder), "--out", str(tmp_path)], "is a folder"),
+        (["--model", str(folder), "--out", str(a_file / "quiz.html")], "cannot create its folder"),
+    ]
+    for args, message in cases:
+        out = ["--out", str(tmp_path / "q" / "quiz.html")] if "--out" not in args else []
+        code = _cli("quiz", *args, *out, "--quiet")
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("vae-audio: error: ") and err.count("\n") == 1, (args, err)
+        assert message in err, (args, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["few", "file"]  # not even the folder of --out
+
+
+# ----------------------------------------------------------------------------- pooling listeners
+def _answers(key: dict, choices: list[str | None], *, listener: str | None, quiz_file: str | None = "quiz.html",
+             quiz_id: str | None = None) -> dict:
+    return {"format": "vae_audio.quiz.answers", "version": 1, "quiz_id": quiz_id or key["quiz_id"],
+            "quiz_file": quiz_file, "listener": listener, "questions": len(choices),
+            "answers": [{"question": i, "choice": c, "time": None} for i, c in enumerate(choices)]}
+
+
+def _flip(side: str) -> str:
+    return "b" if side == "a" else "a"
+
+
+def test_quiz_score_pools_two_listeners(written, capsys):
+    out, key = written
+    truth = [q["real"] for q in key["questions"]]
+    alice = truth[:5] + [_flip(s) for s in truth[5:]]  # 5 of 7 right
+    bob = [_flip(truth[0])] + truth[1:3] + [None] * 4  # 2 of 3 answered right
+    for name, choices in (("alice", alice), ("bob", bob)):
+        (out.parent / f"{name}.json").write_text(json.dumps(_answers(key, choices, listener=name)))
+    scores = quiz.score_answers([out.parent / "alice.json", out.parent / "bob.json"])  # the key found beside
+    assert scores.key_file == quiz.key_path(out) and scores.quiz_id == key["quiz_id"]
+    assert [(s.total.k, s.total.n, s.unanswered) for s in scores.listeners] == [(5, 7, 0), (2, 3, 4)]
+    assert (scores.pooled.k, scores.pooled.n) == (7, 10)
+    kinds = [q["kind"] for q in key["questions"]]
+    want = {kind: sum(c == t for c, t, k in zip(alice + bob, truth + truth, kinds + kinds) if k == kind and c)
+            for kind in ("reconstruction", "sample")}
+    assert {kind: t.k for kind, t in scores.by_kind.items()} == want
+    assert sum(t.n for t in scores.by_kind.values()) == 10
+
+    code = cli.main(["quiz-score", str(out.parent / "alice.json"), str(out.parent / "bob.json"),
+                     "--key", str(quiz.key_path(out))])
+    text = capsys.readouterr().out
+    assert code == 0
+    low, high = quiz.wilson_interval(7, 10)
+    assert re.search(rf"alice \(alice\.json\)\s+5 / 7\s+0\.714\s+{quiz.wilson_interval(5, 7)[0]:.3f}-", text)
+    assert re.search(r"bob \(bob\.json\)\s+2 / 3\s+0\.667\s+\S+\s+\(4 unanswered\)", text)
+    assert re.search(rf"pooled, 2 listeners\s+7 / 10\s+0\.700\s+{low:.3f}-{high:.3f}", text)
+    assert f"pooled (every answer counted as an independent trial): {quiz.verdict(low, high, 'the listeners')}" \
+        in text
+
+
+def test_quiz_score_bad_input(written, tmp_path, capsys):
+    out, key = written
+    truth = [q["real"] for q in key["questions"]]
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(_answers(key, truth, listener="x", quiz_file=str(out))))
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(_answers(key, truth, listener="y", quiz_file=str(out), quiz_id="0123456789ab")))
+    lost = tmp_path / "lost.json"
+    lost.write_text(json.dumps(_answers(key, truth, listener="z", quiz_file=str(tmp_path / "elsewhere.html"))))
+    notebook = tmp_path / "notebook.json"
+    notebook.write_text(json.dumps(_answers(key, truth, listener="n", quiz_file=None)))
+    not_json = tmp_path / "not.json"
+    not_json.write_text("{answers")
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"format": "something else"}))
+    bad_question = tmp_path / "badq.json"
+    data = _answers(key, truth, listener="q", quiz_file=str(out))
+    data["answers"][0]["question"] = 99
+    bad_question.write_text(json.dumps(data))
+    cases = [
+        ([str(tmp_path / "missing.json")], f"{tmp_path / 'missing.json'}: no such file"),
+        ([str(not_json)], f"{not_json}: not JSON"),
+        ([str(wrong)], f"{wrong}: not vae_audio quiz answers"),
+        ([str(bad_question)], f"{bad_question}: answer "),
+        ([str(good), str(other)], f"{other}: answers to quiz 0123456789ab, but {quiz.key_path(out)} is the key of "
+                                  f"quiz {key['quiz_id']}"),
+        ([str(lost)], f"{lost}: no key beside the quiz it names"),
+        ([str(notebook)], f"{notebook}: the answers name no quiz file"),
+        ([str(good), "--key", str(good)], f"{good}: not a vae_audio quiz key"),
+        ([str(good), "--key", str(tmp_path / "nokey.json")], "nokey.json: no such file"),
+    ]
+    for args, message in cases:
+        code = _cli("quiz-score", *args)
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and message in err, (args, err)
+    assert cli.main(["quiz-score", str(notebook), "--key", str(quiz.key_path(out))]) == 0  # a key given: fine
+    assert "7 / 7" in capsys.readouterr().out
+
+
 # ----------------------------------------------------------------------------- in a real browser
+def _network_requests(page) -> list[str]:
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(r.url[:80]) if not r.url.startswith(("data:", "file:", "blob:"))
+            else None)
+    return seen
+
+
+@pytest.mark.slow
+def test_the_quiz_page_scores_itself_in_headless_chromium(written, browser, tmp_path):
+    out, key = written
+    truth = [q["real"] for q in key["questions"]]
+    kinds = [q["kind"] for q in key["questions"]]
+    n = len(truth)
+    page, problems = open_page(browser, out)
+    requests = _network_requests(page)
+    questions = page.locator("#quiz [data-quiz-question]")
+    assert questions.count() == n
+    for i in range(n):
+        question = page.locator(f"#quiz [data-quiz-question='{i}']")
+        srcs = question.locator("audio").evaluate_all("els => els.map(a => a.currentSrc || a.src)")
+        durations = question.locator("audio").evaluate_all("els => els.map(a => a.duration)")
+        assert len(srcs) == 2 and wav_seconds(srcs[0]) == wav_seconds(srcs[1]) == pytest.approx(durations[0], abs=0.01)
+        assert durations[0] == pytest.approx(durations[1], abs=1e-6)
+        assert question.locator("[data-choice='a']").count() == 1 and question.locator("[data-choice='b']").count() == 1
+    # the first question is focused: keys answer it (right), N goes on, a key answers the second (wrong)
+    assert page.evaluate("document.activeElement.getAttribute('data-quiz-question')") == "0"
+    page.keyboard.press(truth[0].upper())
+    page.keyboard.press("n")
+    page.keyboard.press(_flip(truth[1]))
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.getAttribute('data-quiz-question')") == "2"
+    choices = [truth[0], _flip(truth[1])]
+    for i in range(2, n):  # then clicks: right, wrong, right, ...
+        choice = truth[i] if i % 2 == 0 else _flip(truth[i])
+        page.click(f"#quiz [data-quiz-question='{i}'] [data-choice='{choice}']")
+        choices.append(choice)
+        if i < n - 1:
+            assert not page.locator("#quiz-score").is_visible()  # no score before the last answer
+    k = sum(c == t for c, t in zip(choices, truth))
+    low, high = quiz.wilson_interval(k, n)
+    score = page.locator("#quiz-score")
+    assert score.is_visible()
+    text = score.inner_text()
+    assert f"{k} / {n} right" in text
+    shown = [float(x) for x in re.search(r"interval \(Wilson\) (\d\.\d{3}) \u2013 (\d\.\d{3})", text).groups()]
+    assert shown == pytest.approx([low, high], abs=6e-4)
+    assert float(score.get_attribute("data-low")) == pytest.approx(low, abs=1e-12)
+    assert float(score.get_attribute("data-high")) == pytest.approx(high, abs=1e-12)
+    verdict = quiz.verdict(low, high)
+    assert verdict[0].upper() + verdict[1:] in text
+    by_kind = {kind: (sum(c == t for c, t, kd in zip(choices, truth, kinds) if kd == kind), kinds.count(kind))
+               for kind in ("reconstruction", "sample")}
+    assert (f"By kind: reconstructions {by_kind['reconstruction'][0]} / {by_kind['reconstruction'][1]}, "
+            f"samples {by_kind['sample'][0]} / {by_kind['sample'][1]}.") in text
+    # each question now says which was real
+    for i, real in enumerate(truth):
+        result = page.locator(f"#quiz [data-quiz-question='{i}'] .vae-quiz-result").inner_text()
+        assert result.startswith(("Right: " if choices[i] == real else "Wrong: ") + f"{real.upper()} was the real clip")
+    # the answers download as JSON naming the quiz file; quiz-score finds the key beside it
+    page.fill("#quiz .vae-quiz-name", "alice")
+    with page.expect_download() as download:
+        page.click("#quiz .vae-quiz-download")
+    saved = tmp_path / "answers.json"
+    download.value.save_as(saved)
+    answers = json.loads(saved.read_text())
+    assert answers["quiz_id"] == key["quiz_id"] and answers["listener"] == "alice"
+    assert answers["quiz_file"] == str(out.resolve())
+    assert [a["choice"] for a in answers["answers"]] == choices and all(a["time"] for a in answers["answers"])
+    scores = quiz.score_answers([saved])
+    assert (scores.pooled.k, scores.pooled.n) == (k, n)
+    assert problems == [] and requests == []
+    page.close()
+
+
 @pytest.mark.slow
 def test_two_quizzes_on_one_page_do_not_share_state(run, browser, tmp_path):
     """What a notebook does when it shows a quiz twice: each keeps its own answers and score."""
