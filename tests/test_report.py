@@ -35,9 +35,10 @@ def test_training_writes_a_self_contained_report(run):
     folder, result = run
     page = (folder / report.REPORT_FILE).read_text()
     n_labels = 8
-    # 3 test clips x (original, ceiling, reconstruction) + 2 samples per label + 1 walk + the A/B pair
+    # 3 test clips x (original, ceiling, reconstruction) + 2 samples per label + 1 walk + the quiz's pairs
+    # (all 8 test clips: the split has fewer than quiz.REPORT_PAIRS)
     sources = _audio_sources(page)
-    assert len(sources) == 3 * 3 + 2 * n_labels + 1 + 2
+    assert len(sources) == 3 * 3 + 2 * n_labels + 1 + 2 * 8
     assert all(s.startswith("data:audio/wav;base64,") for s in sources)
     for k in (1, 2, 3):
         assert f"test clip {k} (" in page
@@ -48,8 +49,12 @@ def test_training_writes_a_self_contained_report(run):
     assert f"vae-audio evaluate --model {result.model_dir}" in page
     assert "learned autoregressive prior (5 steps" in page and "great circle" in page
     assert "<dt>postfilter</dt><dd>none</dd>" in page  # synth's default
-    assert re.search(r"<p id='answer' hidden><b>A was the (ground truth|reconstruction), B was the "
-                     r"(reconstruction|ground truth)\.</b></p>", page)
+    # the listening quiz, with its key beside the page (not in it)
+    key = json.loads((folder / "report.key.json").read_text())
+    assert key["quiz_file"] == report.REPORT_FILE and len(key["questions"]) == 8
+    assert f"data-quiz-id='{key['quiz_id']}'" in page and page.count("data-quiz-question=") == 8
+    assert "<section id='listening-quiz'>" in page and "id='quiz'" in page and "id='quiz-score'" in page
+    assert "".join(q["real"] for q in key["questions"]) not in re.sub(r"base64,[A-Za-z0-9+/=]+", "", page)
     assert (folder / report.REPORT_FILE).stat().st_size < 10 * 2**20
 
 
@@ -83,7 +88,8 @@ def test_report_command_rebuilds_and_says_what_is_missing(run, capsys, tmp_path)
     page = (copy / report.REPORT_FILE).read_text()
     assert "no loss curves: history.json not found" in page
     assert "no test clips: the data could not be loaded" in page and "nowhere" in page
-    assert "no blind test" in page
+    assert "no listening quiz: the data could not be loaded" in page
+    assert not (copy / "report.key.json").exists()  # the key of the page it replaced is gone with it
     assert len(_audio_sources(page)) == 2 * 8 + 1  # the samples and the prior walk need no data
 
 
@@ -146,6 +152,7 @@ def test_bad_input_gets_one_line_and_writes_nothing(run, tmp_path, capsys, monke
         report.write_report(result.model_dir, data=str(tmp_path / "none"))
     assert (folder / report.REPORT_FILE).read_bytes() == before
     assert not [p for p in folder.iterdir() if p.name.startswith(".report")]
+    assert (folder / "report.key.json").is_file()
     with pytest.raises(BundleError):
         report.locate_run(tmp_path / "missing")
 
@@ -162,10 +169,13 @@ def test_the_report_works_in_headless_chromium(run, browser, tmp_path):
         assert abs(a["duration"] - a["expected"]) < 0.01, a  # the length of the WAV it embeds
     assert media["images"] and all(i["complete"] and i["width"] > 100 for i in media["images"])
     assert media["external"] == []
-    answer = page.locator("#answer")
-    assert not answer.is_visible()  # hidden until asked for
-    page.click("#reveal")
-    assert answer.is_visible() and "A was the" in answer.inner_text()
+    # the quiz: no score until the last answer, then the score the key implies
+    truth = [q["real"] for q in json.loads((folder / "report.key.json").read_text())["questions"]]
+    score = page.locator("#quiz-score")
+    for i in range(len(truth)):
+        assert not score.is_visible()
+        page.click(f"#quiz [data-quiz-question='{i}'] [data-choice='a']")
+    assert score.is_visible() and f"{truth.count('a')} / {len(truth)} right" in score.inner_text()
     assert problems == []
     assert screenshot_is_not_blank(page, tmp_path / "report.png") > 20.0
     page.close()
