@@ -191,6 +191,17 @@ def test_make_quiz_pairs_kinds_sides_and_determinism(run):
     assert 0.1 < gain <= 1 + 1e-6 and np.allclose(real, gain * truth, atol=1e-5)
 
 
+def test_make_quiz_leaves_out_clips_already_heard_while_others_remain(run):
+    _, model, features = run
+    rows = np.flatnonzero(features.split == "test")
+    ids = [f"synth:#{features.metadata[r]['index']}" for r in rows]
+    few = quiz.make_quiz(model, features, pairs=5, seed=0, avoid=rows[:3], phase_kwargs=PHASE)
+    assert sorted(q.source for q in few.questions) == sorted(ids[3:])  # the 5 others
+    every = quiz.make_quiz(model, features, pairs=8, seed=0, avoid=rows[:3], phase_kwargs=PHASE)
+    assert sorted(q.source for q in every.questions) == sorted(ids)  # all 8 needed: the heard ones too
+    assert set(q.source for q in every.questions[5:]) == set(ids[:3])  # asked last
+
+
 def test_make_quiz_refuses_what_it_cannot_do(run):
     _, model, features = run
     n_test = quiz.max_pairs(features)
@@ -310,8 +321,8 @@ def test_quiz_score_pools_two_listeners(written, capsys):
     assert re.search(rf"alice \(alice\.json\)\s+5 / 7\s+0\.714\s+{quiz.wilson_interval(5, 7)[0]:.3f}-", text)
     assert re.search(r"bob \(bob\.json\)\s+2 / 3\s+0\.667\s+\S+\s+\(4 unanswered\)", text)
     assert re.search(rf"pooled, 2 listeners\s+7 / 10\s+0\.700\s+{low:.3f}-{high:.3f}", text)
-    assert f"pooled (every answer counted as an independent trial): {quiz.verdict(low, high, 'the listeners')}" \
-        in text
+    assert text.rstrip().endswith("verdict, pooled (every answer counted as an independent trial):\n  "
+                                  + quiz.verdict(low, high, "the listeners"))
 
 
 def test_quiz_score_bad_input(written, tmp_path, capsys):

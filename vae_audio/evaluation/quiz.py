@@ -142,7 +142,7 @@ def _source_id(features, row: int) -> str:
     return f"{features.name}:row {row}"
 
 
-def make_quiz(model, features, *, pairs: int = DEFAULT_PAIRS, seed: int = 0,
+def make_quiz(model, features, *, pairs: int = DEFAULT_PAIRS, seed: int = 0, avoid: Sequence[int] = (),
               phase_kwargs: Mapping[str, Any] | None = None, meta: Mapping[str, Any] | None = None) -> Quiz:
     """A quiz of ``pairs`` questions on the test split of ``features`` (see the module docstring).
 
@@ -150,8 +150,13 @@ def make_quiz(model, features, *, pairs: int = DEFAULT_PAIRS, seed: int = 0,
     featurized with its recipe (:func:`vae_audio.evaluation.evaluate.load_features`), whose
     test split holds at least ``pairs`` audible clips. ``seed`` decides the clips, the kinds (half
     reconstructions, half samples; an odd one either way), the sides and the samples: the same
-    seed gives the same quiz. ``phase_kwargs`` go to the phase reconstruction; ``meta`` is recorded
-    in the key. Raises :class:`DatasetError` when the test split has no audible clip and
+    seed gives the same quiz. ``avoid``: rows of ``features`` the listener has already heard named
+    (a page or notebook that shows those test clips with their reconstructions); they are used only
+    when the other test clips are too few. The prior is sampled with a seed drawn from ``seed``, so
+    its samples are not those that ``model.generate(seed=seed)`` shows elsewhere. ``phase_kwargs``
+    go to the phase reconstruction; ``meta`` is recorded in the key. Returns a
+    :class:`~vae_audio.ui.quiz.Quiz` whose clips are float32 ``(n_samples,)`` at ``model.config.sr``.
+    Raises :class:`DatasetError` when the test split has no audible clip and
     :class:`ParameterError` when it has fewer than ``pairs``.
     """
     from ..modeling.generate import reconstruct_audio
@@ -168,10 +173,13 @@ def make_quiz(model, features, *, pairs: int = DEFAULT_PAIRS, seed: int = 0,
         raise ParameterError(f"pairs={pairs}: the test split of {features.name} has only {len(rows)} audible "
                              f"clips (one per question); ask for at most {len(rows)}")
     rng = np.random.default_rng([seed, 23])
-    picks = rng.permutation(rows)[:pairs]
+    order = rng.permutation(rows)
+    heard = np.isin(order, np.asarray(avoid, dtype=np.int64))
+    picks = np.concatenate([order[~heard], order[heard]])[:pairs]
     n_samples = pairs // 2 + (int(rng.integers(2)) if pairs % 2 else 0)
     kinds = rng.permutation(np.repeat([0, 1], [pairs - n_samples, n_samples]))
     real_is_b = rng.integers(0, 2, size=pairs).astype(bool)
+    sample_seed = int(rng.integers(2**31))
     phase_kwargs = dict(phase_kwargs or {})
     labels = np.asarray(features.labels)[picks]
     use_labels = bool(model.label_names)
@@ -183,7 +191,7 @@ def make_quiz(model, features, *, pairs: int = DEFAULT_PAIRS, seed: int = 0,
         for i, y in zip(rec, audio["reconstruction"]):
             made[i] = y
     if len(gen):
-        spec = model.generate(len(gen), labels=labels[gen] if use_labels else None, seed=seed)
+        spec = model.generate(len(gen), labels=labels[gen] if use_labels else None, seed=sample_seed)
         for i, y in zip(gen, model.to_audio(spec, **phase_kwargs)):
             made[i] = y
     names = list(features.label_names)
@@ -199,7 +207,7 @@ def make_quiz(model, features, *, pairs: int = DEFAULT_PAIRS, seed: int = 0,
                                       source=_source_id(features, int(row))))
     # the id names the clips in page order (not which is real), so answers can be matched to their quiz
     return Quiz(questions=tuple(questions), sr=int(model.config.sr), quiz_id=digest.hexdigest()[:12], seed=seed,
-                meta=tuple({"data": features.name, **dict(meta or {})}.items()))
+                meta=tuple({"data": features.name, "conditional": use_labels, **dict(meta or {})}.items()))
 
 
 def key_path(quiz_path: str | os.PathLike) -> Path:
@@ -443,5 +451,5 @@ def format_scores(scores: QuizScores) -> str:
     lines = [f"quiz {scores.quiz_id} ({scores.n_questions} questions), key {scores.key_file}"]
     lines += ["  ".join([c[0].ljust(widths[0]), c[1].rjust(widths[1]), c[2].rjust(widths[2]), *c[3:]]).rstrip()
               for c in [(*header, ""), *cells]]
-    lines.append(f"pooled (every answer counted as an independent trial): {scores.verdict()}")
+    lines.append(f"verdict, pooled (every answer counted as an independent trial):\n  {scores.verdict()}")
     return "\n".join(lines)

@@ -227,8 +227,9 @@ def _evaluation_section(evaluation: Mapping[str, Any] | None, why: str | None, b
     return "".join(out)
 
 
-def _report_quiz(model, features, problem: str | None, seed: int):
-    """``(quiz, None)``, or ``(None, why not)``: the report's quiz on the test split of ``features``."""
+def _report_quiz(model, features, problem: str | None, seed: int, n_clips: int):
+    """``(quiz, None)``, or ``(None, why not)``: the report's quiz on the test split of ``features``,
+    avoiding the test clips the page plays with their reconstructions when there are others."""
     from .quiz import REPORT_PAIRS, make_quiz, max_pairs
 
     if features is None:
@@ -236,8 +237,9 @@ def _report_quiz(model, features, problem: str | None, seed: int):
     n = min(REPORT_PAIRS, max_pairs(features))
     if n < 1:
         return None, "the data has no audible clip in its test split"
+    shown = np.flatnonzero(features.split == "test")[_pick_test_clips(features, n_clips, seed)[0]]
     try:
-        return make_quiz(model, features, pairs=n, seed=seed), None
+        return make_quiz(model, features, pairs=n, seed=seed, avoid=shown), None
     except VaeAudioError as exc:
         return None, str(exc)
 
@@ -279,7 +281,7 @@ def render_report(model, *, info: Mapping[str, Any], run_name: str, bundle: Path
     sections.append(("losses", "Loss curves", _history_section(history, history_problem)))
     sections.append(("evaluation", "Evaluation", _evaluation_section(evaluation, evaluation_problem, bundle)))
     if quiz is None and quiz_problem is None:
-        quiz, quiz_problem = _report_quiz(model, features, features_problem, seed)
+        quiz, quiz_problem = _report_quiz(model, features, features_problem, seed, n_clips)
     sections.append(("listening-quiz", "Listening quiz: which is real?", _quiz_section(quiz, quiz_problem)))
     toc = " · ".join(f"<a href='#{key}'>{html.escape(title.split(':')[0])}</a>" for key, title, _ in sections)
     body = "".join(f"<section id='{key}'><h2>{html.escape(title)}</h2>{content}</section>"
@@ -342,7 +344,7 @@ def write_report(path: str | os.PathLike, *, model=None, features=None, history:
         history, history_problem = _read_json(run / "history.json")
     if evaluation is None:
         evaluation, evaluation_problem = _read_json(run / EVALUATION_FILE)
-    quiz, quiz_problem = _report_quiz(model, features, features_problem, seed)
+    quiz, quiz_problem = _report_quiz(model, features, features_problem, seed, n_clips)
     page = render_report(model, info=info, run_name=run.resolve().name, bundle=bundle, features=features,
                          features_problem=features_problem, history=history, history_problem=history_problem,
                          evaluation=evaluation, evaluation_problem=evaluation_problem, n_clips=n_clips, seed=seed,

@@ -30,8 +30,8 @@ import numpy as np
 
 from ..errors import ParameterError
 
-__all__ = ["KINDS", "Z95", "QuizQuestion", "Quiz", "wilson_interval", "verdict", "mulberry32", "quiz_html",
-           "quiz_page", "show_quiz"]
+__all__ = ["KINDS", "Z95", "KEY_FORMAT", "ANSWERS_FORMAT", "VERDICTS", "QuizQuestion", "Quiz", "wilson_interval",
+           "verdict", "mulberry32", "quiz_html", "quiz_page", "show_quiz"]
 
 #: What the model clip of a question is: its reconstruction of the real clip, or a sample of its prior.
 KINDS = ("reconstruction", "sample")
@@ -357,11 +357,12 @@ def quiz_html(quiz: Quiz, *, element_id: str = "quiz", file_name: str | None = N
                      "<p class='vae-quiz-result' hidden></p></li>")
     seconds = sorted({round(len(q.a) / quiz.sr, 2) for q in quiz.questions})
     length = f"{seconds[0]:g} s" if len(seconds) == 1 else f"{seconds[0]:g} to {seconds[-1]:g} s"
-    intro = (f"{n} questions. In each, one of A and B is a real recording from the test set (never used in "
-             "training); the other was made by the model: its reconstruction of that recording, or a sample "
-             "from its prior (of the same label). The two are cut to the same length "
-             f"({length}) and played at the same loudness. Which one is real? Keys: A or B answers the "
-             "highlighted question, N, Enter or \u2192 goes to the next. The score appears after the last answer.")
+    same_label = " (of the same label)" if dict(quiz.meta).get("conditional") else ""
+    intro = (f"{n} questions. In each, one of A and B is a real clip from the test set (never used in training); "
+             "the other was made by the model: its reconstruction of that clip, or a sample from its prior"
+             f"{same_label}. The two are cut to the same length ({length}) and play at the same loudness. Which "
+             "one is real? Keys: A or B answers the highlighted question; N, Enter or \u2192 goes to the next. "
+             "The score appears after the last answer.")
     root = html.escape(element_id, quote=True)
     return (f"<div class='vae-quiz' id='{root}' tabindex='-1' data-quiz-id='{quiz.quiz_id}' "
             "data-lm-suppress-shortcuts='true' data-p-suppress-shortcuts='true'>"
