@@ -14,7 +14,7 @@ from vae_audio.errors import BundleError, ParameterError
 
 #: a small grid model: 8 kHz, 0.5 s windows, 129 bins, so the run takes seconds
 SETTINGS = dict(data="synth", epochs=1, max_clips=48, batch_size=16, sr=8000, n_fft=256, hop_length=128,
-                duration=0.5, prior_steps=5, n_samples=3, verbose=0)
+                duration=0.5, prior_steps=5, n_samples=3)
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def run(tmp_path_factory):
     from vae_audio.pipeline import train
 
     root = tmp_path_factory.mktemp("report")
-    result = train(RunConfig.of(out=str(root / "run"), samples_dir=str(root / "samples"), **SETTINGS))
+    result = train(RunConfig.of(out=str(root / "run"), samples_dir=str(root / "samples"), **SETTINGS), verbose=0)
     return root / "run", result
 
 
@@ -36,9 +36,10 @@ def test_training_writes_a_self_contained_report(run):
     folder, result = run
     page = (folder / report.REPORT_FILE).read_text()
     n_labels = 8
-    # 3 test clips x (original, ceiling, reconstruction) + 2 samples per label + 1 walk + the A/B pair
+    # 3 test clips x (original, ceiling, reconstruction) + 2 samples per label + 1 walk + the quiz's pairs
+    # (all 8 test clips: the split has fewer than quiz.REPORT_PAIRS)
     sources = _audio_sources(page)
-    assert len(sources) == 3 * 3 + 2 * n_labels + 1 + 2
+    assert len(sources) == 3 * 3 + 2 * n_labels + 1 + 2 * 8
     assert all(s.startswith("data:audio/wav;base64,") for s in sources)
     for k in (1, 2, 3):
         assert f"test clip {k} (" in page
@@ -49,8 +50,12 @@ def test_training_writes_a_self_contained_report(run):
     assert f"vae-audio evaluate --model {result.model_dir}" in page
     assert "learned autoregressive prior (5 steps" in page and "great circle" in page
     assert "<dt>postfilter</dt><dd>none</dd>" in page  # synth's default
-    assert re.search(r"<p id='answer' hidden><b>A was the (ground truth|reconstruction), B was the "
-                     r"(reconstruction|ground truth)\.</b></p>", page)
+    # the listening quiz, with its key beside the page (not in it)
+    key = json.loads((folder / "report.key.json").read_text())
+    assert key["quiz_file"] == report.REPORT_FILE and len(key["questions"]) == 8
+    assert f"data-quiz-id='{key['quiz_id']}'" in page and page.count("data-quiz-question=") == 8
+    assert "<section id='listening-quiz'>" in page and "id='quiz'" in page and "id='quiz-score'" in page
+    assert "".join(q["real"] for q in key["questions"]) not in re.sub(r"base64,[A-Za-z0-9+/=]+", "", page)
     assert (folder / report.REPORT_FILE).stat().st_size < 10 * 2**20
 
 
@@ -84,7 +89,8 @@ def test_report_command_rebuilds_and_says_what_is_missing(run, capsys, tmp_path)
     page = (copy / report.REPORT_FILE).read_text()
     assert "no loss curves: history.json not found" in page
     assert "no test clips: the data could not be loaded" in page and "nowhere" in page
-    assert "no blind test" in page
+    assert "no listening quiz: the data could not be loaded" in page
+    assert not (copy / "report.key.json").exists()  # the key of the page it replaced is gone with it
     assert len(_audio_sources(page)) == 2 * 8 + 1  # the samples and the prior walk need no data
 
 
@@ -104,6 +110,13 @@ def test_evaluation_results_fill_the_tables(run, tmp_path):
         "summary": {"audio_sc_gap_to_ceiling_db": 26.75},
         "listening": {"reconstruction": {"pesq_nb": {"median": 2.5}, "stoi": 0.8},
                       "ceiling": {"pesq_nb": {"median": 4.4}, "stoi": 0.99}},
+        "listener": {"rows": {"real_vs_real": {"accuracy": 0.55, "by_classifier": {"logistic_regression": 0.55,
+                                                                                  "boosted_trees": 0.5},
+                                               "cues": {"mfcc": 0.02, "mel": 0.01, "texture": 0.0}},
+                              "reconstruction": {"accuracy": 0.91, "by_classifier": {"logistic_regression": 0.91,
+                                                                                     "boosted_trees": 0.88},
+                                                 "cues": {"texture": 0.3, "mel": 0.1, "mfcc": 0.05}}},
+                     "side_by_side": {"ceiling": 0.9, "reconstruction": 1.0}},
         "generation": None,
     }
     (folder / report.EVALUATION_FILE).write_text(json.dumps(evaluation))
@@ -114,7 +127,8 @@ def test_evaluation_results_fill_the_tables(run, tmp_path):
     for section in table_sections(evaluation):
         assert section.title in page
     assert "<td>ceiling: true magnitude + phase method</td><td>-30.00</td><td>0.90</td>" in page
-    assert "<td>model audio (phase method)</td><td>2.50</td><td>0.800</td><td>0.900</td>" in page
+    assert "<td>model audio (phase method)</td><td>2.50</td><td>0.800</td></tr>" in page
+    assert "<td>reconstructions</td><td>0.910</td><td>0.910</td><td>0.880</td><td>texture +0.30, mel +0.10, mfcc +0.05" in page
     assert "audio SC gap to the phase ceiling: 26.75 dB" in page
 
 
@@ -147,6 +161,7 @@ def test_bad_input_gets_one_line_and_writes_nothing(run, tmp_path, capsys, monke
         report.write_report(result.model_dir, data=str(tmp_path / "none"))
     assert (folder / report.REPORT_FILE).read_bytes() == before
     assert not [p for p in folder.iterdir() if p.name.startswith(".report")]
+    assert (folder / "report.key.json").is_file()
     with pytest.raises(BundleError):
         report.locate_run(tmp_path / "missing")
 
@@ -163,10 +178,13 @@ def test_the_report_works_in_headless_chromium(run, browser, tmp_path):
         assert abs(a["duration"] - a["expected"]) < 0.01, a  # the length of the WAV it embeds
     assert media["images"] and all(i["complete"] and i["width"] > 100 for i in media["images"])
     assert media["external"] == []
-    answer = page.locator("#answer")
-    assert not answer.is_visible()  # hidden until asked for
-    page.click("#reveal")
-    assert answer.is_visible() and "A was the" in answer.inner_text()
+    # the quiz: no score until the last answer, then the score the key implies
+    truth = [q["real"] for q in json.loads((folder / "report.key.json").read_text())["questions"]]
+    score = page.locator("#quiz-score")
+    for i in range(len(truth)):
+        assert not score.is_visible()
+        page.click(f"#quiz [data-quiz-question='{i}'] [data-choice='a']")
+    assert score.is_visible() and f"{truth.count('a')} / {len(truth)} right" in score.inner_text()
     assert problems == []
     assert screenshot_is_not_blank(page, tmp_path / "report.png") > 20.0
     page.close()

@@ -55,7 +55,7 @@ _EXPORTS: dict[str, str] = {
     "AudioClassifier": "evaluation.classifier", "get_or_train_classifier": "evaluation.classifier",
     "generation_scores": "evaluation.classifier", "CepstralJudge": "evaluation.cepstral_judge",
     "inception_score": "evaluation.scores", "frechet_distance": "evaluation.scores", "accuracy": "evaluation.scores",
-    "write_report": "evaluation.report",
+    "write_report": "evaluation.report", "make_quiz": "evaluation.quiz", "write_quiz": "evaluation.quiz",
 }
 
 #: submodules reachable as attributes (``va.display.player``) without an explicit import
@@ -90,6 +90,7 @@ _GROUPED = {
     "display": "ui.display",
     "notebook": "ui.notebook",
     "report": "evaluation.report",
+    "quiz": "evaluation.quiz",
 }
 
 # lazy_loader (what librosa and scikit-image use): module attributes resolve on first access

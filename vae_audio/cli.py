@@ -131,6 +131,22 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_quiz(args: argparse.Namespace) -> int:
+    from .evaluation.quiz import write_quiz
+
+    page, key = write_quiz(args.model, args.out, data=args.data, pairs=args.pairs, seed=args.seed,
+                           verbose=not args.quiet)
+    print(f"wrote {page} ({args.pairs} questions) and its key {key}")
+    return 0
+
+
+def _cmd_quiz_score(args: argparse.Namespace) -> int:
+    from .evaluation.quiz import format_scores, score_answers
+
+    print(format_scores(score_answers(args.answers, key=args.key)))
+    return 0
+
+
 def _cmd_download(args: argparse.Namespace) -> int:
     from .data.download import download_fsdd
 
@@ -312,6 +328,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_report)
 
+    p = sub.add_parser("quiz", help="write a listening quiz: which of two clips is real? (an offline page that "
+                                    "scores itself, and its key)")
+    p.add_argument("--model", required=True, help="model folder (the run's model/ folder) or the run folder")
+    p.add_argument("--data", help="dataset of the real clips, its test split (default: the model's training data)")
+    p.add_argument("--pairs", type=_positive_int, default=20,
+                   help="questions, one test clip each, half with its reconstruction, half with a sample (default 20)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the clips, kinds, sides and samples (default 0)")
+    p.add_argument("--out", required=True, help="the quiz page to write, e.g. quiz.html (its key: quiz.key.json)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=_cmd_quiz)
+
+    p = sub.add_parser("quiz-score", help="score listeners' quiz answers against the key, each and pooled")
+    p.add_argument("answers", nargs="+", help="answers files (the JSON the quiz page downloads), one per listener")
+    p.add_argument("--key", help="the quiz's key (default: FILE.key.json beside the quiz page the answers name)")
+    p.set_defaults(func=_cmd_quiz_score)
+
     p = sub.add_parser("download", help="download a dataset (fsdd)")
     p.add_argument("dataset", choices=["fsdd"], help="which dataset")
     p.add_argument("--to", help="target folder (default data/fsdd)")
@@ -330,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: TensorFlow's C++ start-up lines that say nothing useful on a CPU-only machine (printed by absl
 #: before logging is configured, so TF_CPP_MIN_LOG_LEVEL cannot silence them).
-_NEEDS_TF = {"train", "generate", "reconstruct", "evaluate", "report"}
+_NEEDS_TF = {"train", "generate", "reconstruct", "evaluate", "report", "quiz"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

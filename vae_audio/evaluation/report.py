@@ -14,14 +14,16 @@ scores as ``evaluation.json`` beside it) and by ``vae-audio report --model DIR``
 - the loss curves (``history.json``);
 - the evaluation tables with their ceiling and real-data rows (``evaluation.json``), the same
   sections ``vae-audio evaluate`` prints (:func:`vae_audio.evaluation.evaluate.table_sections`);
-- a blind A/B pair, a test clip and its reconstruction in a seeded order, the answer hidden
-  until the button is clicked.
+- a listening quiz (:mod:`vae_audio.evaluation.quiz`): up to :data:`~vae_audio.evaluation.quiz.REPORT_PAIRS`
+  questions, each a test clip and a model clip (its reconstruction or a prior sample) matched in
+  length and loudness, "which is real?", scored by the page after the last answer; its key is
+  written beside the page as ``report.key.json`` (for ``vae-audio quiz-score``).
 
-Everything is embedded (16-bit WAV and PNG data URIs, inline CSS and a few lines of inline
+Everything is embedded (16-bit WAV and PNG data URIs, inline CSS and the quiz's inline
 JavaScript): the page opens from ``file://`` with no network, and it is one file, replaced
-atomically. Measured sizes are in the README (a few MB for the default runs). What is missing
-(no evaluation yet, no history, a dataset that cannot be loaded) is said on the page instead
-of failing.
+atomically (together with its key). Measured sizes are in the README (a few MB for the default
+runs). What is missing (no evaluation yet, no history, a dataset that cannot be loaded) is said
+on the page instead of failing.
 """
 
 from __future__ import annotations
@@ -61,14 +63,6 @@ dl.model dt { font-weight: 600; } dl.model dd { margin: 0; }
 button { font-size: 1em; padding: 0.3em 1em; margin-top: 0.6em; }
 """
 
-_REVEAL = """
-document.getElementById('reveal').addEventListener('click', function () {
-  document.getElementById('answer').hidden = false;
-  this.disabled = true;
-});
-"""
-
-
 def locate_run(path: str | os.PathLike) -> tuple[Path, Path]:
     """``(bundle folder, run folder)`` of a bundle folder or of a run folder holding ``model/``.
 
@@ -81,10 +75,10 @@ def locate_run(path: str | os.PathLike) -> tuple[Path, Path]:
     p = Path(path)
     if not p.exists():
         raise BundleError(f"{p}: no such folder")
-    if (p / CONFIG_FILE).is_file():
-        bundle = p
-    elif (p / "model" / CONFIG_FILE).is_file():
+    if (p / "model" / CONFIG_FILE).is_file():  # a run folder (its own config.json is the run's configuration)
         bundle = p / "model"
+    elif (p / CONFIG_FILE).is_file():
+        bundle = p
     else:
         raise BundleError(f"{p}: no model bundle here (expected {CONFIG_FILE} in it or in {p / 'model'}); "
                           "train one with vae-audio train")
@@ -233,38 +227,50 @@ def _evaluation_section(evaluation: Mapping[str, Any] | None, why: str | None, b
     return "".join(out)
 
 
-def _blind_section(rec: Mapping[str, np.ndarray] | None, sr: int, seed: int) -> str:
-    from ..ui.display import audio_html, blind_test
+def _report_quiz(model, features, problem: str | None, seed: int, n_clips: int):
+    """``(quiz, None)``, or ``(None, why not)``: the report's quiz on the test split of ``features``,
+    avoiding the test clips the page plays with their reconstructions when there are others."""
+    from .quiz import REPORT_PAIRS, make_quiz, max_pairs
 
-    if rec is None or len(rec["original"]) == 0:
-        return _missing("no blind test: no test clip could be loaded")
-    pair = blind_test(rec["original"][-1], rec["reconstruction"][-1], sr,
-                      names=("ground truth", "reconstruction"), seed=seed)
-    players = "".join(f"<figure class='clip'><figcaption>{name}</figcaption>{audio_html(y, sr)}</figure>"
-                      for name, y in (("A", pair.a), ("B", pair.b)))
-    return ("<p class='note'>One of A and B is a test clip, the other the model's reconstruction of it. "
-            "Listen to both and decide before you reveal the answer.</p>"
-            f"<div style='display:flex;gap:2em'>{players}</div>"
-            "<button id='reveal' type='button'>Reveal the answer</button>"
-            f"<p id='answer' hidden><b>{html.escape(pair.answer())}</b></p>")
+    if features is None:
+        return None, problem or "no data"
+    n = min(REPORT_PAIRS, max_pairs(features))
+    if n < 1:
+        return None, "the data has no audible clip in its test split"
+    shown = np.flatnonzero(features.split == "test")[_pick_test_clips(features, n_clips, seed)[0]]
+    try:
+        return make_quiz(model, features, pairs=n, seed=seed, avoid=shown), None
+    except VaeAudioError as exc:
+        return None, str(exc)
+
+
+def _quiz_section(quiz, problem: str | None) -> str:
+    from ..ui.quiz import quiz_html
+
+    if quiz is None:
+        return _missing(f"no listening quiz: {problem}")
+    return quiz_html(quiz, element_id="quiz", file_name=REPORT_FILE)
 
 
 # ----------------------------------------------------------------------------- the page
 def render_report(model, *, info: Mapping[str, Any], run_name: str, bundle: Path, features=None,
                   features_problem: str | None = None, history=None, history_problem: str | None = None,
-                  evaluation=None, evaluation_problem: str | None = None, n_clips: int = 4, seed: int = 0) -> str:
+                  evaluation=None, evaluation_problem: str | None = None, n_clips: int = 4, seed: int = 0,
+                  quiz=None, quiz_problem: str | None = None) -> str:
     """The page as a string (see the module docstring); :func:`write_report` is the usual entry point.
 
     ``model`` is a :class:`~vae_audio.modeling.inference.TrainedModel`; ``features`` the model's data
     featurized with its recipe (its test split is played), or ``None`` with ``features_problem``
     saying why; likewise ``history`` (``history.json``) and ``evaluation`` (``evaluation.json``).
+    ``quiz``: the listening quiz (:func:`vae_audio.evaluation.quiz.make_quiz`), or ``None`` with
+    ``quiz_problem`` saying why; both ``None``: made here from ``features`` with ``seed``
+    (:func:`write_report` makes it first, to write its key beside the page).
     """
     names = list(model.label_names)
     sections: list[tuple[str, str, str]] = [("model", "The model", _model_section(info, model))]
-    rec = None
     picks, test = _pick_test_clips(features, n_clips, seed) if features is not None else (np.zeros(0, dtype=int), None)
     if test is not None and len(picks):
-        body, rec = _reconstruction_section(model, test, picks, names or list(features.label_names))
+        body, _ = _reconstruction_section(model, test, picks, names or list(features.label_names))
     else:
         body = _missing(f"no test clips: {features_problem or 'the test split has no audible clip'}")
     sections.append(("reconstructions", "Test clips: original, ceiling, reconstruction", body))
@@ -274,7 +280,9 @@ def render_report(model, *, info: Mapping[str, Any], run_name: str, bundle: Path
                      else _missing(f"no interpolation: {features_problem}")))
     sections.append(("losses", "Loss curves", _history_section(history, history_problem)))
     sections.append(("evaluation", "Evaluation", _evaluation_section(evaluation, evaluation_problem, bundle)))
-    sections.append(("blind", "Blind test: can you guess which is which?", _blind_section(rec, model.config.sr, seed)))
+    if quiz is None and quiz_problem is None:
+        quiz, quiz_problem = _report_quiz(model, features, features_problem, seed, n_clips)
+    sections.append(("listening-quiz", "Listening quiz: which is real?", _quiz_section(quiz, quiz_problem)))
     toc = " · ".join(f"<a href='#{key}'>{html.escape(title.split(':')[0])}</a>" for key, title, _ in sections)
     body = "".join(f"<section id='{key}'><h2>{html.escape(title)}</h2>{content}</section>"
                    for key, title, content in sections)
@@ -283,7 +291,7 @@ def render_report(model, *, info: Mapping[str, Any], run_name: str, bundle: Path
             f"<title>{html.escape(run_name)}: vae_audio report</title><style>{_STYLE}</style></head><body>"
             f"<h1>{html.escape(run_name)}</h1><p class='note'>vae_audio report of <code>{html.escape(str(bundle))}"
             f"</code>, written {html.escape(stamp)}. Everything on this page is embedded; it needs no network.</p>"
-            f"<nav>{toc}</nav>{body}<script>{_REVEAL}</script></body></html>\n")
+            f"<nav>{toc}</nav>{body}</body></html>\n")
 
 
 def write_report(path: str | os.PathLike, *, model=None, features=None, history: Mapping[str, Sequence[float]] | None = None,
@@ -302,12 +310,15 @@ def write_report(path: str | os.PathLike, *, model=None, features=None, history:
         A dataset that cannot be loaded is reported on the page.
     history, evaluation : default: ``history.json`` and ``evaluation.json`` of the run folder.
     n_clips : test clips shown with their ceilings and reconstructions (1..32).
-    seed : seed of the clip choice, the samples and the blind pair's order.
+    seed : seed of the clip choice, the samples and the quiz.
 
-    Returns the path of the page. Raises :class:`BundleError` when ``path`` holds no bundle and
-    :class:`ParameterError` when the run folder cannot be written (nothing is then written).
+    Returns the path of the page; the quiz's key is written beside it (``report.key.json``,
+    :func:`vae_audio.evaluation.quiz.key_path`), or removed when the page has no quiz. Raises
+    :class:`BundleError` when ``path`` holds no bundle and :class:`ParameterError` when the run
+    folder cannot be written (nothing is then written).
     """
-    from ..fileio import atomic_path
+    from ..fileio import atomic_write_files
+    from .quiz import key_path, quiz_files
 
     bundle, run = locate_run(path)
     n_clips = checks.whole_number(n_clips, "n_clips", 1, 32)
@@ -333,13 +344,17 @@ def write_report(path: str | os.PathLike, *, model=None, features=None, history:
         history, history_problem = _read_json(run / "history.json")
     if evaluation is None:
         evaluation, evaluation_problem = _read_json(run / EVALUATION_FILE)
+    quiz, quiz_problem = _report_quiz(model, features, features_problem, seed, n_clips)
     page = render_report(model, info=info, run_name=run.resolve().name, bundle=bundle, features=features,
                          features_problem=features_problem, history=history, history_problem=history_problem,
-                         evaluation=evaluation, evaluation_problem=evaluation_problem, n_clips=n_clips, seed=seed)
+                         evaluation=evaluation, evaluation_problem=evaluation_problem, n_clips=n_clips, seed=seed,
+                         quiz=quiz, quiz_problem=quiz_problem)
     target = run / REPORT_FILE
+    files = quiz_files(quiz, target, page) if quiz is not None else [(target, page.encode("utf-8"))]
     try:
-        with atomic_path(target) as tmp:
-            tmp.write_text(page, encoding="utf-8")
+        atomic_write_files(files)
     except OSError as exc:
         raise ParameterError(f"{target}: cannot write the report ({exc.strerror or exc})") from None
+    if quiz is None:
+        key_path(target).unlink(missing_ok=True)  # a key of an earlier page's quiz would not fit this one
     return target

@@ -244,6 +244,8 @@ def read_bundle_config(directory: str | os.PathLike) -> dict[str, Any]:
         raise BundleError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise BundleError(f"{path}: corrupt, not valid JSON ({exc})") from None
+    if isinstance(info, dict) and info.get("format") == "vae_audio.config" and (root / "model" / CONFIG_FILE).is_file():
+        raise BundleError(f"{path}: a training run's configuration, not a bundle; the run's model is {root / 'model'}")
     if not isinstance(info, dict) or info.get("format") != FORMAT_NAME:
         raise BundleError(f"{path}: not a vae_audio model bundle config (format is not {FORMAT_NAME!r})")
     version = info.get("format_version")

@@ -1,4 +1,4 @@
-"""Notebook helpers: inline audio players, spectrogram plots, side-by-side and blind A/B comparisons.
+"""Notebook helpers: inline audio players, spectrogram plots, side-by-side comparisons.
 
 These only draw and play; they compute nothing the package does not already offer. Plots use
 matplotlib and return the figure so a notebook shows it; players are IPython ``Audio`` objects.
@@ -8,7 +8,6 @@ Waveforms are ``(n_samples,)`` float arrays at ``sr`` Hz; spectrograms ``(freq, 
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -19,7 +18,7 @@ from ..dsp.features import SpectrogramConfig
 
 __all__ = ["player", "players", "plot_spectrogram", "plot_spectrograms", "show", "compare", "comparison_html",
            "audio_html", "image_html", "figure_png", "wav_bytes", "plot_history",
-           "plot_latent", "BlindTest", "blind_test", "show_table", "training_progress"]
+           "plot_latent", "show_table", "training_progress"]
 
 
 def player(y: np.ndarray, sr: int, *, normalize: bool = False):
@@ -259,32 +258,6 @@ def plot_latent(z: np.ndarray, labels: np.ndarray | None = None, label_names: Se
         ax.legend(markerscale=2, fontsize="small", ncols=2)
     ax.set_title(title)
     return fig
-
-
-@dataclass
-class BlindTest:
-    """A shuffled pair of clips for a listening test; :meth:`answer` reveals which was which."""
-
-    a: np.ndarray
-    b: np.ndarray
-    sr: int
-    a_is: str
-    b_is: str
-
-    def play(self):
-        """Players labelled only "A" and "B"."""
-        return players({"A": self.a, "B": self.b}, self.sr)
-
-    def answer(self) -> str:
-        return f"A was the {self.a_is}, B was the {self.b_is}."
-
-
-def blind_test(first: np.ndarray, second: np.ndarray, sr: int, *, names: tuple[str, str] = ("ground truth", "generated"),
-               seed: int | None = None) -> BlindTest:
-    """Shuffle two clips into "A" and "B" (order decided by ``seed``; ``None`` = random each time)."""
-    if np.random.default_rng(seed).integers(2):  # swap
-        return BlindTest(a=second, b=first, sr=sr, a_is=names[1], b_is=names[0])
-    return BlindTest(a=first, b=second, sr=sr, a_is=names[0], b_is=names[1])
 
 
 def show_table(rows: Sequence[Mapping[str, object]], *, floatfmt: str = "{:.2f}"):
