@@ -9,26 +9,9 @@ from vae_audio.evaluation.cepstral_judge import CepstralJudge, cepstral_features
 from vae_audio.evaluation.classifier import generation_scores
 from vae_audio.errors import ParameterError
 
-SR = 8000
+from helpers import TONES_SR as SR
+from helpers import tones
 
-
-def tones(n: int, seed: int):
-    """Three classes: a low buzz (harmonic series at ~150 Hz), a high whistle (~1.2 kHz), a hiss."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(4000) / SR
-    labels = np.arange(n) % 3
-    clips = []
-    for c in labels:
-        level = rng.uniform(0.05, 0.9)  # the judge must not care about the level
-        if c == 0:
-            f0 = 150 * rng.uniform(0.9, 1.1)
-            y = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 12))
-        elif c == 1:
-            y = np.sin(2 * np.pi * 1200 * rng.uniform(0.9, 1.1) * t)
-        else:
-            y = rng.standard_normal(len(t))
-        clips.append(level * y / np.max(np.abs(y)))
-    return np.asarray(clips, np.float32), labels
 
 
 def test_features_are_level_invariant_and_silence_is_zero():

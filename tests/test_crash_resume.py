@@ -23,7 +23,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from conftest import sine  # noqa: E402
+from helpers import sine  # noqa: E402
 from vae_audio import bundle, models  # noqa: E402
 from vae_audio.dsp.audio import write_wav  # noqa: E402
 from vae_audio.data.datasets import load_dataset  # noqa: E402

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import sine
+from helpers import sine
 from vae_audio import download
 from vae_audio.data.datasets import load_fsdd
 from vae_audio.data.download import (FSDD_SHA256, FSDD_URL, download_and_extract, download_fsdd, extract_archive,

@@ -235,7 +235,8 @@ def test_cli_evaluate_prints_the_table_and_refuses_other_configs(tiny_run, monke
 def test_reconstruction_scores_say_good_for_real_clips_and_bad_for_smeared_ones():
     """The reconstructions' Frechet distance (what a prior could reach with the autoencoder) is 0 for
     the real clips themselves and large for clips smeared into noise; accuracy follows."""
-    from test_cepstral_judge import SR, tones
+    from helpers import TONES_SR as SR
+    from helpers import tones
     from vae_audio.evaluation.cepstral_judge import CepstralJudge
     from vae_audio.evaluation.classifier import generation_scores
 

@@ -10,7 +10,7 @@ import librosa
 import numpy as np
 import pytest
 
-from conftest import sine
+from helpers import sine
 from vae_audio.errors import ConfigError, ParameterError, VaeAudioError
 from vae_audio.dsp.features import (
     Normalizer,

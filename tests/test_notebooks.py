@@ -262,7 +262,7 @@ def test_raw_clip_is_longer_than_the_window_for_synth():
 @pytest.mark.parametrize("name", sorted(EXPECTED_WAVS))
 def test_exported_notebook_works_in_headless_chromium(executed, name, browser, tmp_path):
     """The executed notebook as one HTML page (notebook.export_html): it plays and shows everything offline."""
-    from conftest import open_page, page_media, screenshot_is_not_blank
+    from helpers import open_page, page_media, screenshot_is_not_blank
     from vae_audio import notebook
 
     notebooks, _ = executed

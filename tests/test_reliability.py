@@ -30,7 +30,7 @@ import soundfile as sf
 
 keras = pytest.importorskip("keras")
 
-from conftest import sine, wav_bytes  # noqa: E402
+from helpers import sine, wav_bytes  # noqa: E402
 from vae_audio import bundle, cli, generate, inference, models  # noqa: E402
 from vae_audio.dsp.audio import load_audio  # noqa: E402
 from vae_audio.data.datasets import load_dataset  # noqa: E402

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import open_page, page_media, screenshot_is_not_blank
+from helpers import open_page, page_media, screenshot_is_not_blank
 from vae_audio import cli, report
 from vae_audio.errors import BundleError, ParameterError
 

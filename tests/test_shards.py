@@ -13,13 +13,14 @@ import os
 import numpy as np
 import pytest
 
-from test_datasets import SMALL, _write, labelled_folder  # noqa: F401  (fixture)
 from vae_audio import cli, shards
 from vae_audio.data import featurize
 from vae_audio.data.datasets import load_dataset, load_folder
 from vae_audio.errors import ConfigError, DatasetError, ParameterError
 from vae_audio.data.featurize import build_features, make_tf_dataset, resolve_memory_limit
 from vae_audio.data.shards import ShardedArray
+
+from helpers import DATASET_CONFIG as SMALL
 
 TINY = "1KB"  # smaller than any dataset here: always sharded
 
