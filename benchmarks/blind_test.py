@@ -52,11 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     from scipy.ndimage import uniform_filter1d
 
     from vae_audio import datasets
-    from vae_audio.modeling.bundle import load_model
     from vae_audio.data.featurize import build_features
-    from vae_audio.modeling.generate import reconstruct_audio
-    from vae_audio.evaluation.listening import pesq_nb, stoi_concat, two_sample_accuracy
     from vae_audio.dsp.phase import db_to_audio
+    from vae_audio.evaluation.listening import pesq_nb, stoi_concat, two_sample_accuracy
+    from vae_audio.modeling.bundle import load_model
+    from vae_audio.modeling.generate import reconstruct_audio
 
     features = build_features(datasets.load_dataset("fsdd"))
     test, cfg = features.subset("test"), features.config

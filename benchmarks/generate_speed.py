@@ -33,8 +33,8 @@ STAGES = ("prior", "decoder", "unnormalize", "phase", "wav")
 
 def time_batch(model, n: int, seed: int, out_dir: str, phase: str = "quality") -> dict[str, float]:
     """Seconds per stage for one batch of ``n`` generated clips."""
-    from vae_audio.modeling.generate import write_clips
     from vae_audio.dsp.phase import PHASE_SETTINGS, db_to_audio
+    from vae_audio.modeling.generate import write_clips
 
     labels = (np.arange(n) % len(model.label_names)).astype(np.int32) if model.label_names else None
     t = {}

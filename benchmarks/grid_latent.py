@@ -118,6 +118,7 @@ from vae_audio.modeling.models import FiLM, PadTime, SnapSigmoid  # noqa: E402  
 SPECTROGRAM_KEY, LABEL_KEY, LATENT_KEY = "spectrogram", "label", "z"
 NUM_CLASSES = 10
 from vae_audio.modeling.models import SNAP_MARGIN  # noqa: E402
+
 MIN_LOG_SIGMA = -6.0
 _LOG_2PI = math.log(2.0 * math.pi)
 _LN10 = math.log(10.0)
@@ -452,8 +453,8 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     from vae_audio import datasets
-    from vae_audio.dsp.features import stft_magnitude
     from vae_audio.data.featurize import build_features
+    from vae_audio.dsp.features import stft_magnitude
 
     features = build_features(datasets.load_dataset("fsdd"), cache_dir=OUT_DIR / "cache")
     train, test = features.subset("train"), features.subset("test")

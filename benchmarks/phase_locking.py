@@ -77,8 +77,8 @@ def main() -> None:
 
     import_tensorflow_quietly()
     from vae_audio.dsp.features import db_to_magnitude
-    from vae_audio.dsp.phase import db_to_audio
     from vae_audio.dsp.metrics import log_spectral_distance_db, spectral_convergence_db
+    from vae_audio.dsp.phase import db_to_audio
     from vae_audio.evaluation.cepstral_judge import CepstralJudge
     from vae_audio.evaluation.classifier import get_or_train_classifier
     from vae_audio.evaluation.evaluate import load_features

@@ -35,8 +35,8 @@ def run_one(n: int, mode: str, args: argparse.Namespace, folder: str) -> dict:
     """Featurize + one epoch on ``n`` clips in this process; what it measured."""
     from vae_audio.data.datasets import load_dataset
     from vae_audio.data.featurize import build_features
-    from vae_audio.progress import quiet
     from vae_audio.data.shards import ShardedArray
+    from vae_audio.progress import quiet
     from vae_audio.training import TrainSettings, train
 
     limit = {"auto": args.memory_limit, "memory": "1TB", "sharded": "1MB"}[mode]

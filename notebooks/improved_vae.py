@@ -43,10 +43,12 @@
 
 # %%
 from vae_audio import notebook
+
 settings = notebook.notebook_settings()  # data, mode (the data's epochs, the model's batch size), outputs; quiet TensorFlow
 
-import numpy as np
 import keras
+import numpy as np
+
 from vae_audio import bundle, datasets, display, evaluate, featurize, generate, inference, models, training
 
 dataset = datasets.load_dataset(settings.data, max_clips=settings.max_clips)

@@ -10,9 +10,9 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from vae_audio import bundle, inference, models  # noqa: E402
-from vae_audio.errors import BundleError, ConfigError, ParameterError  # noqa: E402
 from vae_audio.dsp.features import Normalizer, SpectrogramConfig  # noqa: E402
 from vae_audio.dsp.recipe import Recipe  # noqa: E402
+from vae_audio.errors import BundleError, ConfigError, ParameterError  # noqa: E402
 
 CONFIG = SpectrogramConfig(sr=8000, n_fft=32, hop_length=16, n_samples=400)  # 17 x 26 spectrograms
 NORMALIZER = Normalizer.fixed(-80.0, 10.0)

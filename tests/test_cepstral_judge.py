@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vae_audio.errors import ParameterError
 from vae_audio.evaluation.cepstral_judge import CepstralJudge, cepstral_features
 from vae_audio.evaluation.classifier import generation_scores
-from vae_audio.errors import ParameterError
 
 from helpers import TONES_SR as SR
 from helpers import tones
-
 
 
 def test_features_are_level_invariant_and_silence_is_zero():

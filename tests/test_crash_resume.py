@@ -23,16 +23,17 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from helpers import sine  # noqa: E402
 from vae_audio import bundle, models  # noqa: E402
-from vae_audio.dsp.audio import write_wav  # noqa: E402
 from vae_audio.data.datasets import load_dataset  # noqa: E402
-from vae_audio.errors import AudioWriteError, BundleError, TrainingError  # noqa: E402
+from vae_audio.data.featurize import build_features  # noqa: E402
+from vae_audio.dsp.audio import write_wav  # noqa: E402
 from vae_audio.dsp.features import Normalizer, SpectrogramConfig  # noqa: E402
 from vae_audio.dsp.recipe import Recipe  # noqa: E402
-from vae_audio.data.featurize import build_features  # noqa: E402
+from vae_audio.errors import AudioWriteError, BundleError, TrainingError  # noqa: E402
 from vae_audio.fileio import atomic_write_json  # noqa: E402
 from vae_audio.training import TrainSettings, latest_checkpoint, train  # noqa: E402
+
+from helpers import sine  # noqa: E402
 
 CONFIG = SpectrogramConfig(sr=8000, n_fft=64, hop_length=32, n_samples=2000)
 

@@ -10,11 +10,20 @@ import numpy as np
 import pytest
 
 from vae_audio import datasets
-from vae_audio.data.datasets import (AudioDataset, default_config, default_epochs, find_fsdd, is_nsynth_folder,
-                                load_dataset, load_folder, load_fsdd, load_nsynth)
-from vae_audio.errors import DatasetError, ParameterError
+from vae_audio.data.datasets import (
+    AudioDataset,
+    default_config,
+    default_epochs,
+    find_fsdd,
+    is_nsynth_folder,
+    load_dataset,
+    load_folder,
+    load_fsdd,
+    load_nsynth,
+)
 from vae_audio.data.featurize import Features, build_features, make_tf_dataset
 from vae_audio.dsp.recipe import normalize_level
+from vae_audio.errors import DatasetError, ParameterError
 
 from helpers import DATASET_CONFIG as SMALL
 from helpers import dominant_frequency, fake_fsdd, save_wav, sine

@@ -7,14 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from vae_audio.evaluation.classifier import ClassifierConfig
-from vae_audio.errors import ConfigError, ParameterError
-from vae_audio.evaluation.evaluate import evaluate, evaluate_model, format_table
-from vae_audio.dsp.features import Normalizer, SpectrogramConfig, db_to_magnitude, stft_magnitude
 from vae_audio.data.featurize import Features
+from vae_audio.dsp.features import Normalizer, SpectrogramConfig, db_to_magnitude, stft_magnitude
 from vae_audio.dsp.metrics import log_spectral_distance_db, spectral_convergence_db
 from vae_audio.dsp.phase import db_to_audio
 from vae_audio.dsp.recipe import Recipe
+from vae_audio.errors import ConfigError, ParameterError
+from vae_audio.evaluation.classifier import ClassifierConfig
+from vae_audio.evaluation.evaluate import evaluate, evaluate_model, format_table
 
 CFG = SpectrogramConfig(sr=8000, n_fft=256, hop_length=64, n_samples=2000)
 PHASE = {"n_iter": 4}
@@ -235,10 +235,11 @@ def test_cli_evaluate_prints_the_table_and_refuses_other_configs(tiny_run, monke
 def test_reconstruction_scores_say_good_for_real_clips_and_bad_for_smeared_ones():
     """The reconstructions' Frechet distance (what a prior could reach with the autoencoder) is 0 for
     the real clips themselves and large for clips smeared into noise; accuracy follows."""
-    from helpers import TONES_SR as SR
-    from helpers import tones
     from vae_audio.evaluation.cepstral_judge import CepstralJudge
     from vae_audio.evaluation.classifier import generation_scores
+
+    from helpers import TONES_SR as SR
+    from helpers import tones
 
     x, y = tones(60, 0)
     xt, yt = tones(30, 1)

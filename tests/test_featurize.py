@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from vae_audio.data.datasets import load_dataset, load_folder, load_fsdd
-from vae_audio.errors import DatasetError, ParameterError
-from vae_audio.dsp.features import Normalizer
 from vae_audio.data.featurize import build_features, make_tf_dataset
+from vae_audio.dsp.features import Normalizer
+from vae_audio.errors import DatasetError, ParameterError
 
 from helpers import DATASET_CONFIG as SMALL
 from helpers import dominant_frequency, save_wav, sine

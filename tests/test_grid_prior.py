@@ -13,9 +13,9 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 from vae_audio import bundle, cli, generate, models  # noqa: E402
+from vae_audio.data.synth import FAMILIES  # noqa: E402
 from vae_audio.errors import BundleError, ConfigError, ParameterError  # noqa: E402
 from vae_audio.modeling.grid_prior import GridPrior, codes_to_sequences, sequences_to_codes  # noqa: E402
-from vae_audio.data.synth import FAMILIES  # noqa: E402
 
 from helpers import GRID_CFG as CFG  # noqa: E402
 from helpers import GRID_RECIPE as RECIPE  # noqa: E402

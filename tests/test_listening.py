@@ -8,8 +8,7 @@ from scipy.ndimage import uniform_filter1d
 from scipy.signal import lfilter
 
 from vae_audio.errors import ParameterError
-from vae_audio.evaluation.listening import (blind_features, pesq_nb, spectral_flatness, stoi_concat,
-                                            two_sample_accuracy)
+from vae_audio.evaluation.listening import blind_features, pesq_nb, spectral_flatness, stoi_concat, two_sample_accuracy
 
 SR = 8000
 

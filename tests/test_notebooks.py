@@ -262,8 +262,9 @@ def test_raw_clip_is_longer_than_the_window_for_synth():
 @pytest.mark.parametrize("name", sorted(EXPECTED_WAVS))
 def test_exported_notebook_works_in_headless_chromium(executed, name, browser, tmp_path):
     """The executed notebook as one HTML page (notebook.export_html): it plays and shows everything offline."""
-    from helpers import open_page, page_media, screenshot_is_not_blank
     from vae_audio import notebook
+
+    from helpers import open_page, page_media, screenshot_is_not_blank
 
     notebooks, _ = executed
     path = notebook.export_html(notebooks[name], tmp_path / name.replace(".ipynb", ".html"))

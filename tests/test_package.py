@@ -85,8 +85,9 @@ def test_every_relative_import_resolves_and_no_layer_imports_a_higher_one():
     assert not missing, missing
     assert not upward, upward
     # the map covers the tree: every module belongs to a layer
-    import vae_audio
     from pathlib import Path
+
+    import vae_audio
 
     units = {p.relative_to(Path(vae_audio.__file__).parent).parts[0].removesuffix(".py")
              for p in Path(vae_audio.__file__).parent.rglob("*.py")} - {"__init__"}

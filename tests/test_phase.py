@@ -8,7 +8,6 @@ import pytest
 librosa = pytest.importorskip("librosa")
 
 from vae_audio.choices import PHASES  # noqa: E402
-from vae_audio.errors import ParameterError, VaeAudioError  # noqa: E402
 from vae_audio.dsp.features import SpectrogramConfig, db_to_magnitude, spectrogram_db  # noqa: E402
 from vae_audio.dsp.metrics import spectral_convergence_db  # noqa: E402
 from vae_audio.dsp.phase import (  # noqa: E402
@@ -20,6 +19,7 @@ from vae_audio.dsp.phase import (  # noqa: E402
     mel_to_stft_magnitude,
     pghi_phase,
 )
+from vae_audio.errors import ParameterError, VaeAudioError  # noqa: E402
 
 SR, N_FFT, HOP, N = 8000, 256, 64, 4000
 KW = dict(n_fft=N_FFT, hop_length=HOP)

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from vae_audio.errors import ConfigError, ParameterError
 from vae_audio.dsp.features import Normalizer, SpectrogramConfig, stft_magnitude
 from vae_audio.dsp.recipe import Recipe, normalize_level
+from vae_audio.errors import ConfigError, ParameterError
 
 CFG = SpectrogramConfig(sr=8000, n_fft=64, hop_length=32, n_samples=2000)
 QUIET = 10.0 ** (-30.0 / 20.0)

@@ -30,16 +30,24 @@ import soundfile as sf
 
 keras = pytest.importorskip("keras")
 
-from helpers import sine, wav_bytes  # noqa: E402
 from vae_audio import bundle, cli, generate, inference, models  # noqa: E402
-from vae_audio.dsp.audio import load_audio  # noqa: E402
 from vae_audio.data.datasets import load_dataset  # noqa: E402
-from vae_audio.errors import (AudioWriteError, BundleError, ConfigError, DatasetError,  # noqa: E402
-                              ParameterError, TrainingError, VaeAudioError)
-from vae_audio.dsp.features import SpectrogramConfig, stft_magnitude  # noqa: E402
 from vae_audio.data.featurize import build_features, make_tf_dataset  # noqa: E402
+from vae_audio.dsp.audio import load_audio  # noqa: E402
+from vae_audio.dsp.features import SpectrogramConfig, stft_magnitude  # noqa: E402
 from vae_audio.dsp.phase import griffin_lim  # noqa: E402
+from vae_audio.errors import (  # noqa: E402
+    AudioWriteError,
+    BundleError,
+    ConfigError,
+    DatasetError,
+    ParameterError,
+    TrainingError,
+    VaeAudioError,
+)
 from vae_audio.training import TrainSettings, latest_checkpoint, train  # noqa: E402
+
+from helpers import sine, wav_bytes  # noqa: E402
 
 SR = 8000
 CONFIG = SpectrogramConfig(sr=SR, n_fft=64, hop_length=32, n_samples=2000)  # 33 x 63 spectrograms, 0.25 s
@@ -745,11 +753,10 @@ def test_a_model_decoding_nan_writes_nothing(tiny, tmp_path, monkeypatch):
 
 
 def test_write_clips_failing_mid_batch_leaves_nothing(tmp_path, monkeypatch):
-    import vae_audio.modeling.generate as gen
-
     import threading
 
     import vae_audio.fileio as fileio
+    import vae_audio.modeling.generate as gen
 
     lock, calls = threading.Lock(), []
 

@@ -8,9 +8,10 @@ import re
 import numpy as np
 import pytest
 
-from helpers import open_page, page_media, screenshot_is_not_blank
 from vae_audio import cli, report
 from vae_audio.errors import BundleError, ParameterError
+
+from helpers import open_page, page_media, screenshot_is_not_blank
 
 #: a small grid model: 8 kHz, 0.5 s windows, 129 bins, so the run takes seconds
 SETTINGS = dict(data="synth", epochs=1, max_clips=48, batch_size=16, sr=8000, n_fft=256, hop_length=128,
@@ -88,9 +89,9 @@ def test_report_command_rebuilds_and_says_what_is_missing(run, capsys, tmp_path)
 
 
 def test_evaluation_results_fill_the_tables(run, tmp_path):
-    from vae_audio.evaluation.evaluate import table_sections
-
     import shutil
+
+    from vae_audio.evaluation.evaluate import table_sections
 
     folder = tmp_path / "run"
     shutil.copytree(run[0], folder)

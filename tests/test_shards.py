@@ -16,9 +16,9 @@ import pytest
 from vae_audio import cli, shards
 from vae_audio.data import featurize
 from vae_audio.data.datasets import load_dataset, load_folder
-from vae_audio.errors import ConfigError, DatasetError, ParameterError
 from vae_audio.data.featurize import build_features, make_tf_dataset, resolve_memory_limit
 from vae_audio.data.shards import ShardedArray
+from vae_audio.errors import ConfigError, DatasetError, ParameterError
 
 from helpers import DATASET_CONFIG as SMALL
 

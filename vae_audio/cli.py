@@ -12,9 +12,18 @@ import math
 import sys
 from typing import Callable, Sequence
 
-from .choices import (ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_GRID_PRIOR, GRID_PRIOR_CHOICES, LIKELIHOODS,
-                      PHASES, PRECISIONS, PRIOR_CHOICES, STRATEGIES)
 from . import progress
+from .choices import (
+    ARCHITECTURES,
+    DEFAULT_ARCHITECTURE,
+    DEFAULT_GRID_PRIOR,
+    GRID_PRIOR_CHOICES,
+    LIKELIHOODS,
+    PHASES,
+    PRECISIONS,
+    PRIOR_CHOICES,
+    STRATEGIES,
+)
 from .errors import VaeAudioError
 
 __all__ = ["main", "build_parser"]

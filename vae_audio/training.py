@@ -29,9 +29,17 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .choices import (ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_GRID_PRIOR, DEFAULT_BATCH_SIZES, DEFAULT_LIKELIHOODS,
-                      GRID_PRIOR_CHOICES, PRECISIONS, STRATEGIES)
 from . import checks
+from .choices import (
+    ARCHITECTURES,
+    DEFAULT_ARCHITECTURE,
+    DEFAULT_BATCH_SIZES,
+    DEFAULT_GRID_PRIOR,
+    DEFAULT_LIKELIHOODS,
+    GRID_PRIOR_CHOICES,
+    PRECISIONS,
+    STRATEGIES,
+)
 from .errors import ConfigError, ParameterError, TrainingError
 from .fileio import atomic_directory, atomic_write_json, read_json
 
@@ -443,8 +451,8 @@ def _read_state(checkpoint: Path) -> dict[str, Any]:
 
 def _check_resumable(state: dict[str, Any], checkpoint: Path, features) -> None:
     """The data of a resumed run must be featurized exactly as the checkpoint's was."""
-    from .modeling.inference import check_compatible
     from .dsp.features import Normalizer, SpectrogramConfig
+    from .modeling.inference import check_compatible
 
     try:
         config = SpectrogramConfig.from_dict(state["config"])
@@ -535,9 +543,9 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
     import keras
 
     from .data import datasets
+    from .data.featurize import build_features, make_tf_dataset
     from .modeling.bundle import save_model
     from .modeling.inference import TrainedModel
-    from .data.featurize import build_features, make_tf_dataset
 
     settings = settings or TrainSettings()
     # a multi-worker strategy configures TensorFlow's collective ops, which must happen before

@@ -35,9 +35,9 @@ import numpy as np
 
 from .. import checks
 from ..dsp.audio import MAX_SR, MIN_SR, describe_unreadable
-from ..errors import DatasetError, ParameterError
 from ..dsp.features import SpectrogramConfig
 from ..dsp.recipe import LEVEL_MODES, Recipe, check_trim
+from ..errors import DatasetError, ParameterError
 
 __all__ = [
     "AUDIO_EXTENSIONS",

@@ -37,13 +37,13 @@ from typing import Any
 
 import numpy as np
 
-from ..dsp.audio import load_audio, pad_or_truncate
-from .datasets import SPLITS, AudioDataset, SkippedFile, skipped_summary
 from .. import checks, progress
-from ..errors import AudioLoadError, ConfigError, DatasetError, ParameterError
+from ..dsp.audio import load_audio, pad_or_truncate
 from ..dsp.features import Normalizer, SpectrogramConfig
-from ..fileio import atomic_path, atomic_write_json, read_json
 from ..dsp.recipe import Recipe, normalize_level
+from ..errors import AudioLoadError, ConfigError, DatasetError, ParameterError
+from ..fileio import atomic_path, atomic_write_json, read_json
+from .datasets import SPLITS, AudioDataset, SkippedFile, skipped_summary
 from .shards import ShardedArray, check_shard, shard_rows_for, stream
 
 __all__ = ["Features", "build_features", "make_tf_dataset", "resolve_memory_limit", "CACHE_FORMAT"]

@@ -17,9 +17,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .audio import MAX_SR, MIN_SR
 from .. import checks
 from ..errors import ConfigError, ParameterError
+from .audio import MAX_SR, MIN_SR
 
 __all__ = [
     "SpectrogramConfig",

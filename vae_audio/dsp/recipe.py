@@ -23,9 +23,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .audio import load_audio, pad_or_truncate
 from .. import checks
 from ..errors import ConfigError, ParameterError
+from .audio import load_audio, pad_or_truncate
 from .features import Normalizer, SpectrogramConfig, check_json_object
 
 __all__ = ["Recipe", "LEVEL_MODES", "PEAK_TARGET", "RMS_TARGET_DB", "normalize_level", "level_gain", "check_level",

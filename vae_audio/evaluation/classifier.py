@@ -34,12 +34,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..dsp.audio import check_sr, pad_or_truncate, resample
-from ..errors import BundleError, ConfigError, ParameterError, TrainingError
-from ..dsp.features import SpectrogramConfig, amplitude_to_db, check_json_object, mel_filterbank, stft_magnitude
-from ..fileio import atomic_directory, atomic_write_json, read_json
-from ..dsp.recipe import normalize_level
 from .. import checks
+from ..dsp.audio import check_sr, pad_or_truncate, resample
+from ..dsp.features import SpectrogramConfig, amplitude_to_db, check_json_object, mel_filterbank, stft_magnitude
+from ..dsp.recipe import normalize_level
+from ..errors import BundleError, ConfigError, ParameterError, TrainingError
+from ..fileio import atomic_directory, atomic_write_json, read_json
 from . import scores
 
 __all__ = [

@@ -179,9 +179,9 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
 def _evaluate_checked(model, features, *, classifier, n_generate: int | None, seed: int, pk: dict[str, Any],
                       prior: str, verbose: bool) -> dict[str, Any]:
     """:func:`evaluate_model` once its arguments are checked (``pk``: the resolved phase options)."""
-    from ..modeling.inference import check_compatible
     from ..dsp.features import db_to_magnitude
     from ..dsp.phase import db_to_audio
+    from ..modeling.inference import check_compatible
 
     cfg = model.config
     check_compatible(cfg, features.config, data_name=f"the data {features.name!r}")
@@ -467,9 +467,9 @@ def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
     The dict of :func:`evaluate_model` plus ``model`` and ``data`` descriptions. Generation
     scores are computed when the dataset has labels (else ``results["generation"]`` is None).
     """
+    from ..fileio import atomic_write_json
     from ..modeling.bundle import load_model
     from ..modeling.inference import check_prior_choice
-    from ..fileio import atomic_write_json
 
     seed = checks.seed(seed)
     n_generate = _check_n_generate(n_generate)

@@ -141,8 +141,8 @@ def _pick_test_clips(features, n: int, seed: int) -> tuple[np.ndarray, np.ndarra
 
 
 def _reconstruction_section(model, test, picks: np.ndarray, names: Sequence[str]) -> tuple[str, dict]:
-    from ..ui.display import comparison_html
     from ..modeling.generate import reconstruct_audio
+    from ..ui.display import comparison_html
 
     labels = test.labels[picks] if model.label_names else None
     rec = reconstruct_audio(model, test.audio[picks], labels=labels)
@@ -174,8 +174,8 @@ def _samples_section(model, seed: int, per_label: int = 2, unconditional: int = 
 
 
 def _interpolation_section(model, test, picks: np.ndarray, steps: int = 6) -> str:
-    from ..ui.display import comparison_html
     from ..modeling.generate import interpolate, interpolate_prior
+    from ..ui.display import comparison_html
 
     label = model.label_names[0] if model.label_names else None
     if model.fully_convolutional and model.prior is not None:

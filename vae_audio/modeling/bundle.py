@@ -37,11 +37,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-
+from ..dsp.recipe import Recipe
 from ..errors import BundleError, ConfigError, ParameterError, VaeAudioError
 from ..fileio import atomic_directory, atomic_write_json, read_json
 from .inference import TrainedModel, check_label_names
-from ..dsp.recipe import Recipe
 
 __all__ = [
     "FORMAT_NAME",
@@ -287,8 +286,9 @@ def load_model(directory: str | os.PathLike) -> TrainedModel:
     ``.keras`` file must exist, match the SHA-256 recorded at save time, load, and fit the
     spectrogram shape. Any failure raises :class:`BundleError` naming the file.
     """
-    from . import models  # registers the custom Keras objects
     import keras
+
+    from . import models  # registers the custom Keras objects
 
     root = Path(directory)
     info = read_bundle_config(root)

@@ -19,10 +19,10 @@ import numpy as np
 
 from .. import checks
 from ..choices import PRIOR_CHOICES
-from ..errors import BundleError, ConfigError, ParameterError
+from ..data.shards import ShardedArray
 from ..dsp.features import Normalizer, SpectrogramConfig
 from ..dsp.recipe import Recipe
-from ..data.shards import ShardedArray
+from ..errors import BundleError, ConfigError, ParameterError
 
 __all__ = ["TrainedModel", "check_prior_choice", "check_compatible", "check_label_names", "PRIOR_CHOICES"]
 

@@ -62,9 +62,8 @@ import math
 import weakref
 from typing import Any, Mapping, Sequence
 
-import numpy as np
-
 import keras
+import numpy as np
 from keras import layers, ops
 
 from .. import checks

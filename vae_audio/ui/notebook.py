@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from ..choices import DEFAULT_BATCH_SIZES
-from ..tfquiet import import_tensorflow_quietly  # re-exported
 from .. import checks
+from ..choices import DEFAULT_BATCH_SIZES
 from ..errors import ConfigError, DatasetError
+from ..tfquiet import import_tensorflow_quietly  # re-exported
 
 __all__ = ["NotebookSettings", "notebook_settings", "raw_clip", "import_tensorflow_quietly", "QUICK_CLIPS", "export_html"]
 
