@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|--:|--:|--:|--:|--:|--:|")
     reference = {name: judge.analyze(real, sr=cfg.sr) for name, judge in judges.items()}
     print("| real test clips | " + " | ".join(
-        f"{np.mean(np.argmax(p_, 1) == test.labels):.3f} | {inception_score(p_):.2f} | 0" for _, p_ in reference.values())
+        f"{np.mean(np.argmax(p_, 1) == test.labels):.3f} | {inception_score(p_):.2f} | 0"
+        for _, p_ in reference.values())
         + " |")
     for name, audio, labels in judged:
         cells = []

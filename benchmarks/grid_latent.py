@@ -23,8 +23,8 @@ graph) plus the digit ``label`` ``(batch,)`` int32.
   transposed convolution per stride back to full resolution (filters ``filters[-2] .. filters[0]``,
   each followed by conditioning; the last one, at full resolution, has a single output channel:
   the logits), the output activation, cropped back to 129 bins. (A 32-channel transposed
-  convolution plus a 1-channel 3x3 convolution at full resolution instead doubled the step time.) Its output has ``T' * sT`` frames; :class:`GridVAE` crops it to the
-  input's frame count.
+  convolution plus a 1-channel 3x3 convolution at full resolution instead doubled the step time.)
+  Its output has ``T' * sT`` frames; :class:`GridVAE` crops it to the input's frame count.
 * conditioning (``--cond``): ``film`` = per-channel ``x * (1 + gamma) + beta`` after every
   convolution, gamma/beta from an ``Embedding(10, 2 * channels)`` of the label (initialized to
   zero, i.e. identity); ``concat`` = a broadcast one-hot plane concatenated to the encoder's
@@ -340,7 +340,8 @@ def _batches(fn, arrays: dict[str, np.ndarray], batch_size: int = 50) -> list[np
 
 
 def reconstruct(vae: GridVAE, x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(n, 129, frames)`` in [0, 1] -> (reconstruction from z_mean ``(n, 129, frames)``, KL per clip ``(n,)`` nats)."""
+    """``(n, 129, frames)`` in [0, 1] -> (reconstruction from z_mean ``(n, 129, frames)``,
+    KL per clip ``(n,)`` nats)."""
     def run(batch):
         out = vae(batch, training=False)
         zm, zlv = out["z_mean"], out["z_log_var"]

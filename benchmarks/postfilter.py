@@ -112,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         c5, c25 = (paired_feature_accuracy(real_f[w], _contrast(audio, sr, w), seed=args.seed)["accuracy"]
                    for w in (5, 25))
         mf = paired_feature_accuracy(real_m, _mfcc(audio, sr), seed=args.seed)["accuracy"]
-        print(f"| {name} | {sc:.2f} | {lsd:.2f} | {pesq:.2f} | {stoi:.3f} | {blind:.3f} | {c5:.3f} | {c25:.3f} | {mf:.3f} |",
-              flush=True)
+        print(f"| {name} | {sc:.2f} | {lsd:.2f} | {pesq:.2f} | {stoi:.3f} | {blind:.3f} | {c5:.3f} | {c25:.3f} "
+              f"| {mf:.3f} |", flush=True)
     return 0
 
 

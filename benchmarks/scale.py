@@ -87,7 +87,8 @@ def main() -> None:
     base = rows[0]["peak_rss_mb"]
     print(f"clips of {args.duration} s at {args.sr} Hz (n_fft {args.n_fft}, hop {args.hop_length}); "
           f"auto rows: memory limit {args.memory_limit}\n")
-    print("| clips | layout | data (MB) | featurize (clips/s) | train 1 epoch (clips/s) | peak RSS (MB) | RSS / first row |")
+    print("| clips | layout | data (MB) | featurize (clips/s) | train 1 epoch (clips/s) | peak RSS (MB) "
+          "| RSS / first row |")
     print("|---:|---|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['n']:,} | {r['layout']} | {r['data_mb']:.0f} | {r['featurize_clips_s']:.0f} | "

@@ -44,7 +44,8 @@
 # %%
 from vae_audio import notebook
 
-settings = notebook.notebook_settings()  # data, mode (the data's epochs, the model's batch size), outputs; quiet TensorFlow
+# data, mode (the data's epochs, the model's batch size), outputs; quiet TensorFlow
+settings = notebook.notebook_settings()
 
 import keras
 import numpy as np

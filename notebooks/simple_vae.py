@@ -235,7 +235,8 @@ display.players({"right: unnormalize, then phase": y_gen[0], "wrong: normalized 
 default_features = featurize.build_features(datasets.load_dataset(settings.data, max_clips=settings.max_clips),
                                            cache_dir=settings.cache_dir)  # the dataset's own recipe
 run = training.train(training.TrainSettings(
-    data=settings.data, max_clips=settings.max_clips, epochs=settings.epochs if settings.quick else None,  # None: its default
+    data=settings.data, max_clips=settings.max_clips,
+    epochs=settings.epochs if settings.quick else None,  # None: its default
     prior_steps=settings.prior_steps, out=str(settings.models_dir / "simple_vae_default"), n_samples_out=0, verbose=0),
     features=default_features, overwrite=True)
 print(f"{run.epochs_run} epochs and the prior in {run.seconds / 60:.1f} min")

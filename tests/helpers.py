@@ -174,7 +174,8 @@ def page_media(page) -> dict:
             src: a.currentSrc || a.src || (a.querySelector('source') || {}).src || '',
             declared: a.dataset.seconds ? parseFloat(a.dataset.seconds) : null})),
         images: Array.from(document.images).map(i => ({complete: i.complete, width: i.naturalWidth})),
-        external: Array.from(document.querySelectorAll('[src],[href]')).map(e => e.getAttribute('src') || e.getAttribute('href'))
+        external: Array.from(document.querySelectorAll('[src],[href]'))
+            .map(e => e.getAttribute('src') || e.getAttribute('href'))
             .filter(u => /^(https?:)?\\/\\//.test(u)),
     })""")
     for a in media["audio"]:

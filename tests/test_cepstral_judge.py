@@ -30,7 +30,8 @@ def test_judge_names_classes_and_scores_like_the_first_judge():
     assert np.mean(judge.predict(xt) == yt) >= 0.95
     # it can say "bad": buzzes smeared into noise are not heard as buzzes, and the scores show it
     rng = np.random.default_rng(2)
-    smeared = (xt[yt == 0] + 3.0 * np.abs(xt[yt == 0]).max() * rng.standard_normal(xt[yt == 0].shape)).astype(np.float32)
+    buzz = xt[yt == 0]
+    smeared = (buzz + 3.0 * np.abs(buzz).max() * rng.standard_normal(buzz.shape)).astype(np.float32)
     good = generation_scores(judge, real_test=xt, real_test_labels=yt, conditional_samples=xt,
                              conditional_labels=yt, prior_samples=xt, real_reference=x[:30], sr=SR)
     bad = generation_scores(judge, real_test=xt, real_test_labels=yt, conditional_samples=smeared,

@@ -69,11 +69,12 @@ def _read_latest(out: Path) -> int:
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume(tmp_path):
     out = tmp_path / "run"
-    common = ["--data", "synth", "--model", "conv", "--no-conditional", "--max-clips", "48", "--batch-size", "8", "--out", str(out), "--quiet",
-              "--n-samples", "0"]
+    common = ["--data", "synth", "--model", "conv", "--no-conditional", "--max-clips", "48", "--batch-size", "8",
+              "--out", str(out), "--quiet", "--n-samples", "0"]
     # a previous run in the same folder (small clips, to be quick), whose bundle must survive the killed run
     small = build_features(load_dataset("synth", config=CONFIG, max_clips=16), cache_dir=None)
-    previous = train(TrainSettings(data="synth", model="conv", conditional=False, batch_size=8, epochs=1, out=str(out), n_samples_out=0, verbose=0),
+    previous = train(TrainSettings(data="synth", model="conv", conditional=False, batch_size=8, epochs=1, out=str(out),
+                                   n_samples_out=0, verbose=0),
                      features=small)
     old_config = (previous.model_dir / "config.json").read_bytes()
 
@@ -233,7 +234,8 @@ def test_checkpoint_write_failure_stops_training_with_a_message(tmp_path, monkey
 
     monkeypatch.setattr(models.VAE, "save_weights", save_weights)
     with pytest.raises(TrainingError) as err:
-        train(TrainSettings(data="synth", model="conv", conditional=False, epochs=3, batch_size=8, out=str(out), n_samples_out=0, verbose=0),
+        train(TrainSettings(data="synth", model="conv", conditional=False, epochs=3, batch_size=8, out=str(out),
+                            n_samples_out=0, verbose=0),
               features=features)
     msg = str(err.value)
     assert "\n" not in msg and "epoch 2" in msg and "No space left" in msg and "epoch_0001" in msg

@@ -132,7 +132,8 @@ def test_nsynth_split_folders(tmp_path):
     for name in ("nsynth-train", "nsynth-valid", "nsynth-test"):
         _fake_nsynth(root / name, per=2)
     ds = load_dataset(root, config=SMALL)
-    by_split = {s: {c.metadata["file"].split(os.sep)[0] for c in ds.clips if c.split == s} for s in ("train", "val", "test")}
+    by_split = {s: {c.metadata["file"].split(os.sep)[0] for c in ds.clips if c.split == s}
+                for s in ("train", "val", "test")}
     assert by_split == {"train": {"nsynth-train"}, "val": {"nsynth-valid"}, "test": {"nsynth-test"}}
 
 

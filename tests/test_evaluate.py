@@ -45,7 +45,8 @@ def _features(n: int = 6) -> Features:
     s_db = CFG.spectrogram_db(audio)
     norm = Normalizer.fixed(CFG.db_floor, float(s_db.max()) + 20.0)  # headroom: +6 dB is not clipped
     x, stats = norm.normalize(s_db, return_stats=True)
-    return Features(x, audio, np.zeros(n, np.int64), (), np.array(["test"] * n), [{}] * n, Recipe(CFG, normalizer=norm), stats, "tones")
+    return Features(x, audio, np.zeros(n, np.int64), (), np.array(["test"] * n), [{}] * n,
+                    Recipe(CFG, normalizer=norm), stats, "tones")
 
 
 def test_perfect_model_scores_equal_the_hand_computed_ceiling():
@@ -121,8 +122,8 @@ def tiny_run(tmp_path_factory):
     from vae_audio.training import TrainSettings, train
 
     root = tmp_path_factory.mktemp("evaluate")
-    settings = TrainSettings(data="synth", model="conv", conditional=True, epochs=1, max_clips=48, latent_dim=4, batch_size=16,
-                             out=str(root / "run"), n_samples_out=0, verbose=0)
+    settings = TrainSettings(data="synth", model="conv", conditional=True, epochs=1, max_clips=48, latent_dim=4,
+                             batch_size=16, out=str(root / "run"), n_samples_out=0, verbose=0)
     result = train(settings)
     return root, result.model_dir
 

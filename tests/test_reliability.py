@@ -701,7 +701,8 @@ def test_nan_features_stop_training_with_a_message(tiny, tmp_path):
     bad.x[np.flatnonzero(bad.split == "train")[:2], 3, 4] = np.nan
     out = tmp_path / "run"
     with pytest.raises(TrainingError) as err:
-        train(TrainSettings(data="synth", model="conv", conditional=False, epochs=2, batch_size=64, out=str(out), n_samples_out=0, verbose=0),
+        train(TrainSettings(data="synth", model="conv", conditional=False, epochs=2, batch_size=64, out=str(out),
+                            n_samples_out=0, verbose=0),
               features=bad)
     assert_one_line_error(err.value, names=[], reason=r"NaN/inf at epoch 1, batch 1; no epoch completed")
     assert latest_checkpoint(out) is None and not (out / "model").exists()
@@ -718,7 +719,8 @@ def test_loss_turning_nan_keeps_the_last_good_checkpoint(tiny, tmp_path, monkeyp
     monkeypatch.setattr(models.VAE, "compute_loss", nan_after_first_epoch)
     out = tmp_path / "run"
     with pytest.raises(TrainingError) as err:
-        train(TrainSettings(data="synth", model="conv", conditional=False, epochs=3, batch_size=8, out=str(out), n_samples_out=0, verbose=0),
+        train(TrainSettings(data="synth", model="conv", conditional=False, epochs=3, batch_size=8, out=str(out),
+                            n_samples_out=0, verbose=0),
               features=tiny.features)
     msg = assert_one_line_error(err.value, names=[out / "checkpoints" / "epoch_0001"], reason=r"loss became NaN")
     assert "epoch 2" in msg
@@ -808,7 +810,8 @@ def test_model_applied_to_data_with_another_config_is_refused(tiny, tmp_path):
 
 def test_resume_with_data_of_another_config_is_refused(tiny, tmp_path):
     out = tmp_path / "run"
-    settings = TrainSettings(data="synth", model="conv", conditional=False, epochs=1, batch_size=8, out=str(out), n_samples_out=0, verbose=0)
+    settings = TrainSettings(data="synth", model="conv", conditional=False, epochs=1, batch_size=8, out=str(out),
+                             n_samples_out=0, verbose=0)
     train(settings, features=tiny.features)
     before = files_under(out)
     other = CONFIG.replace(db_floor=-60.0)

@@ -38,7 +38,8 @@ def test_a_run_folder_holds_checkpoints_bundle_history_report_and_samples(run):
     history = json.loads((out / "history.json").read_text())
     assert history == result.history and len(history["loss"]) == len(history["val_loss"]) == 2
     assert all(np.isfinite(v) for v in history["loss"]) and len(history["epoch_seconds"]) == 2
-    assert {"encoder.keras", "decoder.keras", "config.json", "prior.keras"} <= {p.name for p in result.model_dir.iterdir()}
+    assert ({"encoder.keras", "decoder.keras", "config.json", "prior.keras"}
+            <= {p.name for p in result.model_dir.iterdir()})
     info = json.loads((result.model_dir / "config.json").read_text())
     assert info["training"]["training"]["conditional"] is True  # synth is labelled: conditional by default
     assert info["training"]["training"]["batch_size"] == 16  # the grid model's default, resolved
@@ -48,7 +49,8 @@ def test_a_run_folder_holds_checkpoints_bundle_history_report_and_samples(run):
     assert info["postfilter"]["kind"] == "valley" and info["postfilter"]["n_freq"] == 129
     assert len(info["postfilter"]["gains"]) == 8 and all(g >= 1.0 for g in info["postfilter"]["gains"])
     # 2 prior samples + 2 test clips x (original, ceiling, reconstruction)
-    assert len(result.samples) == 8 and all(str(p.parent) == settings.samples_dir and p.is_file() for p in result.samples)
+    assert len(result.samples) == 8
+    assert all(str(p.parent) == settings.samples_dir and p.is_file() for p in result.samples)
     assert sorted(p.name for p in result.samples)[0] == "prior_000.wav"
 
 
@@ -65,7 +67,8 @@ def test_settings_round_trip_and_name_the_run():
 
 
 def test_settings_take_numpy_numbers_and_store_plain_ones():
-    s = TrainSettings(epochs=np.int32(2), batch_size=np.int64(8), learning_rate=np.float32(1e-3), duration=np.float64(0.5))
+    s = TrainSettings(epochs=np.int32(2), batch_size=np.int64(8), learning_rate=np.float32(1e-3),
+                      duration=np.float64(0.5))
     assert (type(s.epochs), type(s.batch_size), type(s.learning_rate), type(s.duration)) == (int, int, float, float)
     assert json.loads(json.dumps(s.to_dict()))["batch_size"] == 8  # the run's settings file stays writable
     with pytest.raises(ConfigError, match=r"^epochs=True: expected a whole number >= 1$"):

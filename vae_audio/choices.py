@@ -7,7 +7,8 @@ re-export what concerns them.
 
 from __future__ import annotations
 
-__all__ = ["ARCHITECTURES", "DEFAULT_ARCHITECTURE", "LIKELIHOODS", "DEFAULT_LIKELIHOODS", "DEFAULT_BATCH_SIZES", "PRIOR_CHOICES", "GRID_PRIOR_CHOICES", "DEFAULT_GRID_PRIOR", "STRATEGIES", "PRECISIONS", "PHASES"]
+__all__ = ["ARCHITECTURES", "DEFAULT_ARCHITECTURE", "LIKELIHOODS", "DEFAULT_LIKELIHOODS", "DEFAULT_BATCH_SIZES",
+           "PRIOR_CHOICES", "GRID_PRIOR_CHOICES", "DEFAULT_GRID_PRIOR", "STRATEGIES", "PRECISIONS", "PHASES"]
 
 #: encoder/decoder architectures (see :mod:`vae_audio.modeling.models`)
 ARCHITECTURES = ("conv", "simple", "blog", "grid")

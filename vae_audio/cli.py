@@ -54,7 +54,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         likelihood=args.likelihood, seed=args.seed, out=args.out, max_clips=args.max_clips,
         strategy=args.strategy, samples_dir=args.samples_dir, n_samples_out=args.n_samples,
         # a progress bar on a terminal, one line per epoch in a log file (Keras' verbose=2)
-        verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2), sr=args.sr, duration=args.duration, n_fft=args.n_fft,
+        verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2),
+        sr=args.sr, duration=args.duration, n_fft=args.n_fft,
         hop_length=args.hop_length, n_mels=args.n_mels, prior_model=args.prior_model, prior_steps=args.prior_steps,
         postfilter=args.postfilter,
         model_options=args.model_options, precision=args.precision, xla=args.xla,

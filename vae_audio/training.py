@@ -7,7 +7,8 @@ The output folder of a run (``TrainSettings.out``) holds::
       checkpoints/latest.json      which epoch folder is the newest complete one
       model/                       the final bundle: encoder.keras, decoder.keras, config.json
       history.json                 losses per epoch (train and validation)
-      report.html                  the listening report (vae_audio.evaluation.report): test clips, samples, losses, scores
+      report.html                  the listening report (vae_audio.evaluation.report): test clips,
+                                   samples, losses, scores
       logs/                        TensorBoard logs (losses, audio examples)
 
 Every file is written atomically: an epoch folder is assembled under a temporary name and
@@ -141,7 +142,8 @@ class TrainSettings:
             v = getattr(self, name)
             if name == "batch_size" and v is None:
                 continue
-            object.__setattr__(self, name, checks.whole_number(v, name, lo, error=ConfigError))  # NumPy ints -> int (JSON)
+            # NumPy ints -> int (JSON)
+            object.__setattr__(self, name, checks.whole_number(v, name, lo, error=ConfigError))
         if self.conditional not in (None, True, False):
             raise ConfigError(f"conditional={self.conditional!r}: expected True, False or None (when labelled)")
         if self.model_options is not None and not isinstance(self.model_options, Mapping):
@@ -458,13 +460,14 @@ def _check_resumable(state: dict[str, Any], checkpoint: Path, features) -> None:
         config = SpectrogramConfig.from_dict(state["config"])
         normalizer = Normalizer.from_dict(state["normalizer"])
     except (KeyError, TypeError, ConfigError) as exc:
-        raise TrainingError(f"{checkpoint / 'state.json'}: cannot resume, no valid spectrogram config ({exc})") from None
+        raise TrainingError(f"{checkpoint / 'state.json'}: cannot resume, no valid spectrogram config "
+                            f"({exc})") from None
     check_compatible(config, features.config, model_name=f"the checkpoint {checkpoint}",
                      data_name=f"the data {features.name!r}")
     recipe = state.get("recipe")
     if recipe is not None and recipe != features.recipe.to_dict():
-        raise ConfigError(f"cannot resume {checkpoint}: the data's preprocessing ({features.recipe.describe()}) differs "
-                          f"from the checkpoint's {recipe}")
+        raise ConfigError(f"cannot resume {checkpoint}: the data's preprocessing ({features.recipe.describe()}) "
+                          f"differs from the checkpoint's {recipe}")
     if normalizer.to_dict() != features.normalizer.to_dict():
         raise ConfigError(f"cannot resume {checkpoint}: the data's normalizer {features.normalizer.to_dict()} differs "
                           f"from the checkpoint's {normalizer.to_dict()} (did the dataset or --max-clips change?)")
@@ -675,7 +678,8 @@ def train(settings: TrainSettings | None = None, *, resume: bool = False, overwr
     if settings.n_samples_out:
         from .modeling.generate import write_training_samples
 
-        samples_dir = Path(settings.samples_dir) if settings.samples_dir else Path("outputs/samples") / settings.run_name
+        samples_dir = (Path(settings.samples_dir) if settings.samples_dir
+                       else Path("outputs/samples") / settings.run_name)
         samples = write_training_samples(trained, features, samples_dir, n=settings.n_samples_out, seed=settings.seed)
         from .evaluation.report import write_report
 

@@ -186,9 +186,9 @@ def _evaluate_checked(model, features, *, classifier, n_generate: int | None, se
     cfg = model.config
     check_compatible(cfg, features.config, data_name=f"the data {features.name!r}")
     if features.recipe != model.recipe:
-        raise ConfigError(f"the data {features.name!r} was featurized with another recipe ({features.recipe.describe()}) "
-                          f"than the model's ({model.recipe.describe()}); build the features with "
-                          f"build_features(dataset, recipe=model.recipe)")
+        raise ConfigError(f"the data {features.name!r} was featurized with another recipe "
+                          f"({features.recipe.describe()}) than the model's ({model.recipe.describe()}); "
+                          f"build the features with build_features(dataset, recipe=model.recipe)")
     test = features.subset("test")
     if len(test) == 0:
         raise DatasetError(f"{features.name}: the test split has no clips; nothing to evaluate")
@@ -428,8 +428,8 @@ def load_features(model, data: str | os.PathLike | None = None, *, max_clips: in
         if not any(c.split == "train" for c in dataset.clips):
             raise DatasetError(f"--max-clips {max_clips}: no training clip left; use more clips")
     if not any(c.split == "test" for c in dataset.clips):
-        raise DatasetError(f"{data_spec}: no clip in the test split{f' with --max-clips {max_clips}' if max_clips else ''}"
-                           "; nothing to evaluate")
+        raise DatasetError(f"{data_spec}: no clip in the test split"
+                           f"{f' with --max-clips {max_clips}' if max_clips else ''}; nothing to evaluate")
     features = build_features(dataset, recipe=model.recipe, cache_dir=cache_dir,
                               use_cache=cache_dir is not None, verbose=verbose)
     return features, data_spec, data_seed
@@ -483,7 +483,8 @@ def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
 
         run = locate_run(model_dir)[1]
         if not os.access(run, os.W_OK):  # say so now, not after minutes of scoring
-            raise ParameterError(f"{run}: cannot write {EVALUATION_FILE} and the report here (the folder is not writable)")
+            raise ParameterError(f"{run}: cannot write {EVALUATION_FILE} and the report here "
+                                 "(the folder is not writable)")
     model = load_model(model_dir)
     check_prior_choice(prior, model)
     features, data_spec, data_seed = load_features(model, data, max_clips=max_clips, seed=seed,

@@ -286,7 +286,8 @@ def render_report(model, *, info: Mapping[str, Any], run_name: str, bundle: Path
             f"<nav>{toc}</nav>{body}<script>{_REVEAL}</script></body></html>\n")
 
 
-def write_report(path: str | os.PathLike, *, model=None, features=None, history: Mapping[str, Sequence[float]] | None = None,
+def write_report(path: str | os.PathLike, *, model=None, features=None,
+                 history: Mapping[str, Sequence[float]] | None = None,
                  evaluation: Mapping[str, Any] | None = None, data: str | os.PathLike | None = None,
                  n_clips: int = 4, seed: int = 0, cache_dir: str | os.PathLike | None = "data/cache",
                  verbose: bool = False) -> Path:

@@ -117,7 +117,8 @@ def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
 
     encoder, decoder = getattr(vae, "encoder", None), getattr(vae, "decoder", None)
     if encoder is None or decoder is None:
-        raise ParameterError(f"vae: expected a vae_audio.modeling.models.VAE (with .encoder and .decoder), got {type(vae).__name__}")
+        raise ParameterError("vae: expected a vae_audio.modeling.models.VAE (with .encoder and .decoder), "
+                             f"got {type(vae).__name__}")
     if not isinstance(recipe, Recipe):
         raise ConfigError(f"recipe: expected a Recipe (features.recipe), got {type(recipe).__name__}")
     if not recipe.is_fitted:

@@ -279,8 +279,8 @@ class BlindTest:
         return f"A was the {self.a_is}, B was the {self.b_is}."
 
 
-def blind_test(first: np.ndarray, second: np.ndarray, sr: int, *, names: tuple[str, str] = ("ground truth", "generated"),
-               seed: int | None = None) -> BlindTest:
+def blind_test(first: np.ndarray, second: np.ndarray, sr: int, *,
+               names: tuple[str, str] = ("ground truth", "generated"), seed: int | None = None) -> BlindTest:
     """Shuffle two clips into "A" and "B" (order decided by ``seed``; ``None`` = random each time)."""
     if np.random.default_rng(seed).integers(2):  # swap
         return BlindTest(a=second, b=first, sr=sr, a_is=names[1], b_is=names[0])
