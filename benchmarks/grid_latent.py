@@ -103,22 +103,20 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras
 import numpy as np
+from keras import layers, ops
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 DEFAULT_FSDD = REPO.parent / "shared" / "data" / "fsdd" / "recordings"
 OUT_DIR = REPO / "outputs" / "benchmarks" / "grid_latent"
 
-import keras
-from keras import layers, ops  # noqa: E402
-
-from vae_audio.modeling.models import FiLM, PadTime, SnapSigmoid  # noqa: E402  (the package's grid layers)
+# the package's grid layers (importable once the repository is on sys.path)
+from vae_audio.modeling.models import SNAP_MARGIN, FiLM, PadTime, SnapSigmoid  # noqa: E402
 
 SPECTROGRAM_KEY, LABEL_KEY, LATENT_KEY = "spectrogram", "label", "z"
 NUM_CLASSES = 10
-from vae_audio.modeling.models import SNAP_MARGIN  # noqa: E402
-
 MIN_LOG_SIGMA = -6.0
 _LOG_2PI = math.log(2.0 * math.pi)
 _LN10 = math.log(10.0)

@@ -25,7 +25,7 @@ def test_every_public_name_and_submodule_resolves():
     assert va.write_report is va.report.write_report and va.TrainedModel.__module__ == "vae_audio.modeling.inference"
     assert {"display", "report", "progress", "load_audio"} <= set(dir(va))
     with pytest.raises(AttributeError, match="nothing_here"):
-        va.nothing_here
+        _ = va.nothing_here
 
 
 # the layers of the package, lowest first: a module imports only from its own layer or lower ones
