@@ -81,7 +81,7 @@ def browser():
         try:
             from playwright.sync_api import sync_playwright
         except ImportError:
-            problem = "the playwright package is missing: pip install -e . installs it (requirements.txt)"
+            problem = 'the playwright package is missing: pip install -e ".[dev]" installs it'
     if problem:
         if os.environ.get("CI"):
             pytest.fail(f"browser tests: {problem}")
