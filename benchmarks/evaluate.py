@@ -84,8 +84,9 @@ def train_ours(data: str, out: Path, args, extra: list[str] | None = None) -> di
         cmd += ["--max-clips", str(args.max_clips)]
     m = run(cmd, out.parent / f"{out.name}.log")
     secs = epoch_seconds(out)
-    return {"commands": [cmd], "wall_seconds": m["seconds"], "cpu_seconds": m["cpu_seconds"], "max_rss_mib": m["max_rss_mib"],
-            "train_seconds": sum(secs), "epochs": len(secs), "median_epoch_seconds": _median(secs)}
+    return {"commands": [cmd], "wall_seconds": m["seconds"], "cpu_seconds": m["cpu_seconds"],
+            "max_rss_mib": m["max_rss_mib"], "train_seconds": sum(secs), "epochs": len(secs),
+            "median_epoch_seconds": _median(secs)}
 
 
 def train_blog(data: str, out: Path, budget_seconds: float, args) -> dict:
@@ -144,14 +145,17 @@ def table(data: str, runs: dict) -> tuple[str, list[str]]:
     n = ev["n_test"]
     commands.append(cmd_text(None, ours["evaluation"]["command"]))
     rows.append(f"| real test clips ({n}) | – | – | – | – | 0 | 0 | {_f(gen.get('real_test_accuracy'), '.3f')} | "
-                f"{_f(gen.get('real_test_inception_score'), '.2f')} | {_f(gen.get('reference_frechet_distance'), '.1f')} "
+                f"{_f(gen.get('real_test_inception_score'), '.2f')} | "
+                f"{_f(gen.get('reference_frechet_distance'), '.1f')} "
                 f"(train vs test) | – | {_f((gen.get('second_judge') or {}).get('reference_frechet_distance'), '.1f')} "
                 f"| [{len(commands)}] |")
     c = ev["ceiling"]["truth_through_phase"]
     rows.append(f"| ceiling: real spectrograms + our phase method | – | – | – | – | {c['sc_db']['median']:.1f} | "
                 f"{c['lsd_db']['median']:.2f} | {_f(gen.get('real_phase_accuracy'), '.3f')} | "
-                f"{_f(gen.get('real_phase_inception_score'), '.2f')} | {_f(gen.get('real_phase_frechet_distance'), '.1f')} "
-                f"| – | {_f((gen.get('second_judge') or {}).get('real_phase_frechet_distance'), '.1f')} | [{len(commands)}] |")
+                f"{_f(gen.get('real_phase_inception_score'), '.2f')} | "
+                f"{_f(gen.get('real_phase_frechet_distance'), '.1f')} "
+                f"| – | {_f((gen.get('second_judge') or {}).get('real_phase_frechet_distance'), '.1f')} "
+                f"| [{len(commands)}] |")
     for name, r in (("ours: default grid + learned prior", ours), ("conv, conditional, fitted prior", conv),
                     ("blog recipe, equal training time", blog)):
         if r is None:

@@ -10,7 +10,8 @@ Each named phase setting of ``--phases`` (``quality``, the default, and ``fast``
 generation; ``vae_audio.dsp.phase.PHASE_SETTINGS``) gets its rows, measured in the same run.
 
     python benchmarks/generate_speed.py --model outputs/runs/fsdd-grid-cond/model
-    python benchmarks/generate_speed.py --model outputs/runs/fsdd-grid-cond/model --batches 1 32 --repeats 5 --phases fast
+    python benchmarks/generate_speed.py --model outputs/runs/fsdd-grid-cond/model \
+        --batches 1 32 --repeats 5 --phases fast
 
 Prints a markdown table. Conditional models get labels cycling over the classes. The machine's
 other load matters: run it alone, and compare rows of one invocation.
@@ -33,8 +34,8 @@ STAGES = ("prior", "decoder", "unnormalize", "phase", "wav")
 
 def time_batch(model, n: int, seed: int, out_dir: str, phase: str = "quality") -> dict[str, float]:
     """Seconds per stage for one batch of ``n`` generated clips."""
-    from vae_audio.modeling.generate import write_clips
     from vae_audio.dsp.phase import PHASE_SETTINGS, db_to_audio
+    from vae_audio.modeling.generate import write_clips
 
     labels = (np.arange(n) % len(model.label_names)).astype(np.int32) if model.label_names else None
     t = {}
@@ -87,7 +88,8 @@ def main() -> None:
     print("|---|---:|" + "---:|" * (len(STAGES) + 3))
     for phase, n, med in rows:
         cells = " | ".join(f"{med[s]:.3f}" for s in STAGES)
-        print(f"| {phase} | {n} | {cells} | {med['total']:.3f} | {n / med['total']:.1f} | {n * seconds / med['total']:.0f}x |")
+        print(f"| {phase} | {n} | {cells} | {med['total']:.3f} | {n / med['total']:.1f} | "
+              f"{n * seconds / med['total']:.0f}x |")
     for phase, n, med in rows:
         if n == 1:
             print(f"single-clip latency (median, {phase}): {med['total'] * 1000:.0f} ms")

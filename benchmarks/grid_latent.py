@@ -23,8 +23,8 @@ graph) plus the digit ``label`` ``(batch,)`` int32.
   transposed convolution per stride back to full resolution (filters ``filters[-2] .. filters[0]``,
   each followed by conditioning; the last one, at full resolution, has a single output channel:
   the logits), the output activation, cropped back to 129 bins. (A 32-channel transposed
-  convolution plus a 1-channel 3x3 convolution at full resolution instead doubled the step time.) Its output has ``T' * sT`` frames; :class:`GridVAE` crops it to the
-  input's frame count.
+  convolution plus a 1-channel 3x3 convolution at full resolution instead doubled the step time.)
+  Its output has ``T' * sT`` frames; :class:`GridVAE` crops it to the input's frame count.
 * conditioning (``--cond``): ``film`` = per-channel ``x * (1 + gamma) + beta`` after every
   convolution, gamma/beta from an ``Embedding(10, 2 * channels)`` of the label (initialized to
   zero, i.e. identity); ``concat`` = a broadcast one-hot plane concatenated to the encoder's
@@ -103,21 +103,20 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras
 import numpy as np
+from keras import layers, ops
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 DEFAULT_FSDD = REPO.parent / "shared" / "data" / "fsdd" / "recordings"
 OUT_DIR = REPO / "outputs" / "benchmarks" / "grid_latent"
 
-import keras
-from keras import layers, ops  # noqa: E402
-
-from vae_audio.modeling.models import FiLM, PadTime, SnapSigmoid  # noqa: E402  (the package's grid layers)
+# the package's grid layers (importable once the repository is on sys.path)
+from vae_audio.modeling.models import SNAP_MARGIN, FiLM, PadTime, SnapSigmoid  # noqa: E402
 
 SPECTROGRAM_KEY, LABEL_KEY, LATENT_KEY = "spectrogram", "label", "z"
 NUM_CLASSES = 10
-from vae_audio.modeling.models import SNAP_MARGIN  # noqa: E402
 MIN_LOG_SIGMA = -6.0
 _LOG_2PI = math.log(2.0 * math.pi)
 _LN10 = math.log(10.0)
@@ -339,7 +338,8 @@ def _batches(fn, arrays: dict[str, np.ndarray], batch_size: int = 50) -> list[np
 
 
 def reconstruct(vae: GridVAE, x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(n, 129, frames)`` in [0, 1] -> (reconstruction from z_mean ``(n, 129, frames)``, KL per clip ``(n,)`` nats)."""
+    """``(n, 129, frames)`` in [0, 1] -> (reconstruction from z_mean ``(n, 129, frames)``,
+    KL per clip ``(n,)`` nats)."""
     def run(batch):
         out = vae(batch, training=False)
         zm, zlv = out["z_mean"], out["z_log_var"]
@@ -452,8 +452,8 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     from vae_audio import datasets
-    from vae_audio.dsp.features import stft_magnitude
     from vae_audio.data.featurize import build_features
+    from vae_audio.dsp.features import stft_magnitude
 
     features = build_features(datasets.load_dataset("fsdd"), cache_dir=OUT_DIR / "cache")
     train, test = features.subset("train"), features.subset("test")

@@ -55,11 +55,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import_tensorflow_quietly()
     from vae_audio import datasets
-    from vae_audio.modeling.bundle import load_model
+    from vae_audio.data.featurize import build_features
     from vae_audio.evaluation.cepstral_judge import CepstralJudge
     from vae_audio.evaluation.classifier import generation_scores, get_or_train_classifier
     from vae_audio.evaluation.evaluate import default_data
-    from vae_audio.data.featurize import build_features
+    from vae_audio.modeling.bundle import load_model
     from vae_audio.modeling.grid_prior import GridPrior
 
     model = load_model(args.model)

@@ -66,8 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     import_tensorflow_quietly()
     from vae_audio.dsp.phase import db_to_audio
     from vae_audio.evaluation.evaluate import load_features, other_takes
-    from vae_audio.evaluation.listener import (SETTINGS, format_rows, listener_features, paired_test, side_by_side,
-                                               unpaired_test)
+    from vae_audio.evaluation.listener import (
+        SETTINGS,
+        format_rows,
+        listener_features,
+        paired_test,
+        side_by_side,
+        unpaired_test,
+    )
     from vae_audio.modeling.bundle import load_model
 
     t0 = time.perf_counter()
@@ -81,8 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     other = other_takes(features, test, 0)
     truth = db_to_audio(model.normalizer.unnormalize(test.x, test.stats if test.stats else None), cfg)
     recon = model.to_audio(model.reconstruct(test.x, labels))
+    other_labels = None if labels is None else features.labels[other]
     rows = {"real vs real (other takes)": unpaired_test(real, features.audio[other], sr, labels_real=labels,
-                                                        labels_other=None if labels is None else features.labels[other]),
+                                                        labels_other=other_labels),
             "ceiling (true magnitude + phase)": paired_test(real, truth, sr)}
     for name, audio in known_bad(test, model, np.random.default_rng(0)).items():
         rows[f"known bad: {name}"] = paired_test(real, audio, sr)

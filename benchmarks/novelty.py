@@ -49,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import_tensorflow_quietly()
     from vae_audio import datasets
-    from vae_audio.modeling.bundle import load_model
     from vae_audio.data.featurize import build_features
+    from vae_audio.modeling.bundle import load_model
 
     model = load_model(args.model)
     features = build_features(datasets.load_dataset(args.data, config=model.config), recipe=model.recipe,

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     times: dict[str, list[float]] = {m[0]: [] for m in methods}
     scores: dict[str, float] = {}
     for round_ in range(max(1, args.repeat)):
-        for method, init, n_iter, fn, note, every_round in methods:
+        for method, _init, _n_iter, fn, note, every_round in methods:
             if round_ and not every_round:
                 continue
             audio, seconds = timed(fn, 1)

@@ -14,10 +14,10 @@ model's reconstructions through both methods (and the reconstructions with the t
 prior's continuations of each test clip (a prior that draws its onset: it starts from the clip's
 own first columns and summary, exactly, and continues as it does when sampling, which separates
 what the prior's continuation costs from what its onset noise costs), and the model's conditional
-samples (seed 1, labels as ``vae-audio evaluate --seed 0`` draws them) through both. Columns: judge 1 (the CNN) and judge 2 (cepstral statistics) accuracy, audio SC and
-LSD against the real clips' magnitudes (median, dB; LSD floored at the model's dB floor as in
-``vae-audio evaluate``), PESQ (median), STOI, blind two-sample
-accuracy (0.5 = indistinguishable).
+samples (seed 1, labels as ``vae-audio evaluate --seed 0`` draws them) through both. Columns:
+judge 1 (the CNN) and judge 2 (cepstral statistics) accuracy, audio SC and LSD against the real
+clips' magnitudes (median, dB; LSD floored at the model's dB floor as in ``vae-audio evaluate``),
+PESQ (median), STOI, blind two-sample accuracy (0.5 = indistinguishable).
 
 Usage (from the repository root)::
 
@@ -77,8 +77,8 @@ def main() -> None:
 
     import_tensorflow_quietly()
     from vae_audio.dsp.features import db_to_magnitude
-    from vae_audio.dsp.phase import db_to_audio
     from vae_audio.dsp.metrics import log_spectral_distance_db, spectral_convergence_db
+    from vae_audio.dsp.phase import db_to_audio
     from vae_audio.evaluation.cepstral_judge import CepstralJudge
     from vae_audio.evaluation.classifier import get_or_train_classifier
     from vae_audio.evaluation.evaluate import load_features

@@ -30,9 +30,8 @@ DEFAULT_FSDD = REPO.parent / "shared" / "data" / "fsdd" / "recordings"
 
 def _contrast(audio: np.ndarray, sr: int, width: int) -> np.ndarray:
     """Per clip: mean |dB - moving average of ``width`` bins| in 8 bands and its spread, audible frames only."""
-    from scipy.ndimage import uniform_filter1d
-
     import librosa
+    from scipy.ndimage import uniform_filter1d
 
     n_fft = int(2 ** round(np.log2(0.032 * sr)))
     power = np.abs(librosa.stft(np.asarray(audio, np.float32), n_fft=n_fft, hop_length=n_fft // 4)) ** 2
@@ -121,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         c5, c25 = (paired_test(_as_cue(real_f[w]), _as_cue(_contrast(audio, sr, w)), sr, seed=args.seed)["accuracy"]
                    for w in (5, 25))
         mf = paired_test(_as_cue(real_m), _as_cue(_mfcc(audio, sr)), sr, seed=args.seed)["accuracy"]
-        print(f"| {name} | {sc:.2f} | {lsd:.2f} | {pesq:.2f} | {stoi:.3f} | {blind:.3f} | {c5:.3f} | {c25:.3f} | {mf:.3f} |",
+        print(f"| {name} | {sc:.2f} | {lsd:.2f} | {pesq:.2f} | {stoi:.3f} | {blind:.3f} | {c5:.3f} | {c25:.3f} "
+              f"| {mf:.3f} |",
               flush=True)
     return 0
 

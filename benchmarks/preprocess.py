@@ -132,8 +132,8 @@ def _child(method: str, folder: str, cache_dir: str) -> dict:
 
 def measure_defaults(folder: Path) -> None:
     """Print the measurements behind the per-dataset defaults (``--measure-defaults``)."""
-    import numpy as np
     import librosa
+    import numpy as np
     import soundfile as sf
 
     from vae_audio.data.synth import generate_synth

@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     import keras
 
     from vae_audio import datasets
-    from vae_audio.dsp.features import db_to_magnitude, stft_magnitude
     from vae_audio.data.featurize import build_features
+    from vae_audio.dsp.features import db_to_magnitude, stft_magnitude
     from vae_audio.dsp.metrics import spectral_convergence_db
     from vae_audio.dsp.phase import db_to_audio
 

@@ -33,19 +33,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def run_one(n: int, mode: str, args: argparse.Namespace, folder: str) -> dict:
     """Featurize + one epoch on ``n`` clips in this process; what it measured."""
-    from vae_audio.data.datasets import load_dataset
-    from vae_audio.data.featurize import build_features
-    from vae_audio.progress import quiet
-    from vae_audio.data.shards import ShardedArray
     from vae_audio.config import RunConfig
+    from vae_audio.data.featurize import build_features
+    from vae_audio.data.shards import ShardedArray
     from vae_audio.pipeline import train
-    from vae_audio.resolve import resolve_config, spectrogram_config
+    from vae_audio.progress import quiet
+    from vae_audio.resolve import resolve_config
 
     limit = {"auto": args.memory_limit, "memory": "1TB", "sharded": "1MB"}[mode]
     settings = RunConfig.of(data="synth", max_clips=n, epochs=1, sr=args.sr, duration=args.duration,
                              n_fft=args.n_fft, hop_length=args.hop_length, prior_model="none", n_samples=0,
                              out=os.path.join(folder, "run"), memory_limit=limit)
-    dataset = load_dataset("synth", max_clips=n, config=spectrogram_config(resolve_config(settings, dataset=load_dataset("synth", max_clips=n)).config))
+    dataset = resolve_config(settings).dataset  # listed, with the resolved recipe put in
     with quiet():
         t0 = time.perf_counter()
         features = build_features(dataset, cache_dir=os.path.join(folder, "cache"), memory_limit=limit)
@@ -89,7 +88,8 @@ def main() -> None:
     base = rows[0]["peak_rss_mb"]
     print(f"clips of {args.duration} s at {args.sr} Hz (n_fft {args.n_fft}, hop {args.hop_length}); "
           f"auto rows: memory limit {args.memory_limit}\n")
-    print("| clips | layout | data (MB) | featurize (clips/s) | train 1 epoch (clips/s) | peak RSS (MB) | RSS / first row |")
+    print("| clips | layout | data (MB) | featurize (clips/s) | train 1 epoch (clips/s) | peak RSS (MB) "
+          "| RSS / first row |")
     print("|---:|---|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['n']:,} | {r['layout']} | {r['data_mb']:.0f} | {r['featurize_clips_s']:.0f} | "

@@ -76,13 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     reference = stft_magnitude(test.audio, n_fft=cfg.n_fft, hop_length=cfg.hop_length).astype(np.float64)
 
     rows = {
-        "real clips through the phase method (ceiling)": db_to_audio(recipe.spectrogram_db(recipe.prepare(test.audio)), cfg),
+        "real clips through the phase method (ceiling)":
+            db_to_audio(recipe.spectrogram_db(recipe.prepare(test.audio)), cfg),
         "another noise draw (audio, no phase step)": draws[0],
         f"mean dB over {args.draws} noise draws, phase method (oracle)": db_to_audio(draws_db.mean(axis=0), cfg),
         f"median dB over {args.draws} noise draws, phase method": db_to_audio(np.median(draws_db, axis=0), cfg),
     }
     if model is not None:
-        rows[f"model reconstructions ({args.model})"] = model.to_audio(model.reconstruct(test.x, test.labels.astype(np.int32)))
+        reconstructions = model.reconstruct(test.x, test.labels.astype(np.int32))
+        rows[f"model reconstructions ({args.model})"] = model.to_audio(reconstructions)
 
     judge1 = get_or_train_classifier(train.audio, train.labels, sr=cfg.sr, label_names=list(features.label_names),
                                      cache_dir=cache / "classifiers", key_extra={"data": features.name}, seed=0)
@@ -105,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{len(test)} test notes | audio LSD (dB) | SC (dB) | judge 1 ratio | judge 2 ratio | blind | "
           + " | ".join(FAMILIES))
     for r in out:
-        print(f"| {r['row']} | {r['lsd_db']:.2f} | {r['sc_db']:.1f} | {r['judge1_ratio']:.3f} | {r['judge2_ratio']:.3f} | "
-              f"{r['blind']:.3f} | " + " | ".join(f"{r['lsd_by_family'][f]:.2f}" for f in FAMILIES) + " |")
+        print(f"| {r['row']} | {r['lsd_db']:.2f} | {r['sc_db']:.1f} | {r['judge1_ratio']:.3f} | "
+              f"{r['judge2_ratio']:.3f} | {r['blind']:.3f} | "
+              + " | ".join(f"{r['lsd_by_family'][f]:.2f}" for f in FAMILIES) + " |")
     return 0
 
 

@@ -148,9 +148,9 @@ def build(kind: str, shape: tuple[int, int], steps: int, features, seed: int = 0
     """The compiled model, as ``vae-audio train`` (grid, conv) or the blog sets it up."""
     import keras
 
+    from vae_audio.config import RunConfig
     from vae_audio.data.datasets import default_model_options
     from vae_audio.modeling import models
-    from vae_audio.config import RunConfig
 
     defaults = RunConfig()
     if kind == "blog":
@@ -282,14 +282,16 @@ def main(argv: list[str] | None = None) -> int:
               f"epoch times {[round(t, 1) for t in info['epoch_times']]}", flush=True)
         rows.append(info)
 
-    print(f"\nFSDD, {rows[0]['n_train']} training clips, {int(test_rows.sum())} test clips; median LSD / SC of the test "
-          f"reconstructions' audio at 8 kHz, n_fft 256, hop 64, dB, after each minute mark of training\n")
-    print("| model | params | median epoch | " + " | ".join(f"{m:g} min" for m in marks) + " | epochs done | ceiling LSD |")
+    print(f"\nFSDD, {rows[0]['n_train']} training clips, {int(test_rows.sum())} test clips; median LSD / SC of "
+          f"the test reconstructions' audio at 8 kHz, n_fft 256, hop 64, dB, after each minute mark of training\n")
+    print("| model | params | median epoch | " + " | ".join(f"{m:g} min" for m in marks)
+          + " | epochs done | ceiling LSD |")
     print("|---|---:|---:|" + "---:|" * len(marks) + "---:|---:|")
     names = {"grid": "grid (default; conditional, spectral)", "conv": "conv (calibrated)", "blog": "blog (mse_scaled)"}
     for r in rows:
         med = f"{statistics.median(r['epoch_times']):.1f} s" if r["epoch_times"] else "– (< 1 epoch)"
-        cells = " | ".join(f"{r['scores'][m][0]:.2f} / {r['scores'][m][1]:.1f}" if m in r["scores"] else "–" for m in marks)
+        cells = " | ".join(f"{r['scores'][m][0]:.2f} / {r['scores'][m][1]:.1f}" if m in r["scores"] else "–"
+                           for m in marks)
         print(f"| {names[r['kind']]} | {r['params'] / 1e6:.2f} M | {med} | {cells} | {r['epochs']:.2f} | "
               f"{ceiling['blog' if r['kind'] == 'blog' else 'ours']:.2f} dB |")
     print()

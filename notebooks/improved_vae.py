@@ -43,12 +43,26 @@
 
 # %%
 from vae_audio import notebook
-settings = notebook.notebook_settings()  # data, mode (the data's epochs, the model's batch size), outputs; quiet TensorFlow
 
-import numpy as np
+# data, mode (the data's epochs, the model's batch size), outputs; quiet TensorFlow
+settings = notebook.notebook_settings()
+
 import keras
-from vae_audio import (bundle, datasets, display, evaluate, featurize, generate, inference, models, quiz,
-                       resolve, training)
+import numpy as np
+
+from vae_audio import (
+    bundle,
+    datasets,
+    display,
+    evaluate,
+    featurize,
+    generate,
+    inference,
+    models,
+    quiz,
+    resolve,
+    training,
+)
 
 dataset = datasets.load_dataset(settings.data, max_clips=settings.max_clips)
 features = featurize.build_features(dataset, cache_dir=settings.cache_dir, verbose=True)

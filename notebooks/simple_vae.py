@@ -38,13 +38,26 @@
 
 # %%
 from vae_audio import notebook
+
 settings = notebook.notebook_settings(epochs=30)  # data, mode, outputs (and a quiet TensorFlow import)
 
-import numpy as np
 import keras
+import numpy as np
+
 import vae_audio as va
-from vae_audio import (datasets, display, featurize, generate, listening, metrics, models, phase, pipeline, quiz,
-                       training)
+from vae_audio import (
+                       datasets,
+                       display,
+                       featurize,
+                       generate,
+                       listening,
+                       metrics,
+                       models,
+                       phase,
+                       pipeline,
+                       quiz,
+                       training,
+)
 
 # %% [markdown]
 # ## 1. A tour of the data

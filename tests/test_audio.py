@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import dominant_frequency, sine, wav_bytes
 from vae_audio.dsp.audio import MAX_SR, MIN_SR, load_audio, pad_or_truncate, resample, trim_silence, write_wav
 from vae_audio.errors import AudioLoadError, AudioWriteError, ParameterError, VaeAudioError
+
+from helpers import dominant_frequency, sine, wav_bytes
 
 
 def fmt_tag(path) -> int:

@@ -11,9 +11,9 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from vae_audio import bundle, inference, models  # noqa: E402
-from vae_audio.errors import BundleError, ConfigError, ParameterError  # noqa: E402
 from vae_audio.dsp.features import Normalizer, SpectrogramConfig  # noqa: E402
 from vae_audio.dsp.recipe import Recipe  # noqa: E402
+from vae_audio.errors import BundleError, ConfigError, ParameterError  # noqa: E402
 
 CONFIG = SpectrogramConfig(sr=8000, n_fft=32, hop_length=16, n_samples=400)  # 17 x 26 spectrograms
 NORMALIZER = Normalizer.fixed(-80.0, 10.0)
@@ -58,7 +58,8 @@ def test_round_trip_gives_identical_outputs(saved):
     x = np.random.default_rng(1).random((4, *CONFIG.shape), dtype=np.float32)
     for a, b in zip(model.encode(x), models.encode_array(vae.encoder, x)):
         assert np.array_equal(a, b)
-    assert np.array_equal(model.reconstruct(x), models.decode_array(vae.decoder, models.encode_array(vae.encoder, x)[0]))
+    assert np.array_equal(model.reconstruct(x),
+                          models.decode_array(vae.decoder, models.encode_array(vae.encoder, x)[0]))
     assert model.config == CONFIG and model.normalizer.to_dict() == NORMALIZER.to_dict()
     assert model.latent_dim == 3 and model.label_names == () and model.num_classes is None
     assert model.shape == CONFIG.shape and model.directory == path
@@ -213,7 +214,8 @@ def test_unloadable_model_file_is_refused(copy_of):
 
 @pytest.mark.parametrize("edit, match", [
     (lambda text: text[: len(text) // 2], r"config\.json: corrupt"),
-    (lambda text: text.replace(f'"format_version": {bundle.FORMAT_VERSION}', '"format_version": 99'), "newer vae_audio"),
+    (lambda text: text.replace(f'"format_version": {bundle.FORMAT_VERSION}', '"format_version": 99'),
+     "newer vae_audio"),
     (lambda text: text.replace(f'"format_version": {bundle.FORMAT_VERSION}', '"format_version": "one"'),
      "unknown bundle format version"),
     (lambda text: text.replace('"format": "vae_audio.bundle"', '"format": "other"'), "not a vae_audio model bundle"),

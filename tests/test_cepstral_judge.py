@@ -5,30 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vae_audio.errors import ParameterError
 from vae_audio.evaluation.cepstral_judge import CepstralJudge, cepstral_features
 from vae_audio.evaluation.classifier import generation_scores
-from vae_audio.errors import ParameterError
 
-SR = 8000
-
-
-def tones(n: int, seed: int):
-    """Three classes: a low buzz (harmonic series at ~150 Hz), a high whistle (~1.2 kHz), a hiss."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(4000) / SR
-    labels = np.arange(n) % 3
-    clips = []
-    for c in labels:
-        level = rng.uniform(0.05, 0.9)  # the judge must not care about the level
-        if c == 0:
-            f0 = 150 * rng.uniform(0.9, 1.1)
-            y = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 12))
-        elif c == 1:
-            y = np.sin(2 * np.pi * 1200 * rng.uniform(0.9, 1.1) * t)
-        else:
-            y = rng.standard_normal(len(t))
-        clips.append(level * y / np.max(np.abs(y)))
-    return np.asarray(clips, np.float32), labels
+from helpers import TONES_SR as SR
+from helpers import tones
 
 
 def test_features_are_level_invariant_and_silence_is_zero():
@@ -48,7 +30,8 @@ def test_judge_names_classes_and_scores_like_the_first_judge():
     assert np.mean(judge.predict(xt) == yt) >= 0.95
     # it can say "bad": buzzes smeared into noise are not heard as buzzes, and the scores show it
     rng = np.random.default_rng(2)
-    smeared = (xt[yt == 0] + 3.0 * np.abs(xt[yt == 0]).max() * rng.standard_normal(xt[yt == 0].shape)).astype(np.float32)
+    buzz = xt[yt == 0]
+    smeared = (buzz + 3.0 * np.abs(buzz).max() * rng.standard_normal(buzz.shape)).astype(np.float32)
     good = generation_scores(judge, real_test=xt, real_test_labels=yt, conditional_samples=xt,
                              conditional_labels=yt, prior_samples=xt, real_reference=x[:30], sr=SR)
     bad = generation_scores(judge, real_test=xt, real_test_labels=yt, conditional_samples=smeared,

@@ -8,10 +8,13 @@ import math
 import numpy as np
 import pytest
 
+from vae_audio.dsp.features import spectrogram_db
+from vae_audio.errors import BundleError, ConfigError, ParameterError
 from vae_audio.evaluation.classifier import (
     CLASSIFIER_VERSION,
     AudioClassifier,
     ClassifierConfig,
+    _augment,
     classifier_cache_key,
     generation_scores,
     get_or_train_classifier,
@@ -19,9 +22,6 @@ from vae_audio.evaluation.classifier import (
     mel_magnitude,
     mel_to_db,
 )
-from vae_audio.evaluation.classifier import _augment
-from vae_audio.errors import BundleError, ConfigError, ParameterError
-from vae_audio.dsp.features import spectrogram_db
 
 SR = 8000
 N_SAMPLES = 2000  # 0.25 s

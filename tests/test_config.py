@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from vae_audio.config import (AUTO, RunConfig, from_settings, known_keys, parse_assignment, read_config_file)
+from vae_audio.config import AUTO, RunConfig, from_settings, known_keys, parse_assignment, read_config_file
 from vae_audio.errors import ConfigError
 from vae_audio.resolve import resolve_config, run_name, spectrogram_config
 
@@ -47,7 +47,8 @@ def test_numpy_numbers_become_plain_json_ones():
     c = RunConfig.of(epochs=np.int32(2), batch_size=np.int64(8), learning_rate=np.float32(1e-3),
                      duration=np.float64(0.5))
     t = c.training
-    assert (type(t.epochs), type(t.batch_size), type(t.learning_rate), type(c.recipe.duration)) == (int, int, float, float)
+    types = (type(t.epochs), type(t.batch_size), type(t.learning_rate), type(c.recipe.duration))
+    assert types == (int, int, float, float)
     assert json.loads(json.dumps(c.to_dict()))["training"]["batch_size"] == 8
 
 

@@ -23,18 +23,19 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from conftest import sine  # noqa: E402
 from vae_audio import bundle, models  # noqa: E402
-from vae_audio.dsp.audio import write_wav  # noqa: E402
+from vae_audio.config import RunConfig  # noqa: E402
 from vae_audio.data.datasets import load_dataset  # noqa: E402
-from vae_audio.errors import AudioWriteError, BundleError, TrainingError  # noqa: E402
+from vae_audio.data.featurize import build_features  # noqa: E402
+from vae_audio.dsp.audio import write_wav  # noqa: E402
 from vae_audio.dsp.features import Normalizer, SpectrogramConfig  # noqa: E402
 from vae_audio.dsp.recipe import Recipe  # noqa: E402
-from vae_audio.data.featurize import build_features  # noqa: E402
+from vae_audio.errors import AudioWriteError, BundleError, TrainingError  # noqa: E402
 from vae_audio.fileio import atomic_write_json  # noqa: E402
-from vae_audio.config import RunConfig
-from vae_audio.pipeline import train
+from vae_audio.pipeline import train  # noqa: E402
 from vae_audio.training import latest_checkpoint  # noqa: E402
+
+from helpers import sine  # noqa: E402
 
 CONFIG = SpectrogramConfig(sr=8000, n_fft=64, hop_length=32, n_samples=2000)
 
@@ -70,11 +71,12 @@ def _read_latest(out: Path) -> int:
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume(tmp_path):
     out = tmp_path / "run"
-    common = ["--data", "synth", "--model", "conv", "--no-conditional", "--max-clips", "48", "--batch-size", "8", "--out", str(out), "--quiet",
-              "--n-samples", "0"]
+    common = ["--data", "synth", "--model", "conv", "--no-conditional", "--max-clips", "48", "--batch-size", "8",
+              "--out", str(out), "--quiet", "--n-samples", "0"]
     # a previous run in the same folder (small clips, to be quick), whose bundle must survive the killed run
     small = build_features(load_dataset("synth", config=CONFIG, max_clips=16), cache_dir=None)
-    previous = train(RunConfig.of(data="synth", model="conv", conditional=False, batch_size=8, epochs=1, out=str(out), n_samples=0),
+    previous = train(RunConfig.of(data="synth", model="conv", conditional=False, batch_size=8, epochs=1, out=str(out),
+                                  n_samples=0),
                      features=small, verbose=0)
     old_config = (previous.model_dir / "config.json").read_bytes()
 
@@ -234,7 +236,8 @@ def test_checkpoint_write_failure_stops_training_with_a_message(tmp_path, monkey
 
     monkeypatch.setattr(models.VAE, "save_weights", save_weights)
     with pytest.raises(TrainingError) as err:
-        train(RunConfig.of(data="synth", model="conv", conditional=False, epochs=3, batch_size=8, out=str(out), n_samples=0),
+        train(RunConfig.of(data="synth", model="conv", conditional=False, epochs=3, batch_size=8, out=str(out),
+                           n_samples=0),
               features=features, verbose=0)
     msg = str(err.value)
     assert "\n" not in msg and "epoch 2" in msg and "No space left" in msg and "epoch_0001" in msg

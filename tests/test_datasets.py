@@ -8,50 +8,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 
-from conftest import dominant_frequency, sine
 from vae_audio import datasets
-from vae_audio.data.datasets import (AudioDataset, default_config, default_epochs, find_fsdd, is_nsynth_folder,
-                                load_dataset, load_folder, load_fsdd, load_nsynth)
-from vae_audio.errors import DatasetError, ParameterError
-from vae_audio.dsp.features import SpectrogramConfig
+from vae_audio.data.datasets import (
+    AudioDataset,
+    default_config,
+    default_epochs,
+    find_fsdd,
+    is_nsynth_folder,
+    load_dataset,
+    load_folder,
+    load_fsdd,
+    load_nsynth,
+)
 from vae_audio.data.featurize import Features, build_features, make_tf_dataset
 from vae_audio.dsp.recipe import normalize_level
+from vae_audio.errors import DatasetError, ParameterError
 
-SMALL = SpectrogramConfig(sr=8000, n_fft=128, hop_length=64, n_samples=2000)
-
-
-def _write(path: Path, y: np.ndarray, sr: int = 8000) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), y, sr)
-    return path
-
-
-def _fake_fsdd(root: Path, digits=(0, 1, 2), speakers=("ann", "bob"), takes=range(10)) -> Path:
-    """FSDD-named 8 kHz tones: digit d sounds at 300 + 100 d Hz, speaker 'bob' 20 dB quieter."""
-    rec = root / "recordings"
-    for d in digits:
-        for s in speakers:
-            for t in takes:
-                amp = 0.5 if s == "ann" else 0.05
-                _write(rec / f"{d}_{s}_{t}.wav", sine(300 + 100 * d, 8000, 0.15 + 0.01 * t, amplitude=amp))
-    return rec
-
-
-@pytest.fixture
-def fsdd_dir(tmp_path):
-    return _fake_fsdd(tmp_path / "fsdd")
-
-
-@pytest.fixture
-def labelled_folder(tmp_path):
-    root = tmp_path / "sounds"
-    for label, freq in (("low", 220.0), ("high", 880.0)):
-        for i in range(10):
-            sub = root / label / ("deeper" if i % 3 == 0 else "")
-            _write(sub / f"{label}{i}.wav", sine(freq, 8000, 0.2 + 0.02 * i, amplitude=0.1 + 0.05 * i))
-    return root
+from helpers import DATASET_CONFIG as SMALL
+from helpers import dominant_frequency, fake_fsdd, save_wav, sine
 
 
 def _sources(ds, split):
@@ -107,11 +82,11 @@ def test_fsdd_discovery_env_cwd_and_errors(tmp_path, monkeypatch, fsdd_dir):
     with pytest.raises(DatasetError, match="FSDD_DIR"):
         load_dataset("fsdd")
     monkeypatch.delenv("FSDD_DIR")
-    _fake_fsdd(work / "data" / "fsdd", digits=(7,), takes=range(6))
+    fake_fsdd(work / "data" / "fsdd", digits=(7,), takes=range(6))
     ds = load_dataset("fsdd", config=SMALL)
     assert len(ds) == 12 and {c.label for c in ds.clips} == {7}
     # a WAV with another name is skipped and reported, not fatal
-    _write(work / "data" / "fsdd" / "recordings" / "notes.wav", sine(440, 8000, 0.1))
+    save_wav(work / "data" / "fsdd" / "recordings" / "notes.wav", sine(440, 8000, 0.1))
     ds = load_dataset("fsdd", config=SMALL)
     assert len(ds) == 12 and len(ds.skipped) == 1 and "notes.wav" in ds.skipped_report()
     with pytest.raises(DatasetError, match="strict=True"):
@@ -126,7 +101,7 @@ def _fake_nsynth(root: Path, families=("brass", "guitar", "organ"), per=4, missi
             note = f"{fam}_acoustic_{f_i:03d}-{60 + k:03d}-100"
             examples[note] = {"note_str": note, "pitch": 60 + k, "velocity": 100, "instrument_family_str": fam,
                               "instrument_source_str": "acoustic", "qualities_str": ["bright"], "sample_rate": 16000}
-            _write(root / "audio" / f"{note}.wav", sine(261.6 * 2 ** (k / 12), 16000, 0.3), 16000)
+            save_wav(root / "audio" / f"{note}.wav", sine(261.6 * 2 ** (k / 12), 16000, 0.3), 16000)
     if missing:
         examples["flute_synthetic_000-070-050"] = {"instrument_family_str": "flute", "pitch": 70}
     (root / "examples.json").write_text(json.dumps(examples))
@@ -157,14 +132,15 @@ def test_nsynth_split_folders(tmp_path):
     for name in ("nsynth-train", "nsynth-valid", "nsynth-test"):
         _fake_nsynth(root / name, per=2)
     ds = load_dataset(root, config=SMALL)
-    by_split = {s: {c.metadata["file"].split(os.sep)[0] for c in ds.clips if c.split == s} for s in ("train", "val", "test")}
+    by_split = {s: {c.metadata["file"].split(os.sep)[0] for c in ds.clips if c.split == s}
+                for s in ("train", "val", "test")}
     assert by_split == {"train": {"nsynth-train"}, "val": {"nsynth-valid"}, "test": {"nsynth-test"}}
 
 
 # ----------------------------------------------------------------------------- any folder
 def test_folder_labels_recursion_resampling_and_mono(tmp_path, labelled_folder):
     stereo = np.stack([sine(880, 22050, 0.3), sine(880, 22050, 0.3)], axis=1)
-    _write(labelled_folder / "high" / "cd_quality.flac", stereo, 22050)
+    save_wav(labelled_folder / "high" / "cd_quality.flac", stereo, 22050)
     (labelled_folder / "high" / "README.txt").write_text("not audio, ignored")
     ds = load_dataset(labelled_folder, config=SMALL, seed=1)
     assert ds.name == "folder" and ds.label_names == ("high", "low") and len(ds) == 21
@@ -181,7 +157,7 @@ def test_folder_labels_recursion_resampling_and_mono(tmp_path, labelled_folder):
 def test_folder_unreadable_files_are_skipped_and_reported(tmp_path):
     root = tmp_path / "mixed"
     for i in range(4):
-        _write(root / f"ok{i}.wav", sine(440 + 50 * i, 8000, 0.2))
+        save_wav(root / f"ok{i}.wav", sine(440 + 50 * i, 8000, 0.2))
     (root / "text.wav").write_text("this is not a wav file at all, just some text\n")
     (root / "empty.wav").write_bytes(b"")
     (root / "truncated.wav").write_bytes((root / "ok0.wav").read_bytes()[:30])
@@ -219,7 +195,7 @@ def test_folder_errors(tmp_path):
         load_dataset(bad)
     with pytest.raises(DatasetError, match="no such folder|nor an existing folder"):
         load_dataset(tmp_path / "missing")
-    f = _write(tmp_path / "one.wav", sine())
+    f = save_wav(tmp_path / "one.wav", sine())
     with pytest.raises(DatasetError, match="is a file"):
         load_folder(f)
 

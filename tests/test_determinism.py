@@ -49,7 +49,8 @@ RUN = textwrap.dedent(f"""
     def run(out, seed={SEED}):
         config = SpectrogramConfig(**{CONFIG.to_dict()!r})
         features = build_features(load_dataset("synth", config=config, max_clips={N_CLIPS}, seed=0), cache_dir=None)
-        result = train(RunConfig.of(data="synth", epochs=1, batch_size=8, seed=seed, prior_steps=20, out=str(Path(out) / "run"),
+        result = train(RunConfig.of(data="synth", epochs=1, batch_size=8, seed=seed, prior_steps=20,
+                                    out=str(Path(out) / "run"),
                                      n_samples=0), features=features, verbose=0)
         model = bundle.load_model(result.model_dir)
         weights = [np.asarray(w) for w in model.encoder.weights + model.decoder.weights]

@@ -17,12 +17,20 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import sine
 from vae_audio import download
 from vae_audio.data.datasets import load_fsdd
-from vae_audio.data.download import (FSDD_SHA256, FSDD_URL, download_and_extract, download_fsdd, extract_archive,
-                                fetch, sha256_file)
+from vae_audio.data.download import (
+    FSDD_SHA256,
+    FSDD_URL,
+    download_and_extract,
+    download_fsdd,
+    extract_archive,
+    fetch,
+    sha256_file,
+)
 from vae_audio.errors import DatasetError, ParameterError
+
+from helpers import sine
 
 TOP = "free-spoken-digit-dataset-1.0.10"
 

@@ -7,14 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from vae_audio.evaluation.classifier import ClassifierConfig
-from vae_audio.errors import ConfigError, ParameterError
-from vae_audio.evaluation.evaluate import evaluate, evaluate_model, format_table
-from vae_audio.dsp.features import Normalizer, SpectrogramConfig, db_to_magnitude, stft_magnitude
 from vae_audio.data.featurize import Features
+from vae_audio.dsp.features import Normalizer, SpectrogramConfig, db_to_magnitude, stft_magnitude
 from vae_audio.dsp.metrics import log_spectral_distance_db, spectral_convergence_db
 from vae_audio.dsp.phase import db_to_audio
 from vae_audio.dsp.recipe import Recipe
+from vae_audio.errors import ConfigError, ParameterError
+from vae_audio.evaluation.classifier import ClassifierConfig
+from vae_audio.evaluation.evaluate import evaluate, evaluate_model, format_table
 
 CFG = SpectrogramConfig(sr=8000, n_fft=256, hop_length=64, n_samples=2000)
 PHASE = {"n_iter": 4}
@@ -45,7 +45,8 @@ def _features(n: int = 6) -> Features:
     s_db = CFG.spectrogram_db(audio)
     norm = Normalizer.fixed(CFG.db_floor, float(s_db.max()) + 20.0)  # headroom: +6 dB is not clipped
     x, stats = norm.normalize(s_db, return_stats=True)
-    return Features(x, audio, np.zeros(n, np.int64), (), np.array(["test"] * n), [{}] * n, Recipe(CFG, normalizer=norm), stats, "tones")
+    return Features(x, audio, np.zeros(n, np.int64), (), np.array(["test"] * n), [{}] * n,
+                    Recipe(CFG, normalizer=norm), stats, "tones")
 
 
 def test_perfect_model_scores_equal_the_hand_computed_ceiling():
@@ -122,8 +123,8 @@ def tiny_run(tmp_path_factory):
     from vae_audio.pipeline import train
 
     root = tmp_path_factory.mktemp("evaluate")
-    settings = RunConfig.of(data="synth", model="conv", conditional=True, epochs=1, max_clips=48, latent_dim=4, batch_size=16,
-                             out=str(root / "run"), n_samples=0)
+    settings = RunConfig.of(data="synth", model="conv", conditional=True, epochs=1, max_clips=48, latent_dim=4,
+                            batch_size=16, out=str(root / "run"), n_samples=0)
     result = train(settings, verbose=0)
     return root, result.model_dir
 
@@ -236,9 +237,11 @@ def test_cli_evaluate_prints_the_table_and_refuses_other_configs(tiny_run, monke
 def test_reconstruction_scores_say_good_for_real_clips_and_bad_for_smeared_ones():
     """The reconstructions' Frechet distance (what a prior could reach with the autoencoder) is 0 for
     the real clips themselves and large for clips smeared into noise; accuracy follows."""
-    from test_cepstral_judge import SR, tones
     from vae_audio.evaluation.cepstral_judge import CepstralJudge
     from vae_audio.evaluation.classifier import generation_scores
+
+    from helpers import TONES_SR as SR
+    from helpers import tones
 
     x, y = tones(60, 0)
     xt, yt = tones(30, 1)

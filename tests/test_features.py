@@ -10,8 +10,6 @@ import librosa
 import numpy as np
 import pytest
 
-from conftest import sine
-from vae_audio.errors import ConfigError, ParameterError, VaeAudioError
 from vae_audio.dsp.features import (
     Normalizer,
     SpectrogramConfig,
@@ -23,6 +21,9 @@ from vae_audio.dsp.features import (
     spectrogram_db,
     stft_magnitude,
 )
+from vae_audio.errors import ConfigError, ParameterError, VaeAudioError
+
+from helpers import sine
 
 SMALL = dict(sr=8000, n_fft=256, hop_length=64, n_samples=4000)
 

@@ -14,12 +14,13 @@ import warnings
 import numpy as np
 import pytest
 
-from conftest import dominant_frequency, sine
-from test_datasets import SMALL, _write, fsdd_dir, labelled_folder  # noqa: F401  (fixtures)
 from vae_audio.data.datasets import load_dataset, load_folder, load_fsdd
-from vae_audio.errors import DatasetError, ParameterError
-from vae_audio.dsp.features import Normalizer
 from vae_audio.data.featurize import build_features, make_tf_dataset
+from vae_audio.dsp.features import Normalizer
+from vae_audio.errors import DatasetError, ParameterError
+
+from helpers import DATASET_CONFIG as SMALL
+from helpers import dominant_frequency, save_wav, sine
 
 
 def test_threaded_featurization_equals_serial(fsdd_dir, monkeypatch):
@@ -79,7 +80,7 @@ def test_cache_hit_invalidation_and_no_pickle(tmp_path, labelled_folder):
 
     # change one file: a new entry is built, the stale one is removed
     target = labelled_folder / "low" / "low1.wav"
-    _write(target, sine(300, 8000, 0.25, amplitude=0.3))
+    save_wav(target, sine(300, 8000, 0.25, amplitude=0.3))
     st = target.stat()
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
     third = build_features(load_folder(labelled_folder, config=SMALL), cache_dir=cache)

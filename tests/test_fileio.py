@@ -228,10 +228,12 @@ def test_atomic_write_files_writes_all_or_nothing(tmp_path):
     from vae_audio.fileio import atomic_write_files
 
     (tmp_path / "old.bin").write_bytes(b"before")
-    items = [(tmp_path / "sub" / f"f{i}.bin", bytes([i]) * (i + 1)) for i in range(10)] + [(tmp_path / "old.bin", b"after")]
+    items = ([(tmp_path / "sub" / f"f{i}.bin", bytes([i]) * (i + 1)) for i in range(10)]
+             + [(tmp_path / "old.bin", b"after")])
     atomic_write_files(items, workers=3)
     assert [p.read_bytes() for p, _ in items] == [data for _, data in items]
-    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == sorted(f"f{i}.bin" for i in range(10))  # no temporaries
+    # no temporaries
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == sorted(f"f{i}.bin" for i in range(10))
     # one target whose folder is a file: nothing is replaced, nothing is left behind, the error names it
     (tmp_path / "blocked").write_bytes(b"a file, not a folder")
     with pytest.raises(OSError) as err:

@@ -17,7 +17,10 @@ from vae_audio import generate, models  # noqa: E402
 from vae_audio.errors import AudioWriteError, ConfigError, ParameterError  # noqa: E402
 from vae_audio.modeling.inference import TrainedModel  # noqa: E402
 
-from test_grid import CFG, RECIPE, SMALL, harmonic  # noqa: E402
+from helpers import GRID_CFG as CFG  # noqa: E402
+from helpers import GRID_RECIPE as RECIPE  # noqa: E402
+from helpers import GRID_SMALL as SMALL  # noqa: E402
+from helpers import harmonic  # noqa: E402
 
 
 @pytest.fixture(scope="module")

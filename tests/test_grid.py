@@ -11,25 +11,11 @@ tf = pytest.importorskip("tensorflow")
 
 from vae_audio import bundle, generate, inference, models  # noqa: E402
 from vae_audio.errors import ConfigError, ParameterError  # noqa: E402
-from vae_audio.dsp.features import Normalizer, SpectrogramConfig  # noqa: E402
-from vae_audio.dsp.recipe import Recipe  # noqa: E402
 
-SMALL = {"filters": (4, 8)}
-CFG = SpectrogramConfig(sr=8000, n_fft=64, hop_length=32, n_samples=2000)  # 33 x 63 spectrograms
-RECIPE = Recipe(CFG, level="peak", normalizer=Normalizer.fixed(-80.0, 0.0))
-
-
-def harmonic(f0: float, seconds: float, sr: int = 8000) -> np.ndarray:
-    t = np.arange(int(seconds * sr)) / sr
-    return (0.5 * sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 4))).astype(np.float32)
-
-
-def toy(n: int = 32, frames: int = 63, seed: int = 0):
-    """Normalized spectrograms of the recipe: two classes of harmonic tones (150 / 450 Hz)."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 2, size=n).astype(np.int32)
-    y = np.stack([harmonic(150.0 * (1 + 2 * c) * (1 + 0.05 * rng.random()), CFG.duration) for c in labels])
-    return RECIPE.featurize(y), labels
+from helpers import GRID_CFG as CFG  # noqa: E402
+from helpers import GRID_RECIPE as RECIPE  # noqa: E402
+from helpers import GRID_SMALL as SMALL  # noqa: E402
+from helpers import harmonic, toy  # noqa: E402
 
 
 @pytest.mark.parametrize("num_classes", [None, 3])

@@ -13,11 +13,14 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 from vae_audio import bundle, cli, generate, models  # noqa: E402
+from vae_audio.data.synth import FAMILIES  # noqa: E402
 from vae_audio.errors import BundleError, ConfigError, ParameterError  # noqa: E402
 from vae_audio.modeling.grid_prior import GridPrior, codes_to_sequences, sequences_to_codes  # noqa: E402
-from vae_audio.data.synth import FAMILIES  # noqa: E402
 
-from test_grid import CFG, RECIPE, SMALL, harmonic, toy  # noqa: E402
+from helpers import GRID_CFG as CFG  # noqa: E402
+from helpers import GRID_RECIPE as RECIPE  # noqa: E402
+from helpers import GRID_SMALL as SMALL  # noqa: E402
+from helpers import harmonic, toy  # noqa: E402
 
 TINY = dict(width=16, dilations=(1, 2), batch_size=8)
 

@@ -183,7 +183,8 @@ def test_bundle_stores_and_uses_the_prior(conditional):
     z_std, _ = model.sample_latents(6, labels="b", seed=2, prior="standard")
     assert np.array_equal(z_std, models.prior_latents(6, 3, 2))
     assert np.array_equal(model.generate(6, labels="b", seed=2), models.decode_array(vae.decoder, z, lab))
-    assert np.array_equal(model.generate(6, labels="b", seed=2, prior="standard"), models.decode_array(vae.decoder, z_std, lab))
+    assert np.array_equal(model.generate(6, labels="b", seed=2, prior="standard"),
+                          models.decode_array(vae.decoder, z_std, lab))
     # without labels a conditional model draws random classes, and each draw follows its class
     z, lab = model.sample_latents(60, seed=4)
     assert np.array_equal(nearest_centre(z), lab)
@@ -215,8 +216,8 @@ def test_prior_must_fit_the_model(conditional, tmp_path):
     vae, prior, _ = conditional
     z, lv, _ = clustered(n_per=10)
     with pytest.raises(ConfigError, match="latent size 2"):
-        bundle.save_model(vae, tmp_path / "m", recipe=Recipe(CONFIG, normalizer=NORMALIZER), label_names=["a", "b", "c"],
-                          prior=LatentPrior.fit(z[:, :2], lv[:, :2]))
+        bundle.save_model(vae, tmp_path / "m", recipe=Recipe(CONFIG, normalizer=NORMALIZER),
+                          label_names=["a", "b", "c"], prior=LatentPrior.fit(z[:, :2], lv[:, :2]))
     model = bundle.load_model(conditional[2])
     model.prior = None
     with pytest.raises(ParameterError, match="no fitted latent prior"):

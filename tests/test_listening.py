@@ -8,8 +8,14 @@ from scipy.ndimage import uniform_filter1d
 from scipy.signal import lfilter
 
 from vae_audio.errors import ParameterError
-from vae_audio.evaluation.listener import (CUES, label_matched, listener_features, paired_test, side_by_side,
-                                           unpaired_test)
+from vae_audio.evaluation.listener import (
+    CUES,
+    label_matched,
+    listener_features,
+    paired_test,
+    side_by_side,
+    unpaired_test,
+)
 from vae_audio.evaluation.listening import pesq_nb, spectral_flatness, stoi_concat
 
 SR = 8000

@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from vae_audio.errors import ParameterError
 from vae_audio.dsp.features import SpectrogramConfig, mel_filterbank, stft_magnitude
 from vae_audio.dsp.metrics import log_spectral_distance_db, spectral_convergence_db
+from vae_audio.errors import ParameterError
 
 SR, N_FFT, HOP, N = 8000, 256, 64, 2000
 KW = dict(n_fft=N_FFT, hop_length=HOP)

@@ -175,7 +175,8 @@ def test_mse_scaled_and_gaussian_losses():
     total, sq, kl, rec, _ = _loss_parts(vae, x)
     log_sigma = -6.0 + math.log1p(math.exp(-1.0 + 6.0))  # soft-clipped at min_log_sigma=-6
     d = sq[0].size
-    nll = np.mean(sq.reshape(len(x), -1).sum(1) * math.exp(-2 * log_sigma) / 2 + d * (log_sigma + 0.5 * math.log(2 * math.pi)))
+    nll = np.mean(sq.reshape(len(x), -1).sum(1) * math.exp(-2 * log_sigma) / 2
+                  + d * (log_sigma + 0.5 * math.log(2 * math.pi)))
     assert float(rec) == pytest.approx(nll, rel=1e-4)
     assert vae.current_log_sigma() == pytest.approx(log_sigma, rel=1e-5)
     assert vae.log_sigma in vae.trainable_weights

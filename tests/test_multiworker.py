@@ -13,8 +13,8 @@ import pytest
 from vae_audio.errors import ConfigError
 from vae_audio.training import check_tf_config
 
-SMALL = ["--data", "synth", "--max-clips", "48", "--epochs", "1", "--batch-size", "16", "--sr", "8000", "--n-fft", "256",
-         "--hop-length", "128", "--duration", "0.5", "--prior-model", "none", "--n-samples", "2"]
+SMALL = ["--data", "synth", "--max-clips", "48", "--epochs", "1", "--batch-size", "16", "--sr", "8000",
+         "--n-fft", "256", "--hop-length", "128", "--duration", "0.5", "--prior-model", "none", "--n-samples", "2"]
 
 
 def _free_ports(n: int) -> list[int]:

@@ -30,8 +30,10 @@ SR = 16000  # the synthetic dataset's sample rate
 EXPECTED_WAVS = {
     "simple_vae.ipynb": [f"simple_vae_prior_{i}.wav" for i in range(4)]
     + ["simple_vae_test_original.wav", "simple_vae_test_reconstruction.wav"],
-    "improved_vae.ipynb": [f"improved_vae_test{j}_{k}.wav" for j in range(2) for k in ("ground_truth", "reconstruction")]
-    + [f"improved_vae_label_{f}.wav" for f in ("flute", "clarinet", "brass", "plucked", "bell", "organ", "mallet", "bowed")]
+    "improved_vae.ipynb": [f"improved_vae_test{j}_{k}.wav"
+                           for j in range(2) for k in ("ground_truth", "reconstruction")]
+    + [f"improved_vae_label_{f}.wav"
+       for f in ("flute", "clarinet", "brass", "plucked", "bell", "organ", "mallet", "bowed")]
     + ["improved_vae_interpolation.wav", "improved_vae_prior_walk.wav", "improved_vae_long.wav"],
 }
 
@@ -158,7 +160,8 @@ def test_notebook_writes_valid_wavs(executed, name):
 @pytest.mark.slow
 def test_improved_notebook_reports_identical_reload(executed):
     notebooks, _ = executed
-    text = "".join(o.get("text", "") for o in _outputs(notebooks["improved_vae.ipynb"]) if o.get("output_type") == "stream")
+    text = "".join(o.get("text", "") for o in _outputs(notebooks["improved_vae.ipynb"])
+                   if o.get("output_type") == "stream")
     assert "encoder outputs identical: True" in text
     assert "decoder outputs identical: True" in text
     assert "fresh objects: True" in text
@@ -274,8 +277,9 @@ def test_raw_clip_is_longer_than_the_window_for_synth():
 @pytest.mark.parametrize("name", sorted(EXPECTED_WAVS))
 def test_exported_notebook_works_in_headless_chromium(executed, name, browser, tmp_path):
     """The executed notebook as one HTML page (notebook.export_html): it plays and shows everything offline."""
-    from conftest import open_page, page_media, screenshot_is_not_blank
     from vae_audio import notebook
+
+    from helpers import open_page, page_media, screenshot_is_not_blank
 
     notebooks, _ = executed
     path = notebook.export_html(notebooks[name], tmp_path / name.replace(".ipynb", ".html"))

@@ -25,7 +25,7 @@ def test_every_public_name_and_submodule_resolves():
     assert va.write_report is va.report.write_report and va.TrainedModel.__module__ == "vae_audio.modeling.inference"
     assert {"display", "report", "progress", "load_audio"} <= set(dir(va))
     with pytest.raises(AttributeError, match="nothing_here"):
-        va.nothing_here
+        _ = va.nothing_here
 
 
 # the layers of the package, lowest first: a module imports only from its own layer or lower ones
@@ -88,8 +88,9 @@ def test_every_relative_import_resolves_and_no_layer_imports_a_higher_one():
     assert not missing, missing
     assert not upward, upward
     # the map covers the tree: every module belongs to a layer
-    import vae_audio
     from pathlib import Path
+
+    import vae_audio
 
     units = {p.relative_to(Path(vae_audio.__file__).parent).parts[0].removesuffix(".py")
              for p in Path(vae_audio.__file__).parent.rglob("*.py")} - {"__init__"}

@@ -43,7 +43,8 @@ def test_fit_gives_gains_above_one_for_blurred_reconstructions_and_one_for_perfe
     assert fit_valley_postfilter(real, real, bands=4).gains == (1.0,) * 4
     # applied, the blurred valleys move towards the real ones
     inner = slice(8, 56)
-    assert np.abs(pf(blurred)[:, inner] - real[:, inner]).mean() < 0.8 * np.abs(blurred[:, inner] - real[:, inner]).mean()
+    assert (np.abs(pf(blurred)[:, inner] - real[:, inner]).mean()
+            < 0.8 * np.abs(blurred[:, inner] - real[:, inner]).mean())
     with pytest.raises(ConfigError, match="one shape"):
         fit_valley_postfilter(blurred, real[:, :32])
 
@@ -80,7 +81,8 @@ def bundle_with_postfilter(tmp_path_factory):
     plain = bundle.save_model(vae, root / "plain", recipe=recipe)
     filtered = bundle.save_model(vae, root / "filtered", recipe=recipe, postfilter=pf)
     with pytest.raises(ConfigError, match="postfilter: expected None or a ValleyPostfilter over 17 bins"):
-        bundle.save_model(vae, root / "bad", recipe=recipe, postfilter=ValleyPostfilter(n_freq=9, width=3, gains=(2.0,)))
+        bundle.save_model(vae, root / "bad", recipe=recipe,
+                          postfilter=ValleyPostfilter(n_freq=9, width=3, gains=(2.0,)))
     assert not (root / "bad").exists()
     return plain, filtered, pf
 

@@ -90,8 +90,8 @@ def test_training_progress_follows_fit(monkeypatch, capsys):
 def test_featurizing_and_phase_reconstruction_show_bars_where_someone_watches(monkeypatch, capsys):
     """In a notebook the long loops draw a bar that ends at its total; in a log they print nothing extra."""
     from vae_audio import datasets
-    from vae_audio.dsp.features import SpectrogramConfig
     from vae_audio.data.featurize import build_features
+    from vae_audio.dsp.features import SpectrogramConfig
     from vae_audio.dsp.phase import griffin_lim
 
     made: list[progress.NotebookBar] = []

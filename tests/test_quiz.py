@@ -11,12 +11,13 @@ import re
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import open_page, sine, wav_seconds
 
 from vae_audio import cli
 from vae_audio.errors import DatasetError, ParameterError
 from vae_audio.evaluation import quiz
 from vae_audio.ui import quiz as quiz_ui
+
+from helpers import open_page, sine, wav_seconds
 
 #: a small grid model (8 kHz, 0.5 s windows) whose test split holds 8 synth notes; trains in seconds
 SETTINGS = dict(data="synth", epochs=1, max_clips=48, batch_size=16, sr=8000, n_fft=256, hop_length=128,

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from vae_audio.errors import ConfigError, ParameterError
 from vae_audio.dsp.features import Normalizer, SpectrogramConfig, stft_magnitude
 from vae_audio.dsp.recipe import Recipe, normalize_level
+from vae_audio.errors import ConfigError, ParameterError
 
 CFG = SpectrogramConfig(sr=8000, n_fft=64, hop_length=32, n_samples=2000)
 QUIET = 10.0 ** (-30.0 / 20.0)
@@ -70,7 +70,8 @@ def test_prepare_pads_levels_and_returns_the_gain():
     assert level_db == pytest.approx(-20.0, abs=0.01) or np.abs(rms).max() == pytest.approx(0.99, abs=1e-6)
     late = np.concatenate([np.zeros(500, np.float32), y])
     assert np.flatnonzero(Recipe(CFG).prepare(late))[0] >= 500
-    assert np.flatnonzero(Recipe(CFG, trim_db=30).prepare(late))[0] < 300  # most of the 500 silent samples are gone (trim works in frames)
+    # most of the 500 silent samples are gone (trim works in frames)
+    assert np.flatnonzero(Recipe(CFG, trim_db=30).prepare(late))[0] < 300
 
 
 def test_featurize_is_prepare_then_spectrogram_then_normalizer():
@@ -105,8 +106,9 @@ def trained(folders):
     from vae_audio.pipeline import train
 
     # a hop other than the folder default (128): the recipe saved in the bundle must carry it everywhere
-    result = train(RunConfig.of(data=str(folders["loud"]), model="conv", conditional=True, epochs=10, latent_dim=8, batch_size=4,
-                                 learning_rate=2e-3, hop_length=256, out=str(folders["root"] / "run"), n_samples=0), overwrite=True, verbose=0)
+    result = train(RunConfig.of(data=str(folders["loud"]), model="conv", conditional=True, epochs=10, latent_dim=8,
+                                batch_size=4, learning_rate=2e-3, hop_length=256, out=str(folders["root"] / "run"),
+                                n_samples=0), overwrite=True, verbose=0)
     from vae_audio.modeling.bundle import load_model
 
     return load_model(result.model_dir)
@@ -213,4 +215,5 @@ def test_format_1_bundles_still_load(trained, tmp_path):
         assert model.recipe.spectrogram == trained.recipe.spectrogram
         assert model.recipe.normalizer == trained.recipe.normalizer
         assert model.info["migrated_from"] == 1 and model.run_config.data.source == data
-        np.testing.assert_array_equal(model.generate(2, labels=[0, 1], seed=3), trained.generate(2, labels=[0, 1], seed=3))
+        np.testing.assert_array_equal(model.generate(2, labels=[0, 1], seed=3),
+                                      trained.generate(2, labels=[0, 1], seed=3))

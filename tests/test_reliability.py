@@ -30,18 +30,26 @@ import soundfile as sf
 
 keras = pytest.importorskip("keras")
 
-from conftest import sine, wav_bytes  # noqa: E402
 from vae_audio import bundle, cli, generate, inference, models  # noqa: E402
-from vae_audio.dsp.audio import load_audio  # noqa: E402
+from vae_audio.config import RunConfig  # noqa: E402
 from vae_audio.data.datasets import load_dataset  # noqa: E402
-from vae_audio.errors import (AudioWriteError, BundleError, ConfigError, DatasetError,  # noqa: E402
-                              ParameterError, TrainingError, VaeAudioError)
-from vae_audio.dsp.features import SpectrogramConfig, stft_magnitude  # noqa: E402
 from vae_audio.data.featurize import build_features, make_tf_dataset  # noqa: E402
+from vae_audio.dsp.audio import load_audio  # noqa: E402
+from vae_audio.dsp.features import SpectrogramConfig, stft_magnitude  # noqa: E402
 from vae_audio.dsp.phase import griffin_lim  # noqa: E402
-from vae_audio.config import RunConfig
-from vae_audio.pipeline import train
+from vae_audio.errors import (  # noqa: E402
+    AudioWriteError,
+    BundleError,
+    ConfigError,
+    DatasetError,
+    ParameterError,
+    TrainingError,
+    VaeAudioError,
+)
+from vae_audio.pipeline import train  # noqa: E402
 from vae_audio.training import latest_checkpoint  # noqa: E402
+
+from helpers import sine, wav_bytes  # noqa: E402
 
 SR = 8000
 CONFIG = SpectrogramConfig(sr=SR, n_fft=64, hop_length=32, n_samples=2000)  # 33 x 63 spectrograms, 0.25 s
@@ -695,7 +703,8 @@ def test_nan_features_stop_training_with_a_message(tiny, tmp_path):
     bad.x[np.flatnonzero(bad.split == "train")[:2], 3, 4] = np.nan
     out = tmp_path / "run"
     with pytest.raises(TrainingError) as err:
-        train(RunConfig.of(data="synth", model="conv", conditional=False, epochs=2, batch_size=64, out=str(out), n_samples=0),
+        train(RunConfig.of(data="synth", model="conv", conditional=False, epochs=2, batch_size=64, out=str(out),
+                           n_samples=0),
               features=bad, verbose=0)
     assert_one_line_error(err.value, names=[], reason=r"NaN/inf at epoch 1, batch 1; no epoch completed")
     assert latest_checkpoint(out) is None and not (out / "model").exists()
@@ -712,7 +721,8 @@ def test_loss_turning_nan_keeps_the_last_good_checkpoint(tiny, tmp_path, monkeyp
     monkeypatch.setattr(models.VAE, "compute_loss", nan_after_first_epoch)
     out = tmp_path / "run"
     with pytest.raises(TrainingError) as err:
-        train(RunConfig.of(data="synth", model="conv", conditional=False, epochs=3, batch_size=8, out=str(out), n_samples=0),
+        train(RunConfig.of(data="synth", model="conv", conditional=False, epochs=3, batch_size=8, out=str(out),
+                           n_samples=0),
               features=tiny.features, verbose=0)
     msg = assert_one_line_error(err.value, names=[out / "checkpoints" / "epoch_0001"], reason=r"loss became NaN")
     assert "epoch 2" in msg
@@ -747,11 +757,10 @@ def test_a_model_decoding_nan_writes_nothing(tiny, tmp_path, monkeypatch):
 
 
 def test_write_clips_failing_mid_batch_leaves_nothing(tmp_path, monkeypatch):
-    import vae_audio.modeling.generate as gen
-
     import threading
 
     import vae_audio.fileio as fileio
+    import vae_audio.modeling.generate as gen
 
     lock, calls = threading.Lock(), []
 
@@ -803,7 +812,8 @@ def test_model_applied_to_data_with_another_config_is_refused(tiny, tmp_path):
 
 def test_resume_with_data_of_another_config_is_refused(tiny, tmp_path):
     out = tmp_path / "run"
-    settings = RunConfig.of(data="synth", model="conv", conditional=False, epochs=1, batch_size=8, out=str(out), n_samples=0)
+    settings = RunConfig.of(data="synth", model="conv", conditional=False, epochs=1, batch_size=8, out=str(out),
+                            n_samples=0)
     train(settings, features=tiny.features, verbose=0)
     before = files_under(out)
     other = CONFIG.replace(db_floor=-60.0)

@@ -9,7 +9,13 @@ import pytest
 import scipy.linalg
 
 from vae_audio.errors import ParameterError, VaeAudioError
-from vae_audio.evaluation.scores import accuracy, frechet_distance, frechet_distance_from_stats, gaussian_stats, inception_score
+from vae_audio.evaluation.scores import (
+    accuracy,
+    frechet_distance,
+    frechet_distance_from_stats,
+    gaussian_stats,
+    inception_score,
+)
 
 
 # ----------------------------------------------------------------------------- accuracy

@@ -13,13 +13,14 @@ import os
 import numpy as np
 import pytest
 
-from test_datasets import SMALL, _write, labelled_folder  # noqa: F401  (fixture)
 from vae_audio import cli, shards
 from vae_audio.data import featurize
 from vae_audio.data.datasets import load_dataset, load_folder
-from vae_audio.errors import ConfigError, DatasetError, ParameterError
 from vae_audio.data.featurize import build_features, make_tf_dataset, resolve_memory_limit
 from vae_audio.data.shards import ShardedArray
+from vae_audio.errors import ConfigError, DatasetError, ParameterError
+
+from helpers import DATASET_CONFIG as SMALL
 
 TINY = "1KB"  # smaller than any dataset here: always sharded
 
@@ -182,8 +183,8 @@ def test_cli_refuses_a_bad_memory_limit_in_one_line(capsys, tmp_path):
 
 
 def test_training_encoding_and_prior_on_sharded_features(tmp_path):
-    from vae_audio.modeling.bundle import load_model
     from vae_audio.config import RunConfig
+    from vae_audio.modeling.bundle import load_model
     from vae_audio.pipeline import train
 
     settings = RunConfig.of(data="synth", max_clips=48, epochs=1, sr=SMALL.sr, duration=SMALL.duration,

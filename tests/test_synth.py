@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vae_audio.data.synth import FAMILIES, PITCH_RANGES, generate_synth, midi_to_hz, synth_note, synth_params
 from vae_audio.errors import ParameterError
-from vae_audio.data.synth import (FAMILIES, PITCH_RANGES, generate_synth, midi_to_hz, synth_note,
-                             synth_params)
 
 
 @pytest.fixture(scope="module")

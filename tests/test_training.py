@@ -25,7 +25,8 @@ QUICK = dict(data="synth", epochs=2, max_clips=40, sr=8000, n_fft=256, hop_lengt
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("training")
-    config = RunConfig.of(out=str(root / "run"), samples_dir=str(root / "samples"), n_samples=2, postfilter=True, **QUICK)
+    config = RunConfig.of(out=str(root / "run"), samples_dir=str(root / "samples"), n_samples=2, postfilter=True,
+                          **QUICK)
     return config, train(config, verbose=0)
 
 
@@ -38,7 +39,8 @@ def test_a_run_folder_holds_checkpoints_bundle_history_report_and_samples(run):
     history = json.loads((out / "history.json").read_text())
     assert history == result.history and len(history["loss"]) == len(history["val_loss"]) == 2
     assert all(np.isfinite(v) for v in history["loss"]) and len(history["epoch_seconds"]) == 2
-    assert {"encoder.keras", "decoder.keras", "config.json", "prior.keras"} <= {p.name for p in result.model_dir.iterdir()}
+    assert ({"encoder.keras", "decoder.keras", "config.json", "prior.keras"}
+            <= {p.name for p in result.model_dir.iterdir()})
     info = json.loads((result.model_dir / "config.json").read_text())
     assert info["training"]["epochs_run"] == 2 and info["training"]["prior_seconds"] > 0
     assert (out / "report.html").is_file()

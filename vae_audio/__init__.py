@@ -45,7 +45,8 @@ _EXPORTS: dict[str, str] = {
     "ShardedArray": "data.shards",
     # models, bundles, training, generation
     "build_encoder": "modeling.models", "build_decoder": "modeling.models", "VAE": "modeling.models",
-    "save_model": "modeling.bundle", "load_model": "modeling.bundle", "TrainedModel": "modeling.inference", "check_compatible": "modeling.inference",
+    "save_model": "modeling.bundle", "load_model": "modeling.bundle", "TrainedModel": "modeling.inference",
+    "check_compatible": "modeling.inference",
     "LatentPrior": "modeling.latent_prior", "GridPrior": "modeling.grid_prior",
     "RunConfig": "config", "resolve_config": "resolve", "train": "pipeline", "TrainResult": "pipeline",
     "fit_training_prior": "training", "fit_training_postfilter": "training",

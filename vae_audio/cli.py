@@ -12,9 +12,18 @@ import math
 import sys
 from typing import Callable, Sequence
 
-from .choices import (ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_GRID_PRIOR, GRID_PRIOR_CHOICES, LIKELIHOODS,
-                      PHASES, PRECISIONS, PRIOR_CHOICES, STRATEGIES)
 from . import progress
+from .choices import (
+    ARCHITECTURES,
+    DEFAULT_ARCHITECTURE,
+    DEFAULT_GRID_PRIOR,
+    GRID_PRIOR_CHOICES,
+    LIKELIHOODS,
+    PHASES,
+    PRECISIONS,
+    PRIOR_CHOICES,
+    STRATEGIES,
+)
 from .errors import VaeAudioError
 
 __all__ = ["main", "build_parser"]
@@ -230,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int,
                    help="batch size (default: per architecture; grid 16, the others 32)  [training.batch_size]")
     p.add_argument("--learning-rate", type=float, help="Adam learning rate (default 1e-3)  [training.learning_rate]")
-    p.add_argument("--latent-dim", type=_positive_int, help="latent size (default: per architecture)  [model.latent_dim]")
+    p.add_argument("--latent-dim", type=_positive_int,
+                   help="latent size (default: per architecture)  [model.latent_dim]")
     p.add_argument("--likelihood", choices=LIKELIHOODS,
                    help="decoder likelihood (default: spectral for grid, else calibrated)  [model.likelihood]")
     p.add_argument("--sr", type=_positive_int, help="sample rate in Hz (default: from the data)  [recipe.sr]")

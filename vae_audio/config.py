@@ -43,8 +43,15 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from . import checks
-from .choices import (ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_GRID_PRIOR, GRID_PRIOR_CHOICES, LIKELIHOODS,
-                      PRECISIONS, STRATEGIES)
+from .choices import (
+    ARCHITECTURES,
+    DEFAULT_ARCHITECTURE,
+    DEFAULT_GRID_PRIOR,
+    GRID_PRIOR_CHOICES,
+    LIKELIHOODS,
+    PRECISIONS,
+    STRATEGIES,
+)
 from .errors import ConfigError, ParameterError
 
 __all__ = ["RunConfig", "DataConfig", "RecipeConfig", "ModelConfig", "TrainingConfig", "PriorConfig",
@@ -133,8 +140,8 @@ class _Section:
         names = [f.name for f in fields(cls)]
         unknown = [k for k in data if k not in names]
         if unknown:
-            raise ConfigError(f"unknown setting {prefix + str(unknown[0])!r} (known in {prefix.rstrip('.') or 'this section'}: "
-                              f"{', '.join(names)})")
+            section = prefix.rstrip(".") or "this section"
+            raise ConfigError(f"unknown setting {prefix + str(unknown[0])!r} (known in {section}: {', '.join(names)})")
         return cls(**{k: _frozen(v) for k, v in data.items()})
 
 

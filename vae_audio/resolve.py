@@ -18,8 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .choices import (ARCH_DEFAULTS, DEFAULT_BATCH_SIZES, DEFAULT_LATENT_DIM, DEFAULT_LIKELIHOODS,
-                      DEFAULT_PRIOR_TEMPERATURE, PRIOR_DEFAULTS)
+from .choices import (
+    ARCH_DEFAULTS,
+    DEFAULT_BATCH_SIZES,
+    DEFAULT_LATENT_DIM,
+    DEFAULT_LIKELIHOODS,
+    DEFAULT_PRIOR_TEMPERATURE,
+    PRIOR_DEFAULTS,
+)
 from .config import SHORTHANDS, RunConfig, flatten, known_keys
 from .errors import ConfigError
 

@@ -42,8 +42,8 @@ __all__ = ["Autoencoder", "fit_autoencoder", "latest_checkpoint", "configure_det
 #: keys a resumed run must share with its checkpoint (they decide the data, the features and the weights' shapes)
 RESUME_FIXED = ("seed", "data.source", "data.max_clips", "data.val_fraction", "data.test_fraction", "recipe.sr",
                 "recipe.duration", "recipe.n_fft", "recipe.hop_length", "recipe.n_mels", "recipe.level",
-                "recipe.db_floor", "recipe.trim_db", "model.architecture", "model.options", "model.latent_dim", "model.conditional",
-                "model.likelihood", "training.batch_size", "training.precision")
+                "recipe.db_floor", "recipe.trim_db", "model.architecture", "model.options", "model.latent_dim",
+                "model.conditional", "model.likelihood", "training.batch_size", "training.precision")
 
 
 @dataclass
@@ -323,20 +323,21 @@ def _read_state(checkpoint: Path) -> dict[str, Any]:
 
 def _check_resumable(state: dict[str, Any], checkpoint: Path, features) -> None:
     """The data of a resumed run must be featurized exactly as the checkpoint's was."""
-    from .modeling.inference import check_compatible
     from .dsp.features import Normalizer, SpectrogramConfig
+    from .modeling.inference import check_compatible
 
     try:  # checkpoints before the run configuration kept the spectrogram settings under "config"
         config = SpectrogramConfig.from_dict(state["spectrogram"] if "spectrogram" in state else state["config"])
         normalizer = Normalizer.from_dict(state["normalizer"])
     except (KeyError, TypeError, ConfigError) as exc:
-        raise TrainingError(f"{checkpoint / 'state.json'}: cannot resume, no valid spectrogram config ({exc})") from None
+        raise TrainingError(f"{checkpoint / 'state.json'}: cannot resume, no valid spectrogram config "
+                            f"({exc})") from None
     check_compatible(config, features.config, model_name=f"the checkpoint {checkpoint}",
                      data_name=f"the data {features.name!r}")
     recipe = state.get("recipe")
     if recipe is not None and recipe != features.recipe.to_dict():
-        raise ConfigError(f"cannot resume {checkpoint}: the data's preprocessing ({features.recipe.describe()}) differs "
-                          f"from the checkpoint's {recipe}")
+        raise ConfigError(f"cannot resume {checkpoint}: the data's preprocessing ({features.recipe.describe()}) "
+                          f"differs from the checkpoint's {recipe}")
     if normalizer.to_dict() != features.normalizer.to_dict():
         raise ConfigError(f"cannot resume {checkpoint}: the data's normalizer {features.normalizer.to_dict()} differs "
                           f"from the checkpoint's {normalizer.to_dict()} (did the dataset or --max-clips change?)")

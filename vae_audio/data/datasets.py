@@ -35,9 +35,9 @@ import numpy as np
 
 from .. import checks
 from ..dsp.audio import MAX_SR, MIN_SR, describe_unreadable
-from ..errors import DatasetError, ParameterError
 from ..dsp.features import SpectrogramConfig
 from ..dsp.recipe import LEVEL_MODES, Recipe, check_trim
+from ..errors import DatasetError, ParameterError
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -549,7 +549,8 @@ def load_nsynth(path: str | os.PathLike | None = None, *, config: SpectrogramCon
                 skipped.append(SkippedFile(str(wav), "listed in examples.json but the WAV is missing"))
                 continue
             meta = {"file": str(wav.relative_to(root)), "note_str": note}
-            meta.update({k: v for k, v in info.items() if isinstance(v, (str, int, float, bool)) or k == "qualities_str"})
+            meta.update({k: v for k, v in info.items()
+                         if isinstance(v, (str, int, float, bool)) or k == "qualities_str"})
             entries.append((wav, family, split, meta))
     names = tuple(sorted({e[1] for e in entries}))
     labels = [names.index(e[1]) for e in entries]

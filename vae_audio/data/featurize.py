@@ -14,9 +14,9 @@ adding or removing a file, or changing any setting, builds a new entry; the stal
 the same dataset and settings is then deleted.
 
 A dataset whose spectrograms and waveforms would take more than the memory limit
-(:func:`resolve_memory_limit`) is featurized a shard at a time into ``<name>-<key>.shards/`` (``x-*.npy`` and ``audio-*.npy``, each written
-atomically, checked against their ``.npy`` header on every cache hit) beside the entry's
-``.npz`` of small arrays; ``features.x`` and ``features.audio`` are then
+(:func:`resolve_memory_limit`) is featurized a shard at a time into ``<name>-<key>.shards/``
+(``x-*.npy`` and ``audio-*.npy``, each written atomically, checked against their ``.npy`` header
+on every cache hit) beside the entry's ``.npz`` of small arrays; ``features.x`` and ``features.audio`` are then
 :class:`~vae_audio.data.shards.ShardedArray` views read on demand.
 
 :func:`make_tf_dataset` feeds a split to Keras.
@@ -37,13 +37,13 @@ from typing import Any
 
 import numpy as np
 
-from ..dsp.audio import load_audio, pad_or_truncate
-from .datasets import SPLITS, AudioDataset, SkippedFile, skipped_summary
 from .. import checks, progress
-from ..errors import AudioLoadError, ConfigError, DatasetError, ParameterError
+from ..dsp.audio import load_audio, pad_or_truncate
 from ..dsp.features import Normalizer, SpectrogramConfig
-from ..fileio import atomic_path, atomic_write_json, read_json
 from ..dsp.recipe import Recipe, normalize_level
+from ..errors import AudioLoadError, ConfigError, DatasetError, ParameterError
+from ..fileio import atomic_path, atomic_write_json, read_json
+from .datasets import SPLITS, AudioDataset, SkippedFile, skipped_summary
 from .shards import ShardedArray, check_shard, shard_rows_for, stream
 
 __all__ = ["Features", "build_features", "make_tf_dataset", "resolve_memory_limit", "CACHE_FORMAT"]
@@ -141,7 +141,8 @@ def _settings(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalize
     norm = _new_normalizer(normalizer)
     fitted = norm.to_dict() if norm.is_fitted else None
     settings: dict[str, Any] = {
-        "sharded": sharded, "format": CACHE_FORMAT, "name": dataset.name, "root": dataset.root, "config": recipe.spectrogram.to_dict(),
+        "sharded": sharded, "format": CACHE_FORMAT, "name": dataset.name, "root": dataset.root,
+        "config": recipe.spectrogram.to_dict(),
         "level": recipe.level, "trim_db": recipe.trim_db, "normalizer": norm.mode, "fitted_normalizer": fitted,
         "label_names": list(dataset.label_names),
     }
@@ -338,7 +339,8 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
             raise ParameterError("recipe: expected a fitted Recipe (a trained model's model.recipe)")
         if recipe.spectrogram != dataset.config:
             raise ConfigError(f"recipe: its spectrogram config ({recipe.spectrogram.describe()}) is not the "
-                              f"dataset's ({dataset.config.describe()}); load the dataset with config=recipe.spectrogram")
+                              f"dataset's ({dataset.config.describe()}); load the dataset with "
+                              "config=recipe.spectrogram")
         normalizer = recipe.normalizer
     else:
         if not isinstance(normalizer, Normalizer) and normalizer not in Normalizer.MODES:
@@ -455,7 +457,8 @@ def _check_loaded(dataset: AudioDataset, failed: dict[int, str], split: np.ndarr
 
 
 def _check_not_silent(dataset: AudioDataset, normalizer: str | Normalizer, norm: Normalizer) -> None:
-    if norm is not normalizer and norm.high_db - norm.low_db < 1e-3:  # nothing to learn, and every generated clip would be silence
+    # nothing to learn, and every generated clip would be silence
+    if norm is not normalizer and norm.high_db - norm.low_db < 1e-3:
         raise DatasetError(f"{dataset.root or dataset.name}: every training clip is silent (all spectrogram values "
                            f"are {norm.low_db:g} dB); add audio that is not silence")
 

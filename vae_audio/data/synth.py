@@ -319,7 +319,8 @@ def _bell(p, t, sr, noise):
     idx_env = index * np.exp(-t / (0.35 * decay))
     n = t.shape[-1]
     mod = np.sin(_osc(ratio * f0, n, sr))
-    tone = np.sin(_osc(f0, n, sr) + idx_env * mod) + 0.3 * np.sin(_osc(f0 + _col(p, "beat_hz"), n, sr) + 0.5 * idx_env * mod)
+    tone = (np.sin(_osc(f0, n, sr) + idx_env * mod)
+            + 0.3 * np.sin(_osc(f0 + _col(p, "beat_hz"), n, sr) + 0.5 * idx_env * mod))
     return env * tone
 
 

@@ -196,7 +196,8 @@ def encode_wav(
     sr = check_sr(sr)
     if not (isinstance(subtype, str) and sf.check_format("WAV", subtype)):
         raise ParameterError(
-            f"subtype={subtype!r}: not a WAV subtype soundfile can write; choose from {sorted(sf.available_subtypes('WAV'))}"
+            f"subtype={subtype!r}: not a WAV subtype soundfile can write; "
+            f"choose from {sorted(sf.available_subtypes('WAV'))}"
         )
     arr = np.asarray(y)
     if arr.ndim not in (1, 2):

@@ -17,9 +17,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .audio import MAX_SR, MIN_SR
 from .. import checks
 from ..errors import ConfigError, ParameterError
+from .audio import MAX_SR, MIN_SR
 
 __all__ = [
     "SpectrogramConfig",
@@ -102,12 +102,14 @@ class SpectrogramConfig:
             whole("n_mels", 1)
             if self.n_mels > self.n_fft // 2 + 1:
                 raise ConfigError(
-                    f"SpectrogramConfig.n_mels={self.n_mels} exceeds the {self.n_fft // 2 + 1} STFT bins of n_fft={self.n_fft}"
+                    f"SpectrogramConfig.n_mels={self.n_mels} exceeds the {self.n_fft // 2 + 1} STFT bins of "
+                    f"n_fft={self.n_fft}"
                 )
         real("db_floor")
         if self.db_ceiling is not None and real("db_ceiling") <= self.db_floor:
             raise ConfigError(
-                f"SpectrogramConfig.db_ceiling={self.db_ceiling!r}: expected a finite number above db_floor={self.db_floor}"
+                f"SpectrogramConfig.db_ceiling={self.db_ceiling!r}: expected a finite number above "
+                f"db_floor={self.db_floor}"
             )
         if not 0.0 <= real("fmin") < self.sr / 2:
             raise ConfigError(f"SpectrogramConfig.fmin={self.fmin!r}: expected 0 <= fmin < sr/2 = {self.sr / 2}")
@@ -319,7 +321,8 @@ class Normalizer:
         for name in ("low_db", "high_db"):
             v = getattr(self, name)
             if v is not None:
-                setattr(self, name, checks.number(v, f"Normalizer.{name}", error=ConfigError, what="a finite number of dB"))
+                setattr(self, name,
+                        checks.number(v, f"Normalizer.{name}", error=ConfigError, what="a finite number of dB"))
         if self.is_fitted and self.high_db < self.low_db:
             raise ConfigError(f"Normalizer: high_db={self.high_db} is below low_db={self.low_db}")
 

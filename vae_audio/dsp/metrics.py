@@ -55,13 +55,15 @@ def _pair(reference_mag: Any, audio_or_mag: Any, *, n_fft: int | None, hop_lengt
     """
     ref = _real_array(reference_mag, "reference_mag")
     if ref.ndim not in (2, 3) or ref.size == 0:
-        raise ParameterError(f"reference_mag: expected a magnitude (freq, frames) or (batch, freq, frames), got shape {ref.shape}")
+        raise ParameterError("reference_mag: expected a magnitude (freq, frames) or (batch, freq, frames), "
+                             f"got shape {ref.shape}")
     if ref.min() < 0:
         raise ParameterError("reference_mag: contains negative values; expected a linear magnitude >= 0 (not dB)")
     est = _real_array(audio_or_mag, "audio_or_mag")
     if est.ndim == ref.ndim:  # a magnitude
         if est.shape != ref.shape:
-            raise ParameterError(f"audio_or_mag: magnitude shape {est.shape} differs from reference_mag shape {ref.shape}")
+            raise ParameterError(f"audio_or_mag: magnitude shape {est.shape} differs from "
+                                 f"reference_mag shape {ref.shape}")
         if est.min() < 0:
             raise ParameterError("audio_or_mag: magnitude contains negative values; expected >= 0 (not dB)")
     elif est.ndim == ref.ndim - 1:  # audio

@@ -83,7 +83,8 @@ def _stft_params(n_fft: Any, hop_length: Any, config: SpectrogramConfig | None) 
             raise ParameterError(f"config: expected a SpectrogramConfig, got {type(config).__name__}")
         for name, value, from_config in (("n_fft", n_fft, config.n_fft), ("hop_length", hop_length, config.hop_length)):
             if value is not None and value != from_config:
-                raise ParameterError(f"{name}={value!r} disagrees with config.{name}={from_config}; pass one or the other")
+                raise ParameterError(f"{name}={value!r} disagrees with config.{name}={from_config}; "
+                                     "pass one or the other")
         n_fft, hop_length = config.n_fft, config.hop_length
     if n_fft is None or hop_length is None:
         missing = " and ".join(n for n, v in (("n_fft", n_fft), ("hop_length", hop_length)) if v is None)
@@ -106,7 +107,8 @@ def _as_magnitude(x: Any, name: str, n_freq: int, freq_desc: str) -> tuple[np.nd
     except (TypeError, ValueError) as exc:
         raise ParameterError(f"{name}: cannot be read as an array ({exc}); expected {expected}") from None
     if np.iscomplexobj(arr):
-        raise ParameterError(f"{name}: got complex values; expected a real magnitude (np.abs of an STFT), shape {expected}")
+        raise ParameterError(f"{name}: got complex values; expected a real magnitude (np.abs of an STFT), "
+                             f"shape {expected}")
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)) or arr.dtype == bool:
         raise ParameterError(f"{name}: expected a numeric array shaped {expected}, got dtype {arr.dtype}")
     if arr.ndim not in (2, 3):
@@ -604,7 +606,8 @@ def mel_to_stft_magnitude(
     n_iter = checks.whole_number(n_iter, "n_iter", 0)
     arr = np.asarray(mel_mag)
     if arr.ndim not in (2, 3):
-        raise ParameterError(f"mel_mag: expected shape (n_mels, frames) or (batch, n_mels, frames), got shape {arr.shape}")
+        raise ParameterError("mel_mag: expected shape (n_mels, frames) or (batch, n_mels, frames), "
+                             f"got shape {arr.shape}")
     n_mels = arr.shape[-2]
     if config is not None and n_mels != config.n_mels:
         raise ParameterError(f"mel_mag: has {n_mels} mel bands but config.n_mels={config.n_mels}; "
@@ -615,7 +618,8 @@ def mel_to_stft_magnitude(
     try:
         fb = mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=float(fmin), fmax=fmax)
     except Exception as exc:  # librosa rejects fmin/fmax
-        raise ParameterError(f"mel filterbank (sr={sr}, n_fft={n_fft}, n_mels={n_mels}, fmin={fmin}, fmax={fmax}): {exc}") from None
+        raise ParameterError(f"mel filterbank (sr={sr}, n_fft={n_fft}, n_mels={n_mels}, fmin={fmin}, "
+                             f"fmax={fmax}): {exc}") from None
     out = _invert_mel(mel, fb, n_iter)
     return out[0] if single else out
 
@@ -685,5 +689,6 @@ def db_to_audio(s_db: np.ndarray, config: SpectrogramConfig, **phase_kwargs: Any
         raise ParameterError(f"s_db: expected a real dB array, got dtype {arr.dtype}")
     if arr.ndim not in (2, 3) or arr.shape[-2:] != config.shape:
         raise ParameterError(f"s_db: shape {arr.shape} does not match the config's spectrogram shape; expected "
-                             f"({config.n_freq}, {config.n_frames}) or (batch, {config.n_freq}, {config.n_frames}[, 1])")
+                             f"({config.n_freq}, {config.n_frames}) or "
+                             f"(batch, {config.n_freq}, {config.n_frames}[, 1])")
     return magnitude_to_audio(db_to_magnitude(arr, config), config, **phase_kwargs)  # db_to_magnitude refuses NaN/inf

@@ -89,10 +89,12 @@ class ValleyPostfilter:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ValleyPostfilter":
         """Inverse of :meth:`to_dict`; :class:`ConfigError` for anything else."""
-        if not isinstance(data, Mapping) or data.get("kind") != "valley" or set(data) != {"kind", "n_freq", "width", "gains"}:
+        if (not isinstance(data, Mapping) or data.get("kind") != "valley"
+                or set(data) != {"kind", "n_freq", "width", "gains"}):
             raise ConfigError(f"postfilter: expected {{'kind': 'valley', 'n_freq', 'width', 'gains'}}, got {data!r}")
         gains = data["gains"]
-        if not isinstance(gains, list) or not all(isinstance(g, (int, float)) and not isinstance(g, bool) for g in gains):
+        if not isinstance(gains, list) or not all(isinstance(g, (int, float)) and not isinstance(g, bool)
+                                                  for g in gains):
             raise ConfigError(f"postfilter: 'gains' must be a list of numbers, got {gains!r}")
         return cls(n_freq=data["n_freq"], width=data["width"], gains=tuple(float(g) for g in gains))
 
@@ -118,8 +120,8 @@ def fit_valley_postfilter(reconstructions: np.ndarray, targets: np.ndarray, *, w
     recon = np.asarray(reconstructions, np.float64)
     target = np.asarray(targets, np.float64)
     if recon.shape != target.shape or recon.ndim != 3:
-        raise ConfigError(f"reconstructions {recon.shape} / targets {target.shape}: expected two (n, freq, frames) arrays "
-                          f"of one shape")
+        raise ConfigError(f"reconstructions {recon.shape} / targets {target.shape}: expected two "
+                          f"(n, freq, frames) arrays of one shape")
     d_hat = recon - _envelope(recon, width)
     d = target - _envelope(target, width)
     audible = recon > 0

@@ -23,9 +23,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .audio import load_audio, pad_or_truncate
 from .. import checks
 from ..errors import ConfigError, ParameterError
+from .audio import load_audio, pad_or_truncate
 from .features import Normalizer, SpectrogramConfig, check_json_object
 
 __all__ = ["Recipe", "LEVEL_MODES", "PEAK_TARGET", "RMS_TARGET_DB", "normalize_level", "level_gain", "check_level",
@@ -55,7 +55,8 @@ def level_gain(y: np.ndarray, mode: str | None) -> np.ndarray:
         gain = PEAK_TARGET / np.maximum(peak, _TINY)
     else:
         rms = np.sqrt(np.mean(np.square(y, dtype=np.float64), axis=-1, keepdims=True))
-        gain = np.minimum(10.0 ** (RMS_TARGET_DB / 20.0) / np.maximum(rms, _TINY), _PEAK_LIMIT / np.maximum(peak, _TINY))
+        gain = np.minimum(10.0 ** (RMS_TARGET_DB / 20.0) / np.maximum(rms, _TINY),
+                          _PEAK_LIMIT / np.maximum(peak, _TINY))
     return np.where(peak > 0, gain, 1.0).astype(np.float32)
 
 
@@ -79,7 +80,8 @@ def check_trim(trim_db: Any) -> float | None:
     """``trim_db`` as a float in (0, 200) dB, or ``None``; else :class:`ParameterError`."""
     if trim_db is None:
         return None
-    return checks.number(trim_db, "trim_db", 0, 200, lo_open=True, hi_open=True, what="a number of dB", note=" (e.g. 40) or None")
+    return checks.number(trim_db, "trim_db", 0, 200, lo_open=True, hi_open=True, what="a number of dB",
+                         note=" (e.g. 40) or None")
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,8 @@ class Recipe:
 
     def __post_init__(self) -> None:
         if not isinstance(self.spectrogram, SpectrogramConfig):
-            raise ConfigError(f"Recipe.spectrogram: expected a SpectrogramConfig, got {type(self.spectrogram).__name__}")
+            raise ConfigError("Recipe.spectrogram: expected a SpectrogramConfig, "
+                              f"got {type(self.spectrogram).__name__}")
         check_level(self.level)
         object.__setattr__(self, "trim_db", check_trim(self.trim_db))
         if self.normalizer is not None and not isinstance(self.normalizer, Normalizer):

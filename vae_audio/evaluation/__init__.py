@@ -1,1 +1,2 @@
-"""Evaluation: the judges (a CNN and a cepstral classifier), generation scores, listening metrics, `vae-audio evaluate`."""
+"""Evaluation: the judges (a CNN and a cepstral classifier), generation scores, listening metrics,
+`vae-audio evaluate`."""

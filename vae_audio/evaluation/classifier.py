@@ -34,12 +34,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..dsp.audio import check_sr, pad_or_truncate, resample
-from ..errors import BundleError, ConfigError, ParameterError, TrainingError
-from ..dsp.features import SpectrogramConfig, amplitude_to_db, check_json_object, mel_filterbank, stft_magnitude
-from ..fileio import atomic_directory, atomic_write_json, read_json
-from ..dsp.recipe import normalize_level
 from .. import checks
+from ..dsp.audio import check_sr, pad_or_truncate, resample
+from ..dsp.features import SpectrogramConfig, amplitude_to_db, check_json_object, mel_filterbank, stft_magnitude
+from ..dsp.recipe import normalize_level
+from ..errors import BundleError, ConfigError, ParameterError, TrainingError
+from ..fileio import atomic_directory, atomic_write_json, read_json
 from . import scores
 
 __all__ = [
@@ -128,14 +128,16 @@ class ClassifierConfig:
         if (not isinstance(levels, (list, tuple)) or len(levels) != 2
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in levels)
                 or not -200.0 <= levels[0] <= levels[1] <= 20.0):
-            raise ConfigError(f"ClassifierConfig.noise_dbfs={levels!r}: expected (low, high) dB re full scale, low <= high")
+            raise ConfigError(f"ClassifierConfig.noise_dbfs={levels!r}: expected (low, high) dB re full scale, "
+                              "low <= high")
         object.__setattr__(self, "noise_dbfs", (float(levels[0]), float(levels[1])))
         if self.level not in ("peak", None):
             raise ConfigError(f"ClassifierConfig.level={self.level!r}: expected 'peak' or None")
         filters = self.conv_filters
         if (not isinstance(filters, (list, tuple)) or not filters
                 or not all(isinstance(f, (int, np.integer)) and not isinstance(f, bool) and f >= 1 for f in filters)):
-            raise ConfigError(f"ClassifierConfig.conv_filters={filters!r}: expected a non-empty list of whole numbers >= 1")
+            raise ConfigError(f"ClassifierConfig.conv_filters={filters!r}: expected a non-empty list of "
+                              "whole numbers >= 1")
         object.__setattr__(self, "conv_filters", tuple(int(f) for f in filters))
 
     def spectrogram_config(self, sr: int, n_samples: int) -> SpectrogramConfig:
@@ -173,7 +175,8 @@ def _check_waveforms(waveforms: Any, name: str, n_samples: int | None = None) ->
         for i, clip in enumerate(waveforms):
             arr = np.asarray(clip)
             if arr.ndim != 1 or arr.size == 0:
-                raise ParameterError(f"{name}[{i}]: expected a mono clip (n_samples,) with samples, got shape {arr.shape}")
+                raise ParameterError(f"{name}[{i}]: expected a mono clip (n_samples,) with samples, "
+                                     f"got shape {arr.shape}")
             clips.append(arr)
         length = n_samples if n_samples is not None else max(c.shape[0] for c in clips)
         arr = np.stack([pad_or_truncate(_check_numeric(c, f"{name}[{i}]"), length) for i, c in enumerate(clips)])
@@ -572,7 +575,8 @@ class AudioClassifier:
         try:
             model = keras.models.load_model(model_path, compile=False)
         except Exception as exc:  # keras raises many types for a damaged zip
-            raise BundleError(f"{model_path}: cannot load the Keras model ({' '.join(str(exc).split())[:300]})") from None
+            reason = " ".join(str(exc).split())[:300]
+            raise BundleError(f"{model_path}: cannot load the Keras model ({reason})") from None
         expected_in = (None, spec.n_mels, spec.n_frames, 1)
         if tuple(model.input_shape) != expected_in or tuple(model.output_shape) != (None, clf.n_classes):
             raise BundleError(f"{model_path}: model shapes {model.input_shape} -> {model.output_shape} do not match "
@@ -739,7 +743,8 @@ def generation_scores(classifier, *, real_test: Any, real_test_labels: Any,
     classifier and between sets of similar size, against ``reference_frechet_distance``.
     """
     if not (hasattr(classifier, "analyze") and hasattr(classifier, "n_classes")):
-        raise ParameterError(f"classifier: expected an AudioClassifier or CepstralJudge, got {type(classifier).__name__}")
+        raise ParameterError("classifier: expected an AudioClassifier or CepstralJudge, "
+                             f"got {type(classifier).__name__}")
     classifier._require_fitted()
     k = classifier.n_classes
 
@@ -799,7 +804,8 @@ def generation_scores(classifier, *, real_test: Any, real_test_labels: Any,
         out["reference_frechet_distances"] = [float(d) for d in distances]
         for kind in ("conditional", "prior"):
             if f"{kind}_frechet_distance" in out:
-                out[f"{kind}_frechet_ratio"] = _ratio(out[f"{kind}_frechet_distance"], out["reference_frechet_distance"])
+                out[f"{kind}_frechet_ratio"] = _ratio(out[f"{kind}_frechet_distance"],
+                                                      out["reference_frechet_distance"])
     if reconstructions is not None:
         emb_rec, p_rec = run_paired(reconstructions, "reconstructions")
         out["reconstruction_accuracy"] = scores.accuracy(np.argmax(p_rec, axis=1), y_test)

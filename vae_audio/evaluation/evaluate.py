@@ -179,16 +179,16 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
 def _evaluate_checked(model, features, *, classifier, n_generate: int | None, seed: int, pk: dict[str, Any],
                       prior: str, verbose: bool) -> dict[str, Any]:
     """:func:`evaluate_model` once its arguments are checked (``pk``: the resolved phase options)."""
-    from ..modeling.inference import check_compatible
     from ..dsp.features import db_to_magnitude
     from ..dsp.phase import db_to_audio
+    from ..modeling.inference import check_compatible
 
     cfg = model.config
     check_compatible(cfg, features.config, data_name=f"the data {features.name!r}")
     if features.recipe != model.recipe:
-        raise ConfigError(f"the data {features.name!r} was featurized with another recipe ({features.recipe.describe()}) "
-                          f"than the model's ({model.recipe.describe()}); build the features with "
-                          f"build_features(dataset, recipe=model.recipe)")
+        raise ConfigError(f"the data {features.name!r} was featurized with another recipe "
+                          f"({features.recipe.describe()}) than the model's ({model.recipe.describe()}); "
+                          f"build the features with build_features(dataset, recipe=model.recipe)")
     test = features.subset("test")
     if len(test) == 0:
         raise DatasetError(f"{features.name}: the test split has no clips; nothing to evaluate")
@@ -473,10 +473,9 @@ def load_features(model, data: str | os.PathLike | None = None, *, max_clips: in
     proportion to every (split, label) group (seeded by ``seed``). Returns ``(features,
     data_spec, data_seed)``; raises :class:`DatasetError` when no test (or training) clip is left.
     """
+    from ..config import RunConfig
     from ..data import datasets
     from ..data.featurize import build_features
-
-    from ..config import RunConfig
 
     data_spec = default_data(model) if data is None else data
     run = getattr(model, "run_config", None)
@@ -491,8 +490,8 @@ def load_features(model, data: str | os.PathLike | None = None, *, max_clips: in
         if not any(c.split == "train" for c in dataset.clips):
             raise DatasetError(f"--max-clips {max_clips}: no training clip left; use more clips")
     if not any(c.split == "test" for c in dataset.clips):
-        raise DatasetError(f"{data_spec}: no clip in the test split{f' with --max-clips {max_clips}' if max_clips else ''}"
-                           "; nothing to evaluate")
+        raise DatasetError(f"{data_spec}: no clip in the test split"
+                           f"{f' with --max-clips {max_clips}' if max_clips else ''}; nothing to evaluate")
     features = build_features(dataset, recipe=model.recipe, cache_dir=cache_dir,
                               use_cache=cache_dir is not None, verbose=verbose)
     return features, data_spec, data_seed
@@ -530,9 +529,9 @@ def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
     The dict of :func:`evaluate_model` plus ``model`` and ``data`` descriptions. Generation
     scores are computed when the dataset has labels (else ``results["generation"]`` is None).
     """
+    from ..fileio import atomic_write_json
     from ..modeling.bundle import load_model
     from ..modeling.inference import check_prior_choice
-    from ..fileio import atomic_write_json
 
     seed = checks.seed(seed)
     n_generate = _check_n_generate(n_generate)
@@ -546,7 +545,8 @@ def evaluate(model_dir: str | os.PathLike, *, data: str | os.PathLike | None = N
 
         run = locate_run(model_dir)[1]
         if not os.access(run, os.W_OK):  # say so now, not after minutes of scoring
-            raise ParameterError(f"{run}: cannot write {EVALUATION_FILE} and the report here (the folder is not writable)")
+            raise ParameterError(f"{run}: cannot write {EVALUATION_FILE} and the report here "
+                                 "(the folder is not writable)")
     model = load_model(model_dir)
     check_prior_choice(prior, model)
     features, data_spec, data_seed = load_features(model, data, max_clips=max_clips, seed=seed,

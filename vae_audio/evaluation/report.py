@@ -135,8 +135,8 @@ def _pick_test_clips(features, n: int, seed: int) -> tuple[np.ndarray, np.ndarra
 
 
 def _reconstruction_section(model, test, picks: np.ndarray, names: Sequence[str]) -> tuple[str, dict]:
-    from ..ui.display import comparison_html
     from ..modeling.generate import reconstruct_audio
+    from ..ui.display import comparison_html
 
     labels = test.labels[picks] if model.label_names else None
     rec = reconstruct_audio(model, test.audio[picks], labels=labels)
@@ -168,8 +168,8 @@ def _samples_section(model, seed: int, per_label: int = 2, unconditional: int = 
 
 
 def _interpolation_section(model, test, picks: np.ndarray, steps: int = 6) -> str:
-    from ..ui.display import comparison_html
     from ..modeling.generate import interpolate, interpolate_prior
+    from ..ui.display import comparison_html
 
     label = model.label_names[0] if model.label_names else None
     if model.fully_convolutional and model.prior is not None:
@@ -294,7 +294,8 @@ def render_report(model, *, info: Mapping[str, Any], run_name: str, bundle: Path
             f"<nav>{toc}</nav>{body}</body></html>\n")
 
 
-def write_report(path: str | os.PathLike, *, model=None, features=None, history: Mapping[str, Sequence[float]] | None = None,
+def write_report(path: str | os.PathLike, *, model=None, features=None,
+                 history: Mapping[str, Sequence[float]] | None = None,
                  evaluation: Mapping[str, Any] | None = None, data: str | os.PathLike | None = None,
                  n_clips: int = 4, seed: int = 0, cache_dir: str | os.PathLike | None = "data/cache",
                  verbose: bool = False) -> Path:

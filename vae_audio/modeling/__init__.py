@@ -1,1 +1,2 @@
-"""Models and priors: encoder/decoder builders and the VAE, latent priors, bundles, the inference API, training, generation."""
+"""Models and priors: encoder/decoder builders and the VAE, latent priors, bundles, the inference API,
+training, generation."""

@@ -38,11 +38,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-
+from ..dsp.recipe import Recipe
 from ..errors import BundleError, ConfigError, ParameterError, VaeAudioError
 from ..fileio import atomic_directory, atomic_write_json, read_json
 from .inference import TrainedModel, check_label_names
-from ..dsp.recipe import Recipe
 
 __all__ = [
     "FORMAT_NAME",
@@ -125,7 +124,8 @@ def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
     run_config = config
     encoder, decoder = getattr(vae, "encoder", None), getattr(vae, "decoder", None)
     if encoder is None or decoder is None:
-        raise ParameterError(f"vae: expected a vae_audio.modeling.models.VAE (with .encoder and .decoder), got {type(vae).__name__}")
+        raise ParameterError("vae: expected a vae_audio.modeling.models.VAE (with .encoder and .decoder), "
+                             f"got {type(vae).__name__}")
     if not isinstance(recipe, Recipe):
         raise ConfigError(f"recipe: expected a Recipe (features.recipe), got {type(recipe).__name__}")
     if not recipe.is_fitted:
@@ -317,8 +317,9 @@ def load_model(directory: str | os.PathLike) -> TrainedModel:
     ``.keras`` file must exist, match the SHA-256 recorded at save time, load, and fit the
     spectrogram shape. Any failure raises :class:`BundleError` naming the file.
     """
-    from . import models  # registers the custom Keras objects
     import keras
+
+    from . import models  # registers the custom Keras objects
 
     root = Path(directory)
     info = read_bundle_config(root)

@@ -270,9 +270,10 @@ class GridPrior:
     def fit(cls, z_mean: np.ndarray, z_log_var: np.ndarray, labels: np.ndarray | None = None, *,
             num_classes: int | None = None, kind: str = DEFAULT_KIND, steps: int = DEFAULT_STEPS,
             batch_size: int = PRIOR_DEFAULTS["batch_size"], learning_rate: float = PRIOR_DEFAULTS["learning_rate"],
-            width: int = PRIOR_DEFAULTS["width"], dilations: Sequence[int] = PRIOR_DEFAULTS["dilations"], seed: int = 0,
-            summary_dim: int = DEFAULT_SUMMARY_DIM, onset_columns: int = 0, onset_noise: float = DEFAULT_ONSET_NOISE, temperature: float | None = None,
-            verbose: int = 0) -> "GridPrior":
+            width: int = PRIOR_DEFAULTS["width"], dilations: Sequence[int] = PRIOR_DEFAULTS["dilations"],
+            seed: int = 0,
+            summary_dim: int = DEFAULT_SUMMARY_DIM, onset_columns: int = 0, onset_noise: float = DEFAULT_ONSET_NOISE,
+            temperature: float | None = None, verbose: int = 0) -> "GridPrior":
         """Train a prior on encoder outputs of the training set.
 
         Parameters
@@ -519,10 +520,12 @@ class GridPrior:
             import tensorflow as tf
 
             net, dim = self.network, self.dim
-            blocks = [(net.get_layer(f"block{i}_norm"), net.get_layer(f"block{i}_film"), net.get_layer(f"block{i}_act1"),
-                       net.get_layer(f"block{i}_conv"), net.get_layer(f"block{i}_act2"), net.get_layer(f"block{i}_mix"))
+            blocks = [(net.get_layer(f"block{i}_norm"), net.get_layer(f"block{i}_film"),
+                       net.get_layer(f"block{i}_act1"), net.get_layer(f"block{i}_conv"),
+                       net.get_layer(f"block{i}_act2"), net.get_layer(f"block{i}_mix"))
                       for i in range(len(self.dilations))]
-            in_proj, out_norm, out_act, out_proj = (net.get_layer(n) for n in ("in_proj", "out_norm", "out_act", "out_proj"))
+            in_proj, out_norm, out_act, out_proj = (net.get_layer(n)
+                                                    for n in ("in_proj", "out_norm", "out_act", "out_proj"))
 
             @tf.function(jit_compile=True, reduce_retracing=True)
             def step(z_t, cond, buffers, noise_t, temperature):

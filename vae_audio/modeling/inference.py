@@ -19,10 +19,10 @@ import numpy as np
 
 from .. import checks
 from ..choices import PRIOR_CHOICES
-from ..errors import BundleError, ConfigError, ParameterError
+from ..data.shards import ShardedArray
 from ..dsp.features import Normalizer, SpectrogramConfig
 from ..dsp.recipe import Recipe
-from ..data.shards import ShardedArray
+from ..errors import BundleError, ConfigError, ParameterError
 
 __all__ = ["TrainedModel", "check_prior_choice", "check_compatible", "check_label_names", "PRIOR_CHOICES"]
 
@@ -239,7 +239,8 @@ class TrainedModel:
 
     @property
     def postfilter(self):
-        """The :class:`~vae_audio.dsp.postfilter.ValleyPostfilter` every decoded spectrogram goes through, or ``None``."""
+        """The :class:`~vae_audio.dsp.postfilter.ValleyPostfilter` every decoded spectrogram goes through,
+        or ``None``."""
         return self._postfilter
 
     @postfilter.setter
@@ -329,7 +330,8 @@ class TrainedModel:
         n = _count(x_normalized)
         lab = self._labels(labels, n)
         if isinstance(x_normalized, ShardedArray):  # larger than memory: encode it a chunk at a time
-            parts = [encode_array(self._encoder, chunk, None if lab is None else lab[i * _ENCODE_CHUNK:(i + 1) * _ENCODE_CHUNK])
+            parts = [encode_array(self._encoder, chunk,
+                                  None if lab is None else lab[i * _ENCODE_CHUNK:(i + 1) * _ENCODE_CHUNK])
                      for i, chunk in enumerate(x_normalized.iter_chunks(_ENCODE_CHUNK))]
             return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         return encode_array(self._encoder, x_normalized, lab)
@@ -375,8 +377,9 @@ class TrainedModel:
         spectrogram frames (default: the training window; any number for a learned prior).
         ``temperature`` scales the fitted prior's noise (1 = as learned, < 1 more typical, less
         varied; ``"fitted"`` only; default the prior's ``default_temperature``: 1 for a Gaussian
-        mixture, :data:`vae_audio.modeling.grid_prior.DEFAULT_TEMPERATURE` for a learned grid prior); ``guidance`` is the classifier-free guidance scale of a
-        conditional diffusion prior (default :data:`vae_audio.modeling.grid_prior.DEFAULT_GUIDANCE`, 1 = none).
+        mixture, :data:`vae_audio.modeling.grid_prior.DEFAULT_TEMPERATURE` for a learned grid prior);
+        ``guidance`` is the classifier-free guidance scale of a conditional diffusion prior (default
+        :data:`vae_audio.modeling.grid_prior.DEFAULT_GUIDANCE`, 1 = none).
         For a conditional model without ``labels`` each item gets a random class (uniform, drawn
         from ``seed``). Deterministic for a given ``seed``.
         """
@@ -390,8 +393,9 @@ class TrainedModel:
         if guidance is not None:
             checks.number(guidance, "guidance", 0)
             if not (self._grid and self._prior is not None and self._prior.guidable and prior != "standard"):
+                samples = self._prior.describe() if self._prior else "N(0, I)"
                 raise ParameterError(f"guidance={guidance!r}: only a conditional diffusion prior is "
-                                     f"guided; this model samples {self._prior.describe() if self._prior else 'N(0, I)'}")
+                                     f"guided; this model samples {samples}")
         if frames is not None:
             checks.whole_number(frames, "frames", 1)
         if labels is None and self._label_names:

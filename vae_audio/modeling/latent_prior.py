@@ -201,7 +201,8 @@ class LatentPrior:
         labels = np.asarray(labels)
         if labels.shape != (len(z_mean),) or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
             raise ParameterError(f"labels: expected {len(z_mean)} class indices >= 0, got shape {labels.shape}")
-        k = DEFAULT_COMPONENTS_PER_CLASS if n_components is None else checks.whole_number(n_components, "n_components", 1)
+        k = (DEFAULT_COMPONENTS_PER_CLASS if n_components is None
+             else checks.whole_number(n_components, "n_components", 1))
         n_classes = int(labels.max()) + 1 if num_classes is None else checks.whole_number(num_classes, "num_classes", 1)
         if labels.max() >= n_classes:
             raise ParameterError(f"labels: values must be below num_classes={n_classes}, got {int(labels.max())}")

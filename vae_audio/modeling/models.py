@@ -62,9 +62,8 @@ import math
 import weakref
 from typing import Any, Mapping, Sequence
 
-import numpy as np
-
 import keras
+import numpy as np
 from keras import layers, ops
 
 from .. import checks
@@ -428,7 +427,8 @@ def build_encoder(input_shape: Sequence[int], *, architecture: str = DEFAULT_ARC
                     x = layers.ReLU(name=f"relu_{i}")(nl(x))
         else:  # blog: Conv -> ReLU -> BatchNorm
             for i, (f, s) in enumerate(zip(settings["filters"], settings["strides"])):
-                x = layers.Conv2D(f, settings["kernel_size"], strides=s, padding="same", name=f"encoder_conv_layer_{i + 1}")(x)
+                x = layers.Conv2D(f, settings["kernel_size"], strides=s, padding="same",
+                                  name=f"encoder_conv_layer_{i + 1}")(x)
                 x = layers.ReLU(name=f"encoder_relu_{i + 1}")(x)
                 x = layers.BatchNormalization(name=f"encoder_bn_{i + 1}")(x)
         h = layers.Flatten(name="flatten")(x)

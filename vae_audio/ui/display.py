@@ -13,8 +13,8 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .. import checks
-from ..errors import ParameterError
 from ..dsp.features import SpectrogramConfig
+from ..errors import ParameterError
 
 __all__ = ["player", "players", "plot_spectrogram", "plot_spectrograms", "show", "compare", "comparison_html",
            "audio_html", "image_html", "figure_png", "wav_bytes", "plot_history",

@@ -27,12 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from ..choices import DEFAULT_BATCH_SIZES
-from ..tfquiet import import_tensorflow_quietly  # re-exported
 from .. import checks
+from ..choices import DEFAULT_BATCH_SIZES
 from ..errors import ConfigError, DatasetError
+from ..tfquiet import import_tensorflow_quietly  # re-exported
 
-__all__ = ["NotebookSettings", "notebook_settings", "raw_clip", "import_tensorflow_quietly", "QUICK_CLIPS", "export_html"]
+__all__ = ["NotebookSettings", "notebook_settings", "raw_clip", "import_tensorflow_quietly", "QUICK_CLIPS",
+           "export_html"]
 
 #: Clips used in quick mode, per dataset kind (synth: 8 notes per family).
 QUICK_CLIPS: dict[str, int] = {"synth": 64, "fsdd": 200, "folder": 120}
