@@ -86,7 +86,7 @@ def train(config: RunConfig | Mapping[str, Any] | None = None, /, *, resume: boo
     TrainingError if the loss becomes NaN/inf (the last good checkpoint is kept);
     ConfigError / DatasetError for bad settings or data.
     """
-    from .training import configure_determinism, fit_autoencoder, make_strategy, prepare_out_dir
+    from .training import configure_determinism, fit_autoencoder, is_chief, make_strategy, prepare_out_dir
 
     t_start = time.perf_counter()
     resolution = plan(config, resume=resume, features=features, **shorthands)
@@ -99,7 +99,7 @@ def train(config: RunConfig | Mapping[str, Any] | None = None, /, *, resume: boo
     if verbose:
         print(f"{resolution.dataset.describe()}\nsettings derived from the data and the defaults:\n"
               f"{resolution.describe(derived_only=True)}")
-    features = featurize(resolution, features, check=not resume, verbose=verbose)
+    features = featurize(resolution, features, check=not resume, write=is_chief(strategy), verbose=verbose)
     autoencoder = fit_autoencoder(cfg, features, out, strategy=strategy, resume=resume, overwrite=overwrite,
                                   verbose=verbose)
     model_dir = out / "model"
@@ -113,11 +113,12 @@ def train(config: RunConfig | Mapping[str, Any] | None = None, /, *, resume: boo
                        samples, cfg)
 
 
-def featurize(resolution: Resolution, features=None, *, check: bool = True, verbose: int = 1):
+def featurize(resolution: Resolution, features=None, *, check: bool = True, write: bool = True, verbose: int = 1):
     """Stage 1b: the run's data as normalized spectrograms (``features`` when given: checked against the
     recipe unless ``check`` is off, as for a resumed run, whose checkpoint check names what differs), then
-    the resolved configuration written to the run folder (before any training, so even a run that
-    crashes can be repeated; after the data loaded, so bad data leaves no folder behind)."""
+    (with ``write``: the process that writes the run's files) the resolved configuration written to the run
+    folder: before any training, so even a run that crashes can be repeated; after the data loaded, so bad
+    data leaves no folder behind."""
     from .data.featurize import build_features
     from .fileio import atomic_write_json
     from .resolve import check_featurized
@@ -128,6 +129,8 @@ def featurize(resolution: Resolution, features=None, *, check: bool = True, verb
                                   verbose=bool(verbose))
     elif check:
         check_featurized(features, cfg)
+    if not write:
+        return features
     out = Path(cfg.outputs.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / CONFIG_FILE, cfg.to_dict())
