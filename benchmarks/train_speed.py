@@ -9,7 +9,7 @@ callback checks the clock after every batch and stops after the last mark):
   64, 0.75 s -> 129 x 94, peak-normalized clips, global dB normalizer), ``architecture="grid"``
   with the dataset's default options, conditional on the digit (reconstructions get the clip's
   label), the ``spectral`` likelihood, KL warm-up over 5 epochs, Adam 1e-3, the grid model's
-  default batch of 16 (the README's table was measured at the earlier 32); only the
+  default batch of 16 (docs/experiments/architectures.md has a row at each); only the
   autoencoder: the prior it fits afterwards does not change reconstructions.
 * **conv**: the earlier default, the same features, ``architecture="conv"``, unconditional,
   calibrated Gaussian likelihood, batch 32, otherwise the same settings.

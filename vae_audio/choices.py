@@ -14,7 +14,7 @@ __all__ = ["ARCHITECTURES", "DEFAULT_ARCHITECTURE", "ARCH_DEFAULTS", "DEFAULT_LA
 #: encoder/decoder architectures (see :mod:`vae_audio.modeling.models`)
 ARCHITECTURES = ("conv", "simple", "blog", "grid")
 #: what ``vae-audio train`` and the builders use unless told otherwise: the latent laid out over
-#: frequency and time, with a learned prior (chosen by measurement, see the README)
+#: frequency and time, with a learned prior (chosen by measurement: docs/experiments/architectures.md)
 DEFAULT_ARCHITECTURE = "grid"
 #: defaults of each architecture's options (the builders' ``**arch_kwargs``, see
 #: :func:`vae_audio.modeling.models.build_encoder`)
@@ -34,13 +34,13 @@ LIKELIHOODS = ("calibrated", "gaussian", "mse_scaled", "spectral")
 DEFAULT_LIKELIHOODS = {"conv": "calibrated", "simple": "calibrated", "blog": "calibrated", "grid": "spectral"}
 #: each architecture's default batch size in training (clips per step). The grid model takes 16:
 #: twice the optimizer steps of batch 32 for about the same epoch time on 2 CPU cores, measured
-#: better on both data sets at the default epochs (README); 32 beat 64 for ``conv`` on FSDD
+#: better on both data sets at the default epochs (docs/experiments/training.md); 32 beat 64 for ``conv`` on FSDD
 DEFAULT_BATCH_SIZES = {"conv": 32, "simple": 32, "blog": 32, "grid": 16}
 #: what generation samples z from: the fitted prior if the model has one, it, or N(0, I)
 PRIOR_CHOICES = ("auto", "fitted", "standard")
 #: the learned prior a grid model gets after training (see :mod:`vae_audio.modeling.grid_prior`), or none
 GRID_PRIOR_CHOICES = ("autoregressive", "diffusion", "none")
-#: the default of those (chosen by ``benchmarks/grid_prior.py``, see the README)
+#: the default of those (chosen by ``benchmarks/grid_prior.py``: docs/experiments/priors.md)
 DEFAULT_GRID_PRIOR = "autoregressive"
 #: settings of a learned grid prior when none are given (:meth:`vae_audio.modeling.grid_prior.GridPrior.fit`):
 #: optimizer steps, batch and learning rate, the network's width and dilations, the size of the clip

@@ -301,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="length of each sample (grid models; default: the training window)")
     p.add_argument("--phase", choices=PHASES, default="quality",
                    help="phase reconstruction: quality (default; PGHI + 100 iterations) or fast (bulk generation: "
-                        "a peak-locked start + 10 iterations, about 6x less work; measured in the README)")
+                        "a peak-locked start + 10 iterations, about 6x less work; docs/experiments/phase.md)")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
     p.set_defaults(func=_cmd_generate)
 

@@ -198,7 +198,7 @@ def check_tf_config(text: str | None) -> dict[str, Any]:
 
     if not text:
         raise ConfigError("--strategy multiworker: the TF_CONFIG environment variable is not set (it names the "
-                          "cluster and this process's task, see the README's multi-worker section)")
+                          "cluster and this process's task, see docs/design.md, training across machines)")
     try:
         config = json.loads(text)
     except json.JSONDecodeError as exc:

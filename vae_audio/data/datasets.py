@@ -81,7 +81,8 @@ _CONFIGS: dict[str, SpectrogramConfig] = {
 #: Default per-clip loudness normalization per dataset (synth/NSynth keep their velocity).
 _LEVELS: dict[str, str | None] = {"synth": None, "fsdd": "peak", "nsynth": None, "folder": "peak"}
 #: Default number of training epochs per dataset (``vae-audio train`` without ``--epochs``) for the
-#: vector-latent models, and for the grid model (a whole run within 5 minutes on synth, 15 on FSDD; README).
+#: vector-latent models, and for the grid model (a whole run within 5 minutes on synth, 15 on FSDD;
+#: docs/experiments/training.md).
 _EPOCHS: dict[str, int] = {"synth": 40, "fsdd": 60, "nsynth": 30, "folder": 30}
 _GRID_EPOCHS: dict[str, int] = {"synth": 10, "fsdd": 50, "nsynth": 30, "folder": 30}
 #: Default options of the grid architecture per dataset (:func:`vae_audio.modeling.models.build_encoder`):
@@ -89,17 +90,17 @@ _GRID_EPOCHS: dict[str, int] = {"synth": 10, "fsdd": 50, "nsynth": 30, "folder":
 _GRID_WIDE = {"filters": [16, 32, 64], "strides": [[2, 2], [2, 2], [2, 1]]}
 _GRID_OPTIONS: dict[str, dict[str, Any]] = {"synth": _GRID_WIDE, "nsynth": _GRID_WIDE, "fsdd": {}, "folder": {}}
 #: Default settings of the grid model's learned prior per dataset (:meth:`vae_audio.modeling.grid_prior.GridPrior.fit`),
-#: chosen on the validation split (README): each sample starts from a training clip's first ``onset_columns``
-#: latent columns plus noise of ``onset_noise``; synth's 700 steps learn at 3e-3 (the prior's continuation of
-#: an onset measured closer to the note's own than at 1e-3). Everything but ``steps`` applies to the
-#: autoregressive family only.
+#: chosen on the validation split: each sample starts from a training clip's first ``onset_columns`` latent
+#: columns plus noise of ``onset_noise``; synth's 700 steps learn at 3e-3 (why each value:
+#: docs/experiments/priors.md). Everything but ``steps`` applies to the autoregressive family only.
 _PRIOR_OPTIONS: dict[str, dict[str, Any]] = {"synth": {"steps": 700, "dilations": [1, 2, 4, 8], "summary_dim": 16,
                                                        "onset_columns": 6, "onset_noise": 0.6, "learning_rate": 3e-3},
                                              "nsynth": {},
                                              "fsdd": {"temperature": 0.8, "onset_columns": 6, "onset_noise": 0.2},
                                              "folder": {}}
 
-#: Whether training fits a valley postfilter (:mod:`vae_audio.dsp.postfilter`) for a linear-spectrogram model (README).
+#: Whether training fits a valley postfilter (:mod:`vae_audio.dsp.postfilter`) for a linear-spectrogram model
+#: (docs/experiments/postfilter.md).
 _POSTFILTER: dict[str, bool] = {"synth": False, "fsdd": True, "nsynth": False, "folder": False}
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")

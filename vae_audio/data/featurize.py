@@ -269,7 +269,7 @@ def _save_cache(cache_dir: Path, features: Features, key: str, settings_key: str
 # ----------------------------------------------------------------------------- building
 MEMORY_LIMIT_ENV = "VAE_AUDIO_MEMORY_LIMIT"
 #: Cap of the default memory limit: training from memory peaks at about 1 GB + 3x the data, from
-#: shards near 1 GB (``benchmarks/scale.py``, README).
+#: shards near 1 GB (``benchmarks/scale.py``, docs/experiments/scaling.md).
 DEFAULT_MEMORY_LIMIT_CAP = 512 * 2**20
 
 

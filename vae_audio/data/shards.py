@@ -10,7 +10,8 @@ view; ``np.asarray`` reads the rows of a view), and :func:`stream` feeds a train
 Why ``.npy`` and not TFRecord: rows are read back by memory-mapping with no per-example
 parsing, and the same files serve random access (test clips for listening, encoding for the
 prior, training batches) without a second copy. TFRecord was not built to compare; what was
-measured (``benchmarks/scale.py``, README) is that reading batches keeps up with training.
+measured (``benchmarks/scale.py``, docs/experiments/scaling.md) is that reading batches keeps up with
+training.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ DEFAULT_N_ITER = 100
 
 #: Named settings of :func:`griffin_lim` for model outputs (``--phase`` of ``vae-audio generate`` and
 #: ``evaluate``). ``"quality"`` is the default everywhere; ``"fast"`` (the peak-locked start and 10
-#: iterations, about 6x less work) is for bulk generation (see the README's generation speed table).
+#: iterations, about 6x less work) is for bulk generation (docs/experiments/phase.md and speed.md).
 PHASE_SETTINGS = {"quality": {"init": "pghi", "n_iter": DEFAULT_N_ITER}, "fast": {"init": "locked", "n_iter": 10}}
 
 #: Accepted values of ``init``.

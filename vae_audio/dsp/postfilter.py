@@ -34,7 +34,7 @@ DEFAULT_WIDTH = 9
 DEFAULT_BANDS = 8
 #: how far past the global-variance ratio the gains go: ``gain = 1 + strength * (ratio - 1)``; the
 #: phase step fills valleys in again, so matching the spread of the spectrogram is not enough
-#: (measured on FSDD, README "A valley postfilter")
+#: (measured on FSDD: docs/experiments/postfilter.md)
 DEFAULT_STRENGTH = 2.0
 
 

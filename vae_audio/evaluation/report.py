@@ -21,8 +21,8 @@ scores as ``evaluation.json`` beside it) and by ``vae-audio report --model DIR``
 
 Everything is embedded (16-bit WAV and PNG data URIs, inline CSS and the quiz's inline
 JavaScript): the page opens from ``file://`` with no network, and it is one file, replaced
-atomically (together with its key). Measured sizes are in the README (a few MB for the default
-runs). What is missing (no evaluation yet, no history, a dataset that cannot be loaded) is said
+atomically (together with its key). Measured sizes are in ``docs/design.md`` (a few MB for the
+default runs). What is missing (no evaluation yet, no history, a dataset that cannot be loaded) is said
 on the page instead of failing.
 """
 

@@ -19,7 +19,8 @@ latent sequences of any length ``T'`` (and so clips of any length):
     A causal dilated convolution stack that predicts a diagonal Gaussian for each latent frame
     from the frames before it (teacher forcing, exact likelihood); sampling draws frame by frame.
     The default: after the same 1500 steps on FSDD it beats the diffusion prior on every score
-    (conditional accuracy, inception score, Fréchet distance; ``benchmarks/grid_prior.py``).
+    (conditional accuracy, inception score, Fréchet distance; ``benchmarks/grid_prior.py``,
+    ``docs/experiments/priors.md``).
 
 Codes are laid out as sequences ``(n, T', D)`` with ``D = F' * C`` (the frequency rows and
 channels of one latent column) and standardized per dimension with the training codes' mean and

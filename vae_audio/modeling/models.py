@@ -7,10 +7,9 @@ Architectures (``architecture=``)
     stride 2 (filters 16, 32, 64, 128 by default, ReLU, no normalization layers), a flatten
     of the small grid (``freq/16 x frames/16 x 128``) and one Dense layer to the latent
     mean and log-variance (latent 64); the decoder mirrors it with a Dense layer back to the
-    grid and 3x3 transposed convolutions with stride 2. About 0.14-0.18 s per training step
-    of 64 FSDD spectrograms (129 x 94) on 2 CPU cores, i.e. 6-8 s per FSDD epoch of 2700
-    clips (``benchmarks/model_speed.py``); BatchNorm or GroupNorm would triple that (``norm=``
-    option), and 4x4 transposed kernels cost 30 % more for no measured gain.
+    grid and 3x3 transposed convolutions with stride 2. ``norm=`` adds BatchNorm or GroupNorm
+    (off by default: it triples the step time; ``benchmarks/model_speed.py``,
+    ``docs/experiments/architectures.md``).
 ``"simple"``
     Dense layers on the flattened spectrogram (512, 256 units; the first notebook's model).
 ``"grid"`` (default)
