@@ -1,4 +1,5 @@
-"""Inspecting a dataset before training ("the folder speaks first"): vae_audio.data.inspection.
+"""Inspecting a dataset before training ("the folder speaks first"): vae_audio.data.inspection and
+``vae-audio inspect``.
 
 Every expected value is computed here from how the audio was made (amplitudes, lengths, rates), not
 with the module's own functions.
@@ -7,6 +8,8 @@ with the module's own functions.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -229,3 +232,45 @@ def test_featurized_data_is_summarized_from_its_metadata(mixed_folder):
     assert s.rates == {8000: 3, 16000: 2, 44100: 3} and s.channels == {1: 6, 2: 2}  # the folder's metadata
     assert s.formats == {"featurized": 8} and {Path(k.path).name for k in s.skipped} == {"broken.wav", "nan.wav"}
     assert "  levels: not measured (the data came featurized)" in s.describe().splitlines()
+
+
+# ----------------------------------------------------------------------------- the command line
+def run(capsys, *argv) -> tuple[int, str, str]:
+    from vae_audio import cli
+
+    try:
+        code = cli.main([str(a) for a in argv])
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_inspect_command_prints_the_summary_and_writes_json(mixed_folder, tmp_path, capsys):
+    code, out, err = run(capsys, "inspect", mixed_folder, "--json", tmp_path / "summary.json")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0].startswith("folder: 8 clips") and lines[1].startswith("  files: WAV PCM_16 (5), FLAC PCM_16 (3)")
+    assert lines[-2].startswith("inspected in ") and lines[-1] == f"wrote {tmp_path / 'summary.json'}"
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert DataSummary.from_dict(saved) == inspect_dataset(mixed_folder)
+
+
+@pytest.mark.parametrize("make, pattern", [
+    (lambda tmp: tmp / "missing", r"missing: not a dataset name \('synth', 'fsdd', 'nsynth'\) nor an existing folder"),
+    (lambda tmp: (tmp / "empty").mkdir() or tmp / "empty", r"empty: no audio files found \(the folder is empty\)"),
+    (lambda tmp: (tmp / "t").mkdir() or (tmp / "t" / "a.wav").write_text("x") and tmp / "t",
+     r"t: none of the 1 audio file\(s\) could be read"),
+])
+def test_bad_data_is_refused_in_one_line(make, pattern, tmp_path, capsys):
+    code, out, err = run(capsys, "inspect", make(tmp_path))
+    lines = err.strip().splitlines()
+    assert code == 2 and out == "" and len(lines) == 1 and lines[0].startswith("vae-audio: error: ")
+    assert __import__("re").search(pattern, lines[0]), lines[0]
+
+
+def test_the_inspect_command_imports_no_tensorflow(mixed_folder):
+    code = ("import sys; from vae_audio.cli import main; rc = main(['inspect', sys.argv[1]]); "
+            "print(rc, [m for m in ('tensorflow', 'keras') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code, str(mixed_folder)], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[-1] == "0 []"
