@@ -1,5 +1,5 @@
 """Inspecting a dataset before training ("the folder speaks first"): vae_audio.data.inspection and
-``vae-audio inspect``.
+``vae-audio inspect``; the summary in ``train --dry-run`` and in ``train``'s first lines.
 
 Every expected value is computed here from how the audio was made (amplitudes, lengths, rates), not
 with the module's own functions.
@@ -274,3 +274,40 @@ def test_the_inspect_command_imports_no_tensorflow(mixed_folder):
             "print(rc, [m for m in ('tensorflow', 'keras') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code, str(mixed_folder)], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines()[-1] == "0 []"
+
+
+# ----------------------------------------------------------------------------- in a run
+def test_resolution_carries_the_summary_and_dry_run_prints_it(mixed_folder, tmp_path, capsys):
+    from vae_audio.resolve import resolve_config
+
+    r = resolve_config(data=str(mixed_folder), epochs=1)
+    assert r.summary == inspect_dataset(r.dataset) and r.summary.n_clips == 8
+    code, out, err = run(capsys, "train", "--data", mixed_folder, "--out", tmp_path / "run", "--dry-run")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[:3] == r.summary.describe().splitlines()[:3]
+    assert any(line.startswith("  quiet ") for line in lines)
+    assert "  training.epochs = 30  (the folder default)" in lines
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_prints_the_summary_then_the_settings_it_chose(mixed_folder, tmp_path, capsys, monkeypatch):
+    from vae_audio import pipeline
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stop
+
+    monkeypatch.setattr(pipeline, "featurize", stop)  # everything before featurizing runs, nothing after
+    with pytest.raises(Stop):
+        pipeline.train(data=str(mixed_folder), out=str(tmp_path / "run"), verbose=1)
+    lines = capsys.readouterr().out.splitlines()
+    short = inspect_dataset(mixed_folder).describe(short=True).splitlines()
+    assert lines[:len(short)] == short
+    rest = lines[len(short):]
+    assert rest[0] == "settings derived from the data and the defaults, by reason:"
+    assert "  the data has 2 labels: model.conditional = true" in rest
+    assert any(line.startswith("  the folder default: recipe.sr = 16000, recipe.duration = 1.0") for line in rest)
+    assert len(rest) <= 15 and all(len(line) <= 200 for line in rest)
