@@ -285,7 +285,8 @@ def test_resolution_carries_the_summary_and_dry_run_prints_it(mixed_folder, tmp_
     code, out, err = run(capsys, "train", "--data", mixed_folder, "--out", tmp_path / "run", "--dry-run")
     assert code == 0 and err == ""
     lines = out.splitlines()
-    assert lines[:3] == r.summary.describe().splitlines()[:3]
+    summary = r.summary.describe().splitlines()
+    assert lines[:len(summary)] == summary and lines[len(summary)] == "settings, each with where it came from:"
     assert any(line.startswith("  quiet ") for line in lines)
     assert "  training.epochs = 30  (the folder default)" in lines
     assert not (tmp_path / "run").exists()

@@ -92,7 +92,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     overrides = _train_overrides(args)
     if args.dry_run:
         resolution = plan(overrides, resume=args.resume)
-        print(f"{resolution.summary.describe()}\n{resolution.describe()}")
+        print(f"{resolution.summary.describe()}\nsettings, each with where it came from:\n{resolution.describe()}")
         return 0
     # a progress bar on a terminal, one line per epoch in a log file (Keras' verbose=2)
     verbose = 0 if args.quiet else (1 if sys.stdout.isatty() else 2)
