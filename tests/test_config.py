@@ -84,6 +84,13 @@ def test_resolution_fills_every_key_from_the_data_and_the_defaults_and_keeps_giv
     assert c.outputs.out == "outputs/runs/synth-grid-cond" and run_name(c) == "synth-grid-cond"
     assert spectrogram_config(c).n_samples == 8000 and r.dataset.config == spectrogram_config(c)
     assert "recipe.sr = 8000  (given)" in r.describe() and "(given)" not in r.describe(derived_only=True)
+    # grouped by reason: a few lines, each setting once
+    grouped = r.describe(derived_only=True, grouped=True).splitlines()
+    assert "  the data has 8 labels: model.conditional = true" in grouped
+    assert len(grouped) < len(r.describe(derived_only=True).splitlines()) and all(len(x) <= 120 or x.count(" = ") == 1
+                                                                                 for x in grouped)
+    # the data was measured once, before the keys were derived (tests/test_inspection.py for what it holds)
+    assert r.summary.n_clips == 40 and r.summary.label_counts == {name: 5 for name in r.dataset.label_names}
     # a resolved configuration has nothing left to derive: it resolves to itself
     again = resolve_config(c)
     assert again.config == c and all(r.startswith("given") or r == "package default" for r in again.reasons.values())

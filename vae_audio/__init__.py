@@ -42,7 +42,7 @@ _EXPORTS: dict[str, str] = {
     "load_dataset": "data.datasets", "default_config": "data.datasets", "find_fsdd": "data.datasets",
     "AudioDataset": "data.datasets", "generate_synth": "data.synth", "download_fsdd": "data.download",
     "Features": "data.featurize", "build_features": "data.featurize", "make_tf_dataset": "data.featurize",
-    "ShardedArray": "data.shards",
+    "ShardedArray": "data.shards", "inspect_dataset": "data.inspection", "DataSummary": "data.inspection",
     # models, bundles, training, generation
     "build_encoder": "modeling.models", "build_decoder": "modeling.models", "VAE": "modeling.models",
     "save_model": "modeling.bundle", "load_model": "modeling.bundle", "TrainedModel": "modeling.inference",
@@ -77,6 +77,7 @@ _GROUPED = {
     "download": "data.download",
     "featurize": "data.featurize",
     "shards": "data.shards",
+    "inspection": "data.inspection",
     "models": "modeling.models",
     "latent_prior": "modeling.latent_prior",
     "grid_prior": "modeling.grid_prior",

@@ -45,6 +45,26 @@ def _cmd_features(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    import time
+
+    from .data.inspection import inspect_dataset
+    from .errors import ParameterError
+    from .fileio import atomic_write_json
+
+    t0 = time.perf_counter()
+    summary = inspect_dataset(args.data)
+    print(summary.describe())
+    print(f"inspected in {time.perf_counter() - t0:.1f} s")
+    if args.json:
+        try:
+            atomic_write_json(args.json, summary.to_dict())
+        except OSError as exc:
+            raise ParameterError(f"--json {args.json}: cannot write the summary ({exc.strerror or exc})") from None
+        print(f"wrote {args.json}")
+    return 0
+
+
 #: ``vae-audio train`` flags that are shorthands for configuration keys (:data:`vae_audio.config.SHORTHANDS`)
 _TRAIN_FLAGS = ("data", "model", "model_options", "conditional", "epochs", "batch_size", "learning_rate", "latent_dim",
                 "likelihood", "sr", "duration", "n_fft", "hop_length", "n_mels", "prior_model", "prior_steps",
@@ -72,7 +92,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     overrides = _train_overrides(args)
     if args.dry_run:
         resolution = plan(overrides, resume=args.resume)
-        print(f"{resolution.dataset.describe()}\n{resolution.describe()}")
+        print(f"{resolution.summary.describe()}\nsettings, each with where it came from:\n{resolution.describe()}")
         return 0
     # a progress bar on a terminal, one line per epoch in a log file (Keras' verbose=2)
     verbose = 0 if args.quiet else (1 if sys.stdout.isatty() else 2)
@@ -280,6 +300,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="random seed (default 0)  [seed]")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("inspect", help="what a dataset holds: rates, channels, formats, lengths, levels per label, "
+                                       "the files it will skip (and why)",
+                       description="Summarize a dataset before training on it: sample rates, channels, formats, the "
+                                   "clip-length distribution, peak and active RMS levels per label, label counts and "
+                                   "the files that will be skipped, with the reason (docs/data.md). Reads no model "
+                                   "and imports no TensorFlow.")
+    p.add_argument("data", metavar="DATA", help="synth, fsdd, nsynth or a folder of audio (as train --data)")
+    p.add_argument("--json", metavar="FILE", help="also write the whole summary, every clip's facts included, as JSON")
+    p.set_defaults(func=_cmd_inspect)
 
     p = sub.add_parser("generate", help="write samples from a trained model")
     p.add_argument("--model", required=True, help="model folder (the run's model/ folder)")

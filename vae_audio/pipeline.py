@@ -96,9 +96,11 @@ def train(config: RunConfig | Mapping[str, Any] | None = None, /, *, resume: boo
     # TensorFlow runs its first op (featurizing, seeding, tf.data): create the strategy first
     strategy = make_strategy(cfg.training.strategy)
     configure_determinism(cfg.seed, deterministic_ops=not cfg.training.xla)
-    if verbose:
-        print(f"{resolution.dataset.describe()}\nsettings derived from the data and the defaults:\n"
-              f"{resolution.describe(derived_only=True)}")
+    if verbose:  # what the data holds, then what was chosen from it (--dry-run shows every key)
+        summary = resolution.summary
+        print(f"{resolution.dataset.describe() if summary is None else summary.describe(short=True)}\n"
+              f"settings derived from the data and the defaults, by reason:\n"
+              f"{resolution.describe(derived_only=True, grouped=True)}")
     features = featurize(resolution, features, check=not resume, write=is_chief(strategy), verbose=verbose)
     autoencoder = fit_autoencoder(cfg, features, out, strategy=strategy, resume=resume, overwrite=overwrite,
                                   verbose=verbose)
