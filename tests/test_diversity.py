@@ -88,10 +88,17 @@ def test_nearest_similarity_finds_a_replayed_clip_and_new_clips_sit_lower():
     # the nearest of each query is the most similar reference clip, block by block
     full = dv.similarity(new, train, SR)
     assert np.allclose(fresh, full.max(axis=1), atol=1e-6)
+    # training clips against each other: each one's nearest *other* clip
+    among = dv.similarity(train, train, SR)
+    np.fill_diagonal(among, -np.inf)
+    others, index = dv.nearest_similarity(train, train, SR, exclude_self=True, return_index=True)
+    assert np.allclose(others, among.max(axis=1), atol=1e-6) and np.all(index != np.arange(40))
+    assert np.all(dv.nearest_similarity(train, train, SR) > 0.9999)  # without it, each finds itself
     from unittest import mock
 
     with mock.patch.object(dv, "_CHUNK", 7):
         assert np.allclose(dv.nearest_similarity(new, train, SR), fresh, atol=1e-6)
+        assert np.allclose(dv.nearest_similarity(train, train, SR, exclude_self=True), others, atol=1e-6)
 
 
 def test_diversity_section_puts_the_known_bad_rows_at_their_values():
@@ -102,10 +109,18 @@ def test_diversity_section_puts_the_known_bad_rows_at_their_values():
     samples = random_notes(12, seed=6)
     sample_labels = np.arange(12) % 3
     section = dv.diversity_section(real=real, real_labels=real_labels, samples=samples, sample_labels=sample_labels,
-                                   reference=train, replayed=train[:9], replayed_labels=train_labels[:9], sr=SR,
-                                   label_names=["a", "b", "c"], samples_kind="conditional")
+                                   reference=train, reference_labels=train_labels, replayed=train[:9],
+                                   replayed_labels=train_labels[:9], sr=SR, label_names=["a", "b", "c"],
+                                   samples_kind="conditional")
     rows = section["rows"]
-    assert set(rows) == {"real_test", "samples", "repeated", "replayed"}
+    assert set(rows) == {"real_test", "real_train", "samples", "repeated", "replayed"}
+    # the training clips among themselves: within a label, and each to its nearest other training clip
+    assert rows["real_train"]["n"] == 30
+    assert rows["real_train"]["within_label"] == dv.within_label_similarity(train, train_labels, SR,
+                                                                            label_names=["a", "b", "c"])
+    others = dv.nearest_similarity(train, train, SR, exclude_self=True)
+    assert rows["real_train"]["nearest_train"]["median"] == pytest.approx(float(np.median(others)))
+    assert rows["real_train"]["nearest_train"]["median"] < 0.99
     assert section["n_reference"] == 30 and section["samples_kind"] == "conditional"
     assert section["embedding"] == dv.SETTINGS
     assert rows["repeated"]["within_label"]["median"] == pytest.approx(1.0, abs=1e-5)
@@ -125,9 +140,11 @@ def test_diversity_section_puts_the_known_bad_rows_at_their_values():
     assert dv.headline(None)["real_within_label_similarity"] is None
     # unlabelled samples: every row over all pairs, no per-label nearest values
     plain = dv.diversity_section(real=real, real_labels=real_labels, samples=samples, sample_labels=None,
-                                 reference=train, replayed=train[:9], replayed_labels=None, sr=SR)
+                                 reference=train, reference_labels=train_labels, replayed=train[:9],
+                                 replayed_labels=None, sr=SR)
     assert set(plain["rows"]["real_test"]["within_label"]["per_label"]) == {"all"}
     assert plain["rows"]["samples"]["nearest_train"]["per_label"] is None
+    assert set(plain["rows"]["real_train"]["within_label"]["per_label"]) == {"all"}
     assert plain["rows"]["repeated"]["within_label"]["median"] == pytest.approx(1.0, abs=1e-5)
 
 
@@ -139,6 +156,8 @@ def test_bad_arguments_are_refused_with_their_names():
         dv.embed(np.full((2, N), np.nan), SR)
     with pytest.raises(ParameterError, match="queries/reference: clips of 2000 and 4000 samples"):
         dv.nearest_similarity(a[:, :2000], a, SR)
+    with pytest.raises(ParameterError, match="exclude_self: the queries must be the reference itself"):
+        dv.nearest_similarity(a[:2], a, SR, exclude_self=True)
     with pytest.raises(ParameterError, match="reference: no clips"):
         dv.nearest_similarity(a, np.zeros((0, N), np.float32), SR)
     with pytest.raises(ParameterError, match="labels: expected 3 whole-number labels"):

@@ -148,6 +148,7 @@ def test_diversity_rows_catch_a_copying_and_a_collapsed_generator():
     assert s["samples_nearest_train_similarity"] == pytest.approx(s["replayed_nearest_train_similarity"], abs=1e-6)
     assert s["replayed_nearest_train_similarity"] > 0.99
     assert s["real_nearest_train_similarity"] < 0.9  # the test tones are other pitches
+    assert s["train_nearest_other_train_similarity"] < 0.9  # and so are the other training tones
     assert s["repeated_within_label_similarity"] == pytest.approx(1.0, abs=1e-5)
     assert s["samples_within_label_similarity"] == pytest.approx(rows["replayed"]["within_label"]["median"], abs=1e-6)
     assert set(rows["real_test"]["within_label"]["per_label"]) == {"all"}  # unconditional: all pairs
@@ -247,7 +248,8 @@ def test_evaluate_writes_json_with_every_key(tiny_run, monkeypatch):
     # diversity and copying, on the samples already made (conditional ones, label by label)
     div = saved["diversity"]
     assert div["samples_kind"] == "conditional" and div["n_reference"] == saved["data"]["split_counts"]["train"]
-    assert set(div["rows"]) == {"real_test", "samples", "repeated", "replayed"}
+    assert set(div["rows"]) == {"real_test", "real_train", "samples", "repeated", "replayed"}
+    assert div["rows"]["real_train"]["n"] == div["n_reference"]
     assert div["rows"]["samples"]["n"] == 16 and div["rows"]["real_test"]["n"] == n_test
     assert div["rows"]["repeated"]["within_label"]["median"] == pytest.approx(1.0, abs=1e-5)
     labels = set(div["rows"]["samples"]["within_label"]["per_label"])
@@ -255,7 +257,8 @@ def test_evaluate_writes_json_with_every_key(tiny_run, monkeypatch):
     assert set(div["rows"]["samples"]["nearest_train"]["per_label"]) == labels
     for key in ("samples_within_label_similarity", "samples_nearest_train_similarity",
                 "real_nearest_train_similarity", "repeated_within_label_similarity",
-                "replayed_nearest_train_similarity"):
+                "replayed_nearest_train_similarity", "train_within_label_similarity",
+                "train_nearest_other_train_similarity"):
         assert -1.0 <= saved["summary"][key] <= 1.0, key
     # the 8 test clips are one per label: no pair of real clips shares a label, so no real value (not a made-up one)
     assert n_test == 8 and saved["summary"]["real_within_label_similarity"] is None

@@ -25,8 +25,8 @@ training clip than a real held-out digit is). A clip with no pattern (silence: e
 floor) has similarity 0 to every clip, itself included.
 
 :func:`diversity_section` computes the rows ``vae-audio evaluate`` reports (real test clips, the
-model's samples, one sample repeated, training clips replayed through the model), from audio it
-is given: it generates nothing.
+training clips among themselves, the model's samples, one sample repeated, training clips replayed
+through the model), from audio it is given: it generates nothing.
 """
 
 from __future__ import annotations
@@ -204,8 +204,8 @@ def within_label_similarity(audio: Any, labels: Any, sr: int, *, label_names: Se
             "n_pairs": int(sims.size)}
 
 
-def nearest_similarity(queries: Any, reference: Any, sr: int, *, return_index: bool = False
-                       ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+def nearest_similarity(queries: Any, reference: Any, sr: int, *, exclude_self: bool = False,
+                       return_index: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Each query clip's similarity to its nearest (most similar) reference clip.
 
     Parameters
@@ -214,6 +214,8 @@ def nearest_similarity(queries: Any, reference: Any, sr: int, *, return_index: b
     reference : clips ``(m, samples)`` of the same length (or their :class:`Embedding`), e.g. the
         training clips; ``m >= 1``.
     sr : sample rate, Hz.
+    exclude_self : the queries *are* the reference (the same clips in the same order): each clip's
+        nearest *other* clip (how close training clips sit to each other); needs ``m >= 2``.
     return_index : also return the index into ``reference`` of each query's nearest clip.
 
     Returns
@@ -227,10 +229,16 @@ def nearest_similarity(queries: Any, reference: Any, sr: int, *, return_index: b
     if len(ref) == 0:
         raise ParameterError("reference: no clips; the nearest clip needs at least one")
     _same_length(q, ref, "queries", "reference")
+    if exclude_self and (len(q) != len(ref) or len(ref) < 2):
+        raise ParameterError(f"exclude_self: the queries must be the reference itself, at least 2 clips; got "
+                             f"{len(q)} queries and {len(ref)} reference clips")
     best = np.zeros(len(q), dtype=np.float64)
     where = np.zeros(len(q), dtype=np.int64)
     for start in range(0, len(q), _CHUNK):
         sims = q.vectors[start:start + _CHUNK] @ ref.vectors.T
+        if exclude_self:
+            rows = np.arange(len(sims))
+            sims[rows, start + rows] = -np.inf
         where[start:start + _CHUNK] = np.argmax(sims, axis=1)
         best[start:start + _CHUNK] = np.take_along_axis(sims, where[start:start + _CHUNK, None], axis=1)[:, 0]
     best = np.clip(best, -1.0, 1.0)
@@ -248,8 +256,9 @@ def _nearest_summary(sims: np.ndarray, labels: np.ndarray | None, label_names: S
 
 
 def diversity_section(*, real: Any, real_labels: Any, samples: Any, sample_labels: Any, reference: Any,
-                      replayed: Any, replayed_labels: Any, sr: int, label_names: Sequence[str] | None = None,
-                      samples_kind: str = "samples", seed: int = 0) -> dict[str, Any]:
+                      reference_labels: Any, replayed: Any, replayed_labels: Any, sr: int,
+                      label_names: Sequence[str] | None = None, samples_kind: str = "samples",
+                      seed: int = 0) -> dict[str, Any]:
     """The rows ``vae-audio evaluate`` reports (``results["diversity"]``), from clips already made.
 
     Parameters
@@ -257,7 +266,8 @@ def diversity_section(*, real: Any, real_labels: Any, samples: Any, sample_label
     real : held-out real clips ``(n, samples)`` (the test split), with ``real_labels`` ``(n,)`` or None.
     samples : the model's samples ``(k, samples)`` with ``sample_labels`` (the labels they were drawn
         for; None for an unconditional model: then every row is compared over all pairs, not per label).
-    reference : the training clips ``(m, samples)``, searched for each clip's nearest.
+    reference : the training clips ``(m, samples)``, searched for each clip's nearest, with
+        ``reference_labels`` ``(m,)`` or None.
     replayed : a known-bad generator that copies: training clips (some of ``reference``) rendered as the
         model renders them (its reconstructions through the phase step), with ``replayed_labels``.
     sr : sample rate, Hz. ``label_names``: names of the labels. ``samples_kind``: what the samples
@@ -266,10 +276,12 @@ def diversity_section(*, real: Any, real_labels: Any, samples: Any, sample_label
     Returns
     -------
     ``{"embedding": SETTINGS, "samples_kind", "n_reference", "rows"}``; ``rows`` maps ``real_test``,
-    ``samples``, ``repeated`` (the first sample of each label repeated as often as that label has
-    samples) and ``replayed`` to ``{"n", "within_label", "nearest_train"}``, each the dict of
+    ``real_train`` (the reference itself: within a label, and each clip's nearest *other* training
+    clip), ``samples``, ``repeated`` (the first sample of each label repeated as often as that label
+    has samples) and ``replayed`` to ``{"n", "within_label", "nearest_train"}``, each the dict of
     :func:`within_label_similarity` / ``{"median", "p10", "p90", "per_label"}`` of
-    :func:`nearest_similarity` (``repeated`` has no ``nearest_train``: None).
+    :func:`nearest_similarity` (``repeated`` has no ``nearest_train``: None; nor has ``real_train``
+    with a single training clip).
     """
     sr = _check_sr(sr)
     per_label = sample_labels is not None
@@ -286,6 +298,13 @@ def diversity_section(*, real: Any, real_labels: Any, samples: Any, sample_label
         rows[key] = {"n": len(emb),
                      "within_label": within_label_similarity(emb, lab, sr, label_names=label_names, seed=seed),
                      "nearest_train": _nearest_summary(nearest_similarity(emb, ref, sr), lab, label_names)}
+    ref_labels = _labels(reference_labels, len(ref), "reference labels") if (
+        per_label and reference_labels is not None) else None
+    rows["real_train"] = {"n": len(ref),
+                          "within_label": within_label_similarity(ref, ref_labels, sr, label_names=label_names,
+                                                                  seed=seed),
+                          "nearest_train": _nearest_summary(nearest_similarity(ref, ref, sr, exclude_self=True),
+                                                            ref_labels, label_names) if len(ref) >= 2 else None}
     emb, lab = embedded["samples"]
     groups = lab if lab is not None else np.zeros(len(emb), dtype=np.int64)
     first = {int(k): int(np.flatnonzero(groups == k)[0]) for k in np.unique(groups)}
@@ -307,5 +326,7 @@ def headline(section: Mapping[str, Any] | None) -> dict[str, float | None]:
             "real_within_label_similarity": get("real_test", "within_label"),
             "samples_nearest_train_similarity": get("samples", "nearest_train"),
             "real_nearest_train_similarity": get("real_test", "nearest_train"),
+            "train_within_label_similarity": get("real_train", "within_label"),
+            "train_nearest_other_train_similarity": get("real_train", "nearest_train"),
             "repeated_within_label_similarity": get("repeated", "within_label"),
             "replayed_nearest_train_similarity": get("replayed", "nearest_train")}

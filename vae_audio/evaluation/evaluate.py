@@ -434,7 +434,9 @@ def _diversity(model, features, test, prior_audio: np.ndarray, cond_audio: np.nd
     replayed = db_to_audio(model.normalizer.unnormalize(recon, copies.stats if copies.stats else None), cfg, **pk)
     section = diversity_section(real=test.audio, real_labels=test.labels if conditional else None, samples=samples,
                                 sample_labels=cond_labels if conditional else None,
-                                reference=embed(train.audio, cfg.sr), replayed=replayed, replayed_labels=copy_labels,
+                                reference=embed(train.audio, cfg.sr),
+                                reference_labels=train.labels if conditional else None, replayed=replayed,
+                                replayed_labels=copy_labels,
                                 sr=cfg.sr, label_names=list(features.label_names) or None,
                                 samples_kind="conditional" if conditional else "prior", seed=seed)
     section["reference"] = "train split" + (f" (a seeded {len(train)} of its {n_train} clips)"
@@ -789,7 +791,8 @@ def _diversity_tables(div: Mapping[str, Any] | None) -> list[TableSection]:
     def median(row: str, part: str) -> float | None:
         return ((rows.get(row) or {}).get(part) or {}).get("median")
 
-    names = [("real test clips", "real_test"), (f"{kind} samples", "samples"),
+    names = [("real test clips", "real_test"), ("real training clips (nearest: another one)", "real_train"),
+             (f"{kind} samples", "samples"),
              ("known bad: one sample repeated", "repeated"),
              ("known bad: training clips replayed through the model", "replayed")]
     real_nn, samples_nn = rows["real_test"]["nearest_train"], rows["samples"]["nearest_train"]
@@ -817,7 +820,8 @@ def _diversity_tables(div: Mapping[str, Any] | None) -> list[TableSection]:
             ("real within", "samples within", "samples nearest train", "real nearest train"),
             tuple((str(label), (_fmt(per["real_test"][0].get(label), ".3f"), _fmt(per["samples"][0].get(label), ".3f"),
                                 _fmt(per["samples"][1].get(label), ".3f"), _fmt(per["real_test"][1].get(label), ".3f")))
-                  for label in labels)))
+                  for label in labels),
+            notes=("- within: fewer than two clips of the label, no pair to compare",)))
     return tables
 
 
