@@ -265,7 +265,7 @@ def test_evaluate_writes_json_with_every_key(tiny_run, monkeypatch):
     assert set(div["rows"]["real_test"]["within_label"]["per_label"].values()) == {None}
     assert saved["summary"]["real_nearest_train_similarity"] == div["rows"]["real_test"]["nearest_train"]["median"]
     assert "known bad: training clips replayed through the model" in table
-    assert "Diversity and copying per label" in table
+    assert "Diversity and copying per label" in table and "-: fewer than two clips of the label" in table
     with_pf = format_table({**saved, "postfilter": {"kind": "valley", "n_freq": 129, "width": 9, "gains": [1.25, 2.0]}})
     assert "valley postfilter, gains 1.25-2.00" in with_pf
 

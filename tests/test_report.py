@@ -151,6 +151,7 @@ def test_evaluation_results_fill_the_tables(run, tmp_path):
             in page)
     assert "<td>a</td><td>0.700</td><td>0.810</td><td>0.975</td><td>0.950</td>" in page
     assert "as a share of the real test clips&#x27;: samples 0.75, replayed training clips 0.05" in page
+    assert "fewer than two clips of the label" not in page  # every label has its values
 
 
 def test_bad_input_gets_one_line_and_writes_nothing(run, tmp_path, capsys, monkeypatch):

@@ -815,13 +815,14 @@ def _diversity_tables(div: Mapping[str, Any] | None) -> list[TableSection]:
         per = {key: (rows[key]["within_label"]["per_label"], rows[key]["nearest_train"]["per_label"])
                for key in ("real_test", "samples")}
         labels = list(dict.fromkeys([*per["samples"][0], *per["real_test"][0]]))
+        gaps = any(per[key][0].get(label) is None for key in per for label in labels)
         tables.append(TableSection(
             "Diversity and copying per label (median log-mel similarity)",
             ("real within", "samples within", "samples nearest train", "real nearest train"),
             tuple((str(label), (_fmt(per["real_test"][0].get(label), ".3f"), _fmt(per["samples"][0].get(label), ".3f"),
                                 _fmt(per["samples"][1].get(label), ".3f"), _fmt(per["real_test"][1].get(label), ".3f")))
                   for label in labels),
-            notes=("- within: fewer than two clips of the label, no pair to compare",)))
+            notes=("-: fewer than two clips of the label, no pair to compare",) if gaps else ()))
     return tables
 
 
