@@ -105,11 +105,12 @@ def embed(audio: Any, sr: int) -> Embedding:
 
     Each clip's log-mel spectrogram (see the module docstring) is flattened, centred on its own mean and
     scaled to unit length; a clip whose cells are all equal (silence) gives a row of zeros. Computed
-    :data:`_CHUNK` clips at a time (in float64: float32 sums over thousands of cells are off by 1e-5).
+    256 clips at a time (in float64: float32 sums over thousands of cells are off by 1e-5). An
+    :class:`Embedding` is returned as it is (after checking its ``sr``).
     """
-    if isinstance(audio, Embedding):
-        return audio
     sr = _check_sr(sr)
+    if isinstance(audio, Embedding):
+        return _embedding(audio, sr, "audio")
     x = _check_audio(audio, "audio")
     hop = (1 << int(np.ceil(np.log2(WINDOW_S * sr)))) // 4
     out = np.zeros((len(x), N_MELS * (1 + x.shape[1] // hop)), dtype=np.float32)
