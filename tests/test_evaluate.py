@@ -115,6 +115,55 @@ def test_mismatched_config_or_normalizer_is_refused():
         evaluate_model(StubModel(feats.normalizer), feats, prior="fitted")
 
 
+class GeneratingStub(StubModel):
+    """A perfect autoencoder whose "generator" is ``make(n)``: normalized spectrograms ``(n, freq, frames)``."""
+
+    def __init__(self, normalizer: Normalizer, make):
+        super().__init__(normalizer)
+        self.make = make
+
+    def generate(self, n, labels=None, seed=0, prior="auto"):
+        return self.make(n)
+
+
+def _split_features(n: int = 14) -> Features:
+    """:func:`_features` tones, every other one in the training split (the rest, other pitches, in the test split)."""
+    feats = _features(n)
+    return Features(feats.x, feats.audio, feats.labels, (), np.array(["train", "test"] * (n // 2)), feats.metadata,
+                    feats.recipe, feats.stats, "tones")
+
+
+def test_diversity_rows_catch_a_copying_and_a_collapsed_generator():
+    """A generator that replays training clips sits as close to them as the known-bad copier; one that makes
+    one clip over and over scores 1.0 within; both far from the real test clips' values."""
+    feats = _split_features()
+    train = feats.subset("train")
+    copier = GeneratingStub(feats.normalizer, lambda n: train.x[np.arange(n) % len(train)])
+    results = evaluate_model(copier, feats, phase_kwargs=PHASE)
+    div, s = results["diversity"], results["summary"]
+    assert div["samples_kind"] == "prior" and div["n_reference"] == 7 and div["reference"] == "train split"
+    rows = div["rows"]
+    assert rows["samples"]["n"] == rows["real_test"]["n"] == 7 and rows["replayed"]["n"] == 7
+    # the copies are the training clips through the phase step: (almost) the clips themselves
+    assert s["samples_nearest_train_similarity"] == pytest.approx(s["replayed_nearest_train_similarity"], abs=1e-6)
+    assert s["replayed_nearest_train_similarity"] > 0.99
+    assert s["real_nearest_train_similarity"] < 0.9  # the test tones are other pitches
+    assert s["train_nearest_other_train_similarity"] < 0.9  # and so are the other training tones
+    assert s["repeated_within_label_similarity"] == pytest.approx(1.0, abs=1e-5)
+    assert s["samples_within_label_similarity"] == pytest.approx(rows["replayed"]["within_label"]["median"], abs=1e-6)
+    assert set(rows["real_test"]["within_label"]["per_label"]) == {"all"}  # unconditional: all pairs
+    assert results["seconds"]["diversity"] >= 0
+    table = format_table(results)
+    assert "Diversity and copying: log-mel similarity" in table and "within: all pairs" in table
+    assert "known bad: one sample repeated" in table and "per label" not in table
+    collapsed = GeneratingStub(feats.normalizer, lambda n: np.repeat(train.x[2:3], n, axis=0))
+    s = evaluate_model(collapsed, feats, phase_kwargs=PHASE)["summary"]
+    assert s["samples_within_label_similarity"] == pytest.approx(1.0, abs=1e-5)
+    assert s["real_within_label_similarity"] < 0.5
+    # no training clips: nothing to compare with, no samples made
+    assert evaluate_model(StubModel(feats.normalizer), _features(), phase_kwargs=PHASE)["diversity"] is None
+
+
 # ----------------------------------------------------------------------------- the whole command
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
@@ -150,7 +199,7 @@ def test_evaluate_writes_json_with_every_key(tiny_run, monkeypatch):
     root, model_dir = tiny_run
     monkeypatch.chdir(root)
     out = root / "eval.json"
-    results = evaluate(model_dir, json_path=out, n_generate=8, cache_dir=root / "cache",
+    results = evaluate(model_dir, json_path=out, n_generate=16, cache_dir=root / "cache",
                        classifier_config=TINY_CLASSIFIER, phase_kwargs=PHASE)
     saved = json.loads(out.read_text())
     assert saved == results
@@ -170,7 +219,7 @@ def test_evaluate_writes_json_with_every_key(tiny_run, monkeypatch):
                 "prior_frechet_distance", "conditional_frechet_distance", "real_phase_frechet_distance",
                 "reference_frechet_distance"):
         assert key in gen, key
-    assert gen["n_generate"] == gen["prior_count"] == gen["conditional_count"] == 8
+    assert gen["n_generate"] == gen["prior_count"] == gen["conditional_count"] == 16
     assert gen["latent_prior"].startswith("fitted (")
     assert 0 <= gen["conditional_accuracy"] <= 1 and 1 <= gen["prior_inception_score"] <= 8 + 1e-9
     assert gen["prior_frechet_distance"] >= 0
@@ -185,7 +234,7 @@ def test_evaluate_writes_json_with_every_key(tiny_run, monkeypatch):
                 "conditional_frechet_distance", "reconstruction_accuracy_ratio", "reconstruction_frechet_distance"):
         assert isinstance(second[key], float) and np.isfinite(second[key]), key
     assert gen["reconstruction_frechet_distance"] >= 0
-    assert 0 <= second["conditional_accuracy"] <= 1 and second["conditional_count"] == 8
+    assert 0 <= second["conditional_accuracy"] <= 1 and second["conditional_count"] == 16
     assert saved["summary"]["second_judge_conditional_accuracy_ratio"] == second["conditional_accuracy_ratio"]
     assert gen["classifier"]["from_cache"] is False
     assert (root / "cache" / "classifiers").is_dir()
@@ -196,11 +245,32 @@ def test_evaluate_writes_json_with_every_key(tiny_run, monkeypatch):
     assert "judge 1" in table and "judge 2" in table
     assert "Frechet distance: reconstructions (prior's ceiling)" in table
     assert saved["postfilter"] is None and "postfilter" not in table  # the tiny run has none
+    # diversity and copying, on the samples already made (conditional ones, label by label)
+    div = saved["diversity"]
+    assert div["samples_kind"] == "conditional" and div["n_reference"] == saved["data"]["split_counts"]["train"]
+    assert set(div["rows"]) == {"real_test", "real_train", "samples", "repeated", "replayed"}
+    assert div["rows"]["real_train"]["n"] == div["n_reference"]
+    assert div["rows"]["samples"]["n"] == 16 and div["rows"]["real_test"]["n"] == n_test
+    assert div["rows"]["repeated"]["within_label"]["median"] == pytest.approx(1.0, abs=1e-5)
+    labels = set(div["rows"]["samples"]["within_label"]["per_label"])
+    assert labels <= set(saved["data"]["config"].get("label_names", labels)) and len(labels) >= 2
+    assert set(div["rows"]["samples"]["nearest_train"]["per_label"]) == labels
+    for key in ("samples_within_label_similarity", "samples_nearest_train_similarity",
+                "real_nearest_train_similarity", "repeated_within_label_similarity",
+                "replayed_nearest_train_similarity", "train_within_label_similarity",
+                "train_nearest_other_train_similarity"):
+        assert -1.0 <= saved["summary"][key] <= 1.0, key
+    # the 8 test clips are one per label: no pair of real clips shares a label, so no real value (not a made-up one)
+    assert n_test == 8 and saved["summary"]["real_within_label_similarity"] is None
+    assert set(div["rows"]["real_test"]["within_label"]["per_label"].values()) == {None}
+    assert saved["summary"]["real_nearest_train_similarity"] == div["rows"]["real_test"]["nearest_train"]["median"]
+    assert "known bad: training clips replayed through the model" in table
+    assert "Diversity and copying per label" in table and "-: fewer than two clips of the label" in table
     with_pf = format_table({**saved, "postfilter": {"kind": "valley", "n_freq": 129, "width": 9, "gains": [1.25, 2.0]}})
     assert "valley postfilter, gains 1.25-2.00" in with_pf
 
     # a second run reloads the classifier from its cache and gives the same numbers
-    again = evaluate(model_dir, n_generate=8, cache_dir=root / "cache", classifier_config=TINY_CLASSIFIER,
+    again = evaluate(model_dir, n_generate=16, cache_dir=root / "cache", classifier_config=TINY_CLASSIFIER,
                      phase_kwargs=PHASE)
     assert again["generation"]["classifier"]["from_cache"] is True
     assert again["generation"]["conditional_accuracy"] == gen["conditional_accuracy"]

@@ -119,6 +119,17 @@ def test_evaluation_results_fill_the_tables(run, tmp_path):
                                                  "cues": {"texture": 0.3, "mel": 0.1, "mfcc": 0.05}}},
                      "side_by_side": {"ceiling": 0.9, "reconstruction": 1.0}},
         "generation": None,
+        "diversity": {"samples_kind": "conditional", "n_reference": 40, "reference": "train split", "rows": {
+            "real_test": {"within_label": {"median": 0.75, "per_label": {"a": 0.7, "b": 0.8}},
+                          "nearest_train": {"median": 0.96, "p10": 0.93, "p90": 0.98,
+                                            "per_label": {"a": 0.95, "b": 0.97}}},
+            "samples": {"within_label": {"median": 0.79, "per_label": {"a": 0.81, "b": 0.77}},
+                        "nearest_train": {"median": 0.97, "p10": 0.94, "p90": 0.99,
+                                          "per_label": {"a": 0.975, "b": 0.965}}},
+            "repeated": {"within_label": {"median": 1.0, "per_label": {"a": 1.0, "b": 1.0}}, "nearest_train": None},
+            "replayed": {"within_label": {"median": 0.76, "per_label": {"a": 0.7, "b": 0.82}},
+                         "nearest_train": {"median": 0.998, "p10": 0.99, "p90": 1.0,
+                                           "per_label": {"a": 1.0, "b": 0.99}}}}},
     }
     (folder / report.EVALUATION_FILE).write_text(json.dumps(evaluation))
     path = report.write_report(folder, data=str(tmp_path / "none"))
@@ -132,6 +143,15 @@ def test_evaluation_results_fill_the_tables(run, tmp_path):
     row = "<td>reconstructions</td><td>0.910</td><td>0.910</td><td>0.880</td><td>texture +0.30, mel +0.10, mfcc +0.05"
     assert row in page
     assert "audio SC gap to the phase ceiling: 26.75 dB" in page
+    # diversity and copying: the rows with their known-bad calibration, then label by label
+    assert "<td>conditional samples</td><td>0.790</td><td>0.970</td>" in page
+    assert "<td>known bad: one sample repeated</td><td>1.000</td><td>-</td>" in page
+    assert "<td>known bad: training clips replayed through the model</td><td>0.760</td><td>0.998</td>" in page
+    assert ("<th>real within</th><th>samples within</th><th>samples nearest train</th><th>real nearest train</th>"
+            in page)
+    assert "<td>a</td><td>0.700</td><td>0.810</td><td>0.975</td><td>0.950</td>" in page
+    assert "as a share of the real test clips&#x27;: samples 0.75, replayed training clips 0.05" in page
+    assert "fewer than two clips of the label" not in page  # every label has its values
 
 
 def test_bad_input_gets_one_line_and_writes_nothing(run, tmp_path, capsys, monkeypatch):

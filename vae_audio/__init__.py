@@ -88,6 +88,7 @@ _GROUPED = {
     "listening": "evaluation.listening",
     "classifier": "evaluation.classifier",
     "cepstral_judge": "evaluation.cepstral_judge",
+    "diversity": "evaluation.diversity",
     "evaluate": "evaluation.evaluate",
     "display": "ui.display",
     "notebook": "ui.notebook",

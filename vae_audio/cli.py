@@ -343,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
     p.set_defaults(func=_cmd_reconstruct)
 
-    p = sub.add_parser("evaluate", help="score a model on its test split: reconstruction, audio, generation")
+    p = sub.add_parser("evaluate", help="score a model on its test split: reconstruction, audio, generation, diversity")
     p.add_argument("--model", required=True, help="model folder")
     p.add_argument("--data", help="dataset (default: the one the model was trained on, else synth)")
     p.add_argument("--json", help="write the results to this JSON file")

@@ -18,6 +18,11 @@ spectrogram config and normalizer):
     Scores of a classifier trained on the real training split
     (:func:`vae_audio.evaluation.classifier.generation_scores`), computed from audio, so the
     phase method is part of what is scored.
+``diversity``
+    Diversity and copying (:mod:`vae_audio.evaluation.diversity`), on the same samples: how alike
+    two samples of a label are against two real test clips of that label, and how close each
+    sample sits to its nearest training clip against each real test clip's nearest; calibrated by
+    known-bad rows (one sample repeated; training clips replayed as the model renders them).
 
 The *ground truth* is the linear STFT magnitude (the mel magnitude for mel configs) of the
 test clips exactly as featurized (resampled, level-normalized, padded/truncated). LSD uses
@@ -163,8 +168,10 @@ def evaluate_model(model, features, *, classifier=None, n_generate: int | None =
     meaningless), ``phase``, ``lsd_eps``, ``reconstruction``, ``audio``, ``ceiling``
     (``truth_through_phase``, ``model_with_true_phase``), ``generation`` (the dict of
     :func:`~vae_audio.evaluation.classifier.generation_scores` plus ``n_generate``, or ``None``),
-    ``summary`` (the headline numbers) and ``seconds`` (per stage). Every SC/LSD entry is
-    ``{"sc_db": {"median", "mean"}, "lsd_db": {"median", "mean"}}`` in dB, lower is better.
+    ``diversity`` (:func:`~vae_audio.evaluation.diversity.diversity_section` plus ``reference``, or
+    ``None`` when the data has no training clips), ``summary`` (the headline numbers) and ``seconds``
+    (per stage). Every SC/LSD entry is ``{"sc_db": {"median", "mean"}, "lsd_db": {"median", "mean"}}``
+    in dB, lower is better.
     """
     from ..modeling.inference import check_prior_choice
 
@@ -203,8 +210,10 @@ def _evaluate_checked(model, features, *, classifier, n_generate: int | None, se
     labels = test.labels.astype(np.int32) if conditional else None
     seconds: dict[str, float] = {}
 
+    # diversity and copying need training clips to search for each clip's nearest, and two test clips
+    diversity = bool(np.any(features.split == "train")) and len(test) >= 2
     # one line per stage in a log; on a terminal or in a notebook also a bar over the stages
-    stages = progress.bar(4 if classifier is not None else 3, "evaluating", unit="stage", delay=0.0,
+    stages = progress.bar(3 + (classifier is not None) + diversity, "evaluating", unit="stage", delay=0.0,
                           enabled=verbose)
 
     def log(msg: str, next_stage: str | None = None) -> None:
@@ -259,7 +268,7 @@ def _evaluate_checked(model, features, *, classifier, n_generate: int | None, se
     listen = len(test) >= 2 * FOLDS and bool(np.any(features.split != "test"))
     n = n_generate if n_generate is not None else max(2, len(test))
     prior_audio = cond_audio = cond_labels = None
-    if listen or classifier is not None:
+    if listen or classifier is not None or diversity:
         prior_audio = model.to_audio(model.generate(n, seed=seed, prior=prior), **pk)
         if conditional:
             k = len(model.label_names)
@@ -274,7 +283,16 @@ def _evaluate_checked(model, features, *, classifier, n_generate: int | None, se
     seconds["listener"] = time.perf_counter() - t0
     log(f"the machine listener run in {seconds['listener']:.1f} s" if listen else
         f"the machine listener skipped ({len(test)} test clips; it needs {2 * FOLDS})",
-        "generation" if classifier is not None else None)
+        "diversity and copying" if diversity else "generation" if classifier is not None else None)
+
+    # ---------------------------------------------------------------- diversity and copying
+    results["diversity"] = None
+    if diversity:
+        t0 = time.perf_counter()
+        results["diversity"] = _diversity(model, features, test, prior_audio, cond_audio, cond_labels, seed, pk)
+        seconds["diversity"] = time.perf_counter() - t0
+        log(f"diversity and copying measured in {seconds['diversity']:.1f} s",
+            "generation" if classifier is not None else None)
 
     # ---------------------------------------------------------------- generation
     generation = None
@@ -392,6 +410,40 @@ def _listener_rows(features, test, recon_audio: np.ndarray, truth_audio: np.ndar
     return {"settings": SETTINGS, "rows": rows, "side_by_side": side}
 
 
+def _diversity(model, features, test, prior_audio: np.ndarray, cond_audio: np.ndarray | None,
+               cond_labels: np.ndarray | None, seed: int, pk: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`vae_audio.evaluation.diversity.diversity_section` on the samples already made (conditional ones
+    label by label, else the prior's), the test clips, and the training clips (at most
+    :data:`~vae_audio.evaluation.diversity.MAX_REFERENCE`, a seeded subset) as the reference. The known-bad
+    copier replays as many training clips as there are samples, as the model renders them: its
+    reconstructions through the same phase step."""
+    from ..dsp.phase import db_to_audio
+    from .diversity import MAX_REFERENCE, diversity_section, embed
+
+    cfg = model.config
+    conditional = cond_audio is not None
+    train = features.subset("train")
+    n_train = len(train)
+    if n_train > MAX_REFERENCE:
+        train = train.select(np.sort(np.random.default_rng([seed, 23]).choice(n_train, MAX_REFERENCE, replace=False)))
+    samples = cond_audio if conditional else prior_audio
+    copies = train.select(np.sort(np.random.default_rng([seed, 29]).choice(len(train), min(len(samples), len(train)),
+                                                                           replace=False)))
+    copy_labels = copies.labels.astype(np.int32) if conditional else None
+    recon = model.reconstruct(copies.x, labels=copy_labels)
+    replayed = db_to_audio(model.normalizer.unnormalize(recon, copies.stats if copies.stats else None), cfg, **pk)
+    section = diversity_section(real=test.audio, real_labels=test.labels if conditional else None, samples=samples,
+                                sample_labels=cond_labels if conditional else None,
+                                reference=embed(train.audio, cfg.sr),
+                                reference_labels=train.labels if conditional else None, replayed=replayed,
+                                replayed_labels=copy_labels,
+                                sr=cfg.sr, label_names=list(features.label_names) or None,
+                                samples_kind="conditional" if conditional else "prior", seed=seed)
+    section["reference"] = "train split" + (f" (a seeded {len(train)} of its {n_train} clips)"
+                                             if n_train > len(train) else "")
+    return section
+
+
 def _median_flatness(audio: np.ndarray, sr: int) -> float | None:
     """Median over clips of :func:`~vae_audio.evaluation.listening.spectral_flatness` (silent clips left out)."""
     from .listening import spectral_flatness
@@ -410,6 +462,8 @@ def _flatness_ratio(results: Mapping[str, Any], key: str) -> float | None:
 
 def _headline(results: Mapping[str, Any]) -> dict[str, Any]:
     """The numbers the targets are stated in (None when not measured)."""
+    from .diversity import headline as diversity_headline
+
     audio_sc = results["audio"]["sc_db"]["median"]
     ceiling_sc = results["ceiling"]["truth_through_phase"]["sc_db"]["median"]
     gen = results.get("generation") or {}
@@ -433,6 +487,7 @@ def _headline(results: Mapping[str, Any]) -> dict[str, Any]:
         "second_judge_conditional_accuracy_ratio": (gen.get("second_judge") or {}).get("conditional_accuracy_ratio"),
         "second_judge_prior_inception_score_ratio": (gen.get("second_judge") or {}).get("prior_inception_score_ratio"),
         "second_judge_conditional_frechet_ratio": (gen.get("second_judge") or {}).get("conditional_frechet_ratio"),
+        **diversity_headline(results.get("diversity")),
     }
 
 
@@ -715,7 +770,60 @@ def table_sections(results: Mapping[str, Any]) -> list[TableSection]:
     elif gen is None:
         sections.append(TableSection(
             "Generation: not scored (the data has no labels for a classifier, or no classifier was given)", (), ()))
+    sections.extend(_diversity_tables(results.get("diversity")))
     return sections
+
+
+def _share(rows: Mapping[str, Any], row: str) -> float | None:
+    """``row``'s median distance to its nearest training clip (1 - similarity) over the real test clips'."""
+    value, real = (rows.get(row) or {}).get("nearest_train"), rows["real_test"]["nearest_train"]
+    return None if not value or real["median"] >= 1.0 else (1.0 - value["median"]) / (1.0 - real["median"])
+
+
+def _diversity_tables(div: Mapping[str, Any] | None) -> list[TableSection]:
+    """The diversity section of the results as two tables: the rows, and the same per label."""
+    if not div:
+        return []
+    rows = div["rows"]
+    kind = div.get("samples_kind", "samples")
+    by_label = (rows["samples"]["nearest_train"] or {}).get("per_label") is not None
+
+    def median(row: str, part: str) -> float | None:
+        return ((rows.get(row) or {}).get(part) or {}).get("median")
+
+    names = [("real test clips", "real_test"), ("real training clips (nearest: another one)", "real_train"),
+             (f"{kind} samples", "samples"),
+             ("known bad: one sample repeated", "repeated"),
+             ("known bad: training clips replayed through the model", "replayed")]
+    real_nn, samples_nn = rows["real_test"]["nearest_train"], rows["samples"]["nearest_train"]
+    tables = [TableSection(
+        "Diversity and copying: log-mel similarity (median; 1.0 = the same clip)"
+        + ("" if by_label else "; within: all pairs, the samples have no labels"),
+        ("within label" if by_label else "between clips", "nearest train"),
+        tuple((name, (_fmt(median(key, "within_label"), ".3f"), _fmt(median(key, "nearest_train"), ".3f")))
+              for name, key in names if key in rows),
+        legend=("(within: how alike two clips are, higher = less varied; nearest train: how close each clip is to "
+                "its most similar training clip, higher = nearer a copy. Samples should sit by the real test "
+                "clips, far from the known-bad rows)",),
+        notes=(f"distance to the nearest training clip (1 - similarity) as a share of the real test clips': "
+               f"samples {_fmt(_share(rows, 'samples'), '.2f')}, replayed training clips "
+               f"{_fmt(_share(rows, 'replayed'), '.2f')}",
+               f"nearest train, 10th-90th percentile: real test {real_nn['p10']:.3f}-{real_nn['p90']:.3f}, samples "
+               f"{samples_nn['p10']:.3f}-{samples_nn['p90']:.3f}; searched among {div.get('n_reference')} clips of the "
+               f"{div.get('reference', 'train split')}"))]
+    if by_label:
+        per = {key: (rows[key]["within_label"]["per_label"], rows[key]["nearest_train"]["per_label"])
+               for key in ("real_test", "samples")}
+        labels = list(dict.fromkeys([*per["samples"][0], *per["real_test"][0]]))
+        gaps = any(per[key][0].get(label) is None for key in per for label in labels)
+        tables.append(TableSection(
+            "Diversity and copying per label (median log-mel similarity)",
+            ("real within", "samples within", "samples nearest train", "real nearest train"),
+            tuple((str(label), (_fmt(per["real_test"][0].get(label), ".3f"), _fmt(per["samples"][0].get(label), ".3f"),
+                                _fmt(per["samples"][1].get(label), ".3f"), _fmt(per["real_test"][1].get(label), ".3f")))
+                  for label in labels),
+            notes=("-: fewer than two clips of the label, no pair to compare",) if gaps else ()))
+    return tables
 
 
 def _numeric(cell: str) -> bool:
