@@ -34,7 +34,8 @@ def test_unknown_keys_and_bad_values_are_refused_in_one_line_naming_the_key():
              ({"model.options": 3}, r"^model.options=3: expected an object of architecture options$"),
              ({"postfilter.enabled": "yes"}, r"^postfilter.enabled='yes': expected true or false or null$"),
              ({"model.architecture": "rnn"}, r"^model.architecture='rnn': expected one of 'conv', 'simple'"),
-             ({"recipe.level": "loud"}, r"^recipe.level='loud': expected one of 'peak', 'rms', None, 'auto'$")]
+             ({"recipe.level": "loud"},
+              r"^recipe.level='loud': expected one of 'peak', 'rms', 'folder', None, 'auto'$")]
     for changes, message in cases:
         with pytest.raises(ConfigError, match=message):
             RunConfig.of(changes)

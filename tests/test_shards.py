@@ -223,3 +223,17 @@ def test_same_seed_same_batches_in_either_layout(tmp_path):
         for ea, eb in pairs:
             np.testing.assert_array_equal(ea["spectrogram"].numpy(), eb["spectrogram"].numpy())
             np.testing.assert_array_equal(ea["label"].numpy(), eb["label"].numpy())
+
+
+
+def test_the_folder_gain_is_the_same_in_shards(tmp_path, labelled_folder, monkeypatch):
+    (labelled_folder / "low" / "broken.wav").write_bytes(b"RIFF not really")
+    # the folder gain is fitted on the same training peaks whichever way the data is featurized
+    monkeypatch.setattr(featurize, "FOLDER_GAIN_CLIPS", 9)  # a seeded sample of the training clips
+    mem = build_features(load_folder(labelled_folder, config=SMALL, level="folder"), cache_dir=tmp_path / "m")
+    big = build_features(load_folder(labelled_folder, config=SMALL, level="folder"), cache_dir=tmp_path / "s",
+                         memory_limit=TINY)
+    assert mem.recipe.folder_gain == big.recipe.folder_gain and mem.recipe.folder_gain > 1  # quiet tones: raised
+    np.testing.assert_array_equal(np.asarray(big.audio), mem.audio)
+    np.testing.assert_array_equal(np.asarray(big.x), mem.x)
+    assert len(big.skipped) == len(mem.skipped) == 1

@@ -64,9 +64,10 @@ CONFIG_FORMAT = "vae_audio.config"
 CONFIG_VERSION = 1
 #: the unset value of settings where ``None`` is itself a setting
 AUTO = "auto"
-#: level handling of :class:`RecipeConfig`: per-clip ``"peak"`` (0.9) or ``"rms"`` (-20 dBFS), ``None``
+#: level handling of :class:`RecipeConfig`: per-clip ``"peak"`` (0.9) or ``"rms"`` (-20 dBFS), ``"folder"`` (one
+#: gain for the whole dataset, fitted on the training split: the clips keep their relative levels), ``None``
 #: (as recorded) or ``"auto"`` (unset: derived from the data)
-LEVELS = ("peak", "rms", None, AUTO)
+LEVELS = ("peak", "rms", "folder", None, AUTO)
 #: keys whose resolved value may be ``None`` because "none" is the setting
 NONE_IS_A_SETTING = frozenset({"data.max_clips", "recipe.n_mels", "recipe.trim_db", "recipe.level"})
 

@@ -7,6 +7,13 @@ normalized to [0, 1] with a :class:`~vae_audio.dsp.features.Normalizer` fitted o
 split only. Loading streams into preallocated arrays in chunks processed by a small thread
 pool (soundfile, soxr and the FFT release the GIL), so no waveform is held twice.
 
+``level="folder"`` (:mod:`vae_audio.dsp.recipe`): one gain for the whole dataset, fitted on the
+training clips' window peaks (:func:`~vae_audio.dsp.recipe.fit_folder_gain`; every training clip, or a
+seeded sample of :data:`FOLDER_GAIN_CLIPS` of a larger split) before any spectrogram is made, then
+applied to every clip of every split and stored in the recipe. In memory the files are then all read
+before the spectrograms are made (the reading no longer overlaps the FFTs); a sharded dataset reads
+the sampled training clips' windows once more first.
+
 The result is cached in ``data/cache/`` as ``<name>-<key>.npz`` (arrays, no pickle) plus
 ``<name>-<key>.json`` (recipe, labels, metadata), both written atomically. The
 key hashes the settings and every file's path, size and modification time, so editing,
@@ -33,24 +40,27 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from .. import checks, progress
-from ..dsp.audio import load_audio, pad_or_truncate
+from ..dsp.audio import load_audio, pad_or_truncate, trim_silence
 from ..dsp.features import Normalizer, SpectrogramConfig
-from ..dsp.recipe import Recipe, normalize_level
+from ..dsp.recipe import Recipe, fit_folder_gain, level_gain
 from ..errors import AudioLoadError, ConfigError, DatasetError, ParameterError
 from ..fileio import atomic_path, atomic_write_json, read_json
 from .datasets import SPLITS, AudioDataset, SkippedFile, skipped_summary
 from .shards import ShardedArray, check_shard, shard_rows_for, stream
 
-__all__ = ["Features", "build_features", "make_tf_dataset", "resolve_memory_limit", "CACHE_FORMAT"]
+__all__ = ["Features", "build_features", "make_tf_dataset", "resolve_memory_limit", "CACHE_FORMAT",
+           "FOLDER_GAIN_CLIPS"]
 
 #: Version of the cache layout and of the featurization recipe (part of every cache key).
 CACHE_FORMAT = 2
 _CHUNK = 128  # clips per work item (load + STFT)
+#: ``level="folder"``: the most training clips whose peaks fit the folder gain (a seeded sample of a larger split).
+FOLDER_GAIN_CLIPS = 4000
 
 
 # ----------------------------------------------------------------------------- features
@@ -146,6 +156,8 @@ def _settings(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalize
         "level": recipe.level, "trim_db": recipe.trim_db, "normalizer": norm.mode, "fitted_normalizer": fitted,
         "label_names": list(dataset.label_names),
     }
+    if recipe.folder_gain is not None:  # a given (fitted) folder gain; else it is fitted on the training split
+        settings["folder_gain"] = recipe.folder_gain
     if dataset.name == "synth":
         from .synth import SYNTH_VERSION
 
@@ -288,15 +300,14 @@ def resolve_memory_limit(memory_limit: int | str | None) -> int:
     return checks.byte_size(memory_limit, "memory_limit")
 
 
-def _load_clip(path: str, cfg: SpectrogramConfig, trim_db: float | None, out: np.ndarray) -> None:
-    """Read one file into the zero-filled row ``out`` (``pad_or_truncate`` with ``align="start"``)."""
+def _read_clip(path: str, cfg: SpectrogramConfig, trim_db: float | None) -> np.ndarray:
+    """One file as featurizing reads it: mono at ``cfg.sr``, silence trimmed (``trim_db``), at most
+    ``cfg.n_samples`` samples (only what is needed is read, plus a margin for the resampler)."""
+    keep = cfg.n_samples
     if trim_db is not None:
-        out[:] = pad_or_truncate(load_audio(path, sr=cfg.sr)[0], cfg.n_samples, trim_db=trim_db)
-        return
-    # read only what is needed (plus a margin for the resampler); the row is already zero-padded
-    y, _ = load_audio(path, sr=cfg.sr, duration=cfg.n_samples / cfg.sr + 0.05)
-    m = min(y.shape[-1], cfg.n_samples)
-    out[:m] = y[:m]
+        return trim_silence(load_audio(path, sr=cfg.sr)[0], top_db=trim_db)[:keep]
+    y, _ = load_audio(path, sr=cfg.sr, duration=keep / cfg.sr + 0.05)
+    return y[:keep]
 
 
 def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "global", recipe: Recipe | None = None,
@@ -311,8 +322,8 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
     normalizer : ``"global"`` (default: one dB range, fitted on the training split),
         ``"per_clip"``, or a fitted :class:`Normalizer` to apply as is.
     recipe : a trained model's :class:`~vae_audio.dsp.recipe.Recipe` (``model.recipe``): featurize
-        exactly as that model was trained (its level, trim and fitted normalizer replace the
-        dataset's and ``normalizer``). Its spectrogram config must be the dataset's.
+        exactly as that model was trained (its level, folder gain, trim and fitted normalizer replace
+        the dataset's and ``normalizer``). Its spectrogram config must be the dataset's.
     cache_dir : folder of the feature cache (default ``data/cache``, relative to the current
         folder); ``None`` disables it.
     use_cache : read and write the cache (``False``: always recompute, write nothing).
@@ -346,6 +357,10 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
         if not isinstance(normalizer, Normalizer) and normalizer not in Normalizer.MODES:
             raise ParameterError(f"normalizer={normalizer!r}: expected one of {Normalizer.MODES} or a Normalizer")
         recipe = dataset.recipe
+    mode = normalizer.mode if isinstance(normalizer, Normalizer) else normalizer
+    if recipe.level == "folder" and mode != "global":
+        raise ParameterError("normalizer='per_clip' with level='folder': a per-clip dB range would undo the "
+                             "clips' relative levels that the folder level keeps; use the global normalizer")
     limit = resolve_memory_limit(memory_limit)
     cfg = recipe.spectrogram
     sharded = len(dataset.clips) * (int(np.prod(cfg.shape)) + cfg.n_samples) * 4 > limit
@@ -380,16 +395,49 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
     return features
 
 
-def _featurize_block(dataset: AudioDataset, recipe: Recipe, lo: int, hi: int, workers: int,
-                     shown: Any) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
-    """Clips ``lo..hi`` of ``dataset`` -> ``(audio (m, n_samples), x_db (m, freq, frames), failed)``.
+def _gain_rows(dataset: AudioDataset) -> np.ndarray:
+    """The clips whose window peaks fit the folder gain: every training clip, or a seeded sample of
+    :data:`FOLDER_GAIN_CLIPS` of them (sorted), the same whichever way the dataset is featurized."""
+    train = np.flatnonzero(np.array([c.split == "train" for c in dataset.clips], dtype=bool))
+    if len(train) <= FOLDER_GAIN_CLIPS:
+        return train
+    rng = np.random.default_rng([int(dataset.seed), 31])
+    return np.sort(rng.choice(train, size=FOLDER_GAIN_CLIPS, replace=False))
 
-    ``failed`` maps the row (within the block) of each clip that could not be loaded to the
-    reason; its rows are left as silence. Counts every clip on the progress bar ``shown``.
+
+def _fit_gain(recipe: Recipe, audio: np.ndarray, rows: np.ndarray) -> Recipe:
+    """``recipe`` with the folder gain fitted on the window peaks of ``audio[rows]`` (waveforms as read)."""
+    peaks = np.abs(audio[rows]).max(axis=1) if len(rows) else np.zeros(0)
+    return recipe.with_folder_gain(fit_folder_gain(peaks))
+
+
+@dataclass
+class _Block:
+    """What :func:`_featurize_block` makes of ``m`` clips.
+
+    ``audio`` ``(m, n_samples)`` and ``x`` ``(m, freq, frames)`` dB: the windows; ``failed``: the row of
+    each clip that could not be loaded -> the reason (its row is left as silence); ``recipe``: the recipe
+    used (with the folder gain when it was fitted here).
+    """
+
+    audio: np.ndarray
+    x: np.ndarray
+    failed: dict[int, str]
+    recipe: Recipe
+
+
+def _featurize_block(dataset: AudioDataset, recipe: Recipe, lo: int, hi: int, workers: int, shown: Any, *,
+                     fit_gain: Callable[[np.ndarray, dict[int, str]], Recipe] | None = None) -> _Block:
+    """Clips ``lo..hi`` of ``dataset`` -> their :class:`_Block`.
+
+    With ``fit_gain`` (``level="folder"`` not fitted yet) every clip is read before any spectrogram
+    is made, and ``fit_gain(audio, failed)`` gives the recipe with its folder gain. Counts every clip
+    on the progress bar ``shown``.
     """
     cfg, n = recipe.spectrogram, hi - lo
     clips = dataset.clips[lo:hi]
-    if dataset.name == "synth":
+    synth = dataset.name == "synth"
+    if synth:
         from .synth import generate_synth
 
         indices = [int(c.source.split(":", 1)[1]) for c in clips]
@@ -401,29 +449,45 @@ def _featurize_block(dataset: AudioDataset, recipe: Recipe, lo: int, hi: int, wo
 
     def read(start: int) -> None:
         """Python-heavy part: read, resample, pad the files of one chunk into ``audio``."""
-        for i in range(start, min(start + _CHUNK, n)):
+        sl = slice(start, min(start + _CHUNK, n))
+        if synth:
+            if recipe.trim_db is not None:
+                audio[sl] = pad_or_truncate(audio[sl], cfg.n_samples, trim_db=recipe.trim_db)
+            return
+        for i in range(sl.start, sl.stop):
             try:
-                _load_clip(clips[i].source, cfg, recipe.trim_db, audio[i])
+                y = _read_clip(clips[i].source, cfg, recipe.trim_db)
             except (AudioLoadError, ValueError) as exc:  # ValueError: any other per-file problem
                 msg = " ".join(str(exc).split())  # one line, without the path repeated in front
                 failed[i] = msg.removeprefix(f"{clips[i].source}: ")
+                continue
+            m = min(y.shape[-1], cfg.n_samples)
+            audio[i, :m] = y[:m]
 
-    def transform(start: int) -> None:
+    def transform(start: int, use: Recipe) -> None:
         """NumPy-heavy part (releases the GIL): level, spectrogram, dB of one chunk into ``x``."""
         sl = slice(start, min(start + _CHUNK, n))
-        if dataset.name == "synth" and recipe.trim_db is not None:
-            audio[sl] = pad_or_truncate(audio[sl], cfg.n_samples, trim_db=recipe.trim_db)
-        if recipe.level is not None:
-            audio[sl] = normalize_level(audio[sl], recipe.level)
-        x[sl] = recipe.spectrogram_db(audio[sl])
+        if use.level is not None:
+            audio[sl] = (audio[sl] * level_gain(audio[sl], use.level, use.folder_gain)).astype(np.float32)
+        x[sl] = use.spectrogram_db(audio[sl])
 
     starts = range(0, n, _CHUNK)
-    reading = dataset.name != "synth"
-    if workers == 1 or n <= _CHUNK:
+    if fit_gain is not None:  # the folder gain needs every training clip's peak before any spectrogram
         for s in starts:
-            if reading:
-                read(s)
-            transform(s)
+            read(s)
+            shown.update(min(_CHUNK, n - s))
+        recipe = fit_gain(audio, failed)
+        if workers == 1 or n <= _CHUNK:
+            for s in starts:
+                transform(s, recipe)
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                for job in [pool.submit(transform, s, recipe) for s in starts]:
+                    job.result()
+    elif workers == 1 or n <= _CHUNK:
+        for s in starts:
+            read(s)
+            transform(s, recipe)
             shown.update(min(_CHUNK, n - s))
     else:
         # this thread reads chunk k while the pool transforms the chunks already read: the GIL-bound
@@ -431,16 +495,15 @@ def _featurize_block(dataset: AudioDataset, recipe: Recipe, lo: int, hi: int, wo
         with ThreadPoolExecutor(max_workers=workers - 1) as pool:
             jobs = []
             for s in starts:
-                if reading:
-                    read(s)
-                jobs.append((s, pool.submit(transform, s)))
-                if reading:  # reading is the slow part: count chunks as they are read
+                read(s)
+                jobs.append((s, pool.submit(transform, s, recipe)))
+                if not synth:  # reading is the slow part: count chunks as they are read
                     shown.update(min(_CHUNK, n - s))
             for s, job in jobs:
                 job.result()
-                if not reading:
+                if synth:
                     shown.update(min(_CHUNK, n - s))
-    return audio, x, failed
+    return _Block(audio, x, failed, recipe)
 
 
 def _check_loaded(dataset: AudioDataset, failed: dict[int, str], split: np.ndarray) -> list[SkippedFile]:
@@ -465,8 +528,17 @@ def _check_not_silent(dataset: AudioDataset, normalizer: str | Normalizer, norm:
 
 def _compute(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer, workers: int) -> Features:
     n = len(dataset.clips)
+    fit_gain = None
+    if recipe.level == "folder" and recipe.folder_gain is None:
+        rows = _gain_rows(dataset)
+
+        def fit_gain(audio: np.ndarray, failed: dict[int, str]) -> Recipe:
+            return _fit_gain(recipe, audio, rows[~np.isin(rows, list(failed))])
+
     with progress.bar(n, f"featurizing {dataset.name}") as shown:
-        audio, x, failed = _featurize_block(dataset, recipe, 0, n, workers, shown)
+        block = _featurize_block(dataset, recipe, 0, n, workers, shown, fit_gain=fit_gain)
+    audio, x, failed, recipe = block.audio, block.x, block.failed, block.recipe
+    del block
     metadata = [dict(c.metadata) for c in dataset.clips]
     labels = np.array([c.label for c in dataset.clips], dtype=np.int64)
     split = np.array([c.split for c in dataset.clips], dtype="<U5")
@@ -487,8 +559,8 @@ def _compute(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer
         sl = slice(start, start + _CHUNK)
         x[sl], stats = norm.normalize(x[sl], return_stats=True)
         low[sl], high[sl] = stats["low_db"], stats["high_db"]
-    return Features(x, audio, labels, tuple(dataset.label_names), split, metadata, recipe.with_normalizer(norm),
-                    {"low_db": low, "high_db": high}, dataset.name, skipped)
+    return Features(x, audio, labels, tuple(dataset.label_names), split, metadata,
+                    recipe.with_normalizer(norm), {"low_db": low, "high_db": high}, dataset.name, skipped)
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -497,15 +569,44 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
             np.save(handle, array, allow_pickle=False)
 
 
+def _sharded_folder_gain(dataset: AudioDataset, recipe: Recipe) -> Recipe:
+    """``level="folder"`` of a sharded dataset: the folder gain fitted on the window peaks of the clips of
+    :func:`_gain_rows`, read once more here exactly as :func:`_featurize_block` reads them."""
+    cfg, rows = recipe.spectrogram, _gain_rows(dataset)
+    peaks = np.zeros(len(rows), dtype=np.float32)
+    with progress.bar(len(rows), f"measuring {dataset.name}'s level") as shown:
+        if dataset.name == "synth":
+            from .synth import generate_synth
+
+            for a in range(0, len(rows), _CHUNK):
+                idx = [int(dataset.clips[i].source.split(":", 1)[1]) for i in rows[a:a + _CHUNK]]
+                audio, _ = generate_synth(sr=cfg.sr, n_samples=cfg.n_samples, seed=dataset.seed, indices=idx)
+                if recipe.trim_db is not None:
+                    audio = pad_or_truncate(audio, cfg.n_samples, trim_db=recipe.trim_db)
+                peaks[a:a + len(idx)] = np.abs(audio).max(axis=1)
+                shown.update(len(idx))
+        else:
+            for k, i in enumerate(rows):
+                try:
+                    peaks[k] = np.abs(_read_clip(dataset.clips[i].source, cfg, recipe.trim_db)).max()
+                except (AudioLoadError, ValueError):  # skipped when featurized too
+                    pass
+                shown.update(1)
+    return recipe.with_folder_gain(fit_folder_gain(peaks))
+
+
 def _compute_sharded(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer, workers: int,
                      folder: Path) -> tuple[Features, list[int]]:
     """Featurize ``dataset`` block by block into ``.npy`` shards in ``folder`` (memory: one block).
 
     Two passes: the first writes each shard's waveforms and dB spectrograms and fits the
     normalizer on the training rows; the second normalizes each spectrogram shard in place
-    (atomically). Returns the features (``x`` and ``audio`` are :class:`ShardedArray` views)
-    and the rows of each shard.
+    (atomically). ``level="folder"`` first fits the folder gain (:func:`_sharded_folder_gain`).
+    Returns the features (``x`` and ``audio`` are :class:`ShardedArray` views) and the rows of
+    each shard.
     """
+    if recipe.level == "folder" and recipe.folder_gain is None:
+        recipe = _sharded_folder_gain(dataset, recipe)
     cfg, n = recipe.spectrogram, len(dataset.clips)
     step = shard_rows_for(int(np.prod(cfg.shape)) * 4)
     folder.mkdir(parents=True, exist_ok=True)
@@ -517,7 +618,9 @@ def _compute_sharded(dataset: AudioDataset, recipe: Recipe, normalizer: str | No
     with progress.bar(n, f"featurizing {dataset.name} into shards") as shown:
         for k, lo in enumerate(range(0, n, step)):
             hi = min(lo + step, n)
-            audio, x_db, bad = _featurize_block(dataset, recipe, lo, hi, workers, shown)
+            block = _featurize_block(dataset, recipe, lo, hi, workers, shown)
+            audio, x_db, bad = block.audio, block.x, block.failed
+            del block
             ok = np.ones(hi - lo, dtype=bool)
             ok[list(bad)] = False
             failed.update({lo + i: msg for i, msg in bad.items()})
