@@ -14,6 +14,14 @@ applied to every clip of every split and stored in the recipe. In memory the fil
 before the spectrograms are made (the reading no longer overlaps the FFTs); a sharded dataset reads
 the sampled training clips' windows once more first.
 
+Clips longer than the training window (``max_duration``, :class:`LongClips`): besides the window
+(``x``, exactly as before), the whole spectrogram of each clip longer than the window is kept, up to
+``max_duration`` seconds, so :func:`make_tf_dataset` can train a grid model on window-long crops at
+random offsets. Memory: ``frames x n_freq x 4`` bytes per such clip, at most
+``n_long_clips x n_freq x max_frames x 4`` in all and never more than what the memory limit leaves
+beside the window arrays (the clips beyond that train on their window, with a warning). Sharded
+datasets keep the window only: they train on each clip's start window.
+
 The result is cached in ``data/cache/`` as ``<name>-<key>.npz`` (arrays, no pickle) plus
 ``<name>-<key>.json`` (recipe, labels, metadata), both written atomically. The
 key hashes the settings and every file's path, size and modification time, so editing,
@@ -53,14 +61,58 @@ from ..fileio import atomic_path, atomic_write_json, read_json
 from .datasets import SPLITS, AudioDataset, SkippedFile, skipped_summary
 from .shards import ShardedArray, check_shard, shard_rows_for, stream
 
-__all__ = ["Features", "build_features", "make_tf_dataset", "resolve_memory_limit", "CACHE_FORMAT",
-           "FOLDER_GAIN_CLIPS"]
+__all__ = ["Features", "LongClips", "build_features", "make_tf_dataset", "resolve_memory_limit", "CACHE_FORMAT",
+           "FOLDER_GAIN_CLIPS", "MAX_SECONDS"]
 
 #: Version of the cache layout and of the featurization recipe (part of every cache key).
 CACHE_FORMAT = 2
 _CHUNK = 128  # clips per work item (load + STFT)
 #: ``level="folder"``: the most training clips whose peaks fit the folder gain (a seeded sample of a larger split).
 FOLDER_GAIN_CLIPS = 4000
+#: The longest ``max_duration`` (s) featurizing keeps of a clip.
+MAX_SECONDS = 600.0
+
+
+@dataclass
+class LongClips:
+    """The normalized spectrograms of the clips longer than the training window, kept up to ``max_frames``.
+
+    A grid model (fully convolutional in time) trains on window-long crops of them at random offsets
+    (:func:`make_tf_dataset`); every other use of the features reads the window, ``Features.x``.
+
+    Attributes
+    ----------
+    frames : float32 ``(total, freq)``: the frames of every kept clip, one clip after the other
+        (frame-major: clip ``i`` is ``frames[start[i]:start[i] + length[i]].T``, ``(freq, length[i])``),
+        normalized like ``Features.x``.
+    start : int64 ``(n,)``: the first row of clip ``i`` in ``frames``; -1 for a clip that fits the
+        window (or that the memory limit left at the window): its only crop is ``Features.x[i]``.
+    length : int64 ``(n,)``: the frames of clip ``i`` that hold its audio (``1 + samples // hop``), at most
+        ``max_frames``; for a clip kept at the window, at most the window's frames.
+    max_frames : the most frames kept of one clip (``1 + round(max_duration * sr) // hop``).
+
+    Memory: ``frames.nbytes = sum(length[start >= 0]) * freq * 4`` bytes, at most
+    ``n_clips * freq * max_frames * 4``.
+    """
+
+    frames: np.ndarray
+    start: np.ndarray
+    length: np.ndarray
+    max_frames: int
+
+    def select(self, rows: np.ndarray) -> "LongClips":
+        """The clips ``rows`` (an index array); the frames are shared, not copied."""
+        return LongClips(self.frames, self.start[rows], self.length[rows], self.max_frames)
+
+    @property
+    def n_long(self) -> int:
+        """Number of clips kept beyond the window."""
+        return int(np.sum(self.start >= 0))
+
+    def clip(self, i: int) -> np.ndarray | None:
+        """Clip ``i``'s kept spectrogram ``(freq, length[i])`` (a view), or ``None`` when it is kept at the window."""
+        s = int(self.start[i])
+        return None if s < 0 else self.frames[s:s + int(self.length[i])].T
 
 
 # ----------------------------------------------------------------------------- features
@@ -83,6 +135,9 @@ class Features:
     stats : per-clip ``{"low_db": (n,), "high_db": (n,)}`` ranges for ``normalizer.unnormalize``
         (equal to the global range in global mode).
     name : dataset name; ``skipped``: files left out; ``cache_path``: the cache entry (if any).
+    long : the spectrograms of the clips longer than the window, up to ``max_duration``
+        (:class:`LongClips`; what a grid model's training crops are cut from), or ``None``: the
+        window only (``max_duration`` at the window, or sharded features).
     """
 
     x: np.ndarray
@@ -96,6 +151,7 @@ class Features:
     name: str = ""
     skipped: list[SkippedFile] = field(default_factory=list)
     cache_path: Path | None = None
+    long: LongClips | None = None
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -122,7 +178,8 @@ class Features:
         rows = np.flatnonzero(idx) if idx.dtype == bool else idx.astype(np.int64)
         return Features(self.x[rows], self.audio[rows], self.labels[rows], self.label_names, self.split[rows],
                         [self.metadata[i] for i in rows], self.recipe,
-                        {k: v[rows] for k, v in self.stats.items()}, self.name, self.skipped, self.cache_path)
+                        {k: v[rows] for k, v in self.stats.items()}, self.name, self.skipped, self.cache_path,
+                        None if self.long is None else self.long.select(rows))
 
     skipped_report = AudioDataset.skipped_report  # the same text: it reads only ``self.skipped``
 
@@ -130,13 +187,22 @@ class Features:
         """Number of clips per split."""
         return {s: int(np.sum(self.split == s)) for s in SPLITS}
 
+    @property
+    def max_frames(self) -> int:
+        """The most frames kept of one clip: :attr:`LongClips.max_frames`, else the window's."""
+        return self.config.n_frames if self.long is None else self.long.max_frames
+
     def describe(self) -> str:
-        """One line: size, shape, splits, labels, normalizer range."""
+        """One line: size, shape, splits, labels, normalizer range, clips kept beyond the window."""
         c = self.split_counts()
         norm = self.normalizer
         rng = f"{norm.low_db:.1f}..{norm.high_db:.1f} dB" if norm.is_fitted else "unfitted"
+        long = ""
+        if self.long is not None:
+            long = (f"; {self.long.n_long} clips kept beyond the window, up to {self.long.max_frames} frames "
+                    f"({self.long.frames.nbytes / 2**20:.1f} MB)")
         return (f"{self.name}: {len(self)} clips of {self.config.shape} (train {c['train']} / val {c['val']} / "
-                f"test {c['test']}), {len(self.label_names) or 'no'} labels, {norm.mode} normalizer {rng}")
+                f"test {c['test']}), {len(self.label_names) or 'no'} labels, {norm.mode} normalizer {rng}{long}")
 
 
 # ----------------------------------------------------------------------------- cache key
@@ -147,7 +213,8 @@ def _new_normalizer(normalizer: str | Normalizer) -> Normalizer:
     return Normalizer(mode=normalizer)
 
 
-def _settings(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer, sharded: bool) -> dict[str, Any]:
+def _settings(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer, sharded: bool,
+              long: tuple[int, int] | None = None) -> dict[str, Any]:
     norm = _new_normalizer(normalizer)
     fitted = norm.to_dict() if norm.is_fitted else None
     settings: dict[str, Any] = {
@@ -158,6 +225,8 @@ def _settings(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalize
     }
     if recipe.folder_gain is not None:  # a given (fitted) folder gain; else it is fitted on the training split
         settings["folder_gain"] = recipe.folder_gain
+    if long is not None:  # (max_frames, the bytes the memory limit leaves for them, when it could bite)
+        settings["long"] = list(long)
     if dataset.name == "synth":
         from .synth import SYNTH_VERSION
 
@@ -180,15 +249,15 @@ def _digest(obj: Any) -> str:
 
 
 def _cache_key(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer,
-               sharded: bool) -> tuple[str, str]:
+               sharded: bool, long: tuple[int, int] | None = None) -> tuple[str, str]:
     """(key, settings_key): the key covers settings + every clip's (source, size, mtime, label, split)."""
-    settings = _settings(dataset, recipe, normalizer, sharded)
+    settings = _settings(dataset, recipe, normalizer, sharded, long)
     clips = [_file_stamp(c.source) + [c.label, c.split] for c in dataset.clips]
     return _digest({"settings": settings, "clips": clips}), _digest(settings)
 
 
 # ----------------------------------------------------------------------------- cache I/O
-_ARRAYS = ("x", "audio", "labels", "split", "low_db", "high_db")
+_ARRAYS = ("x", "audio", "labels", "split", "low_db", "high_db", "long_frames", "long_start", "long_length")
 
 
 def _cache_paths(cache_dir: Path, name: str, key: str) -> tuple[Path, Path]:
@@ -229,10 +298,21 @@ def _load_cache(cache_dir: Path, dataset: AudioDataset, key: str) -> Features | 
               and arrays["x"].dtype == np.float32)
         if not ok:
             raise ValueError("array shapes do not match the metadata")
+        long = None
+        if meta.get("max_frames") is not None:
+            long = LongClips(arrays["long_frames"], arrays["long_start"].astype(np.int64),
+                             arrays["long_length"].astype(np.int64), int(meta["max_frames"]))
+            kept = long.start >= 0
+            ok = (long.frames.ndim == 2 and long.frames.shape[1] == cfg.n_freq and long.frames.dtype == np.float32
+                  and long.start.shape == (n,) and long.length.shape == (n,)
+                  and int(long.length[kept].sum()) == len(long.frames)
+                  and np.all(long.start[kept] + long.length[kept] <= len(long.frames)))
+            if not ok:
+                raise ValueError("the long clips' arrays do not match the metadata")
         return Features(arrays["x"], arrays["audio"], arrays["labels"].astype(np.int64), tuple(meta["label_names"]),
                         arrays["split"].astype(str), list(meta["metadata"]), recipe,
                         {"low_db": arrays["low_db"], "high_db": arrays["high_db"]}, meta["name"],
-                        [SkippedFile(**s) for s in meta["skipped"]], npz)
+                        [SkippedFile(**s) for s in meta["skipped"]], npz, long)
     except (OSError, ValueError, KeyError, TypeError, ConfigError) as exc:
         warnings.warn(f"{npz}: ignoring a damaged feature cache entry ({exc}); rebuilding it", stacklevel=3)
         return None
@@ -245,6 +325,9 @@ def _save_cache(cache_dir: Path, features: Features, key: str, settings_key: str
     npz, meta_path = _cache_paths(cache_dir, features.name, key)
     npz_existed = npz.exists()
     big = {} if shard_rows is not None else {"x": features.x, "audio": features.audio}
+    if features.long is not None:
+        big.update(long_frames=features.long.frames, long_start=features.long.start,
+                   long_length=features.long.length)
     try:
         with atomic_path(npz) as tmp:
             with open(tmp, "wb") as handle:
@@ -252,6 +335,8 @@ def _save_cache(cache_dir: Path, features: Features, key: str, settings_key: str
                          split=features.split.astype("<U5"), low_db=features.stats["low_db"],
                          high_db=features.stats["high_db"])
         sharded = {} if shard_rows is None else {"shards": shard_rows}
+        if features.long is not None:
+            sharded["max_frames"] = features.long.max_frames
         atomic_write_json(meta_path, {**sharded,
             "format": CACHE_FORMAT, "key": key, "settings_key": settings_key, "name": features.name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "recipe": features.recipe.to_dict(),
@@ -300,10 +385,33 @@ def resolve_memory_limit(memory_limit: int | str | None) -> int:
     return checks.byte_size(memory_limit, "memory_limit")
 
 
-def _read_clip(path: str, cfg: SpectrogramConfig, trim_db: float | None) -> np.ndarray:
+@dataclass
+class _Long:
+    """What featurizing keeps beyond the window: ``max_samples`` of a clip (``0``: the window only) and
+    the bytes still free for their spectrograms (``budget``, counted down as clips are read, in order)."""
+
+    max_samples: int = 0
+    max_frames: int = 0
+    budget: int = 0
+    capped: int = 0  # clips longer than the window that the budget left at the window
+
+    def take(self, n_samples: int, cfg: SpectrogramConfig) -> bool:
+        """Whether a clip of ``n_samples`` (up to :attr:`max_samples`) is kept beyond the window (and counted)."""
+        frames = 1 + min(n_samples, self.max_samples) // cfg.hop_length
+        if not self.max_samples or frames <= cfg.n_frames:
+            return False
+        cost = frames * cfg.n_freq * 4
+        if cost > self.budget:
+            self.capped += 1
+            return False
+        self.budget -= cost
+        return True
+
+
+def _read_clip(path: str, cfg: SpectrogramConfig, trim_db: float | None, max_samples: int) -> np.ndarray:
     """One file as featurizing reads it: mono at ``cfg.sr``, silence trimmed (``trim_db``), at most
-    ``cfg.n_samples`` samples (only what is needed is read, plus a margin for the resampler)."""
-    keep = cfg.n_samples
+    ``max(cfg.n_samples, max_samples)`` samples (only what is needed is read, plus a margin for the resampler)."""
+    keep = max(cfg.n_samples, max_samples)
     if trim_db is not None:
         return trim_silence(load_audio(path, sr=cfg.sr)[0], top_db=trim_db)[:keep]
     y, _ = load_audio(path, sr=cfg.sr, duration=keep / cfg.sr + 0.05)
@@ -313,7 +421,7 @@ def _read_clip(path: str, cfg: SpectrogramConfig, trim_db: float | None) -> np.n
 def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "global", recipe: Recipe | None = None,
                    cache_dir: str | os.PathLike | None = "data/cache", use_cache: bool = True,
                    workers: int | None = None, memory_limit: int | str | None = None,
-                   verbose: bool = False) -> Features:
+                   max_duration: float | None = None, verbose: bool = False) -> Features:
     """Load, featurize and normalize every clip of ``dataset`` (cached on disk).
 
     Parameters
@@ -333,6 +441,11 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
         ``x`` / ``audio`` are :class:`~vae_audio.data.shards.ShardedArray` views read on demand
         (:func:`make_tf_dataset` then streams them). Default: :func:`resolve_memory_limit`
         (not enforced without a cache folder: the data then stays in memory).
+    max_duration : seconds of each clip to keep for training (at least the window,
+        ``dataset.config.duration``; at most :data:`MAX_SECONDS`): the clips longer than the window
+        also keep their spectrogram up to this length in ``features.long`` (:class:`LongClips`), what a
+        grid model's random training crops are cut from. ``None`` (default) or the window: the window
+        only. Needs the global normalizer; ignored for sharded features (they keep the window only).
     verbose : print one line saying what was done and how long it took.
 
     Returns
@@ -363,7 +476,8 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
                              "clips' relative levels that the folder level keeps; use the global normalizer")
     limit = resolve_memory_limit(memory_limit)
     cfg = recipe.spectrogram
-    sharded = len(dataset.clips) * (int(np.prod(cfg.shape)) + cfg.n_samples) * 4 > limit
+    window_bytes = len(dataset.clips) * (int(np.prod(cfg.shape)) + cfg.n_samples) * 4
+    sharded = window_bytes > limit
     cache = Path(cache_dir) if (cache_dir is not None and use_cache) else None
     if sharded and cache is None and memory_limit is None and not os.environ.get(MEMORY_LIMIT_ENV):
         sharded = False  # the default limit is a preference: without a cache folder, stay in memory
@@ -371,8 +485,10 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
         raise ConfigError(f"{dataset.root or dataset.name}: {len(dataset.clips)} clips need more than the memory limit "
                           f"of {limit / 2**30:.2f} GB; featurizing them into shards needs a cache folder "
                           "(cache_dir, use_cache=True) or a higher memory_limit")
+    long = _long_settings(max_duration, cfg, mode, len(dataset.clips), max(0, limit - window_bytes), sharded)
+    long_key = None if not long.max_samples else (long.max_frames, long.budget)
     if cache is not None:
-        key, settings_key = _cache_key(dataset, recipe, normalizer, sharded)
+        key, settings_key = _cache_key(dataset, recipe, normalizer, sharded, long_key)
         hit = _load_cache(cache, dataset, key)
         if hit is not None:
             if verbose:
@@ -385,14 +501,43 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
         if features.cache_path is None:
             raise DatasetError(f"{cache}: cannot write the feature cache, and {dataset.name} is too large for memory")
     else:
-        features = _compute(dataset, recipe, normalizer, workers)
+        features = _compute(dataset, recipe, normalizer, workers, long)
         if cache is not None:
             features.cache_path = _save_cache(cache, features, key, settings_key)
+    if long.capped:
+        warnings.warn(f"{dataset.root or dataset.name}: {long.capped} clip(s) longer than the window are kept at the "
+                      f"window only (a grid model trains on their start): their spectrograms up to "
+                      f"{long.max_samples / cfg.sr:g} s would pass the memory limit of {limit / 2**20:.0f} MB",
+                      stacklevel=2)
     if verbose:
         print(f"{features.describe()} (built in {time.perf_counter() - t0:.1f} s)")
         if features.skipped:
             print(features.skipped_report())
+        if sharded and max_duration is not None and long.max_frames == 0 and \
+                int(round(max_duration * cfg.sr)) // cfg.hop_length > cfg.n_samples // cfg.hop_length:
+            print(f"{dataset.name}: sharded features keep each clip's window only; training uses its start")
     return features
+
+
+def _long_settings(max_duration: Any, cfg: SpectrogramConfig, mode: str, n_clips: int, free: int,
+                   sharded: bool) -> _Long:
+    """Check ``max_duration`` and say what is kept beyond the window (nothing when sharded or at the window).
+
+    The budget is what the memory limit leaves beside the window arrays (``free`` bytes), at most what
+    every clip at ``max_frames`` would need (so a higher limit does not change the cache key)."""
+    if max_duration is None:
+        return _Long()
+    checks.number(max_duration, "max_duration", 0, MAX_SECONDS, lo_open=True, what="a number of seconds")
+    max_samples = int(round(max_duration * cfg.sr))
+    if max_samples < cfg.n_samples - 1:  # a rounding of the window is the window
+        raise ParameterError(f"max_duration={max_duration!r}: expected at least the window, {cfg.duration:g} s")
+    max_frames = 1 + max_samples // cfg.hop_length
+    if max_frames <= cfg.n_frames or sharded:
+        return _Long()
+    if mode != "global":
+        raise ParameterError(f"max_duration={max_duration!r} with normalizer='per_clip': the random crops of clips "
+                             "longer than the window need the global normalizer (one dB range for every frame)")
+    return _Long(max_samples, max_frames, min(free, n_clips * cfg.n_freq * max_frames * 4))
 
 
 def _gain_rows(dataset: AudioDataset) -> np.ndarray:
@@ -415,26 +560,33 @@ def _fit_gain(recipe: Recipe, audio: np.ndarray, rows: np.ndarray) -> Recipe:
 class _Block:
     """What :func:`_featurize_block` makes of ``m`` clips.
 
-    ``audio`` ``(m, n_samples)`` and ``x`` ``(m, freq, frames)`` dB: the windows; ``failed``: the row of
-    each clip that could not be loaded -> the reason (its row is left as silence); ``recipe``: the recipe
-    used (with the folder gain when it was fitted here).
+    ``audio`` ``(m, n_samples)`` and ``x`` ``(m, freq, frames)`` dB: the windows; ``long_db``: the row of
+    each clip kept beyond the window -> its dB spectrogram ``(frames, freq)`` (frame-major), at the
+    window's level gain; ``valid`` ``(m,)``: each clip's frames that hold audio (``1 + samples // hop`` of
+    what was kept); ``failed``: the row of each clip that could not be loaded -> the reason (its row
+    is left as silence); ``recipe``: the recipe used (with the folder gain when it was fitted here).
     """
 
     audio: np.ndarray
     x: np.ndarray
+    long_db: dict[int, np.ndarray]
+    valid: np.ndarray
     failed: dict[int, str]
     recipe: Recipe
 
 
 def _featurize_block(dataset: AudioDataset, recipe: Recipe, lo: int, hi: int, workers: int, shown: Any, *,
+                     long: _Long | None = None,
                      fit_gain: Callable[[np.ndarray, dict[int, str]], Recipe] | None = None) -> _Block:
     """Clips ``lo..hi`` of ``dataset`` -> their :class:`_Block`.
 
-    With ``fit_gain`` (``level="folder"`` not fitted yet) every clip is read before any spectrogram
-    is made, and ``fit_gain(audio, failed)`` gives the recipe with its folder gain. Counts every clip
-    on the progress bar ``shown``.
+    ``long`` (see :class:`_Long`) says which clips are kept beyond the window. With ``fit_gain``
+    (``level="folder"`` not fitted yet) every clip is read before any spectrogram is made, and
+    ``fit_gain(audio, failed)`` gives the recipe with its folder gain. Counts every clip on the
+    progress bar ``shown``.
     """
     cfg, n = recipe.spectrogram, hi - lo
+    long = long or _Long()
     clips = dataset.clips[lo:hi]
     synth = dataset.name == "synth"
     if synth:
@@ -446,6 +598,9 @@ def _featurize_block(dataset: AudioDataset, recipe: Recipe, lo: int, hi: int, wo
         audio = np.zeros((n, cfg.n_samples), dtype=np.float32)  # filled row by row as files are read
     x = np.empty((n, *cfg.shape), dtype=np.float32)
     failed: dict[int, str] = {}
+    tails: dict[int, np.ndarray] = {}  # the waveforms of the clips kept beyond the window, until transformed
+    long_db: dict[int, np.ndarray] = {}
+    valid = np.full(n, cfg.n_frames, dtype=np.int64)
 
     def read(start: int) -> None:
         """Python-heavy part: read, resample, pad the files of one chunk into ``audio``."""
@@ -456,20 +611,28 @@ def _featurize_block(dataset: AudioDataset, recipe: Recipe, lo: int, hi: int, wo
             return
         for i in range(sl.start, sl.stop):
             try:
-                y = _read_clip(clips[i].source, cfg, recipe.trim_db)
+                y = _read_clip(clips[i].source, cfg, recipe.trim_db, long.max_samples)
             except (AudioLoadError, ValueError) as exc:  # ValueError: any other per-file problem
                 msg = " ".join(str(exc).split())  # one line, without the path repeated in front
                 failed[i] = msg.removeprefix(f"{clips[i].source}: ")
                 continue
             m = min(y.shape[-1], cfg.n_samples)
             audio[i, :m] = y[:m]
+            valid[i] = 1 + y.shape[-1] // cfg.hop_length
+            if long.take(y.shape[-1], cfg):
+                tails[i] = y.copy()  # not a view of the whole file
 
     def transform(start: int, use: Recipe) -> None:
         """NumPy-heavy part (releases the GIL): level, spectrogram, dB of one chunk into ``x``."""
         sl = slice(start, min(start + _CHUNK, n))
         if use.level is not None:
-            audio[sl] = (audio[sl] * level_gain(audio[sl], use.level, use.folder_gain)).astype(np.float32)
+            gain = level_gain(audio[sl], use.level, use.folder_gain)
+            for i in [i for i in tails if sl.start <= i < sl.stop]:
+                tails[i] = tails[i] * gain[i - sl.start]
+            audio[sl] = (audio[sl] * gain).astype(np.float32)
         x[sl] = use.spectrogram_db(audio[sl])
+        for i in [i for i in tails if sl.start <= i < sl.stop]:
+            long_db[i] = np.ascontiguousarray(use.spectrogram_db(tails.pop(i)).T)
 
     starts = range(0, n, _CHUNK)
     if fit_gain is not None:  # the folder gain needs every training clip's peak before any spectrogram
@@ -503,7 +666,7 @@ def _featurize_block(dataset: AudioDataset, recipe: Recipe, lo: int, hi: int, wo
                 job.result()
                 if synth:
                     shown.update(min(_CHUNK, n - s))
-    return _Block(audio, x, failed, recipe)
+    return _Block(audio, x, long_db, valid, failed, recipe)
 
 
 def _check_loaded(dataset: AudioDataset, failed: dict[int, str], split: np.ndarray) -> list[SkippedFile]:
@@ -526,7 +689,8 @@ def _check_not_silent(dataset: AudioDataset, normalizer: str | Normalizer, norm:
                            f"are {norm.low_db:g} dB); add audio that is not silence")
 
 
-def _compute(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer, workers: int) -> Features:
+def _compute(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer, workers: int,
+             long: _Long) -> Features:
     n = len(dataset.clips)
     fit_gain = None
     if recipe.level == "folder" and recipe.folder_gain is None:
@@ -536,8 +700,9 @@ def _compute(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer
             return _fit_gain(recipe, audio, rows[~np.isin(rows, list(failed))])
 
     with progress.bar(n, f"featurizing {dataset.name}") as shown:
-        block = _featurize_block(dataset, recipe, 0, n, workers, shown, fit_gain=fit_gain)
-    audio, x, failed, recipe = block.audio, block.x, block.failed, block.recipe
+        block = _featurize_block(dataset, recipe, 0, n, workers, shown, long=long, fit_gain=fit_gain)
+    audio, x, long_db, valid, failed, recipe = (block.audio, block.x, block.long_db, block.valid, block.failed,
+                                                block.recipe)
     del block
     metadata = [dict(c.metadata) for c in dataset.clips]
     labels = np.array([c.label for c in dataset.clips], dtype=np.int64)
@@ -546,12 +711,17 @@ def _compute(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer
     keep[list(failed)] = False
     skipped = _check_loaded(dataset, failed, split[keep])
     if failed:
-        x, audio, labels, split = x[keep], audio[keep], labels[keep], split[keep]
+        x, audio, labels, split, valid = x[keep], audio[keep], labels[keep], split[keep], valid[keep]
         metadata = [m for i, m in enumerate(metadata) if keep[i]]
+        new_row = np.cumsum(keep) - 1
+        long_db = {int(new_row[i]): v for i, v in long_db.items()}
 
     norm = _new_normalizer(normalizer)
-    if norm is not normalizer:  # fit it on the training rows
+    if norm is not normalizer:  # fit it on the training rows (and their frames beyond the window)
         _partial_fit(norm, x, split)
+        for i in sorted(long_db):
+            if split[i] == "train":
+                norm.partial_fit(long_db[i].T)
     _check_not_silent(dataset, normalizer, norm)
     low = np.empty(len(x), dtype=np.float64)
     high = np.empty(len(x), dtype=np.float64)
@@ -559,8 +729,34 @@ def _compute(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer
         sl = slice(start, start + _CHUNK)
         x[sl], stats = norm.normalize(x[sl], return_stats=True)
         low[sl], high[sl] = stats["low_db"], stats["high_db"]
+    kept = None
+    if long.max_samples:
+        kept = _pack_long(long_db, valid, long.max_frames, recipe.spectrogram, norm)
     return Features(x, audio, labels, tuple(dataset.label_names), split, metadata,
-                    recipe.with_normalizer(norm), {"low_db": low, "high_db": high}, dataset.name, skipped)
+                    recipe.with_normalizer(norm), {"low_db": low, "high_db": high}, dataset.name, skipped, long=kept)
+
+
+def _pack_long(long_db: dict[int, np.ndarray], valid: np.ndarray, max_frames: int, cfg: SpectrogramConfig,
+               norm: Normalizer) -> LongClips:
+    """The dB spectrograms ``(frames, freq)`` of the clips kept beyond the window as one normalized
+    :class:`LongClips` (emptied from ``long_db`` as they are copied, so they are not held twice).
+    ``valid`` ``(n,)``: every clip's frames that hold audio (those kept at the window count up to it)."""
+    n, freq = len(valid), cfg.n_freq
+    start = np.full(n, -1, dtype=np.int64)
+    rows = sorted(long_db)
+    length = np.minimum(valid, cfg.n_frames).astype(np.int64)
+    for i in rows:
+        length[i] = len(long_db[i])
+    frames = np.empty((int(length[rows].sum()) if rows else 0, freq), dtype=np.float32)
+    pos = 0
+    for i in rows:
+        clip = long_db.pop(i)
+        start[i] = pos
+        frames[pos:pos + len(clip)] = clip
+        pos += len(clip)
+    for a in range(0, len(frames), 4096):  # the global normalizer is the same function of every value
+        frames[a:a + 4096] = norm.normalize(frames[a:a + 4096].T).T
+    return LongClips(frames, start, length, int(max_frames))
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -588,7 +784,7 @@ def _sharded_folder_gain(dataset: AudioDataset, recipe: Recipe) -> Recipe:
         else:
             for k, i in enumerate(rows):
                 try:
-                    peaks[k] = np.abs(_read_clip(dataset.clips[i].source, cfg, recipe.trim_db)).max()
+                    peaks[k] = np.abs(_read_clip(dataset.clips[i].source, cfg, recipe.trim_db, 0)[:cfg.n_samples]).max()
                 except (AudioLoadError, ValueError):  # skipped when featurized too
                     pass
                 shown.update(1)
@@ -603,7 +799,7 @@ def _compute_sharded(dataset: AudioDataset, recipe: Recipe, normalizer: str | No
     normalizer on the training rows; the second normalizes each spectrogram shard in place
     (atomically). ``level="folder"`` first fits the folder gain (:func:`_sharded_folder_gain`).
     Returns the features (``x`` and ``audio`` are :class:`ShardedArray` views) and the rows of
-    each shard.
+    each shard. Only the window of each clip is kept (a grid model trains on its start).
     """
     if recipe.level == "folder" and recipe.folder_gain is None:
         recipe = _sharded_folder_gain(dataset, recipe)
@@ -667,7 +863,7 @@ def _partial_fit(norm: Normalizer, x_db: np.ndarray, split: np.ndarray) -> None:
 # ----------------------------------------------------------------------------- tf.data
 def make_tf_dataset(features: Features, *, split: str | None = "train", batch_size: int = 64,
                     shuffle: bool = True, seed: int = 0, with_labels: bool = False,
-                    drop_remainder: bool = False):
+                    drop_remainder: bool = False, crops: bool | None = None):
     """A ``tf.data.Dataset`` of one split (``split=None``: every clip) for Keras ``fit``/``evaluate``.
 
     Elements are dicts: ``{"spectrogram": float32 (batch, freq, frames, 1)}``, plus
@@ -675,6 +871,15 @@ def make_tf_dataset(features: Features, *, split: str | None = "train", batch_si
     memory as one tensor, or, for sharded features, read batch by batch from the shards
     (:func:`vae_audio.data.shards.stream`, the same order). With ``shuffle`` the clips are
     reshuffled every epoch from ``seed`` (the same seed, the same epochs); batches are prefetched.
+
+    ``crops`` (default: ``shuffle``, i.e. a training pipeline): when the features keep clips longer
+    than the window (``features.long``, :class:`LongClips`), each such clip is given as a window-long
+    crop ``(freq, frames)`` at a random offset within its kept frames, drawn anew every epoch from
+    ``seed`` (the same seed, the same crops); the other clips are their window ``x`` as always. Without
+    crops (validation, test) every clip is its window ``x``, the start of the clip. Only a fully
+    convolutional (grid) model should be trained on crops of a longer clip: the others are too, since
+    a crop has the window's shape, but they are meant to learn the clip's start (the vector-latent
+    architectures' runs keep the window only, ``recipe.max_duration == recipe.duration``).
     """
     import tensorflow as tf
 
@@ -690,12 +895,15 @@ def make_tf_dataset(features: Features, *, split: str | None = "train", batch_si
     if isinstance(features.x, ShardedArray):  # larger than memory: read batch by batch
         return stream(features.x[rows], sub_labels if with_labels else None, batch_size=int(batch_size),
                       shuffle=shuffle, seed=int(seed), drop_remainder=drop_remainder)
-    # one copy of the split's spectrograms, made by TensorFlow (not the waveforms, not a NumPy copy first)
-    spectrograms = tf.constant(features.x[..., None] if split is None else features.x[rows][..., None])
     labels = tf.constant(sub_labels.astype(np.int32)) if with_labels else None
     order = tf.data.Dataset.range(len(rows))
     if shuffle:
         order = order.shuffle(len(rows), seed=int(seed), reshuffle_each_iteration=True)
+    long = features.long.select(rows) if features.long is not None else None
+    if (shuffle if crops is None else crops) and long is not None and long.n_long:
+        return _cropped(features, rows, long, order, labels, int(seed), int(batch_size), drop_remainder)
+    # one copy of the split's spectrograms, made by TensorFlow (not the waveforms, not a NumPy copy first)
+    spectrograms = tf.constant(features.x[..., None] if split is None else features.x[rows][..., None])
     order = order.batch(int(batch_size), drop_remainder=drop_remainder)
 
     def gather(idx):
@@ -705,3 +913,52 @@ def make_tf_dataset(features: Features, *, split: str | None = "train", batch_si
         return element
 
     return order.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+
+def _crop_pool(x: np.ndarray, rows: np.ndarray, long: LongClips) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every frame a crop of the clips ``rows`` may take, as one array: ``(pool (total, freq), first (m,),
+    offsets (m,))``: clip ``j``'s crops start at ``pool[first[j] + o]`` for ``o`` in ``0 .. offsets[j] - 1``
+    (its window's frames for a clip kept at the window: one offset; its kept frames for the others)."""
+    m, (freq, window) = len(rows), x.shape[1:]
+    at_window = long.start < 0
+    pool = np.empty((int(at_window.sum()) * window + int(long.length[~at_window].sum()), freq), dtype=np.float32)
+    first = np.empty(m, dtype=np.int64)
+    offsets = np.ones(m, dtype=np.int64)
+    short = np.flatnonzero(at_window)
+    for a in range(0, len(short), 512):  # the windows, transposed to frame-major a block at a time
+        part = short[a:a + 512]
+        pool[a * window:(a + len(part)) * window] = x[rows[part]].transpose(0, 2, 1).reshape(-1, freq)
+    first[short] = np.arange(len(short)) * window
+    pos = len(short) * window
+    for j in np.flatnonzero(~at_window):
+        s, n = int(long.start[j]), int(long.length[j])
+        pool[pos:pos + n] = long.frames[s:s + n]
+        first[j], offsets[j] = pos, n - window + 1
+        pos += n
+    return pool, first, offsets
+
+
+def _cropped(features: Features, rows: np.ndarray, long: LongClips, order, labels, seed: int, batch_size: int,
+             drop_remainder: bool):
+    """The training pipeline of :func:`make_tf_dataset` with random crops (see there)."""
+    import tensorflow as tf
+
+    window = features.config.n_frames
+    pool, first, offsets = _crop_pool(features.x, rows, long)
+    pool_t = tf.constant(pool)
+    del pool
+    first_t, offsets_t = tf.constant(first), tf.constant(offsets)
+    draws = tf.data.Dataset.random(seed=int(np.random.default_rng([seed, 29]).integers(2**31)),
+                                   rerandomize_each_iteration=True)
+    batches = tf.data.Dataset.zip((order, draws)).batch(batch_size, drop_remainder=drop_remainder)
+    steps = tf.range(window, dtype=tf.int64)
+
+    def gather(idx, draw):
+        offset = tf.math.floormod(draw, tf.gather(offsets_t, idx))  # uniform in 0 .. offsets - 1
+        frames = (tf.gather(first_t, idx) + offset)[:, None] + steps[None, :]  # (batch, window)
+        element = {"spectrogram": tf.transpose(tf.gather(pool_t, frames), [0, 2, 1])[..., None]}
+        if labels is not None:
+            element["label"] = tf.gather(labels, idx)
+        return element
+
+    return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
