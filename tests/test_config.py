@@ -34,7 +34,8 @@ def test_unknown_keys_and_bad_values_are_refused_in_one_line_naming_the_key():
              ({"model.options": 3}, r"^model.options=3: expected an object of architecture options$"),
              ({"postfilter.enabled": "yes"}, r"^postfilter.enabled='yes': expected true or false or null$"),
              ({"model.architecture": "rnn"}, r"^model.architecture='rnn': expected one of 'conv', 'simple'"),
-             ({"recipe.level": "loud"}, r"^recipe.level='loud': expected one of 'peak', 'rms', None, 'auto'$")]
+             ({"recipe.level": "loud"},
+              r"^recipe.level='loud': expected one of 'peak', 'rms', 'folder', None, 'auto'$")]
     for changes, message in cases:
         with pytest.raises(ConfigError, match=message):
             RunConfig.of(changes)
@@ -110,6 +111,23 @@ def test_flat_settings_of_earlier_versions_become_a_configuration():
     assert (c.data.source, c.training.epochs, c.recipe.sr, c.recipe.duration, c.recipe.level) == \
         ("fsdd", 50, 8000, 0.75, "peak")
     assert c.outputs.n_samples == 8 and c.model.options == {"filters": (32, 64)}
+    assert c.recipe.max_duration == 0.75  # those runs trained on the window
+
+
+def test_max_duration_is_checked_and_resolved_per_architecture():
+    with pytest.raises(ConfigError, match=r"^recipe.max_duration=0.5: expected at least recipe.duration=1 \(the clips"):
+        RunConfig.of(duration=1.0, max_duration=0.5)
+    with pytest.raises(ConfigError, match=r"^recipe.max_duration=0: expected a number of seconds in \(0, 600\]$"):
+        RunConfig.of(max_duration=0)
+    grid = resolve_config(data="synth", max_clips=8, sr=8000)
+    assert grid.config.recipe.max_duration == 4.0 and "4 windows" in grid.reasons["recipe.max_duration"]
+    conv = resolve_config(data="synth", max_clips=8, sr=8000, model="conv")
+    assert conv.config.recipe.max_duration == 1.0 and "takes only its window" in conv.reasons["recipe.max_duration"]
+    assert resolve_config(data="synth", max_clips=8, duration=0.5, max_duration=0.8).config.recipe.max_duration == 0.8
+    with pytest.raises(ConfigError, match=r"^recipe.max_duration=2: the conv architecture takes only its 1 s window"):
+        resolve_config(data="synth", max_clips=8, model="conv", max_duration=2.0)
+    folder = resolve_config({"recipe.level": "folder"}, data="synth", max_clips=8)
+    assert folder.config.recipe.level == "folder" and folder.dataset.level == "folder"
 
 
 def test_config_files_are_read_with_one_line_errors(tmp_path):

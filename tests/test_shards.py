@@ -223,3 +223,27 @@ def test_same_seed_same_batches_in_either_layout(tmp_path):
         for ea, eb in pairs:
             np.testing.assert_array_equal(ea["spectrogram"].numpy(), eb["spectrogram"].numpy())
             np.testing.assert_array_equal(ea["label"].numpy(), eb["label"].numpy())
+
+
+def test_the_folder_level_and_long_clips_in_shards(tmp_path, labelled_folder, monkeypatch):
+    from helpers import save_wav, sine
+
+    (labelled_folder / "low" / "broken.wav").write_bytes(b"RIFF not really")
+    save_wav(labelled_folder / "high" / "long.wav", sine(880.0, 8000, 1.0, amplitude=0.3))  # 4 windows
+    # the folder gain is fitted on the same training peaks whichever way the data is featurized
+    monkeypatch.setattr(featurize, "FOLDER_GAIN_CLIPS", 9)  # a seeded sample of the training clips
+    mem = build_features(load_folder(labelled_folder, config=SMALL, level="folder"), cache_dir=tmp_path / "m",
+                         max_duration=0.75)
+    big = build_features(load_folder(labelled_folder, config=SMALL, level="folder"), cache_dir=tmp_path / "s",
+                         memory_limit=TINY, max_duration=0.75)
+    assert mem.recipe.folder_gain == big.recipe.folder_gain and mem.recipe.folder_gain > 1  # quiet tones: raised
+    np.testing.assert_array_equal(np.asarray(big.audio), mem.audio)
+    np.testing.assert_allclose(mem.normalizer.unnormalize(mem.x), big.normalizer.unnormalize(np.asarray(big.x)),
+                               atol=1e-3)
+    assert len(big.skipped) == len(mem.skipped) == 1
+    # in memory the long clip is kept beyond the window; shards keep the window: training takes its start
+    assert mem.long.n_long > 1 and mem.long.length.max() == 94  # up to 0.75 s: 1 + 6000 // 64 frames
+    assert big.long is None and big.max_frames == SMALL.n_frames
+    batches = list(make_tf_dataset(big, batch_size=4, seed=1))
+    assert sum(len(b["spectrogram"]) for b in batches) == int(np.sum(big.split == "train"))
+    assert batches[0]["spectrogram"].shape[1:] == (*SMALL.shape, 1)

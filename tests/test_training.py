@@ -121,3 +121,36 @@ def test_latest_checkpoint_survives_a_stale_pointer(tmp_path):
     assert latest_checkpoint(tmp_path) == root / "epoch_0002"
     (root / "latest.json").write_text("not json")
     assert latest_checkpoint(tmp_path) == root / "epoch_0002"
+
+
+def test_a_grid_model_trains_on_crops_of_longer_clips_end_to_end(tmp_path):
+    import soundfile as sf
+
+    from vae_audio import cli
+    from vae_audio.pipeline import featurize, plan
+
+    from helpers import harmonic, save_wav
+
+    root = tmp_path / "notes"
+    for i in range(12):  # two labels of 8 kHz notes: a third are 3 windows long (0.75 s), the rest 0.2 s
+        for label, f0 in (("low", 150.0), ("high", 450.0)):
+            save_wav(root / label / f"{label}{i:02d}.wav", harmonic(f0 * (1 + 0.02 * i), 0.75 if i % 3 == 0 else 0.2))
+    config = RunConfig.of(data=str(root), epochs=2, sr=8000, n_fft=128, hop_length=64, duration=0.25, prior_steps=5,
+                          batch_size=8, model_options={"filters": [4, 8]}, out=str(tmp_path / "run"), n_samples=0)
+    resolution = plan(config)
+    assert resolution.config.recipe.max_duration == 1.0 and resolution.config.model.architecture == "grid"
+    features = featurize(resolution, write=False, verbose=0)
+    assert features.long.n_long == 8 and set(features.long.length[features.long.start >= 0]) == {1 + 6000 // 64}
+    result = train(config, features=features, verbose=0)
+    assert result.epochs_run == 2 and all(np.isfinite(v) for v in result.history["loss"] + result.history["val_loss"])
+    assert result.config.recipe.max_duration == 1.0
+    # the grid model takes any length: a long file is reconstructed whole, samples of any length are made
+    long_file = save_wav(tmp_path / "long.wav", harmonic(160.0, 1.3))
+    assert cli.main(["reconstruct", "--model", str(result.model_dir), "--label", "low", "--out",
+                     str(tmp_path / "rec"), str(long_file)]) == 0
+    for kind in ("original", "ceiling", "reconstruction"):
+        assert len(sf.read(tmp_path / "rec" / f"long_{kind}.wav")[0]) == int(1.3 * 8000)
+    assert cli.main(["generate", "--model", str(result.model_dir), "--label", "high", "--n", "2", "--seconds", "1.5",
+                     "--out", str(tmp_path / "gen")]) == 0
+    lengths = {len(sf.read(p)[0]) for p in (tmp_path / "gen").glob("*.wav")}
+    assert len(lengths) == 1 and abs(lengths.pop() - 1.5 * 8000) <= 64

@@ -64,9 +64,10 @@ CONFIG_FORMAT = "vae_audio.config"
 CONFIG_VERSION = 1
 #: the unset value of settings where ``None`` is itself a setting
 AUTO = "auto"
-#: level handling of :class:`RecipeConfig`: per-clip ``"peak"`` (0.9) or ``"rms"`` (-20 dBFS), ``None``
+#: level handling of :class:`RecipeConfig`: per-clip ``"peak"`` (0.9) or ``"rms"`` (-20 dBFS), ``"folder"`` (one
+#: gain for the whole dataset, fitted on the training split: the clips keep their relative levels), ``None``
 #: (as recorded) or ``"auto"`` (unset: derived from the data)
-LEVELS = ("peak", "rms", None, AUTO)
+LEVELS = ("peak", "rms", "folder", None, AUTO)
 #: keys whose resolved value may be ``None`` because "none" is the setting
 NONE_IS_A_SETTING = frozenset({"data.max_clips", "recipe.n_mels", "recipe.trim_db", "recipe.level"})
 
@@ -172,6 +173,13 @@ class RecipeConfig(_Section):
     ``hop_length`` (samples) the STFT; ``n_mels`` mel bands (``None``: linear bins); ``db_floor`` the
     lowest level a spectrogram keeps (dB); ``level`` one of :data:`LEVELS`; ``trim_db`` strip
     leading/trailing silence this many dB below the peak (``None``: off).
+
+    ``max_duration`` (s, at least ``duration``): how much of each clip featurizing keeps for training.
+    A grid model (fully convolutional in time) trains on a ``duration``-long crop at a random offset
+    within the first ``max_duration`` seconds of each training clip, drawn anew every epoch
+    (:func:`vae_audio.data.featurize.make_tf_dataset`); ``max_duration == duration``: the start window
+    only, what the vector-latent architectures always take. Memory: up to ``max_duration / duration``
+    times the window's spectrograms for the clips that are longer than the window.
     """
 
     sr: int | None = None
@@ -182,11 +190,17 @@ class RecipeConfig(_Section):
     db_floor: float | None = None
     level: str | None = AUTO
     trim_db: float | None = None
+    max_duration: float | None = None
 
     def __post_init__(self) -> None:
         self._set("sr", _optional(self.sr, _whole, "recipe.sr", 1000, 384000))
         self._set("duration", _optional(self.duration, _number, "recipe.duration", 0, 600, lo_open=True,
                                         what="a number of seconds"))
+        self._set("max_duration", _optional(self.max_duration, _number, "recipe.max_duration", 0, 600, lo_open=True,
+                                            what="a number of seconds"))
+        if self.max_duration is not None and self.duration is not None and self.max_duration < self.duration:
+            raise ConfigError(f"recipe.max_duration={self.max_duration:g}: expected at least recipe.duration="
+                              f"{self.duration:g} (the clips are kept for training up to this many seconds)")
         self._set("n_fft", _optional(self.n_fft, _whole, "recipe.n_fft", 16))
         self._set("hop_length", _optional(self.hop_length, _whole, "recipe.hop_length", 1))
         self._set("n_mels", _optional(self.n_mels, _whole, "recipe.n_mels", 1))
@@ -346,6 +360,7 @@ SHORTHANDS: dict[str, str] = {
     "data": "data.source", "max_clips": "data.max_clips",
     "sr": "recipe.sr", "duration": "recipe.duration", "n_fft": "recipe.n_fft", "hop_length": "recipe.hop_length",
     "n_mels": "recipe.n_mels", "level": "recipe.level", "trim_db": "recipe.trim_db",
+    "max_duration": "recipe.max_duration",
     "model": "model.architecture", "model_options": "model.options", "latent_dim": "model.latent_dim",
     "conditional": "model.conditional", "likelihood": "model.likelihood", "beta": "model.beta",
     "kl_warmup_epochs": "model.kl_warmup_epochs",
@@ -467,6 +482,7 @@ def from_settings(settings: Mapping[str, Any], recipe: Mapping[str, Any] | None 
     if isinstance(recipe, Mapping) and isinstance(recipe.get("spectrogram"), Mapping):
         spec = recipe["spectrogram"]
         changes.update({"recipe.sr": spec["sr"], "recipe.duration": spec["n_samples"] / spec["sr"],
+                        "recipe.max_duration": spec["n_samples"] / spec["sr"],  # those runs trained on the window
                         "recipe.n_fft": spec["n_fft"], "recipe.hop_length": spec["hop_length"],
                         "recipe.n_mels": spec.get("n_mels"), "recipe.level": recipe.get("level"),
                         "recipe.trim_db": recipe.get("trim_db")})

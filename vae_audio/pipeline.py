@@ -128,7 +128,7 @@ def featurize(resolution: Resolution, features=None, *, check: bool = True, writ
     cfg = resolution.config
     if features is None:
         features = build_features(resolution.dataset, memory_limit=cfg.training.memory_limit,
-                                  verbose=bool(verbose))
+                                  max_duration=cfg.recipe.max_duration, verbose=bool(verbose))
     elif check:
         check_featurized(features, cfg)
     if not write:

@@ -32,10 +32,14 @@ from .errors import ConfigError
 if TYPE_CHECKING:
     from .data.inspection import DataSummary
 
-__all__ = ["Resolution", "resolve_config", "spectrogram_config", "check_featurized", "run_name", "given_keys"]
+__all__ = ["Resolution", "resolve_config", "spectrogram_config", "check_featurized", "check_max_duration", "max_frames",
+           "run_name", "given_keys", "MAX_DURATION_WINDOWS"]
 
 GIVEN = "given"
 DEFAULT = "package default"
+#: ``recipe.max_duration`` of a grid model by default: this many training windows (a clip longer than the
+#: window trains on window-long crops at random offsets within its first 4 windows)
+MAX_DURATION_WINDOWS = 4
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,7 @@ def resolve_config(config: RunConfig | Mapping[str, Any] | None = None, /, *, da
         reasons[key] = reason
     if not resolved.resolved:  # a derivation forgot a key: a bug, said plainly
         raise ConfigError(f"configuration: {resolved.unset()} left unresolved")
+    check_max_duration(resolved)
     _apply_recipe(dataset, resolved)
     return Resolution(resolved, dataset, reasons, summary)
 
@@ -169,6 +174,23 @@ def spectrogram_config(config: RunConfig):
         raise ConfigError(str(exc).replace("SpectrogramConfig.", "recipe.")) from None
 
 
+def check_max_duration(config: RunConfig) -> None:
+    """Refuse ``recipe.max_duration`` beyond the window for an architecture that takes only its window."""
+    r = config.recipe
+    if config.model.architecture != "grid" and r.max_duration is not None and r.duration is not None \
+            and max_frames(config) > spectrogram_config(config).n_frames:
+        raise ConfigError(f"recipe.max_duration={r.max_duration:g}: the {config.model.architecture} architecture "
+                          f"takes only its {r.duration:g} s window (only a grid model trains on crops of longer "
+                          f"clips); set it to {r.duration:g} or use model.architecture=grid")
+
+
+def max_frames(config: RunConfig) -> int:
+    """The most spectrogram frames featurizing keeps of a clip for a resolved configuration (at least the
+    window's): ``1 + round(max_duration * sr) // hop_length``."""
+    r = config.recipe
+    return max(spectrogram_config(config).n_frames, 1 + int(round(r.max_duration * r.sr)) // r.hop_length)
+
+
 def check_featurized(features, config: RunConfig) -> None:
     """Refuse data featurized with another recipe than the configuration's (one line, both shown)."""
     r = features.recipe
@@ -176,6 +198,12 @@ def check_featurized(features, config: RunConfig) -> None:
             or r.trim_db != config.recipe.trim_db:
         raise ConfigError(f"features: featurized with {r.describe()}, but the configuration's recipe is "
                           f"{config.recipe.to_dict()}")
+    from .data.shards import ShardedArray
+
+    if features.max_frames != max_frames(config) and not isinstance(features.x, ShardedArray):
+        raise ConfigError(f"features: keep up to {features.max_frames} frames of a clip, but the configuration's "
+                          f"recipe.max_duration={config.recipe.max_duration:g} keeps {max_frames(config)}; featurize "
+                          "with build_features(..., max_duration=...) of the configuration")
 
 
 def _apply_recipe(dataset, config: RunConfig) -> None:
@@ -241,6 +269,19 @@ def _level(config: RunConfig, dataset) -> tuple[Any, str]:
     if _featurized(dataset):
         return dataset.recipe.level, "the featurized data's"
     return default_level(_kind(dataset)), f"the {_kind(dataset)} default"
+
+
+def _max_duration(config: RunConfig, dataset) -> tuple[Any, str]:
+    duration, arch = config.recipe.duration, config.model.architecture
+    if _featurized(dataset):
+        kept = dataset.max_frames
+        if kept <= dataset.config.n_frames:
+            return duration, "the featurized data's (the window only)"
+        return (kept - 1) * dataset.config.hop_length / dataset.config.sr, "the featurized data's"
+    if arch != "grid":
+        return duration, f"the {arch} architecture takes only its window"
+    return (min(MAX_DURATION_WINDOWS * duration, 600.0),  # recipe.max_duration's limit
+            f"{MAX_DURATION_WINDOWS} windows: a grid model trains on window-long crops of longer clips")
 
 
 def _options(config: RunConfig, dataset) -> tuple[Any, str]:
@@ -321,7 +362,7 @@ def _samples_dir(config: RunConfig, dataset) -> tuple[Any, str]:
 #: the derivable keys in the order they are resolved (a later one may read an earlier one)
 _DERIVATIONS: list[tuple[str, Callable[[RunConfig, Any], tuple[Any, str]]]] = [
     ("recipe.sr", _sr), ("recipe.duration", _duration), ("recipe.n_fft", _n_fft), ("recipe.hop_length", _hop),
-    ("recipe.db_floor", _db_floor), ("recipe.level", _level),
+    ("recipe.db_floor", _db_floor), ("recipe.level", _level), ("recipe.max_duration", _max_duration),
     ("model.options", _options), ("model.latent_dim", _latent_dim), ("model.conditional", _conditional),
     ("model.likelihood", _likelihood),
     ("training.epochs", _epochs), ("training.batch_size", _batch_size), ("training.memory_limit", _memory_limit),

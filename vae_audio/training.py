@@ -42,8 +42,9 @@ __all__ = ["Autoencoder", "fit_autoencoder", "latest_checkpoint", "configure_det
 #: keys a resumed run must share with its checkpoint (they decide the data, the features and the weights' shapes)
 RESUME_FIXED = ("seed", "data.source", "data.max_clips", "data.val_fraction", "data.test_fraction", "recipe.sr",
                 "recipe.duration", "recipe.n_fft", "recipe.hop_length", "recipe.n_mels", "recipe.level",
-                "recipe.db_floor", "recipe.trim_db", "model.architecture", "model.options", "model.latent_dim",
-                "model.conditional", "model.likelihood", "training.batch_size", "training.precision")
+                "recipe.db_floor", "recipe.trim_db", "recipe.max_duration", "model.architecture", "model.options",
+                "model.latent_dim", "model.conditional", "model.likelihood", "training.batch_size",
+                "training.precision")
 
 
 @dataclass
@@ -273,7 +274,11 @@ def read_checkpoint_config(out: Path) -> RunConfig:
     state = _read_state(checkpoint)
     try:
         if "config" in state and isinstance(state["config"], dict) and "recipe" in state["config"]:
-            return RunConfig.from_dict(state["config"])
+            saved = state["config"]
+            if isinstance(saved["recipe"], dict) and "max_duration" not in saved["recipe"]:
+                # checkpoints from before recipe.max_duration trained on the window
+                saved = {**saved, "recipe": {**saved["recipe"], "max_duration": saved["recipe"].get("duration")}}
+            return RunConfig.from_dict(saved)
         return from_settings(state.get("settings", {}), recipe=state.get("recipe"))
     except ConfigError as exc:
         raise TrainingError(f"{checkpoint / 'state.json'}: cannot resume, its configuration is not valid ({exc})") \
@@ -388,7 +393,9 @@ def _float32_copy(vae, config: RunConfig, features, model_kwargs: dict[str, Any]
 
 
 def _tf_datasets(config: RunConfig, features):
-    """The training and (when the split has clips) validation ``tf.data`` pipelines."""
+    """The training and (when the split has clips) validation ``tf.data`` pipelines: training draws a random
+    window-long crop of each clip kept beyond the window every epoch (``features.long``), validation takes
+    each clip's start window."""
     from .data.featurize import make_tf_dataset
 
     batch, labels = config.training.batch_size, config.model.conditional
@@ -491,7 +498,8 @@ def _fit_epochs(vae, config: RunConfig, features, out: Path, state: dict[str, An
 def fit_training_prior(vae, features, prior: PriorConfig, *, conditional: bool, seed: int = 0, verbose: int = 0):
     """Stage 3: the latent prior of a trained VAE, fitted to its training-split codes.
 
-    Encodes every training clip (posterior means and variances) and fits, with
+    Encodes every training clip's window (``features.x``: the start of each clip, also for a grid model
+    trained on random crops of longer clips; posterior means and variances) and fits, with
     :meth:`vae_audio.modeling.inference.TrainedModel.fit_prior`, a Gaussian mixture for a vector latent
     (see :mod:`vae_audio.modeling.latent_prior`) or a learned prior network for a grid latent with the
     settings of ``prior`` (a resolved :class:`~vae_audio.config.PriorConfig`; ``kind="none"``: no prior,

@@ -152,7 +152,8 @@ class AudioDataset:
     config : spectrogram settings (sample rate and clip length included).
     root : the folder the clips came from (``None`` for synth).
     seed : seed of the split (and of the synthetic notes).
-    level : per-clip loudness normalization applied when featurizing: ``"peak"``, ``"rms"`` or ``None``.
+    level : loudness normalization applied when featurizing: per clip ``"peak"`` or ``"rms"``, one gain for the
+        whole dataset ``"folder"`` (fitted on the training split), or ``None``.
     trim_db : strip leading/trailing silence quieter than this many dB below the peak (``None``: off).
     skipped : files left out, with reasons (see :meth:`skipped_report`).
     strict : featurizing raises instead of skipping files that fail to load.
@@ -279,7 +280,7 @@ def _check_level(level: Any, kind: str) -> str | None:
     if level == _DEFAULT:
         return _LEVELS[kind]
     if level not in LEVEL_MODES:
-        raise ParameterError(f"level={level!r}: expected 'peak', 'rms', None or 'default'")
+        raise ParameterError(f"level={level!r}: expected 'peak', 'rms', 'folder', None or 'default'")
     return level
 
 
@@ -659,9 +660,10 @@ def load_dataset(spec: str | os.PathLike = "synth", *, config: SpectrogramConfig
         (split, label) group. For ``"synth"`` it is the number of notes made (default 1000).
     seed : seed of the splits, the sub-sample and the synthetic notes.
     strict : raise :class:`DatasetError` instead of skipping files that cannot be read.
-    level : per-clip loudness normalization when featurizing: ``"peak"`` (scale to peak 0.9),
-        ``"rms"`` (to -20 dBFS RMS, peak kept below 0.99), ``None`` (as recorded) or
-        ``"default"`` (``"peak"`` for FSDD and folders, ``None`` for synth and NSynth).
+    level : loudness normalization when featurizing: ``"peak"`` (scale each clip to peak 0.9),
+        ``"rms"`` (each to -20 dBFS RMS, peak kept below 0.99), ``"folder"`` (one gain for every clip,
+        fitted on the training split: the 99th-percentile peak to 0.9, relative levels kept), ``None``
+        (as recorded) or ``"default"`` (``"peak"`` for FSDD and folders, ``None`` for synth and NSynth).
     trim_db : strip leading/trailing silence quieter than this (dB below each clip's peak)
         before padding; default ``None`` (off; see data/README.md for why).
     val_fraction, test_fraction : held-out fractions for random splits (FSDD's test split is fixed).

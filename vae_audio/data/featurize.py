@@ -7,6 +7,21 @@ normalized to [0, 1] with a :class:`~vae_audio.dsp.features.Normalizer` fitted o
 split only. Loading streams into preallocated arrays in chunks processed by a small thread
 pool (soundfile, soxr and the FFT release the GIL), so no waveform is held twice.
 
+``level="folder"`` (:mod:`vae_audio.dsp.recipe`): one gain for the whole dataset, fitted on the
+training clips' window peaks (:func:`~vae_audio.dsp.recipe.fit_folder_gain`; every training clip, or a
+seeded sample of :data:`FOLDER_GAIN_CLIPS` of a larger split) before any spectrogram is made, then
+applied to every clip of every split and stored in the recipe. In memory the files are then all read
+before the spectrograms are made (the reading no longer overlaps the FFTs); a sharded dataset reads
+the sampled training clips' windows once more first.
+
+Clips longer than the training window (``max_duration``, :class:`LongClips`): besides the window
+(``x``, exactly as before), the whole spectrogram of each clip longer than the window is kept, up to
+``max_duration`` seconds, so :func:`make_tf_dataset` can train a grid model on window-long crops at
+random offsets. Memory: ``frames x n_freq x 4`` bytes per such clip, at most
+``n_long_clips x n_freq x max_frames x 4`` in all and never more than what the memory limit leaves
+beside the window arrays (the clips beyond that train on their window, with a warning). Sharded
+datasets keep the window only: they train on each clip's start window.
+
 The result is cached in ``data/cache/`` as ``<name>-<key>.npz`` (arrays, no pickle) plus
 ``<name>-<key>.json`` (recipe, labels, metadata), both written atomically. The
 key hashes the settings and every file's path, size and modification time, so editing,
@@ -33,24 +48,71 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from .. import checks, progress
-from ..dsp.audio import load_audio, pad_or_truncate
+from ..dsp.audio import load_audio, pad_or_truncate, trim_silence
 from ..dsp.features import Normalizer, SpectrogramConfig
-from ..dsp.recipe import Recipe, normalize_level
+from ..dsp.recipe import Recipe, fit_folder_gain, level_gain
 from ..errors import AudioLoadError, ConfigError, DatasetError, ParameterError
 from ..fileio import atomic_path, atomic_write_json, read_json
 from .datasets import SPLITS, AudioDataset, SkippedFile, skipped_summary
 from .shards import ShardedArray, check_shard, shard_rows_for, stream
 
-__all__ = ["Features", "build_features", "make_tf_dataset", "resolve_memory_limit", "CACHE_FORMAT"]
+__all__ = ["Features", "LongClips", "build_features", "make_tf_dataset", "resolve_memory_limit", "CACHE_FORMAT",
+           "FOLDER_GAIN_CLIPS", "MAX_SECONDS"]
 
 #: Version of the cache layout and of the featurization recipe (part of every cache key).
 CACHE_FORMAT = 2
 _CHUNK = 128  # clips per work item (load + STFT)
+#: ``level="folder"``: the most training clips whose peaks fit the folder gain (a seeded sample of a larger split).
+FOLDER_GAIN_CLIPS = 4000
+#: The longest ``max_duration`` (s) featurizing keeps of a clip.
+MAX_SECONDS = 600.0
+
+
+@dataclass
+class LongClips:
+    """The normalized spectrograms of the clips longer than the training window, kept up to ``max_frames``.
+
+    A grid model (fully convolutional in time) trains on window-long crops of them at random offsets
+    (:func:`make_tf_dataset`); every other use of the features reads the window, ``Features.x``.
+
+    Attributes
+    ----------
+    frames : float32 ``(total, freq)``: the frames of every kept clip, one clip after the other
+        (frame-major: clip ``i`` is ``frames[start[i]:start[i] + length[i]].T``, ``(freq, length[i])``),
+        normalized like ``Features.x``.
+    start : int64 ``(n,)``: the first row of clip ``i`` in ``frames``; -1 for a clip that fits the
+        window (or that the memory limit left at the window): its only crop is ``Features.x[i]``.
+    length : int64 ``(n,)``: the frames of clip ``i`` that hold its audio (``1 + samples // hop``), at most
+        ``max_frames``; for a clip kept at the window, at most the window's frames.
+    max_frames : the most frames kept of one clip (``1 + round(max_duration * sr) // hop``).
+
+    Memory: ``frames.nbytes = sum(length[start >= 0]) * freq * 4`` bytes, at most
+    ``n_clips * freq * max_frames * 4``.
+    """
+
+    frames: np.ndarray
+    start: np.ndarray
+    length: np.ndarray
+    max_frames: int
+
+    def select(self, rows: np.ndarray) -> "LongClips":
+        """The clips ``rows`` (an index array); the frames are shared, not copied."""
+        return LongClips(self.frames, self.start[rows], self.length[rows], self.max_frames)
+
+    @property
+    def n_long(self) -> int:
+        """Number of clips kept beyond the window."""
+        return int(np.sum(self.start >= 0))
+
+    def clip(self, i: int) -> np.ndarray | None:
+        """Clip ``i``'s kept spectrogram ``(freq, length[i])`` (a view), or ``None`` when it is kept at the window."""
+        s = int(self.start[i])
+        return None if s < 0 else self.frames[s:s + int(self.length[i])].T
 
 
 # ----------------------------------------------------------------------------- features
@@ -73,6 +135,9 @@ class Features:
     stats : per-clip ``{"low_db": (n,), "high_db": (n,)}`` ranges for ``normalizer.unnormalize``
         (equal to the global range in global mode).
     name : dataset name; ``skipped``: files left out; ``cache_path``: the cache entry (if any).
+    long : the spectrograms of the clips longer than the window, up to ``max_duration``
+        (:class:`LongClips`; what a grid model's training crops are cut from), or ``None``: the
+        window only (``max_duration`` at the window, or sharded features).
     """
 
     x: np.ndarray
@@ -86,6 +151,7 @@ class Features:
     name: str = ""
     skipped: list[SkippedFile] = field(default_factory=list)
     cache_path: Path | None = None
+    long: LongClips | None = None
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -112,7 +178,8 @@ class Features:
         rows = np.flatnonzero(idx) if idx.dtype == bool else idx.astype(np.int64)
         return Features(self.x[rows], self.audio[rows], self.labels[rows], self.label_names, self.split[rows],
                         [self.metadata[i] for i in rows], self.recipe,
-                        {k: v[rows] for k, v in self.stats.items()}, self.name, self.skipped, self.cache_path)
+                        {k: v[rows] for k, v in self.stats.items()}, self.name, self.skipped, self.cache_path,
+                        None if self.long is None else self.long.select(rows))
 
     skipped_report = AudioDataset.skipped_report  # the same text: it reads only ``self.skipped``
 
@@ -120,13 +187,22 @@ class Features:
         """Number of clips per split."""
         return {s: int(np.sum(self.split == s)) for s in SPLITS}
 
+    @property
+    def max_frames(self) -> int:
+        """The most frames kept of one clip: :attr:`LongClips.max_frames`, else the window's."""
+        return self.config.n_frames if self.long is None else self.long.max_frames
+
     def describe(self) -> str:
-        """One line: size, shape, splits, labels, normalizer range."""
+        """One line: size, shape, splits, labels, normalizer range, clips kept beyond the window."""
         c = self.split_counts()
         norm = self.normalizer
         rng = f"{norm.low_db:.1f}..{norm.high_db:.1f} dB" if norm.is_fitted else "unfitted"
+        long = ""
+        if self.long is not None:
+            long = (f"; {self.long.n_long} clips kept beyond the window, up to {self.long.max_frames} frames "
+                    f"({self.long.frames.nbytes / 2**20:.1f} MB)")
         return (f"{self.name}: {len(self)} clips of {self.config.shape} (train {c['train']} / val {c['val']} / "
-                f"test {c['test']}), {len(self.label_names) or 'no'} labels, {norm.mode} normalizer {rng}")
+                f"test {c['test']}), {len(self.label_names) or 'no'} labels, {norm.mode} normalizer {rng}{long}")
 
 
 # ----------------------------------------------------------------------------- cache key
@@ -137,7 +213,8 @@ def _new_normalizer(normalizer: str | Normalizer) -> Normalizer:
     return Normalizer(mode=normalizer)
 
 
-def _settings(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer, sharded: bool) -> dict[str, Any]:
+def _settings(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer, sharded: bool,
+              long: tuple[int, int] | None = None) -> dict[str, Any]:
     norm = _new_normalizer(normalizer)
     fitted = norm.to_dict() if norm.is_fitted else None
     settings: dict[str, Any] = {
@@ -146,6 +223,10 @@ def _settings(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalize
         "level": recipe.level, "trim_db": recipe.trim_db, "normalizer": norm.mode, "fitted_normalizer": fitted,
         "label_names": list(dataset.label_names),
     }
+    if recipe.folder_gain is not None:  # a given (fitted) folder gain; else it is fitted on the training split
+        settings["folder_gain"] = recipe.folder_gain
+    if long is not None:  # (max_frames, the bytes the memory limit leaves for them, when it could bite)
+        settings["long"] = list(long)
     if dataset.name == "synth":
         from .synth import SYNTH_VERSION
 
@@ -168,15 +249,15 @@ def _digest(obj: Any) -> str:
 
 
 def _cache_key(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer,
-               sharded: bool) -> tuple[str, str]:
+               sharded: bool, long: tuple[int, int] | None = None) -> tuple[str, str]:
     """(key, settings_key): the key covers settings + every clip's (source, size, mtime, label, split)."""
-    settings = _settings(dataset, recipe, normalizer, sharded)
+    settings = _settings(dataset, recipe, normalizer, sharded, long)
     clips = [_file_stamp(c.source) + [c.label, c.split] for c in dataset.clips]
     return _digest({"settings": settings, "clips": clips}), _digest(settings)
 
 
 # ----------------------------------------------------------------------------- cache I/O
-_ARRAYS = ("x", "audio", "labels", "split", "low_db", "high_db")
+_ARRAYS = ("x", "audio", "labels", "split", "low_db", "high_db", "long_frames", "long_start", "long_length")
 
 
 def _cache_paths(cache_dir: Path, name: str, key: str) -> tuple[Path, Path]:
@@ -217,10 +298,21 @@ def _load_cache(cache_dir: Path, dataset: AudioDataset, key: str) -> Features | 
               and arrays["x"].dtype == np.float32)
         if not ok:
             raise ValueError("array shapes do not match the metadata")
+        long = None
+        if meta.get("max_frames") is not None:
+            long = LongClips(arrays["long_frames"], arrays["long_start"].astype(np.int64),
+                             arrays["long_length"].astype(np.int64), int(meta["max_frames"]))
+            kept = long.start >= 0
+            ok = (long.frames.ndim == 2 and long.frames.shape[1] == cfg.n_freq and long.frames.dtype == np.float32
+                  and long.start.shape == (n,) and long.length.shape == (n,)
+                  and int(long.length[kept].sum()) == len(long.frames)
+                  and np.all(long.start[kept] + long.length[kept] <= len(long.frames)))
+            if not ok:
+                raise ValueError("the long clips' arrays do not match the metadata")
         return Features(arrays["x"], arrays["audio"], arrays["labels"].astype(np.int64), tuple(meta["label_names"]),
                         arrays["split"].astype(str), list(meta["metadata"]), recipe,
                         {"low_db": arrays["low_db"], "high_db": arrays["high_db"]}, meta["name"],
-                        [SkippedFile(**s) for s in meta["skipped"]], npz)
+                        [SkippedFile(**s) for s in meta["skipped"]], npz, long)
     except (OSError, ValueError, KeyError, TypeError, ConfigError) as exc:
         warnings.warn(f"{npz}: ignoring a damaged feature cache entry ({exc}); rebuilding it", stacklevel=3)
         return None
@@ -233,6 +325,9 @@ def _save_cache(cache_dir: Path, features: Features, key: str, settings_key: str
     npz, meta_path = _cache_paths(cache_dir, features.name, key)
     npz_existed = npz.exists()
     big = {} if shard_rows is not None else {"x": features.x, "audio": features.audio}
+    if features.long is not None:
+        big.update(long_frames=features.long.frames, long_start=features.long.start,
+                   long_length=features.long.length)
     try:
         with atomic_path(npz) as tmp:
             with open(tmp, "wb") as handle:
@@ -240,6 +335,8 @@ def _save_cache(cache_dir: Path, features: Features, key: str, settings_key: str
                          split=features.split.astype("<U5"), low_db=features.stats["low_db"],
                          high_db=features.stats["high_db"])
         sharded = {} if shard_rows is None else {"shards": shard_rows}
+        if features.long is not None:
+            sharded["max_frames"] = features.long.max_frames
         atomic_write_json(meta_path, {**sharded,
             "format": CACHE_FORMAT, "key": key, "settings_key": settings_key, "name": features.name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "recipe": features.recipe.to_dict(),
@@ -288,21 +385,43 @@ def resolve_memory_limit(memory_limit: int | str | None) -> int:
     return checks.byte_size(memory_limit, "memory_limit")
 
 
-def _load_clip(path: str, cfg: SpectrogramConfig, trim_db: float | None, out: np.ndarray) -> None:
-    """Read one file into the zero-filled row ``out`` (``pad_or_truncate`` with ``align="start"``)."""
+@dataclass
+class _Long:
+    """What featurizing keeps beyond the window: ``max_samples`` of a clip (``0``: the window only) and
+    the bytes still free for their spectrograms (``budget``, counted down as clips are read, in order)."""
+
+    max_samples: int = 0
+    max_frames: int = 0
+    budget: int = 0
+    capped: int = 0  # clips longer than the window that the budget left at the window
+
+    def take(self, n_samples: int, cfg: SpectrogramConfig) -> bool:
+        """Whether a clip of ``n_samples`` (up to :attr:`max_samples`) is kept beyond the window (and counted)."""
+        frames = 1 + min(n_samples, self.max_samples) // cfg.hop_length
+        if not self.max_samples or frames <= cfg.n_frames:
+            return False
+        cost = frames * cfg.n_freq * 4
+        if cost > self.budget:
+            self.capped += 1
+            return False
+        self.budget -= cost
+        return True
+
+
+def _read_clip(path: str, cfg: SpectrogramConfig, trim_db: float | None, max_samples: int) -> np.ndarray:
+    """One file as featurizing reads it: mono at ``cfg.sr``, silence trimmed (``trim_db``), at most
+    ``max(cfg.n_samples, max_samples)`` samples (only what is needed is read, plus a margin for the resampler)."""
+    keep = max(cfg.n_samples, max_samples)
     if trim_db is not None:
-        out[:] = pad_or_truncate(load_audio(path, sr=cfg.sr)[0], cfg.n_samples, trim_db=trim_db)
-        return
-    # read only what is needed (plus a margin for the resampler); the row is already zero-padded
-    y, _ = load_audio(path, sr=cfg.sr, duration=cfg.n_samples / cfg.sr + 0.05)
-    m = min(y.shape[-1], cfg.n_samples)
-    out[:m] = y[:m]
+        return trim_silence(load_audio(path, sr=cfg.sr)[0], top_db=trim_db)[:keep]
+    y, _ = load_audio(path, sr=cfg.sr, duration=keep / cfg.sr + 0.05)
+    return y[:keep]
 
 
 def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "global", recipe: Recipe | None = None,
                    cache_dir: str | os.PathLike | None = "data/cache", use_cache: bool = True,
                    workers: int | None = None, memory_limit: int | str | None = None,
-                   verbose: bool = False) -> Features:
+                   max_duration: float | None = None, verbose: bool = False) -> Features:
     """Load, featurize and normalize every clip of ``dataset`` (cached on disk).
 
     Parameters
@@ -311,8 +430,8 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
     normalizer : ``"global"`` (default: one dB range, fitted on the training split),
         ``"per_clip"``, or a fitted :class:`Normalizer` to apply as is.
     recipe : a trained model's :class:`~vae_audio.dsp.recipe.Recipe` (``model.recipe``): featurize
-        exactly as that model was trained (its level, trim and fitted normalizer replace the
-        dataset's and ``normalizer``). Its spectrogram config must be the dataset's.
+        exactly as that model was trained (its level, folder gain, trim and fitted normalizer replace
+        the dataset's and ``normalizer``). Its spectrogram config must be the dataset's.
     cache_dir : folder of the feature cache (default ``data/cache``, relative to the current
         folder); ``None`` disables it.
     use_cache : read and write the cache (``False``: always recompute, write nothing).
@@ -322,6 +441,11 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
         ``x`` / ``audio`` are :class:`~vae_audio.data.shards.ShardedArray` views read on demand
         (:func:`make_tf_dataset` then streams them). Default: :func:`resolve_memory_limit`
         (not enforced without a cache folder: the data then stays in memory).
+    max_duration : seconds of each clip to keep for training (at least the window,
+        ``dataset.config.duration``; at most :data:`MAX_SECONDS`): the clips longer than the window
+        also keep their spectrogram up to this length in ``features.long`` (:class:`LongClips`), what a
+        grid model's random training crops are cut from. ``None`` (default) or the window: the window
+        only. Needs the global normalizer; ignored for sharded features (they keep the window only).
     verbose : print one line saying what was done and how long it took.
 
     Returns
@@ -346,9 +470,14 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
         if not isinstance(normalizer, Normalizer) and normalizer not in Normalizer.MODES:
             raise ParameterError(f"normalizer={normalizer!r}: expected one of {Normalizer.MODES} or a Normalizer")
         recipe = dataset.recipe
+    mode = normalizer.mode if isinstance(normalizer, Normalizer) else normalizer
+    if recipe.level == "folder" and mode != "global":
+        raise ParameterError("normalizer='per_clip' with level='folder': a per-clip dB range would undo the "
+                             "clips' relative levels that the folder level keeps; use the global normalizer")
     limit = resolve_memory_limit(memory_limit)
     cfg = recipe.spectrogram
-    sharded = len(dataset.clips) * (int(np.prod(cfg.shape)) + cfg.n_samples) * 4 > limit
+    window_bytes = len(dataset.clips) * (int(np.prod(cfg.shape)) + cfg.n_samples) * 4
+    sharded = window_bytes > limit
     cache = Path(cache_dir) if (cache_dir is not None and use_cache) else None
     if sharded and cache is None and memory_limit is None and not os.environ.get(MEMORY_LIMIT_ENV):
         sharded = False  # the default limit is a preference: without a cache folder, stay in memory
@@ -356,8 +485,10 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
         raise ConfigError(f"{dataset.root or dataset.name}: {len(dataset.clips)} clips need more than the memory limit "
                           f"of {limit / 2**30:.2f} GB; featurizing them into shards needs a cache folder "
                           "(cache_dir, use_cache=True) or a higher memory_limit")
+    long = _long_settings(max_duration, cfg, mode, len(dataset.clips), max(0, limit - window_bytes), sharded)
+    long_key = None if not long.max_samples else (long.max_frames, long.budget)
     if cache is not None:
-        key, settings_key = _cache_key(dataset, recipe, normalizer, sharded)
+        key, settings_key = _cache_key(dataset, recipe, normalizer, sharded, long_key)
         hit = _load_cache(cache, dataset, key)
         if hit is not None:
             if verbose:
@@ -370,26 +501,95 @@ def build_features(dataset: AudioDataset, *, normalizer: str | Normalizer = "glo
         if features.cache_path is None:
             raise DatasetError(f"{cache}: cannot write the feature cache, and {dataset.name} is too large for memory")
     else:
-        features = _compute(dataset, recipe, normalizer, workers)
+        features = _compute(dataset, recipe, normalizer, workers, long)
         if cache is not None:
             features.cache_path = _save_cache(cache, features, key, settings_key)
+    if long.capped:
+        warnings.warn(f"{dataset.root or dataset.name}: {long.capped} clip(s) longer than the window are kept at the "
+                      f"window only (a grid model trains on their start): their spectrograms up to "
+                      f"{long.max_samples / cfg.sr:g} s would pass the memory limit of {limit / 2**20:.0f} MB",
+                      stacklevel=2)
     if verbose:
         print(f"{features.describe()} (built in {time.perf_counter() - t0:.1f} s)")
         if features.skipped:
             print(features.skipped_report())
+        if sharded and max_duration is not None and long.max_frames == 0 and \
+                int(round(max_duration * cfg.sr)) // cfg.hop_length > cfg.n_samples // cfg.hop_length:
+            print(f"{dataset.name}: sharded features keep each clip's window only; training uses its start")
     return features
 
 
-def _featurize_block(dataset: AudioDataset, recipe: Recipe, lo: int, hi: int, workers: int,
-                     shown: Any) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
-    """Clips ``lo..hi`` of ``dataset`` -> ``(audio (m, n_samples), x_db (m, freq, frames), failed)``.
+def _long_settings(max_duration: Any, cfg: SpectrogramConfig, mode: str, n_clips: int, free: int,
+                   sharded: bool) -> _Long:
+    """Check ``max_duration`` and say what is kept beyond the window (nothing when sharded or at the window).
 
-    ``failed`` maps the row (within the block) of each clip that could not be loaded to the
-    reason; its rows are left as silence. Counts every clip on the progress bar ``shown``.
+    The budget is what the memory limit leaves beside the window arrays (``free`` bytes), at most what
+    every clip at ``max_frames`` would need (so a higher limit does not change the cache key)."""
+    if max_duration is None:
+        return _Long()
+    checks.number(max_duration, "max_duration", 0, MAX_SECONDS, lo_open=True, what="a number of seconds")
+    max_samples = int(round(max_duration * cfg.sr))
+    if max_samples < cfg.n_samples - 1:  # a rounding of the window is the window
+        raise ParameterError(f"max_duration={max_duration!r}: expected at least the window, {cfg.duration:g} s")
+    max_frames = 1 + max_samples // cfg.hop_length
+    if max_frames <= cfg.n_frames or sharded:
+        return _Long()
+    if mode != "global":
+        raise ParameterError(f"max_duration={max_duration!r} with normalizer='per_clip': the random crops of clips "
+                             "longer than the window need the global normalizer (one dB range for every frame)")
+    return _Long(max_samples, max_frames, min(free, n_clips * cfg.n_freq * max_frames * 4))
+
+
+def _gain_rows(dataset: AudioDataset) -> np.ndarray:
+    """The clips whose window peaks fit the folder gain: every training clip, or a seeded sample of
+    :data:`FOLDER_GAIN_CLIPS` of them (sorted), the same whichever way the dataset is featurized."""
+    train = np.flatnonzero(np.array([c.split == "train" for c in dataset.clips], dtype=bool))
+    if len(train) <= FOLDER_GAIN_CLIPS:
+        return train
+    rng = np.random.default_rng([int(dataset.seed), 31])
+    return np.sort(rng.choice(train, size=FOLDER_GAIN_CLIPS, replace=False))
+
+
+def _fit_gain(recipe: Recipe, audio: np.ndarray, rows: np.ndarray) -> Recipe:
+    """``recipe`` with the folder gain fitted on the window peaks of ``audio[rows]`` (waveforms as read)."""
+    peaks = np.abs(audio[rows]).max(axis=1) if len(rows) else np.zeros(0)
+    return recipe.with_folder_gain(fit_folder_gain(peaks))
+
+
+@dataclass
+class _Block:
+    """What :func:`_featurize_block` makes of ``m`` clips.
+
+    ``audio`` ``(m, n_samples)`` and ``x`` ``(m, freq, frames)`` dB: the windows; ``long_db``: the row of
+    each clip kept beyond the window -> its dB spectrogram ``(frames, freq)`` (frame-major), at the
+    window's level gain; ``valid`` ``(m,)``: each clip's frames that hold audio (``1 + samples // hop`` of
+    what was kept); ``failed``: the row of each clip that could not be loaded -> the reason (its row
+    is left as silence); ``recipe``: the recipe used (with the folder gain when it was fitted here).
+    """
+
+    audio: np.ndarray
+    x: np.ndarray
+    long_db: dict[int, np.ndarray]
+    valid: np.ndarray
+    failed: dict[int, str]
+    recipe: Recipe
+
+
+def _featurize_block(dataset: AudioDataset, recipe: Recipe, lo: int, hi: int, workers: int, shown: Any, *,
+                     long: _Long | None = None,
+                     fit_gain: Callable[[np.ndarray, dict[int, str]], Recipe] | None = None) -> _Block:
+    """Clips ``lo..hi`` of ``dataset`` -> their :class:`_Block`.
+
+    ``long`` (see :class:`_Long`) says which clips are kept beyond the window. With ``fit_gain``
+    (``level="folder"`` not fitted yet) every clip is read before any spectrogram is made, and
+    ``fit_gain(audio, failed)`` gives the recipe with its folder gain. Counts every clip on the
+    progress bar ``shown``.
     """
     cfg, n = recipe.spectrogram, hi - lo
+    long = long or _Long()
     clips = dataset.clips[lo:hi]
-    if dataset.name == "synth":
+    synth = dataset.name == "synth"
+    if synth:
         from .synth import generate_synth
 
         indices = [int(c.source.split(":", 1)[1]) for c in clips]
@@ -398,32 +598,59 @@ def _featurize_block(dataset: AudioDataset, recipe: Recipe, lo: int, hi: int, wo
         audio = np.zeros((n, cfg.n_samples), dtype=np.float32)  # filled row by row as files are read
     x = np.empty((n, *cfg.shape), dtype=np.float32)
     failed: dict[int, str] = {}
+    tails: dict[int, np.ndarray] = {}  # the waveforms of the clips kept beyond the window, until transformed
+    long_db: dict[int, np.ndarray] = {}
+    valid = np.full(n, cfg.n_frames, dtype=np.int64)
 
     def read(start: int) -> None:
         """Python-heavy part: read, resample, pad the files of one chunk into ``audio``."""
-        for i in range(start, min(start + _CHUNK, n)):
+        sl = slice(start, min(start + _CHUNK, n))
+        if synth:
+            if recipe.trim_db is not None:
+                audio[sl] = pad_or_truncate(audio[sl], cfg.n_samples, trim_db=recipe.trim_db)
+            return
+        for i in range(sl.start, sl.stop):
             try:
-                _load_clip(clips[i].source, cfg, recipe.trim_db, audio[i])
+                y = _read_clip(clips[i].source, cfg, recipe.trim_db, long.max_samples)
             except (AudioLoadError, ValueError) as exc:  # ValueError: any other per-file problem
                 msg = " ".join(str(exc).split())  # one line, without the path repeated in front
                 failed[i] = msg.removeprefix(f"{clips[i].source}: ")
+                continue
+            m = min(y.shape[-1], cfg.n_samples)
+            audio[i, :m] = y[:m]
+            valid[i] = 1 + y.shape[-1] // cfg.hop_length
+            if long.take(y.shape[-1], cfg):
+                tails[i] = y.copy()  # not a view of the whole file
 
-    def transform(start: int) -> None:
+    def transform(start: int, use: Recipe) -> None:
         """NumPy-heavy part (releases the GIL): level, spectrogram, dB of one chunk into ``x``."""
         sl = slice(start, min(start + _CHUNK, n))
-        if dataset.name == "synth" and recipe.trim_db is not None:
-            audio[sl] = pad_or_truncate(audio[sl], cfg.n_samples, trim_db=recipe.trim_db)
-        if recipe.level is not None:
-            audio[sl] = normalize_level(audio[sl], recipe.level)
-        x[sl] = recipe.spectrogram_db(audio[sl])
+        if use.level is not None:
+            gain = level_gain(audio[sl], use.level, use.folder_gain)
+            for i in [i for i in tails if sl.start <= i < sl.stop]:
+                tails[i] = tails[i] * gain[i - sl.start]
+            audio[sl] = (audio[sl] * gain).astype(np.float32)
+        x[sl] = use.spectrogram_db(audio[sl])
+        for i in [i for i in tails if sl.start <= i < sl.stop]:
+            long_db[i] = np.ascontiguousarray(use.spectrogram_db(tails.pop(i)).T)
 
     starts = range(0, n, _CHUNK)
-    reading = dataset.name != "synth"
-    if workers == 1 or n <= _CHUNK:
+    if fit_gain is not None:  # the folder gain needs every training clip's peak before any spectrogram
         for s in starts:
-            if reading:
-                read(s)
-            transform(s)
+            read(s)
+            shown.update(min(_CHUNK, n - s))
+        recipe = fit_gain(audio, failed)
+        if workers == 1 or n <= _CHUNK:
+            for s in starts:
+                transform(s, recipe)
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                for job in [pool.submit(transform, s, recipe) for s in starts]:
+                    job.result()
+    elif workers == 1 or n <= _CHUNK:
+        for s in starts:
+            read(s)
+            transform(s, recipe)
             shown.update(min(_CHUNK, n - s))
     else:
         # this thread reads chunk k while the pool transforms the chunks already read: the GIL-bound
@@ -431,16 +658,15 @@ def _featurize_block(dataset: AudioDataset, recipe: Recipe, lo: int, hi: int, wo
         with ThreadPoolExecutor(max_workers=workers - 1) as pool:
             jobs = []
             for s in starts:
-                if reading:
-                    read(s)
-                jobs.append((s, pool.submit(transform, s)))
-                if reading:  # reading is the slow part: count chunks as they are read
+                read(s)
+                jobs.append((s, pool.submit(transform, s, recipe)))
+                if not synth:  # reading is the slow part: count chunks as they are read
                     shown.update(min(_CHUNK, n - s))
             for s, job in jobs:
                 job.result()
-                if not reading:
+                if synth:
                     shown.update(min(_CHUNK, n - s))
-    return audio, x, failed
+    return _Block(audio, x, long_db, valid, failed, recipe)
 
 
 def _check_loaded(dataset: AudioDataset, failed: dict[int, str], split: np.ndarray) -> list[SkippedFile]:
@@ -463,10 +689,21 @@ def _check_not_silent(dataset: AudioDataset, normalizer: str | Normalizer, norm:
                            f"are {norm.low_db:g} dB); add audio that is not silence")
 
 
-def _compute(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer, workers: int) -> Features:
+def _compute(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer, workers: int,
+             long: _Long) -> Features:
     n = len(dataset.clips)
+    fit_gain = None
+    if recipe.level == "folder" and recipe.folder_gain is None:
+        rows = _gain_rows(dataset)
+
+        def fit_gain(audio: np.ndarray, failed: dict[int, str]) -> Recipe:
+            return _fit_gain(recipe, audio, rows[~np.isin(rows, list(failed))])
+
     with progress.bar(n, f"featurizing {dataset.name}") as shown:
-        audio, x, failed = _featurize_block(dataset, recipe, 0, n, workers, shown)
+        block = _featurize_block(dataset, recipe, 0, n, workers, shown, long=long, fit_gain=fit_gain)
+    audio, x, long_db, valid, failed, recipe = (block.audio, block.x, block.long_db, block.valid, block.failed,
+                                                block.recipe)
+    del block
     metadata = [dict(c.metadata) for c in dataset.clips]
     labels = np.array([c.label for c in dataset.clips], dtype=np.int64)
     split = np.array([c.split for c in dataset.clips], dtype="<U5")
@@ -474,12 +711,17 @@ def _compute(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer
     keep[list(failed)] = False
     skipped = _check_loaded(dataset, failed, split[keep])
     if failed:
-        x, audio, labels, split = x[keep], audio[keep], labels[keep], split[keep]
+        x, audio, labels, split, valid = x[keep], audio[keep], labels[keep], split[keep], valid[keep]
         metadata = [m for i, m in enumerate(metadata) if keep[i]]
+        new_row = np.cumsum(keep) - 1
+        long_db = {int(new_row[i]): v for i, v in long_db.items()}
 
     norm = _new_normalizer(normalizer)
-    if norm is not normalizer:  # fit it on the training rows
+    if norm is not normalizer:  # fit it on the training rows (and their frames beyond the window)
         _partial_fit(norm, x, split)
+        for i in sorted(long_db):
+            if split[i] == "train":
+                norm.partial_fit(long_db[i].T)
     _check_not_silent(dataset, normalizer, norm)
     low = np.empty(len(x), dtype=np.float64)
     high = np.empty(len(x), dtype=np.float64)
@@ -487,8 +729,34 @@ def _compute(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer
         sl = slice(start, start + _CHUNK)
         x[sl], stats = norm.normalize(x[sl], return_stats=True)
         low[sl], high[sl] = stats["low_db"], stats["high_db"]
-    return Features(x, audio, labels, tuple(dataset.label_names), split, metadata, recipe.with_normalizer(norm),
-                    {"low_db": low, "high_db": high}, dataset.name, skipped)
+    kept = None
+    if long.max_samples:
+        kept = _pack_long(long_db, valid, long.max_frames, recipe.spectrogram, norm)
+    return Features(x, audio, labels, tuple(dataset.label_names), split, metadata,
+                    recipe.with_normalizer(norm), {"low_db": low, "high_db": high}, dataset.name, skipped, long=kept)
+
+
+def _pack_long(long_db: dict[int, np.ndarray], valid: np.ndarray, max_frames: int, cfg: SpectrogramConfig,
+               norm: Normalizer) -> LongClips:
+    """The dB spectrograms ``(frames, freq)`` of the clips kept beyond the window as one normalized
+    :class:`LongClips` (emptied from ``long_db`` as they are copied, so they are not held twice).
+    ``valid`` ``(n,)``: every clip's frames that hold audio (those kept at the window count up to it)."""
+    n, freq = len(valid), cfg.n_freq
+    start = np.full(n, -1, dtype=np.int64)
+    rows = sorted(long_db)
+    length = np.minimum(valid, cfg.n_frames).astype(np.int64)
+    for i in rows:
+        length[i] = len(long_db[i])
+    frames = np.empty((int(length[rows].sum()) if rows else 0, freq), dtype=np.float32)
+    pos = 0
+    for i in rows:
+        clip = long_db.pop(i)
+        start[i] = pos
+        frames[pos:pos + len(clip)] = clip
+        pos += len(clip)
+    for a in range(0, len(frames), 4096):  # the global normalizer is the same function of every value
+        frames[a:a + 4096] = norm.normalize(frames[a:a + 4096].T).T
+    return LongClips(frames, start, length, int(max_frames))
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -497,15 +765,44 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
             np.save(handle, array, allow_pickle=False)
 
 
+def _sharded_folder_gain(dataset: AudioDataset, recipe: Recipe) -> Recipe:
+    """``level="folder"`` of a sharded dataset: the folder gain fitted on the window peaks of the clips of
+    :func:`_gain_rows`, read once more here exactly as :func:`_featurize_block` reads them."""
+    cfg, rows = recipe.spectrogram, _gain_rows(dataset)
+    peaks = np.zeros(len(rows), dtype=np.float32)
+    with progress.bar(len(rows), f"measuring {dataset.name}'s level") as shown:
+        if dataset.name == "synth":
+            from .synth import generate_synth
+
+            for a in range(0, len(rows), _CHUNK):
+                idx = [int(dataset.clips[i].source.split(":", 1)[1]) for i in rows[a:a + _CHUNK]]
+                audio, _ = generate_synth(sr=cfg.sr, n_samples=cfg.n_samples, seed=dataset.seed, indices=idx)
+                if recipe.trim_db is not None:
+                    audio = pad_or_truncate(audio, cfg.n_samples, trim_db=recipe.trim_db)
+                peaks[a:a + len(idx)] = np.abs(audio).max(axis=1)
+                shown.update(len(idx))
+        else:
+            for k, i in enumerate(rows):
+                try:
+                    peaks[k] = np.abs(_read_clip(dataset.clips[i].source, cfg, recipe.trim_db, 0)[:cfg.n_samples]).max()
+                except (AudioLoadError, ValueError):  # skipped when featurized too
+                    pass
+                shown.update(1)
+    return recipe.with_folder_gain(fit_folder_gain(peaks))
+
+
 def _compute_sharded(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer, workers: int,
                      folder: Path) -> tuple[Features, list[int]]:
     """Featurize ``dataset`` block by block into ``.npy`` shards in ``folder`` (memory: one block).
 
     Two passes: the first writes each shard's waveforms and dB spectrograms and fits the
     normalizer on the training rows; the second normalizes each spectrogram shard in place
-    (atomically). Returns the features (``x`` and ``audio`` are :class:`ShardedArray` views)
-    and the rows of each shard.
+    (atomically). ``level="folder"`` first fits the folder gain (:func:`_sharded_folder_gain`).
+    Returns the features (``x`` and ``audio`` are :class:`ShardedArray` views) and the rows of
+    each shard. Only the window of each clip is kept (a grid model trains on its start).
     """
+    if recipe.level == "folder" and recipe.folder_gain is None:
+        recipe = _sharded_folder_gain(dataset, recipe)
     cfg, n = recipe.spectrogram, len(dataset.clips)
     step = shard_rows_for(int(np.prod(cfg.shape)) * 4)
     folder.mkdir(parents=True, exist_ok=True)
@@ -517,7 +814,9 @@ def _compute_sharded(dataset: AudioDataset, recipe: Recipe, normalizer: str | No
     with progress.bar(n, f"featurizing {dataset.name} into shards") as shown:
         for k, lo in enumerate(range(0, n, step)):
             hi = min(lo + step, n)
-            audio, x_db, bad = _featurize_block(dataset, recipe, lo, hi, workers, shown)
+            block = _featurize_block(dataset, recipe, lo, hi, workers, shown)
+            audio, x_db, bad = block.audio, block.x, block.failed
+            del block
             ok = np.ones(hi - lo, dtype=bool)
             ok[list(bad)] = False
             failed.update({lo + i: msg for i, msg in bad.items()})
@@ -564,7 +863,7 @@ def _partial_fit(norm: Normalizer, x_db: np.ndarray, split: np.ndarray) -> None:
 # ----------------------------------------------------------------------------- tf.data
 def make_tf_dataset(features: Features, *, split: str | None = "train", batch_size: int = 64,
                     shuffle: bool = True, seed: int = 0, with_labels: bool = False,
-                    drop_remainder: bool = False):
+                    drop_remainder: bool = False, crops: bool | None = None):
     """A ``tf.data.Dataset`` of one split (``split=None``: every clip) for Keras ``fit``/``evaluate``.
 
     Elements are dicts: ``{"spectrogram": float32 (batch, freq, frames, 1)}``, plus
@@ -572,6 +871,15 @@ def make_tf_dataset(features: Features, *, split: str | None = "train", batch_si
     memory as one tensor, or, for sharded features, read batch by batch from the shards
     (:func:`vae_audio.data.shards.stream`, the same order). With ``shuffle`` the clips are
     reshuffled every epoch from ``seed`` (the same seed, the same epochs); batches are prefetched.
+
+    ``crops`` (default: ``shuffle``, i.e. a training pipeline): when the features keep clips longer
+    than the window (``features.long``, :class:`LongClips`), each such clip is given as a window-long
+    crop ``(freq, frames)`` at a random offset within its kept frames, drawn anew every epoch from
+    ``seed`` (the same seed, the same crops); the other clips are their window ``x`` as always. Without
+    crops (validation, test) every clip is its window ``x``, the start of the clip. Only a fully
+    convolutional (grid) model should be trained on crops of a longer clip: the others are too, since
+    a crop has the window's shape, but they are meant to learn the clip's start (the vector-latent
+    architectures' runs keep the window only, ``recipe.max_duration == recipe.duration``).
     """
     import tensorflow as tf
 
@@ -587,12 +895,15 @@ def make_tf_dataset(features: Features, *, split: str | None = "train", batch_si
     if isinstance(features.x, ShardedArray):  # larger than memory: read batch by batch
         return stream(features.x[rows], sub_labels if with_labels else None, batch_size=int(batch_size),
                       shuffle=shuffle, seed=int(seed), drop_remainder=drop_remainder)
-    # one copy of the split's spectrograms, made by TensorFlow (not the waveforms, not a NumPy copy first)
-    spectrograms = tf.constant(features.x[..., None] if split is None else features.x[rows][..., None])
     labels = tf.constant(sub_labels.astype(np.int32)) if with_labels else None
     order = tf.data.Dataset.range(len(rows))
     if shuffle:
         order = order.shuffle(len(rows), seed=int(seed), reshuffle_each_iteration=True)
+    long = features.long.select(rows) if features.long is not None else None
+    if (shuffle if crops is None else crops) and long is not None and long.n_long:
+        return _cropped(features, rows, long, order, labels, int(seed), int(batch_size), drop_remainder)
+    # one copy of the split's spectrograms, made by TensorFlow (not the waveforms, not a NumPy copy first)
+    spectrograms = tf.constant(features.x[..., None] if split is None else features.x[rows][..., None])
     order = order.batch(int(batch_size), drop_remainder=drop_remainder)
 
     def gather(idx):
@@ -602,3 +913,52 @@ def make_tf_dataset(features: Features, *, split: str | None = "train", batch_si
         return element
 
     return order.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+
+def _crop_pool(x: np.ndarray, rows: np.ndarray, long: LongClips) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every frame a crop of the clips ``rows`` may take, as one array: ``(pool (total, freq), first (m,),
+    offsets (m,))``: clip ``j``'s crops start at ``pool[first[j] + o]`` for ``o`` in ``0 .. offsets[j] - 1``
+    (its window's frames for a clip kept at the window: one offset; its kept frames for the others)."""
+    m, (freq, window) = len(rows), x.shape[1:]
+    at_window = long.start < 0
+    pool = np.empty((int(at_window.sum()) * window + int(long.length[~at_window].sum()), freq), dtype=np.float32)
+    first = np.empty(m, dtype=np.int64)
+    offsets = np.ones(m, dtype=np.int64)
+    short = np.flatnonzero(at_window)
+    for a in range(0, len(short), 512):  # the windows, transposed to frame-major a block at a time
+        part = short[a:a + 512]
+        pool[a * window:(a + len(part)) * window] = x[rows[part]].transpose(0, 2, 1).reshape(-1, freq)
+    first[short] = np.arange(len(short)) * window
+    pos = len(short) * window
+    for j in np.flatnonzero(~at_window):
+        s, n = int(long.start[j]), int(long.length[j])
+        pool[pos:pos + n] = long.frames[s:s + n]
+        first[j], offsets[j] = pos, n - window + 1
+        pos += n
+    return pool, first, offsets
+
+
+def _cropped(features: Features, rows: np.ndarray, long: LongClips, order, labels, seed: int, batch_size: int,
+             drop_remainder: bool):
+    """The training pipeline of :func:`make_tf_dataset` with random crops (see there)."""
+    import tensorflow as tf
+
+    window = features.config.n_frames
+    pool, first, offsets = _crop_pool(features.x, rows, long)
+    pool_t = tf.constant(pool)
+    del pool
+    first_t, offsets_t = tf.constant(first), tf.constant(offsets)
+    draws = tf.data.Dataset.random(seed=int(np.random.default_rng([seed, 29]).integers(2**31)),
+                                   rerandomize_each_iteration=True)
+    batches = tf.data.Dataset.zip((order, draws)).batch(batch_size, drop_remainder=drop_remainder)
+    steps = tf.range(window, dtype=tf.int64)
+
+    def gather(idx, draw):
+        offset = tf.math.floormod(draw, tf.gather(offsets_t, idx))  # uniform in 0 .. offsets - 1
+        frames = (tf.gather(first_t, idx) + offset)[:, None] + steps[None, :]  # (batch, window)
+        element = {"spectrogram": tf.transpose(tf.gather(pool_t, frames), [0, 2, 1])[..., None]}
+        if labels is not None:
+            element["label"] = tf.gather(labels, idx)
+        return element
+
+    return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)

@@ -187,7 +187,8 @@ def make_quiz(model, features, *, pairs: int = DEFAULT_PAIRS, seed: int = 0, avo
     made: list[np.ndarray] = [np.zeros(0, np.float32)] * pairs
     rec, gen = np.flatnonzero(kinds == 0), np.flatnonzero(kinds == 1)
     if len(rec):
-        audio = reconstruct_audio(model, real[rec], labels=labels[rec] if use_labels else None, **phase_kwargs)
+        audio = reconstruct_audio(model, real[rec], labels=labels[rec] if use_labels else None, prepared=True,
+                                  **phase_kwargs)
         for i, y in zip(rec, audio["reconstruction"]):
             made[i] = y
     if len(gen):

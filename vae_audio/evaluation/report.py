@@ -139,7 +139,7 @@ def _reconstruction_section(model, test, picks: np.ndarray, names: Sequence[str]
     from ..ui.display import comparison_html
 
     labels = test.labels[picks] if model.label_names else None
-    rec = reconstruct_audio(model, test.audio[picks], labels=labels)
+    rec = reconstruct_audio(model, test.audio[picks], labels=labels, prepared=True)
     rows = []
     for j, i in enumerate(picks):
         what = f"test clip {j + 1}" + (f" ({names[int(test.labels[i])]})" if names and test.labels[i] >= 0 else "")
@@ -180,7 +180,7 @@ def _interpolation_section(model, test, picks: np.ndarray, steps: int = 6) -> st
     elif len(picks) >= 2:
         a, b = int(picks[0]), int(picks[1])
         walk = interpolate(model, test.audio[a], test.audio[b], steps=steps,
-                           label=int(test.labels[a]) if model.label_names else None)
+                           label=int(test.labels[a]) if model.label_names else None, prepared=True)
         what = f"{steps} decodes on the straight line between the latent means of test clips 1 and 2"
     else:
         return _missing("no interpolation: it needs a learned prior or two test clips")

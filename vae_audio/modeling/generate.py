@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import checks
-from ..dsp.audio import encode_wav, load_audio
+from ..dsp.audio import encode_wav, load_audio, pad_or_truncate
 from ..errors import AudioWriteError, ParameterError
 from ..fileio import atomic_write_files
 
@@ -45,16 +45,26 @@ def _check_count(n: Any, name: str = "n") -> int:
 
 
 def prepare_clips(model, waveforms: np.ndarray | Sequence[np.ndarray], *,
-                  names: Sequence[str] | None = None, length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Clips at ``model.recipe.sr`` -> the model's input waveforms and the level gains applied.
+                  names: Sequence[str] | None = None, length: int | None = None,
+                  prepared: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Clips at ``model.recipe.sr`` -> the model's input waveforms and the level gains to undo.
 
     ``waveforms`` is ``(n, samples)`` or a sequence of 1-D clips of any lengths. Each goes through
     :meth:`vae_audio.dsp.recipe.Recipe.prepare` (trim, pad/truncate to ``length``, default the window,
     level). Returns ``(prepared (n, length), gain (n, 1))``; divide by ``gain`` to get back to a
-    clip's own level. A clip that is silent after preparation is refused, named by ``names[i]``
-    (or its index).
+    clip's own level: the per-clip level's gain (``"peak"``, ``"rms"``), else 1 (``"folder"``: the
+    folder gain is not undone, a clip stays at the folder's level, quiet where it was quiet).
+    ``prepared=True``: the clips already went through the recipe (``features.audio``); they are only
+    padded/truncated to ``length`` and the gain is 1 (preparing them again would apply a folder gain
+    twice). A clip that is silent after preparation is refused, named by ``names[i]`` (or its index).
     """
     recipe = model.recipe
+    if prepared:
+        clips = [np.asarray(w, dtype=np.float32) for w in waveforms]
+        if not clips:
+            raise ParameterError("waveforms: no clips given")
+        out = np.stack([pad_or_truncate(w, recipe.n_samples if length is None else int(length)) for w in clips])
+        return _refuse_silent(out, names, recipe), np.ones((len(out), 1), dtype=np.float32)
     if isinstance(waveforms, np.ndarray):
         prepared, gain = recipe.prepare(np.atleast_2d(waveforms), length=length, return_gain=True)
     else:
@@ -62,11 +72,17 @@ def prepare_clips(model, waveforms: np.ndarray | Sequence[np.ndarray], *,
         if not pairs:
             raise ParameterError("waveforms: no clips given")
         prepared, gain = np.stack([p for p, _ in pairs]), np.stack([g for _, g in pairs])
+    if not recipe.per_clip_level:
+        gain = np.ones_like(gain)
+    return _refuse_silent(prepared, names, recipe), gain
+
+
+def _refuse_silent(prepared: np.ndarray, names: Sequence[str] | None, recipe) -> np.ndarray:
     for i in np.flatnonzero(~np.any(prepared != 0, axis=1)):
         what = names[i] if names is not None else f"waveforms[{i}]"
         raise ParameterError(f"{what}: the audio is silent (all zeros) over the model's clip length of "
                              f"{prepared.shape[1] / recipe.sr:.3f} s; nothing to reconstruct")
-    return prepared, gain
+    return prepared
 
 
 def check_audio(y: np.ndarray, what: str) -> np.ndarray:
@@ -128,14 +144,17 @@ def generate_audio(model, n: int, *, label: int | str | None = None, seed: int =
 
 
 def reconstruct_audio(model, waveforms: np.ndarray | Sequence[np.ndarray], *, labels: Sequence[int] | None = None,
-                      names: Sequence[str] | None = None, whole: bool = False,
+                      names: Sequence[str] | None = None, whole: bool = False, prepared: bool = False,
                       **phase_kwargs: Any) -> dict[str, np.ndarray | list[np.ndarray]]:
-    """Encode and decode clips, returning audio for comparison, at each input clip's own level.
+    """Encode and decode clips, returning audio for comparison, at each input clip's own level
+    (a model with ``level="folder"``: at the folder's level).
 
     Parameters
     ----------
     waveforms : ``(n, samples)`` or a sequence of 1-D clips at ``model.recipe.sr``; each is prepared
         by the model's recipe (trim, pad/truncate, level normalization) as in training.
+    prepared : the clips already went through the model's recipe (``features.audio`` of data
+        featurized with it): they are used as they are (see :func:`prepare_clips`).
     labels : class indices for a conditional model.
     names : what to call each clip in error messages (default: its index).
     whole : keep each clip's full length instead of the training window (a fully convolutional
@@ -147,22 +166,24 @@ def reconstruct_audio(model, waveforms: np.ndarray | Sequence[np.ndarray], *, la
     dict of ``(n, n_samples)`` arrays (``whole``: lists): ``"original"`` (the input,
     padded/truncated), ``"ceiling"`` (the ground-truth magnitude through the same phase method:
     the best any model can sound), ``"reconstruction"`` (the model's magnitude through the phase
-    method). The model works on level-normalized clips; all three are scaled back by the
-    inverse gain.
+    method). The model works on level-normalized clips; with a per-clip level all three are
+    scaled back by the inverse gain. The folder gain (``level="folder"``) is not undone: the three
+    are at the folder's level, like the model's samples, so a file recorded 20 dB under the
+    folder's clips comes back 20 dB under them.
     """
     lab = None if labels is None else np.asarray(labels, dtype=np.int32)
     if not whole:
-        prepared, gain = prepare_clips(model, waveforms, names=names)
-        return _reconstruct_prepared(model, prepared, gain, lab, phase_kwargs)
+        clips, gain = prepare_clips(model, waveforms, names=names, prepared=prepared)
+        return _reconstruct_prepared(model, clips, gain, lab, phase_kwargs)
     if not model.fully_convolutional:
         raise ParameterError("whole=True: this model takes only its training window "
                              f"({model.recipe.spectrogram.duration:.3f} s); a grid model reconstructs any length")
     out: dict[str, list[np.ndarray]] = {"original": [], "ceiling": [], "reconstruction": []}
     for i, w in enumerate(waveforms):
         w = np.asarray(w, dtype=np.float32)
-        prepared, gain = prepare_clips(model, w[None], names=None if names is None else [names[i]],
-                                       length=max(model.recipe.n_samples, w.shape[-1]))
-        one = _reconstruct_prepared(model, prepared, gain, None if lab is None else lab[i:i + 1], phase_kwargs)
+        clips, gain = prepare_clips(model, w[None], names=None if names is None else [names[i]],
+                                    length=max(model.recipe.n_samples, w.shape[-1]), prepared=prepared)
+        one = _reconstruct_prepared(model, clips, gain, None if lab is None else lab[i:i + 1], phase_kwargs)
         for kind in out:
             out[kind].append(one[kind][0])
     return out
@@ -186,17 +207,18 @@ def _reconstruct_prepared(model, prepared: np.ndarray, gain: np.ndarray, labels,
 
 
 def interpolate(model, clip_a: np.ndarray, clip_b: np.ndarray, *, steps: int = 8,
-                label: int | str | None = None, **phase_kwargs: Any) -> np.ndarray:
+                label: int | str | None = None, prepared: bool = False, **phase_kwargs: Any) -> np.ndarray:
     """Decode ``steps`` points on the straight line between the latent means of two clips.
 
-    ``clip_a``/``clip_b`` are waveforms at ``model.recipe.sr`` (prepared by the model's recipe).
+    ``clip_a``/``clip_b`` are waveforms at ``model.recipe.sr`` (prepared by the model's recipe, unless
+    ``prepared``: they already were, e.g. rows of ``features.audio``).
     Returns ``(steps, n_samples)``; the first and last rows are the reconstructions of the two clips.
     """
     steps = _check_count(steps, "steps")
     if steps < 2:
         raise ParameterError(f"steps={steps}: an interpolation needs at least 2 points")
-    prepared, _ = prepare_clips(model, [clip_a, clip_b], names=["clip_a", "clip_b"])
-    x = model.recipe.featurize(prepared, prepared=True)
+    clips, _ = prepare_clips(model, [clip_a, clip_b], names=["clip_a", "clip_b"], prepared=prepared)
+    x = model.recipe.featurize(clips, prepared=True)
     labels = None
     if model.label_names:
         idx = model.label_index(label) if label is not None else 0
@@ -360,7 +382,7 @@ def write_training_samples(model, features, out_dir: str | os.PathLike, *, n: in
     prior = generate_audio(model, n, seed=seed)
     clips = [prior]
     if k:
-        rec = reconstruct_audio(model, test.audio[idx], labels=labels)
+        rec = reconstruct_audio(model, test.audio[idx], labels=labels, prepared=True)
         clips += [rec[kind] for kind in ("original", "ceiling", "reconstruction")]
     names = [f"prior_{i:03d}" for i in range(n)]
     for kind in ("original", "ceiling", "reconstruction"):
