@@ -7,7 +7,8 @@ measures, once the data is featurized, how long one optimizer step takes on this
 
 1. **Measure** (a few seconds on a quiet machine, most of it tracing): the autoencoder is built as
    training builds it and runs :data:`WARMUP_STEPS` steps on real batches (the first traces the step
-   function), then :data:`TIMED_STEPS` more; the median of those is its seconds per step (a validation
+   function), then :data:`TIMED_STEPS` more; the median of those (from one step's end to the next's, so
+   the input pipeline and Keras' loop are in it) is its seconds per step (a validation
    batch is taken as :data:`EVAL_RATIO` of it: timing it would trace the test step too). The grid
    model's prior network is built with the shapes the codes will have (the built decoder tells the
    latent grid's rows and channels, the frames its columns) and trained for as many steps on random
@@ -335,27 +336,24 @@ def _batch_timer():
     import keras
 
     class BatchTimer(keras.callbacks.Callback):
-        """Seconds of each training and test batch (the loss read back, so the step has finished)."""
+        """Seconds from the end of one training batch to the end of the next (the loss read back, so
+        the step has finished): a step with everything around it (the input pipeline, Keras' loop),
+        as a long fit sees it. ``train[0]``: the first batch from its start (tracing included)."""
 
         def __init__(self):
             super().__init__()
             self.train: list[float] = []
-            self.test: list[float] = []
             self._t = 0.0
 
         def on_train_batch_begin(self, batch, logs=None):
-            self._t = time.perf_counter()
+            if not self.train and not self._t:
+                self._t = time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
             float((logs or {}).get("loss", 0.0))
-            self.train.append(time.perf_counter() - self._t)
-
-        def on_test_batch_begin(self, batch, logs=None):
-            self._t = time.perf_counter()
-
-        def on_test_batch_end(self, batch, logs=None):
-            float((logs or {}).get("loss", 0.0))
-            self.test.append(time.perf_counter() - self._t)
+            now = time.perf_counter()
+            self.train.append(now - self._t)
+            self._t = now
 
     return BatchTimer()
 

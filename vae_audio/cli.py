@@ -275,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the autoencoder's epoch ceiling (default: what the time budget allows)  [training.epochs]")
     p.add_argument("--patience", type=int,
                    help="stop the autoencoder when the validation loss has not improved by 1 %% for this many epochs "
-                        "(default 5; 0: never)  [training.patience]")
+                        "(default 8; 0: never)  [training.patience]")
     p.add_argument("--batch-size", type=_positive_int,
                    help="batch size (default: per architecture; grid 16, the others 32)  [training.batch_size]")
     p.add_argument("--learning-rate", type=float, help="Adam learning rate (default 1e-3)  [training.learning_rate]")

@@ -243,7 +243,7 @@ class TrainingConfig(_Section):
 
     minutes: float | None = None
     epochs: int | None = None
-    patience: int = 5
+    patience: int = 8
     min_delta: float = 0.01
     batch_size: int | None = None
     learning_rate: float = 1e-3
