@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import math
 import sys
+import time
 from typing import Callable, Sequence
 
 from . import progress
@@ -100,7 +101,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return 0
     # a progress bar on a terminal, one line per epoch in a log file (Keras' verbose=2)
     verbose = 0 if args.quiet else (1 if sys.stdout.isatty() else 2)
-    result = train(overrides, resume=args.resume, overwrite=args.overwrite, verbose=verbose)
+    result = train(overrides, resume=args.resume, overwrite=args.overwrite, verbose=verbose,
+                   started=getattr(args, "started", None))
     best = f", the weights of epoch {result.best_epoch}" if result.best_epoch not in (None, result.epochs_run) else ""
     print(f"trained {result.epochs_run} of {result.config.training.epochs} epochs ({result.stopped}{best}) in "
           f"{result.seconds:.0f} s; model saved to {result.model_dir}")
@@ -427,8 +429,10 @@ _NEEDS_TF = {"train", "generate", "reconstruct", "evaluate", "report", "quiz"}
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``vae-audio`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    started = time.perf_counter()  # the time budget of train counts the TensorFlow import too
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.started = started
     func: Callable[[argparse.Namespace], int] = args.func
     if args.command in _NEEDS_TF:
         from .tfquiet import import_tensorflow_quietly

@@ -74,7 +74,7 @@ def plan(config: RunConfig | Mapping[str, Any] | None = None, /, *, resume: bool
 
 
 def train(config: RunConfig | Mapping[str, Any] | None = None, /, *, resume: bool = False, overwrite: bool = False,
-          features=None, verbose: int = 1, **shorthands: Any) -> TrainResult:
+          features=None, verbose: int = 1, started: float | None = None, **shorthands: Any) -> TrainResult:
     """Train a VAE as ``config`` says; save checkpoints, the bundle, history, samples and the report.
 
     Parameters
@@ -88,6 +88,8 @@ def train(config: RunConfig | Mapping[str, Any] | None = None, /, *, resume: boo
     overwrite : start over even if ``outputs.out`` already holds a run.
     features : pre-built :class:`vae_audio.data.featurize.Features` (skips listing and featurizing).
     verbose : 0 silent, 1 progress bars, 2 one line per epoch.
+    started : when the run started, a ``time.perf_counter()`` value (default: now); the time budget counts
+        from it (the command line passes its own start, so importing TensorFlow counts too).
 
     Raises
     ------
@@ -97,7 +99,7 @@ def train(config: RunConfig | Mapping[str, Any] | None = None, /, *, resume: boo
     from .budget import apply_split, measured_split
     from .training import configure_determinism, fit_autoencoder, is_chief, make_strategy, prepare_out_dir
 
-    t_start = time.perf_counter()
+    t_start = time.perf_counter() if started is None else started
     resolution = plan(config, resume=resume, features=features, **shorthands)
     cfg = resolution.config
     out = prepare_out_dir(Path(cfg.outputs.out), resume, overwrite)
