@@ -298,3 +298,15 @@ def test_the_dry_run_prints_the_estimated_split_and_what_would_be_measured(capsy
     code = cli.main(["train", "--dry-run", "--max-clips", "40", "--epochs", "2", "--prior-steps", "3", "--out",
                      str(tmp_path / "run")])
     assert "time budget: not used (training.epochs and prior.steps are given)" in capsys.readouterr().out
+
+
+def test_nothing_is_measured_when_only_an_unused_prior_count_is_pending(tmp_path, monkeypatch):
+    from vae_audio.pipeline import train
+
+    monkeypatch.setattr(budget, "measure", _no_measuring)
+    result = train(RunConfig.of(out=str(tmp_path / "run"), model="conv", conditional=False, epochs=1,
+                                **{**TINY, "n_samples": 0}), verbose=0)
+    assert result.split is not None and not result.split.times.measured and result.epochs_run == 1
+    info = json.loads((result.model_dir / "config.json").read_text())
+    assert info["config"]["prior"]["steps"] == 1500  # the package default, saved although a mixture is fitted
+    assert "not used: no learned prior" in result.split.reasons["prior.steps"]

@@ -435,8 +435,13 @@ def _measure_prior(config: RunConfig, features, latent: tuple[int, ...], warmup:
 def measured_split(resolution: Resolution, features, strategy, *, elapsed_since: float,
                    measure_fn=None) -> Split:
     """Measure (``measure_fn``, default :func:`measure`) and split: what :func:`vae_audio.pipeline.train` calls
-    when the resolution has pending counts. ``elapsed_since``: the run's start (``time.perf_counter()``)."""
-    times = (measure_fn or measure)(resolution.config, features, strategy)
+    when the resolution has pending counts. ``elapsed_since``: the run's start (``time.perf_counter()``).
+    Only ``prior.steps`` pending for a model without a learned prior: nothing is measured (it is unused)."""
+    config = resolution.config
+    if "training.epochs" not in resolution.pending and not _learned_prior(config, config.model.architecture == "grid"):
+        times = StepTimes(0.0, 0.0, 0.0, 0.0, 0.0, None, measured=False)  # nothing to split: prior.steps is unused
+    else:
+        times = (measure_fn or measure)(config, features, strategy)
     n_train, n_val, n_test = _splits(resolution, features)
     return split_budget(resolution.config, times, elapsed=time.perf_counter() - elapsed_since, n_train=n_train,
                         n_val=n_val, n_test=n_test, pending=resolution.pending)

@@ -103,8 +103,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     verbose = 0 if args.quiet else (1 if sys.stdout.isatty() else 2)
     result = train(overrides, resume=args.resume, overwrite=args.overwrite, verbose=verbose,
                    started=getattr(args, "started", None))
-    best = f", the weights of epoch {result.best_epoch}" if result.best_epoch not in (None, result.epochs_run) else ""
-    print(f"trained {result.epochs_run} of {result.config.training.epochs} epochs ({result.stopped}{best}) in "
+    best = f"; the weights of epoch {result.best_epoch}" if result.best_epoch not in (None, result.epochs_run) else ""
+    stopped = "" if result.stopped == "ceiling" else f"{result.stopped}, "
+    print(f"trained {result.epochs_run} epochs ({stopped}ceiling {result.config.training.epochs}{best}) in "
           f"{result.seconds:.0f} s; model saved to {result.model_dir}")
     if result.samples:
         print(f"wrote {len(result.samples)} samples to {result.samples[0].parent}")
