@@ -38,6 +38,7 @@ LAYERS = [
     {"evaluation"},  # judges, scores, evaluate, the report
     {"resolve"},  # the run's configuration resolved against its data
     {"training"},  # the fitting stages of a run
+    {"budget"},  # the time budget: step times measured, the step counts split from them
     {"pipeline"},  # the stages composed
     {"cli", "__main__"},  # the command line
 ]

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import math
 import sys
+import time
 from typing import Callable, Sequence
 
 from . import progress
@@ -66,8 +67,9 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 #: ``vae-audio train`` flags that are shorthands for configuration keys (:data:`vae_audio.config.SHORTHANDS`)
-_TRAIN_FLAGS = ("data", "model", "model_options", "conditional", "epochs", "batch_size", "learning_rate", "latent_dim",
-                "likelihood", "sr", "duration", "n_fft", "hop_length", "n_mels", "prior_model", "prior_steps",
+_TRAIN_FLAGS = ("data", "model", "model_options", "conditional", "minutes", "epochs", "patience", "batch_size",
+                "learning_rate", "latent_dim", "likelihood", "sr", "duration", "n_fft", "hop_length", "n_mels",
+                "prior_model", "prior_steps",
                 "postfilter", "precision", "memory_limit", "out", "samples_dir", "n_samples", "max_clips",
                 "strategy", "seed")
 
@@ -87,17 +89,24 @@ def _train_overrides(args: argparse.Namespace) -> dict:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .pipeline import plan, train
+    from .pipeline import budget_split, plan, train
 
     overrides = _train_overrides(args)
     if args.dry_run:
         resolution = plan(overrides, resume=args.resume)
         print(f"{resolution.summary.describe()}\nsettings, each with where it came from:\n{resolution.describe()}")
+        split = budget_split(resolution)
+        print(split.describe() if split is not None else
+              "time budget: not used (training.epochs and prior.steps are given)")
         return 0
     # a progress bar on a terminal, one line per epoch in a log file (Keras' verbose=2)
     verbose = 0 if args.quiet else (1 if sys.stdout.isatty() else 2)
-    result = train(overrides, resume=args.resume, overwrite=args.overwrite, verbose=verbose)
-    print(f"trained {result.epochs_run} epochs in {result.seconds:.0f} s; model saved to {result.model_dir}")
+    result = train(overrides, resume=args.resume, overwrite=args.overwrite, verbose=verbose,
+                   started=getattr(args, "started", None))
+    best = f"; the weights of epoch {result.best_epoch}" if result.best_epoch not in (None, result.epochs_run) else ""
+    stopped = "" if result.stopped == "ceiling" else f"{result.stopped}, "
+    print(f"trained {result.epochs_run} epochs ({stopped}ceiling {result.config.training.epochs}{best}) in "
+          f"{result.seconds:.0f} s; model saved to {result.model_dir}")
     if result.samples:
         print(f"wrote {len(result.samples)} samples to {result.samples[0].parent}")
     return 0
@@ -213,6 +222,13 @@ def _json_object(text: str) -> dict:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text} must be > 0")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
     try:
         value = float(text)
@@ -255,7 +271,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help='architecture options over the defaults, e.g. \'{"filters": [32, 64]}\'  [model.options]')
     p.add_argument("--conditional", action=argparse.BooleanOptionalAction, default=None,
                    help="condition on the dataset's labels (default: when it has labels)  [model.conditional]")
-    p.add_argument("--epochs", type=_positive_int, help="number of epochs (default: from the data)  [training.epochs]")
+    p.add_argument("--minutes", type=_positive_float,
+                   help="the whole run's ceiling in minutes of wall time (default 15): the epochs and prior steps "
+                        "not given are what fits, from step times measured after featurizing  [training.minutes]")
+    p.add_argument("--epochs", type=_positive_int,
+                   help="the autoencoder's epoch ceiling (default: what the time budget allows)  [training.epochs]")
+    p.add_argument("--patience", type=int,
+                   help="stop the autoencoder when the validation loss has not improved by 1 %% for this many epochs "
+                        "(default 8; 0: never)  [training.patience]")
     p.add_argument("--batch-size", type=_positive_int,
                    help="batch size (default: per architecture; grid 16, the others 32)  [training.batch_size]")
     p.add_argument("--learning-rate", type=float, help="Adam learning rate (default 1e-3)  [training.learning_rate]")
@@ -275,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"learned prior trained on a grid model's codes after it (default {DEFAULT_GRID_PRIOR})  "
                         "[prior.kind]")
     p.add_argument("--prior-steps", type=_positive_int,
-                   help="optimizer steps of that prior (default: from the data)  [prior.steps]")
+                   help="optimizer steps of that prior (default: what the time budget allows)  [prior.steps]")
     p.add_argument("--postfilter", action=argparse.BooleanOptionalAction, default=None,
                    help="fit a valley postfilter to the training reconstructions and save it with the model "
                         "(default: from the data)  [postfilter.enabled]")
@@ -407,8 +430,10 @@ _NEEDS_TF = {"train", "generate", "reconstruct", "evaluate", "report", "quiz"}
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``vae-audio`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    started = time.perf_counter()  # the time budget of train counts the TensorFlow import too
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.started = started
     func: Callable[[argparse.Namespace], int] = args.func
     if args.command in _NEEDS_TF:
         from .tfquiet import import_tensorflow_quietly

@@ -12,7 +12,8 @@ section         holds
                 size and hop (samples), mel bands, level handling, silence trim (dB)
 ``model``       the autoencoder: architecture and its options, latent size, conditioning, likelihood,
                 KL weight and warm-up
-``training``    the autoencoder's optimization: epochs, batch, learning rate, distribution, precision
+``training``    the autoencoder's optimization: the run's time budget (minutes), epochs, early stopping,
+                batch, learning rate, distribution, precision
 ``prior``       the learned prior over a grid model's codes (steps, network, sampling start)
 ``postfilter``  whether a valley postfilter is fitted, and its options
 ``outputs``     where the run folder, the samples and the report go
@@ -240,13 +241,24 @@ class ModelConfig(_Section):
 
 @dataclass(frozen=True)
 class TrainingConfig(_Section):
-    """The autoencoder's optimization: ``epochs``, ``batch_size`` (clips per step, the global batch
-    under a distribution strategy), Adam's ``learning_rate``, ``strategy``
-    (:data:`vae_audio.choices.STRATEGIES`), ``precision`` (:data:`vae_audio.choices.PRECISIONS`; bundles
-    are float32 whatever it is), ``xla`` (compile the step; not bit-reproducible) and ``memory_limit``
-    (bytes, or a size such as ``"2GB"``: a dataset larger than this is featurized into shards on disk)."""
+    """The autoencoder's optimization.
 
+    ``minutes`` is the whole run's ceiling in minutes of wall time (featurizing to the report; unset: 15
+    for 2400 training clips or more, proportionally less for fewer, at least 2): when ``epochs`` /
+    ``prior.steps`` are not given, :mod:`vae_audio.budget` measures the
+    step times after featurizing and resolves them to what fits (a ceiling, not a target). ``epochs``
+    is then the autoencoder's ceiling: it stops earlier when the validation loss has not improved by
+    a relative ``min_delta`` (0.01: 1 %) for ``patience`` epochs after the KL warm-up (0: never) and
+    keeps the best epoch's weights. ``batch_size`` (clips per step, the global batch under a
+    distribution strategy), Adam's ``learning_rate``, ``strategy`` (:data:`vae_audio.choices.STRATEGIES`),
+    ``precision`` (:data:`vae_audio.choices.PRECISIONS`; bundles are float32 whatever it is), ``xla``
+    (compile the step; not bit-reproducible) and ``memory_limit`` (bytes, or a size such as ``"2GB"``:
+    a dataset larger than this is featurized into shards on disk)."""
+
+    minutes: float | None = None
     epochs: int | None = None
+    patience: int = 8
+    min_delta: float = 0.01
     batch_size: int | None = None
     learning_rate: float = 1e-3
     strategy: str = "default"
@@ -255,7 +267,12 @@ class TrainingConfig(_Section):
     memory_limit: int | str | None = None
 
     def __post_init__(self) -> None:
+        self._set("minutes", _optional(self.minutes, _number, "training.minutes", 0, 10080, lo_open=True,
+                                       what="a number of minutes"))
         self._set("epochs", _optional(self.epochs, _whole, "training.epochs", 1))
+        self._set("patience", _whole(self.patience, "training.patience", 0))
+        self._set("min_delta", _number(self.min_delta, "training.min_delta", 0, 1, hi_open=True,
+                                       what="a relative improvement"))
         self._set("batch_size", _optional(self.batch_size, _whole, "training.batch_size", 1))
         self._set("learning_rate", _number(self.learning_rate, "training.learning_rate", 0, 1, lo_open=True,
                                            hi_open=True))
@@ -364,7 +381,8 @@ SHORTHANDS: dict[str, str] = {
     "model": "model.architecture", "model_options": "model.options", "latent_dim": "model.latent_dim",
     "conditional": "model.conditional", "likelihood": "model.likelihood", "beta": "model.beta",
     "kl_warmup_epochs": "model.kl_warmup_epochs",
-    "epochs": "training.epochs", "batch_size": "training.batch_size", "learning_rate": "training.learning_rate",
+    "minutes": "training.minutes", "epochs": "training.epochs", "patience": "training.patience",
+    "min_delta": "training.min_delta", "batch_size": "training.batch_size", "learning_rate": "training.learning_rate",
     "strategy": "training.strategy", "precision": "training.precision", "xla": "training.xla",
     "memory_limit": "training.memory_limit",
     "prior_model": "prior.kind", "prior_steps": "prior.steps", "postfilter": "postfilter.enabled",

@@ -1,10 +1,11 @@
-"""``vae-audio train`` as stages, composed here: resolve the configuration, featurize, fit the autoencoder,
-fit the prior, fit the postfilter, save the bundle, write the samples, write the report.
+"""``vae-audio train`` as stages, composed here: resolve the configuration, featurize, resolve the time budget,
+fit the autoencoder, fit the prior, fit the postfilter, save the bundle, write the samples, write the report.
 
 Each stage is a function of its own (:mod:`vae_audio.training` holds the fitting ones); :func:`train` runs
 them in order and is the only place that knows the order. The resolved configuration is written to the
-run folder before training starts (``OUT/config.json``) and into the bundle at the end, so
-``vae-audio train --config OUT/config.json`` repeats the run and ``--resume`` continues it.
+run folder before training starts (``OUT/config.json``), with the step counts the time budget resolved
+to (:mod:`vae_audio.budget`), and into the bundle at the end, so ``vae-audio train --config OUT/config.json``
+repeats the run without measuring again and ``--resume`` continues it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Mapping
 from .config import SHORTHANDS, RunConfig, flatten
 from .resolve import Resolution, given_keys, resolve_config
 
-__all__ = ["TrainResult", "CONFIG_FILE", "plan", "train"]
+__all__ = ["TrainResult", "CONFIG_FILE", "plan", "train", "budget_split"]
 
 #: the resolved configuration in a run folder
 CONFIG_FILE = "config.json"
@@ -26,7 +27,9 @@ CONFIG_FILE = "config.json"
 @dataclass
 class TrainResult:
     """What :func:`train` produced: the run folder, the bundle, the per-epoch history, the epochs run,
-    the wall time (s), the written samples and the resolved configuration."""
+    the wall time (s), the written samples, the resolved configuration, the epoch whose weights the
+    model holds, why the autoencoder stopped (``"ceiling"``, ``"early stopping"``, ``"time budget"``) and
+    the time budget's split (``None`` when the step counts were given)."""
 
     out_dir: Path
     model_dir: Path
@@ -35,6 +38,9 @@ class TrainResult:
     seconds: float
     samples: list[Path] = field(default_factory=list)
     config: RunConfig | None = None
+    best_epoch: int | None = None
+    stopped: str = "ceiling"
+    split: Any = None
 
 
 def _explicit(config: RunConfig | Mapping[str, Any] | None, shorthands: Mapping[str, Any]) -> dict[str, Any]:
@@ -52,7 +58,9 @@ def plan(config: RunConfig | Mapping[str, Any] | None = None, /, *, resume: bool
 
     A resumed run starts from the configuration saved in its newest checkpoint, with the keys given here
     put in (:func:`vae_audio.training.resumed_config`), so the step counts it resolved to continue.
-    ``features`` (already featurized data) stand in for listing the data.
+    ``features`` (already featurized data) stand in for listing the data. Step counts not given are left
+    pending (``Resolution.pending``): :func:`train` resolves them from measured step times, and
+    :func:`budget_split` shows the split from estimated ones.
     """
     from .training import latest_checkpoint, read_checkpoint_config, resumed_config
 
@@ -66,7 +74,7 @@ def plan(config: RunConfig | Mapping[str, Any] | None = None, /, *, resume: bool
 
 
 def train(config: RunConfig | Mapping[str, Any] | None = None, /, *, resume: bool = False, overwrite: bool = False,
-          features=None, verbose: int = 1, **shorthands: Any) -> TrainResult:
+          features=None, verbose: int = 1, started: float | None = None, **shorthands: Any) -> TrainResult:
     """Train a VAE as ``config`` says; save checkpoints, the bundle, history, samples and the report.
 
     Parameters
@@ -80,15 +88,18 @@ def train(config: RunConfig | Mapping[str, Any] | None = None, /, *, resume: boo
     overwrite : start over even if ``outputs.out`` already holds a run.
     features : pre-built :class:`vae_audio.data.featurize.Features` (skips listing and featurizing).
     verbose : 0 silent, 1 progress bars, 2 one line per epoch.
+    started : when the run started, a ``time.perf_counter()`` value (default: now); the time budget counts
+        from it (the command line passes its own start, so importing TensorFlow counts too).
 
     Raises
     ------
     TrainingError if the loss becomes NaN/inf (the last good checkpoint is kept);
     ConfigError / DatasetError for bad settings or data.
     """
+    from .budget import apply_split, measured_split
     from .training import configure_determinism, fit_autoencoder, is_chief, make_strategy, prepare_out_dir
 
-    t_start = time.perf_counter()
+    t_start = time.perf_counter() if started is None else started
     resolution = plan(config, resume=resume, features=features, **shorthands)
     cfg = resolution.config
     out = prepare_out_dir(Path(cfg.outputs.out), resume, overwrite)
@@ -101,28 +112,53 @@ def train(config: RunConfig | Mapping[str, Any] | None = None, /, *, resume: boo
         print(f"{resolution.dataset.describe() if summary is None else summary.describe(short=True)}\n"
               f"settings derived from the data and the defaults, by reason:\n"
               f"{resolution.describe(derived_only=True, grouped=True)}")
-    features = featurize(resolution, features, check=not resume, write=is_chief(strategy), verbose=verbose)
+    features = featurize(resolution, features, check=not resume, verbose=verbose)
+    stages = {"before training": time.perf_counter() - t_start}
+    split = None
+    if resolution.pending:  # stage 1c: the time budget, from step times measured now
+        split = measured_split(resolution, features, strategy, elapsed_since=t_start)
+        resolution = apply_split(resolution, split)
+        cfg = resolution.config
+        if verbose:
+            print(split.describe())
+    if is_chief(strategy):
+        write_config(cfg)
+    deadline = planned = None
+    if split is not None and split.deadline is not None:
+        deadline, planned = t_start + split.deadline, (split.epoch_seconds, split.after_seconds)
+    t0 = time.perf_counter()
     autoencoder = fit_autoencoder(cfg, features, out, strategy=strategy, resume=resume, overwrite=overwrite,
-                                  verbose=verbose)
+                                  verbose=verbose, deadline=deadline, planned=planned)
+    stages["autoencoder"] = time.perf_counter() - t0
     model_dir = out / "model"
     if not autoencoder.chief:  # the prior, the bundle and the samples are the chief's
         return TrainResult(out, model_dir, autoencoder.history, autoencoder.epochs_run,
-                           time.perf_counter() - t_start, [], cfg)
+                           time.perf_counter() - t_start, [], cfg, autoencoder.best_epoch, autoencoder.stopped, split)
+    t0 = time.perf_counter()
     trained, prior_seconds = fit_prior_and_postfilter(cfg, autoencoder, features, verbose=verbose)
-    save_bundle(cfg, autoencoder, trained, model_dir, prior_seconds)
+    stages["prior and postfilter"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    save_bundle(cfg, autoencoder, trained, model_dir, prior_seconds, split=split)
     samples = write_outputs(cfg, trained, features, model_dir, autoencoder.history, verbose=verbose)
+    stages["bundle and outputs"] = time.perf_counter() - t0
+    if verbose:  # where the time went (what the time budget's fixed costs estimate)
+        print("stage seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in stages.items()))
     return TrainResult(out, model_dir, autoencoder.history, autoencoder.epochs_run, time.perf_counter() - t_start,
-                       samples, cfg)
+                       samples, cfg, autoencoder.best_epoch, autoencoder.stopped, split)
 
 
-def featurize(resolution: Resolution, features=None, *, check: bool = True, write: bool = True, verbose: int = 1):
+def budget_split(resolution: Resolution):
+    """The time budget's split of a planned run from *estimated* step times (:func:`vae_audio.budget.estimate`,
+    no TensorFlow: what ``--dry-run`` prints), or ``None`` when both step counts are given."""
+    from .budget import estimate
+
+    return estimate(resolution) if resolution.pending else None
+
+
+def featurize(resolution: Resolution, features=None, *, check: bool = True, verbose: int = 1):
     """Stage 1b: the run's data as normalized spectrograms (``features`` when given: checked against the
-    recipe unless ``check`` is off, as for a resumed run, whose checkpoint check names what differs), then
-    (with ``write``: the process that writes the run's files) the resolved configuration written to the run
-    folder: before any training, so even a run that crashes can be repeated; after the data loaded, so bad
-    data leaves no folder behind."""
+    recipe unless ``check`` is off, as for a resumed run, whose checkpoint check names what differs)."""
     from .data.featurize import build_features
-    from .fileio import atomic_write_json
     from .resolve import check_featurized
 
     cfg = resolution.config
@@ -131,12 +167,19 @@ def featurize(resolution: Resolution, features=None, *, check: bool = True, writ
                                   max_duration=cfg.recipe.max_duration, verbose=bool(verbose))
     elif check:
         check_featurized(features, cfg)
-    if not write:
-        return features
+    return features
+
+
+def write_config(cfg: RunConfig) -> Path:
+    """The resolved configuration written to the run folder (by the process that writes the run's files):
+    before any training, so even a run that crashes can be repeated; after the data loaded and the time
+    budget resolved the step counts, so bad data leaves no folder behind and a replay does not measure."""
+    from .fileio import atomic_write_json
+
     out = Path(cfg.outputs.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / CONFIG_FILE, cfg.to_dict())
-    return features
+    return out / CONFIG_FILE
 
 
 def fit_prior_and_postfilter(cfg: RunConfig, autoencoder, features, *, verbose: int = 1):
@@ -156,17 +199,22 @@ def fit_prior_and_postfilter(cfg: RunConfig, autoencoder, features, *, verbose: 
     return trained, prior_seconds
 
 
-def save_bundle(cfg: RunConfig, autoencoder, trained, model_dir: Path, prior_seconds: float) -> Path:
-    """Stage 5: the bundle, with the resolved configuration and the training's outcome in ``config.json``."""
+def save_bundle(cfg: RunConfig, autoencoder, trained, model_dir: Path, prior_seconds: float, *, split=None) -> Path:
+    """Stage 5: the bundle, with the resolved configuration and the training's outcome in ``config.json``:
+    ``training.epochs_run`` (``training.epochs`` of the configuration is the ceiling), ``best_epoch`` (whose
+    weights it holds), ``stopped`` (why), the last epoch's losses, the prior's fit time (s) and the time
+    budget's split (``budget``, when it resolved a count)."""
+    from .budget import split_summary
     from .modeling.bundle import save_model
 
     history = autoencoder.history
+    settings = {"epochs_run": autoencoder.epochs_run, "best_epoch": autoencoder.best_epoch,
+                "stopped": autoencoder.stopped, "final": {k: v[-1] for k, v in history.items() if v},
+                "prior_seconds": round(prior_seconds, 1)}
+    if split is not None:
+        settings["budget"] = dict(split_summary(split))
     return save_model(autoencoder.vae, model_dir, recipe=trained.recipe, label_names=trained.label_names or None,
-                      config=cfg.to_dict(),
-                      settings={"epochs_run": autoencoder.epochs_run,
-                                "final": {k: v[-1] for k, v in history.items() if v},
-                                "prior_seconds": round(prior_seconds, 1)},
-                      prior=trained.prior, postfilter=trained.postfilter)
+                      config=cfg.to_dict(), settings=settings, prior=trained.prior, postfilter=trained.postfilter)
 
 
 def write_outputs(cfg: RunConfig, trained, features, model_dir: Path, history: dict[str, list[float]], *,

@@ -7,6 +7,10 @@ data (its sample rate, clip lengths, labels, ...), then from the package's defau
 and one reason per key (``"given"``, ``"package default"`` or what the data said), which
 ``vae-audio train`` prints and ``--dry-run`` shows without training.
 
+The step counts ``training.epochs`` and ``prior.steps`` are the exception: when not given they are left
+unset here (:attr:`Resolution.pending`) and resolved by the time budget (:mod:`vae_audio.budget`), which
+measures the step times once the data is featurized; the run then saves them like every other key.
+
 A resolved configuration resolves to itself: ``vae-audio train --config RUN/config.json`` derives
 nothing and repeats the run.
 """
@@ -33,13 +37,17 @@ if TYPE_CHECKING:
     from .data.inspection import DataSummary
 
 __all__ = ["Resolution", "resolve_config", "spectrogram_config", "check_featurized", "check_max_duration", "max_frames",
-           "run_name", "given_keys", "MAX_DURATION_WINDOWS"]
+           "run_name", "given_keys", "MAX_DURATION_WINDOWS", "BUDGET_KEYS"]
 
 GIVEN = "given"
 DEFAULT = "package default"
 #: ``recipe.max_duration`` of a grid model by default: this many training windows (a clip longer than the
 #: window trains on window-long crops at random offsets within its first 4 windows)
 MAX_DURATION_WINDOWS = 4
+#: the keys the time budget (:mod:`vae_audio.budget`) resolves after featurizing when they are not given
+BUDGET_KEYS = ("training.epochs", "prior.steps")
+#: their reason until then
+PENDING = "the time budget (measured after featurizing)"
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,11 @@ class Resolution:
     dataset: Any
     reasons: dict[str, str]
     summary: DataSummary | None = None
+
+    @property
+    def pending(self) -> list[str]:
+        """The :data:`BUDGET_KEYS` still unset, for :mod:`vae_audio.budget` to resolve."""
+        return [key for key in BUDGET_KEYS if self.config.get(key) is None]
 
     def describe(self, *, derived_only: bool = False, grouped: bool = False, width: int = 120) -> str:
         """The settings as ``key = value  (reason)`` lines (only the derived ones with ``derived_only``).
@@ -151,10 +164,13 @@ def resolve_config(config: RunConfig | Mapping[str, Any] | None = None, /, *, da
             continue
         if key in reasons:
             continue
+        if key in BUDGET_KEYS:  # left for the time budget
+            reasons[key] = PENDING
+            continue
         value, reason = derive(resolved, dataset)
         resolved = resolved.updated({key: value})
         reasons[key] = reason
-    if not resolved.resolved:  # a derivation forgot a key: a bug, said plainly
+    if set(resolved.unset()) - set(BUDGET_KEYS):  # a derivation forgot a key: a bug, said plainly
         raise ConfigError(f"configuration: {resolved.unset()} left unresolved")
     check_max_duration(resolved)
     _apply_recipe(dataset, resolved)
@@ -305,10 +321,16 @@ def _likelihood(config: RunConfig, dataset) -> tuple[Any, str]:
     return DEFAULT_LIKELIHOODS[config.model.architecture], f"the {config.model.architecture} default"
 
 
-def _epochs(config: RunConfig, dataset) -> tuple[Any, str]:
-    from .data.datasets import default_epochs
+#: the default time budget: 15 minutes for FSDD's 2400 training clips or more, proportionally less for fewer
+#: (synth's 800: 5), at least 2 (docs/experiments/budget.md)
+BUDGET_MINUTES, BUDGET_CLIPS, MIN_BUDGET_MINUTES = 15.0, 2400, 2.0
 
-    return default_epochs(_kind(dataset), config.model.architecture), f"the {_kind(dataset)} default"
+
+def _minutes(config: RunConfig, dataset) -> tuple[Any, str]:
+    n = dataset.split_counts().get("train", 0)  # listed or featurized data alike
+    minutes = round(max(MIN_BUDGET_MINUTES, BUDGET_MINUTES * min(1.0, n / BUDGET_CLIPS)), 2)
+    return minutes, (f"{BUDGET_MINUTES:g} min for {BUDGET_CLIPS} training clips or more, {n} here"
+                     + (f" (at least {MIN_BUDGET_MINUTES:g})" if minutes == MIN_BUDGET_MINUTES else ""))
 
 
 def _batch_size(config: RunConfig, dataset) -> tuple[Any, str]:
@@ -359,13 +381,15 @@ def _samples_dir(config: RunConfig, dataset) -> tuple[Any, str]:
     return str(Path("outputs") / "samples" / run_name(config)), "outputs/samples/<run name>"
 
 
-#: the derivable keys in the order they are resolved (a later one may read an earlier one)
-_DERIVATIONS: list[tuple[str, Callable[[RunConfig, Any], tuple[Any, str]]]] = [
+#: the derivable keys in the order they are resolved (a later one may read an earlier one; the
+#: :data:`BUDGET_KEYS` are left to the time budget)
+_DERIVATIONS: list[tuple[str, Callable[[RunConfig, Any], tuple[Any, str]] | None]] = [
     ("recipe.sr", _sr), ("recipe.duration", _duration), ("recipe.n_fft", _n_fft), ("recipe.hop_length", _hop),
     ("recipe.db_floor", _db_floor), ("recipe.level", _level), ("recipe.max_duration", _max_duration),
     ("model.options", _options), ("model.latent_dim", _latent_dim), ("model.conditional", _conditional),
     ("model.likelihood", _likelihood),
-    ("training.epochs", _epochs), ("training.batch_size", _batch_size), ("training.memory_limit", _memory_limit),
+    ("training.minutes", _minutes), ("training.epochs", None), ("training.batch_size", _batch_size),
+    ("training.memory_limit", _memory_limit),
     *[(f"prior.{name}", _prior_key(name)) for name in (*PRIOR_DEFAULTS, "temperature")],
     ("postfilter.enabled", _postfilter),
     ("outputs.out", _out), ("outputs.samples_dir", _samples_dir),

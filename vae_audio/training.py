@@ -8,6 +8,7 @@ report. The output folder of a run (``config.outputs.out``) holds::
       config.json                  the resolved configuration (vae_audio.config.RunConfig), written first
       checkpoints/epoch_0007/      vae.weights.h5 (model + optimizer state) + state.json, one per epoch
       checkpoints/latest.json      which epoch folder is the newest complete one
+      checkpoints/best/            the weights of the epoch with the lowest validation loss (early stopping)
       model/                       the final bundle: encoder.keras, decoder.keras, config.json
       history.json                 losses per epoch (train and validation)
       report.html                  the listening report (vae_audio.evaluation.report)
@@ -35,9 +36,9 @@ from .config import PostfilterConfig, PriorConfig, RunConfig
 from .errors import ConfigError, TrainingError
 from .fileio import atomic_directory, atomic_write_json, read_json
 
-__all__ = ["Autoencoder", "fit_autoencoder", "latest_checkpoint", "configure_determinism", "fit_training_prior",
-           "fit_training_postfilter", "make_strategy", "check_tf_config", "is_chief", "prepare_out_dir",
-           "read_checkpoint_config", "resumed_config", "RESUME_FIXED"]
+__all__ = ["Autoencoder", "fit_autoencoder", "early_stopping", "latest_checkpoint", "configure_determinism",
+           "fit_training_prior", "fit_training_postfilter", "make_strategy", "check_tf_config", "is_chief",
+           "prepare_out_dir", "read_checkpoint_config", "resumed_config", "RESUME_FIXED"]
 
 #: keys a resumed run must share with its checkpoint (they decide the data, the features and the weights' shapes)
 RESUME_FIXED = ("seed", "data.source", "data.max_clips", "data.val_fraction", "data.test_fraction", "recipe.sr",
@@ -50,11 +51,16 @@ RESUME_FIXED = ("seed", "data.source", "data.max_clips", "data.val_fraction", "d
 @dataclass
 class Autoencoder:
     """What :func:`fit_autoencoder` returns: the trained VAE (float32 layers, what is saved and sampled),
-    the per-epoch history and whether this process is the chief (the one that writes the run's files)."""
+    the per-epoch history, whether this process is the chief (the one that writes the run's files),
+    the epoch whose weights it holds (1-based; the best one by validation loss when early stopping
+    restored it) and why training stopped (``"ceiling"``: ``training.epochs`` ran, ``"early stopping"``,
+    ``"time budget"``: the run's deadline)."""
 
     vae: Any
     history: dict[str, list[float]]
     chief: bool
+    best_epoch: int | None = None
+    stopped: str = "ceiling"
 
     @property
     def epochs_run(self) -> int:
@@ -130,6 +136,34 @@ def _restore_checkpoint(vae, checkpoint: Path) -> dict[str, Any]:
         raise TrainingError(f"{checkpoint}: cannot resume from this checkpoint ({exc})") from None
 
 
+# ----------------------------------------------------------------------------- early stopping
+def early_stopping(val_loss: list[float], *, patience: int, min_delta: float, first: int = 1
+                   ) -> tuple[int | None, bool]:
+    """Where a run's validation losses say to stop: ``(best epoch, stop)``.
+
+    ``val_loss``: one value per finished epoch (epoch 1 first); only epochs ``>= first`` count (1-based:
+    the KL weight warms up before, so earlier losses are not comparable). An epoch improves when its
+    loss is below the best so far by more than ``min_delta`` (relative: ``min_delta x |best|``); ``stop``
+    once ``patience`` epochs have passed since the last improvement (``patience`` 0: never). ``best
+    epoch``: the counted epoch of lowest loss (the weights to keep), ``None`` before ``first``.
+    """
+    best_epoch = improved_epoch = None
+    best = reference = math.inf
+    for epoch, value in enumerate(val_loss, 1):
+        if epoch < first or not math.isfinite(value):
+            continue
+        if value < best:
+            best, best_epoch = value, epoch
+        if improved_epoch is None or value < reference - min_delta * abs(reference):
+            reference, improved_epoch = value, epoch
+    stop = patience > 0 and improved_epoch is not None and len(val_loss) - improved_epoch >= patience
+    return best_epoch, stop
+
+
+def _best_weights(out_dir: Path) -> Path:
+    return _checkpoint_root(out_dir) / "best"
+
+
 # ----------------------------------------------------------------------------- callbacks
 def _callbacks_module():
     import keras
@@ -185,7 +219,53 @@ def _callbacks_module():
                 self.checkpointer.nan_seen = True
                 self.model.stop_training = True
 
-    return EpochCheckpoint, NanGuard
+    class EarlyStopping(keras.callbacks.Callback):
+        """After the checkpoint of each epoch: saves the weights of the best epoch so far (``checkpoints/best``,
+        so a resumed run can restore them) and stops when :func:`early_stopping` says so, or when one more
+        epoch would end past the ``deadline`` (a ``time.perf_counter()`` value).
+
+        ``planned``: ``(seconds per epoch, seconds after the autoencoder)`` as the time budget planned them.
+        When the epochs run ``r`` times slower than planned (the median of the last three), the machine
+        got busier since it was measured: the next epoch is taken as ``r`` x planned, and the deadline is
+        moved ``(r - 1)`` x the seconds after it earlier, as what follows will likely be slower too."""
+
+        def __init__(self, out_dir: Path, history: dict[str, list[float]], *, patience: int, min_delta: float,
+                     first: int, write: bool = True, deadline: float | None = None,
+                     planned: tuple[float, float] | None = None):
+            super().__init__()
+            self.out_dir, self.history, self.write = out_dir, history, write
+            self.patience, self.min_delta, self.first, self.deadline = patience, min_delta, first, deadline
+            self.planned = planned
+            self.best_epoch, _ = early_stopping(history.get("val_loss", []), patience=patience, min_delta=min_delta,
+                                                first=first)
+            self.stopped = "ceiling"
+
+        def on_epoch_end(self, epoch, logs=None):
+            val = self.history.get("val_loss", [])
+            if len(val) == epoch + 1:  # else no validation split, or the epoch was not recorded (NaN)
+                best, stop = early_stopping(val, patience=self.patience, min_delta=self.min_delta, first=self.first)
+                if best == epoch + 1 and best != self.best_epoch and self.write:
+                    with atomic_directory(_best_weights(self.out_dir)) as tmp:
+                        self.model.save_weights(str(tmp / "vae.weights.h5"))
+                        atomic_write_json(tmp / "state.json", {"epoch": best, "val_loss": val[best - 1]})
+                self.best_epoch = best
+                if stop:
+                    self.stopped = "early stopping"
+                    self.model.stop_training = True
+                    return
+            if self.deadline is not None and not self.model.stop_training and epoch + 1 < self.params.get("epochs", 0):
+                seconds = self.history.get("epoch_seconds", [0.0])[-1]
+                deadline = self.deadline
+                if self.planned is not None and self.planned[0] > 0:
+                    recent = sorted(self.history.get("epoch_seconds", [])[-3:])
+                    slower = max(1.0, recent[len(recent) // 2] / self.planned[0]) if recent else 1.0
+                    seconds = max(seconds, slower * self.planned[0])
+                    deadline -= (slower - 1.0) * self.planned[1]
+                if time.perf_counter() + seconds > deadline:
+                    self.stopped = "time budget"
+                    self.model.stop_training = True
+
+    return EpochCheckpoint, NanGuard, EarlyStopping
 
 
 def check_tf_config(text: str | None) -> dict[str, Any]:
@@ -408,9 +488,18 @@ def _tf_datasets(config: RunConfig, features):
 
 
 def fit_autoencoder(config: RunConfig, features, out: Path, *, strategy, resume: bool = False,
-                    overwrite: bool = False, verbose: int = 1) -> Autoencoder:
+                    overwrite: bool = False, verbose: int = 1, deadline: float | None = None,
+                    planned: tuple[float, float] | None = None) -> Autoencoder:
     """Stage 2 of a run: train the autoencoder of ``config`` on ``features`` (a checkpoint every epoch in
     ``out``), continuing from the newest checkpoint with ``resume``.
+
+    ``training.epochs`` is a ceiling: with ``training.patience > 0`` and a validation split, training stops
+    once the validation loss has not improved by ``training.min_delta`` (relative) for ``patience`` epochs
+    after the KL warm-up (:func:`early_stopping`), and the weights of the epoch with the lowest validation
+    loss are restored (saved in ``out/checkpoints/best``, so a resumed run restores them too). ``deadline``
+    (a ``time.perf_counter()`` value, from the time budget) stops it before an epoch that would end past it;
+    ``planned`` (seconds per epoch, seconds after the autoencoder, as planned) moves the deadline earlier
+    when the epochs run slower than planned (the callback of :func:`_callbacks_module`).
 
     Raises :class:`TrainingError` when the loss becomes NaN/inf (the last good checkpoint is kept) or a
     worker of a multi-worker run is lost, :class:`ConfigError` for a conditional model on unlabelled data.
@@ -448,22 +537,34 @@ def fit_autoencoder(config: RunConfig, features, out: Path, *, strategy, resume:
     state = {"config": config.to_dict(), "spectrogram": features.config.to_dict(),
              "normalizer": features.normalizer.to_dict(), "recipe": features.recipe.to_dict(),
              "label_names": list(features.label_names)}
-    _fit_epochs(vae, config, features, out, state, history, initial_epoch, (train_ds, val_ds), strategy, chief,
-                verbose)
-    return Autoencoder(_float32_copy(vae, config, features, model_kwargs, vae_kwargs), history, chief)
+    best_epoch, stopped = _fit_epochs(vae, config, features, out, state, history, initial_epoch, (train_ds, val_ds),
+                                      strategy, chief, verbose, deadline, planned)
+    return Autoencoder(_float32_copy(vae, config, features, model_kwargs, vae_kwargs), history, chief, best_epoch,
+                       stopped)
 
 
 def _fit_epochs(vae, config: RunConfig, features, out: Path, state: dict[str, Any], history: dict[str, list[float]],
-                initial_epoch: int, data, strategy, chief: bool, verbose: int) -> None:
-    """``vae.fit`` from ``initial_epoch`` to ``config.training.epochs`` with the checkpoint, NaN guard and
-    TensorBoard callbacks (``history`` is filled in place)."""
+                initial_epoch: int, data, strategy, chief: bool, verbose: int, deadline: float | None = None,
+                planned: tuple[float, float] | None = None) -> tuple[int | None, str]:
+    """``vae.fit`` from ``initial_epoch`` to at most ``config.training.epochs`` with the checkpoint, NaN guard,
+    early stopping and TensorBoard callbacks (``history`` is filled in place); the best epoch's weights
+    restored. Returns ``(the epoch whose weights vae holds, why it stopped)``."""
     import keras
 
-    epochs = config.training.epochs
-    EpochCheckpoint, NanGuard = _callbacks_module()
+    t = config.training
+    epochs = t.epochs
+    EpochCheckpoint, NanGuard, EarlyStopping = _callbacks_module()
     checkpointer = EpochCheckpoint(out, state, history, write=chief)
     nan_guard = NanGuard(checkpointer)
-    callbacks = [nan_guard, checkpointer]
+    watch = t.patience > 0 and data[1] is not None
+    stopper = EarlyStopping(out, history, patience=t.patience if watch else 0, min_delta=t.min_delta,
+                            first=max(1, config.model.kl_warmup_epochs), write=chief and watch,
+                            deadline=deadline if t.strategy != "multiworker" else None, planned=planned)
+    callbacks = [nan_guard, checkpointer, stopper]
+    _, already = early_stopping(history.get("val_loss", []), patience=stopper.patience, min_delta=t.min_delta,
+                                first=stopper.first)
+    if already:  # a resumed run that had stopped early: nothing left to train
+        stopper.stopped, epochs = "early stopping", initial_epoch
     if chief:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out / "logs"), write_graph=False,
                                                      update_freq="epoch", profile_batch=0))
@@ -493,6 +594,27 @@ def _fit_epochs(vae, config: RunConfig, features, out: Path, state: dict[str, An
             f"training stopped: the loss became NaN/inf at epoch {nan_guard.where[0]}, batch {nan_guard.where[1]}; "
             f"{kept}. Try a lower --learning-rate or check the data for silent/corrupt clips"
         )
+    last = len(history.get("loss", []))
+    best = stopper.best_epoch
+    if not watch or best is None or best == last or not chief:
+        return last, stopper.stopped
+    _restore_best(vae, out, best)
+    if verbose:
+        print(f"Stopped after epoch {last} ({stopper.stopped}); restored the weights of epoch {best}, the lowest "
+              f"validation loss {history['val_loss'][best - 1]:.6g}")
+    return best, stopper.stopped
+
+
+def _restore_best(vae, out: Path, epoch: int) -> None:
+    """Load the weights early stopping saved for ``epoch`` (``out/checkpoints/best``)."""
+    folder = _best_weights(out)
+    try:
+        saved = read_json(folder / "state.json")["epoch"]
+        if saved != epoch:
+            raise ValueError(f"it holds epoch {saved}, not {epoch}")
+        vae.load_weights(str(folder / "vae.weights.h5"))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TrainingError(f"{folder}: cannot restore the best epoch's weights ({exc})") from None
 
 
 def fit_training_prior(vae, features, prior: PriorConfig, *, conditional: bool, seed: int = 0, verbose: int = 0):

@@ -274,7 +274,8 @@ class GridPrior:
             width: int = PRIOR_DEFAULTS["width"], dilations: Sequence[int] = PRIOR_DEFAULTS["dilations"],
             seed: int = 0,
             summary_dim: int = DEFAULT_SUMMARY_DIM, onset_columns: int = 0, onset_noise: float = DEFAULT_ONSET_NOISE,
-            temperature: float | None = None, verbose: int = 0) -> "GridPrior":
+            temperature: float | None = None, verbose: int = 0, callbacks: Sequence[Any] | None = None
+            ) -> "GridPrior":
         """Train a prior on encoder outputs of the training set.
 
         Parameters
@@ -297,6 +298,7 @@ class GridPrior:
         temperature : the prior's default sampling temperature (> 0; saved with it), or None for the
             family's :data:`DEFAULT_TEMPERATURE`.
         verbose : Keras ``fit`` verbosity (0 silent, 2 one line per 500 steps).
+        callbacks : Keras callbacks of the network's ``fit`` (e.g. the time budget's step timer).
         """
         import tensorflow as tf
 
@@ -382,7 +384,7 @@ class GridPrior:
         # one progress line per "epoch" of about 500 steps (a divisor of steps, so exactly steps run)
         per_epoch = next((d for d in range(min(steps, 500), 0, -1) if steps % d == 0 and d >= min(steps, 100)), steps)
         network.fit(ds, epochs=steps // per_epoch, steps_per_epoch=per_epoch, verbose=verbose,
-                    shuffle=False)  # ends on the EMA weights
+                    shuffle=False, callbacks=list(callbacks or []))  # ends on the EMA weights
         prior.steps_trained = steps
         return prior
 
