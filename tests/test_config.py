@@ -72,15 +72,19 @@ def test_a_partial_configuration_lists_what_is_unset():
 
 
 def test_resolution_fills_every_key_from_the_data_and_the_defaults_and_keeps_given_ones():
-    r = resolve_config(data="synth", max_clips=40, epochs=3, sr=8000, model_options={"filters": [8, 16, 32]})
+    r = resolve_config(data="synth", max_clips=40, epochs=3, sr=8000, n_fft=1024,
+                       model_options={"filters": [8, 16, 32]})
     c = r.config
-    assert c.resolved and r.reasons["training.epochs"] == "given" and c.training.epochs == 3
+    assert r.reasons["training.epochs"] == "given" and c.training.epochs == 3
+    # everything but what is measured on the validation split after training
+    assert c.unset() == ["prior.onset_noise", "prior.temperature", "postfilter.enabled"]
+    assert {r.reasons[k] for k in c.unset()} == {"chosen on the validation split after training"}
     assert c.model.conditional is True and "8 labels" in r.reasons["model.conditional"]
     assert (c.recipe.sr, c.recipe.duration) == (8000, 1.0)  # a new rate keeps the window's length in seconds
     # the user's options go over the architecture's and the data's defaults (the strides stay)
+    # (513 bins: three frequency halvings, the last in frequency only)
     assert c.model.options["filters"] == (8, 16, 32) and c.model.options["strides"] == ((2, 2), (2, 2), (2, 1))
-    assert c.model.options["activation"] == "relu" and c.model.latent_dim == 8
-    assert c.prior.temperature == 0.7 and c.prior.steps > 0 and c.postfilter.enabled is False
+    assert c.model.options["activation"] == "relu" and c.model.latent_dim == 8 and c.prior.steps > 0
     assert c.outputs.out == "outputs/runs/synth-grid-cond" and run_name(c) == "synth-grid-cond"
     assert spectrogram_config(c).n_samples == 8000 and r.dataset.config == spectrogram_config(c)
     assert "recipe.sr = 8000  (given)" in r.describe() and "(given)" not in r.describe(derived_only=True)

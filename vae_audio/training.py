@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .choices import PRIOR_DEFAULTS
 from .config import PostfilterConfig, PriorConfig, RunConfig
 from .errors import ConfigError, TrainingError
 from .fileio import atomic_directory, atomic_write_json, read_json
@@ -507,6 +508,8 @@ def fit_training_prior(vae, features, prior: PriorConfig, *, conditional: bool, 
     options: dict[str, Any] = {}
     if model.fully_convolutional:
         options = {"kind": prior.kind, "steps": prior.steps, **prior.fit_options()}
+        if options["onset_noise"] is None:  # measured after the fit (vae_audio.tuning); a start for now
+            options["onset_noise"] = PRIOR_DEFAULTS["onset_noise"]
         if prior.kind != "autoregressive":  # the network and sampling settings are that family's
             options = {k: options[k] for k in ("kind", "steps", "batch_size", "learning_rate", "width", "dilations",
                                                "temperature")}
