@@ -149,7 +149,7 @@ def build(kind: str, shape: tuple[int, int], steps: int, features, seed: int = 0
     import keras
 
     from vae_audio.config import RunConfig
-    from vae_audio.data.datasets import default_model_options
+    from vae_audio.data.rules import grid_options
     from vae_audio.modeling import models
 
     defaults = RunConfig()
@@ -158,7 +158,7 @@ def build(kind: str, shape: tuple[int, int], steps: int, features, seed: int = 0
         vae = models.VAE(enc, dec, seed=seed, likelihood="mse_scaled", reconstruction_weight=1e6)
         lr = 5e-4
     else:
-        kw = {"architecture": kind, **default_model_options("fsdd", kind)}
+        kw = {"architecture": kind, **(grid_options(shape[0])[0] if kind == "grid" else {})}
         extra = {}
         if kind == "grid":
             kw["num_classes"] = len(features.label_names)

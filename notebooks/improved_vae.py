@@ -52,7 +52,6 @@ import numpy as np
 
 from vae_audio import (
     bundle,
-    datasets,
     display,
     evaluate,
     featurize,
@@ -64,13 +63,14 @@ from vae_audio import (
     training,
 )
 
-dataset = datasets.load_dataset(settings.data, max_clips=settings.max_clips)
-features = featurize.build_features(dataset, cache_dir=settings.cache_dir, verbose=True)
+# what `vae-audio train` would use: the recipe and the grid's layers derived from the data
+run = resolve.resolve_config(data=settings.data, max_clips=settings.max_clips, prior_steps=settings.prior_steps)
+features = featurize.build_features(run.dataset, cache_dir=settings.cache_dir, verbose=True)
 cfg, names = features.config, list(features.label_names)
-options = datasets.default_model_options(settings.data)  # the grid's strides for this data
+options = {k: v for k, v in run.config.model.options.items() if k in ("filters", "strides")}
 print(cfg.describe())
 print("labels:", ", ".join(names))
-print("grid options:", options or "the architecture's defaults")
+print("grid layers:", options, "--", run.reasons["model.options"])
 
 # %% [markdown]
 # ## 1. Encoder and decoder, then the VAE
@@ -126,7 +126,6 @@ display.plot_history(history.history);
 # continues from there, as the printed line says.
 
 # %%
-run = resolve.resolve_config(data=settings.data, max_clips=settings.max_clips, prior_steps=settings.prior_steps)
 prior = training.fit_training_prior(vae, features, run.config.prior, conditional=True, verbose=1)
 print(prior.describe())
 

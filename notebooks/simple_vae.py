@@ -68,7 +68,8 @@ from vae_audio import (
 # 64 mel bands instead of every STFT bin (the phase step inverts the mel filterbank).
 
 # %%
-mel = datasets.default_config(settings.data).replace(n_mels=64)  # the dataset's settings, 64 mel bands
+listed = datasets.load_dataset(settings.data, max_clips=settings.max_clips)  # settings from the files' headers
+mel = listed.config.replace(n_mels=64)  # ... with 64 mel bands
 dataset = datasets.load_dataset(settings.data, max_clips=settings.max_clips, config=mel)
 features = featurize.build_features(dataset, cache_dir=settings.cache_dir, verbose=True)
 cfg = features.config

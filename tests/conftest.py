@@ -8,6 +8,7 @@ can build the audio it needs in a couple of lines.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -15,6 +16,10 @@ import numpy as np
 import pytest
 
 from helpers import chromium_executable, fake_fsdd, save_wav, sine
+
+# runs take the 32 ms STFT unmeasured (measuring costs a minute or two per dataset); tests/test_tuning.py
+# measures on purpose. Set here, so the CLI and notebooks run in subprocesses inherit it.
+os.environ.setdefault("VAE_AUDIO_STFT_CLIPS", "0")
 
 
 @pytest.fixture
@@ -70,8 +75,6 @@ def browser():
     """Headless Chromium driven by Playwright (Debian's ``chromium`` package; see the README's
     development notes). Missing: the test is skipped saying what to install, and fails under CI
     (``CI`` set), which must have it."""
-    import os
-
     executable = chromium_executable()
     problem = None
     if executable is None:

@@ -19,7 +19,8 @@ from vae_audio.training import early_stopping
 
 #: a configuration with what the split reads set (the pending counts unset)
 BASE = RunConfig.of({"training.minutes": 10, "training.batch_size": 16, "prior.batch_size": 64, "recipe.duration": 1.0,
-                     "postfilter.enabled": False, "outputs.n_samples": 8})
+                     "postfilter.enabled": False, "prior.temperature": 0.7, "prior.onset_noise": 0.2,
+                     "outputs.n_samples": 8})
 TIMES = StepTimes(ae_step=0.2, ae_eval=0.05, ae_trace=4.0, prior_step=0.1, prior_setup=6.0, latent=(33, 24, 8),
                   measured=True, seconds=5.0)
 #: a tiny run (tests/test_training.py's QUICK without its counts)
@@ -44,6 +45,23 @@ def test_the_split_gives_the_prior_its_passes_and_the_autoencoder_the_rest():
     assert "40 passes over 800 codes at batch 64 -> 500 steps" in split.reasons["prior.steps"]
     text = split.describe()
     assert "step times measured" in text and "-> 39 epochs" in text and "prior 0.100 s/step -> 500 steps" in text
+
+
+def test_settings_chosen_after_training_are_fixed_costs():
+    from vae_audio.budget import AUDIO_COST, FAST_PHASE_SHARE, TUNING_SET_SECONDS
+    from vae_audio.tuning import ONSET_NOISES, TEMPERATURES
+
+    unset = RunConfig.from_dict({**BASE.to_dict(), "prior": {**BASE.to_dict()["prior"], "temperature": None,
+                                                               "onset_noise": None},
+                                 "postfilter": {**BASE.to_dict()["postfilter"], "enabled": None}})
+    split = split_budget(unset, TIMES, elapsed=30.0, n_train=800, n_val=100, n_test=100)
+    sets = len(TEMPERATURES) + len(ONSET_NOISES)  # 100 validation clips of 1 s rendered per setting
+    per_set = TUNING_SET_SECONDS + FAST_PHASE_SHARE * AUDIO_COST * 100
+    assert split.fixed["sampling choice"] == pytest.approx(sets * per_set)
+    assert split.fixed["postfilter choice"] == pytest.approx(2 * (TUNING_SET_SECONDS + AUDIO_COST * 100))
+    assert "postfilter" in split.fixed  # fitted before it is judged
+    base = split_budget(BASE, TIMES, elapsed=30.0, n_train=800, n_val=100, n_test=100)
+    assert split.epochs < base.epochs
 
 
 def test_a_slower_machine_gets_fewer_epochs_and_a_short_budget_caps_the_prior_by_its_share():

@@ -44,8 +44,8 @@ def test_the_parser_offers_the_defined_choices():
 
 
 @pytest.mark.parametrize("argv, pattern", [
-    (["--hop-length", "2048"], r"hop_length=2048 exceeds n_fft=1024"),
-    (["--n-mels", "600"], r"n_mels=600 exceeds the 513 STFT bins"),
+    (["--hop-length", "2048"], r"hop_length=2048 exceeds n_fft=512"),  # synth's 32 ms window (unmeasured here)
+    (["--n-mels", "600"], r"n_mels=600 exceeds the 257 STFT bins"),
     (["--duration", "-1"], r"duration=-1.0: expected a number of seconds"),
     (["--sr", "1"], r"recipe.sr=1: expected a whole number from 1000 to 384000"),
     (["--n-fft", "0"], r"--n-fft"),
@@ -65,7 +65,7 @@ def test_generate_seconds_needs_a_bundle_first(capsys, tmp_path):
 def test_train_defaults_are_the_grid_model_conditional_when_labelled():
     from vae_audio.choices import DEFAULT_ARCHITECTURE, DEFAULT_LIKELIHOODS
     from vae_audio.config import RunConfig
-    from vae_audio.data.datasets import default_epochs, default_model_options
+    from vae_audio.data.rules import grid_options
 
     args = cli.build_parser().parse_args(["train"])  # flags not given stay None: the configuration decides
     assert args.model is None and args.conditional is None and args.likelihood is None
@@ -73,9 +73,8 @@ def test_train_defaults_are_the_grid_model_conditional_when_labelled():
     assert DEFAULT_LIKELIHOODS["grid"] == "spectral"
     assert cli.build_parser().parse_args(["train", "--no-conditional"]).conditional is False
     # 513-bin spectra get a third frequency halving; FSDD's 129 bins keep the architecture's two
-    assert default_model_options("synth") == {"filters": [16, 32, 64], "strides": [[2, 2], [2, 2], [2, 1]]}
-    assert default_model_options("fsdd") == {} and default_model_options("synth", "conv") == {}
-    assert default_epochs("fsdd") == 50 and default_epochs("fsdd", "conv") == 60
+    assert grid_options(513)[0] == {"filters": [16, 32, 64], "strides": [[2, 2], [2, 2], [2, 1]]}
+    assert grid_options(129)[0] == {"filters": [32, 64], "strides": [[2, 2], [2, 2]]}
     # the batch size: per architecture (the grid model takes twice the steps of batch 32)
     from vae_audio.choices import ARCHITECTURES, DEFAULT_BATCH_SIZES
 

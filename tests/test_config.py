@@ -73,19 +73,23 @@ def test_a_partial_configuration_lists_what_is_unset():
 
 
 def test_resolution_fills_every_key_from_the_data_and_the_defaults_and_keeps_given_ones():
-    r = resolve_config(data="synth", max_clips=40, epochs=3, sr=8000, model_options={"filters": [8, 16, 32]})
+    r = resolve_config(data="synth", max_clips=40, epochs=3, sr=8000, n_fft=1024,
+                       model_options={"filters": [8, 16, 32]})
     c = r.config
     assert r.reasons["training.epochs"] == "given" and c.training.epochs == 3
-    # the prior's steps are left to the time budget (tests/test_budget.py), everything else is resolved
-    assert c.unset() == r.pending == ["prior.steps"] and c.prior.steps is None
+    # the step counts are left to the time budget (tests/test_budget.py), the sampling settings and the
+    # postfilter to measurements after training; everything else is resolved
+    assert r.pending == ["prior.steps"] and c.prior.steps is None
+    assert sorted(c.unset()) == ["postfilter.enabled", "prior.onset_noise", "prior.steps", "prior.temperature"]
     assert r.reasons["prior.steps"] == "the time budget (measured after featurizing)"
-    assert c.training.minutes == 2.0 and r.reasons["training.minutes"].endswith("24 here (at least 2)")
+    assert r.reasons["prior.temperature"] == "chosen on the validation split after training"
+    assert c.training.minutes == 5.0 and r.reasons["training.minutes"].endswith("24 here (at least 5)")
     assert c.model.conditional is True and "8 labels" in r.reasons["model.conditional"]
     assert (c.recipe.sr, c.recipe.duration) == (8000, 1.0)  # a new rate keeps the window's length in seconds
     # the user's options go over the architecture's and the data's defaults (the strides stay)
+    # (513 bins: three frequency halvings, the last in frequency only)
     assert c.model.options["filters"] == (8, 16, 32) and c.model.options["strides"] == ((2, 2), (2, 2), (2, 1))
     assert c.model.options["activation"] == "relu" and c.model.latent_dim == 8
-    assert c.prior.temperature == 0.7 and c.postfilter.enabled is False
     assert c.outputs.out == "outputs/runs/synth-grid-cond" and run_name(c) == "synth-grid-cond"
     assert spectrogram_config(c).n_samples == 8000 and r.dataset.config == spectrogram_config(c)
     assert "recipe.sr = 8000  (given)" in r.describe() and "(given)" not in r.describe(derived_only=True)
@@ -97,7 +101,7 @@ def test_resolution_fills_every_key_from_the_data_and_the_defaults_and_keeps_giv
     # the data was measured once, before the keys were derived (tests/test_inspection.py for what it holds)
     assert r.summary.n_clips == 40 and r.summary.label_counts == {name: 5 for name in r.dataset.label_names}
     # a resolved configuration has nothing left to derive: it resolves to itself
-    c = c.updated({"prior.steps": 700})
+    c = c.updated({"prior.steps": 700, "prior.temperature": 0.8, "prior.onset_noise": 0.1, "postfilter.enabled": False})
     again = resolve_config(c)
     assert again.config == c and all(r.startswith("given") or r == "package default" for r in again.reasons.values())
 

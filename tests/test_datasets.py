@@ -12,8 +12,6 @@ import pytest
 from vae_audio import datasets
 from vae_audio.data.datasets import (
     AudioDataset,
-    default_config,
-    default_epochs,
     find_fsdd,
     is_nsynth_folder,
     load_dataset,
@@ -34,23 +32,26 @@ def _sources(ds, split):
 
 
 # ----------------------------------------------------------------------------- defaults
-def test_default_configs_and_epochs():
-    fsdd = default_config("fsdd")
-    assert (fsdd.sr, fsdd.n_fft, fsdd.hop_length, fsdd.n_samples) == (8000, 256, 64, 6000)
-    assert fsdd.shape == (129, 94)
-    synth = default_config("synth")
-    assert (synth.sr, synth.n_samples) == (16000, 16000) and synth.shape == (513, 63)
-    assert default_config("nsynth").sr == 16000 and default_config("folder").sr == 16000
-    assert isinstance(default_epochs("synth", "conv"), int) and default_epochs("/no/such/folder") >= 1
-    with pytest.raises(ParameterError, match="expected one of"):
-        default_config("mnist")
+def test_listed_data_gets_provisional_settings_from_its_headers(fsdd_dir, tmp_path):
+    """No per-dataset table: the files' own rate (capped), a window covering 97.5 % of the clips, the 32 ms STFT;
+    a run's configuration measures the rest (tests/test_rules.py)."""
+    synth = load_dataset("synth", max_clips=16).config
+    assert (synth.sr, synth.n_samples, synth.n_fft, synth.hop_length) == (16000, 16000, 512, 128)
+    fsdd = load_dataset(fsdd_dir).config  # fake FSDD: 8 kHz clips
+    assert fsdd.sr == 8000 and (fsdd.n_fft, fsdd.hop_length) == (256, 64)
+    for i, (sr, seconds) in enumerate([(44100, 0.5), (48000, 0.6), (22050, 0.5)]):
+        save_wav(tmp_path / "mixed" / f"clip{i}.wav", np.zeros(int(sr * seconds), np.float32) + 0.1, sr)
+    mixed = load_dataset(tmp_path / "mixed").config
+    assert mixed.sr == 22050 and mixed.n_samples == round(0.6 * 22050) and mixed.n_fft == 512  # capped at 22.05 kHz
+    with pytest.raises(DatasetError, match="mnist: not a dataset name"):
+        load_dataset("mnist")
 
 
 # ----------------------------------------------------------------------------- FSDD
 def test_fsdd_labels_and_standard_split(fsdd_dir):
     ds = load_fsdd(fsdd_dir.parent, config=SMALL, seed=3)  # the folder containing recordings/
     assert ds.name == "fsdd" and len(ds) == 60 and ds.label_names == tuple("0123456789")
-    assert ds.level == "peak"  # FSDD default: consistent loudness across speakers
+    assert ds.level is None  # as recorded unless a level is given (a run's configuration measures it)
     for c in ds.clips:
         assert c.label == c.metadata["digit"] and c.source.endswith(c.metadata["file"])
         if c.metadata["take"] < 5:

@@ -96,10 +96,10 @@ def test_same_seed_same_weights_and_wav_bytes_in_process(first, tmp_path):
 def test_the_comparison_can_fail(first):
     """Another seed gives other initial weights; and one epoch changed the weights."""
     _, weights, _ = first
-    from vae_audio.data.datasets import default_model_options
+    from vae_audio.data.rules import grid_options
     from vae_audio.data.synth import FAMILIES
 
-    kw = {"architecture": "grid", "num_classes": len(FAMILIES), **default_model_options("synth")}  # the default
+    kw = {"architecture": "grid", "num_classes": len(FAMILIES), **grid_options(CONFIG.n_freq)[0]}  # the default
     initial = {}
     for seed in (SEED, SEED + 1):
         configure_determinism(seed)

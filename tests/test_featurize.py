@@ -37,7 +37,7 @@ def test_threaded_featurization_equals_serial(fsdd_dir, monkeypatch):
 
 
 def test_fsdd_features_levels_and_normalizer_fit_on_train_only(fsdd_dir, tmp_path):
-    ds = load_fsdd(fsdd_dir, config=SMALL)
+    ds = load_fsdd(fsdd_dir, config=SMALL, level="peak")
     feats = build_features(ds, cache_dir=None)
     assert feats.x.shape == (60, *SMALL.shape) and feats.x.dtype == np.float32
     assert 0.0 <= feats.x.min() and feats.x.max() <= 1.0

@@ -307,9 +307,9 @@ def test_train_fits_the_prior_into_the_bundle_and_none_leaves_it_out(tmp_path, c
     info = model.info
     assert info["model"]["architecture"] == "grid" and list(model.label_names) == list(FAMILIES)
     assert info["vae"]["likelihood"] == "spectral"
-    assert info["model"]["options"] == {"filters": [16, 32, 64], "strides": [[2, 2], [2, 2], [2, 1]], "res_blocks": 0,
+    assert info["model"]["options"] == {"filters": [32, 64], "strides": [[2, 2], [2, 2]], "res_blocks": 0,
                                         "activation": "relu", "output": "snap"}  # every option, resolved
-    assert model.latent_shape() == (17, 8, 8)  # 129 bins / 8 rows, 32 frames / 4 columns, 8 channels
+    assert model.latent_shape() == (33, 8, 8)  # 129 bins / 4 rows (vae_audio.data.rules), 32 frames / 4, 8 channels
     assert info["config"]["model"]["conditional"] is True
     assert isinstance(model.prior, GridPrior) and model.prior.kind == "autoregressive"
     assert model.prior.steps_trained == 3 and (tmp_path / "ar" / "model" / bundle.GRID_PRIOR_FILE).is_file()

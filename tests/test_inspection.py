@@ -288,7 +288,7 @@ def test_resolution_carries_the_summary_and_dry_run_prints_it(mixed_folder, tmp_
     summary = r.summary.describe().splitlines()
     assert lines[:len(summary)] == summary and lines[len(summary)] == "settings, each with where it came from:"
     assert any(line.startswith("  quiet ") for line in lines)
-    assert "  training.epochs = 30  (the folder default)" in lines
+    assert "  training.epochs = null  (the time budget (measured after featurizing))" in lines
     assert not (tmp_path / "run").exists()
 
 
@@ -310,5 +310,8 @@ def test_train_prints_the_summary_then_the_settings_it_chose(mixed_folder, tmp_p
     rest = lines[len(short):]
     assert rest[0] == "settings derived from the data and the defaults, by reason:"
     assert "  the data has 2 labels: model.conditional = true" in rest
-    assert any(line.startswith("  the folder default: recipe.sr = 16000, recipe.duration = 1.0") for line in rest)
-    assert len(rest) <= 15 and all(len(line) <= 200 for line in rest)
+    # derived from the files: the highest rate capped, a window for the longest clips, the quiet label kept quiet
+    assert "  the files' 44100 Hz (of 8000, 16000, 44100 Hz), capped at 22050 Hz: recipe.sr = 22050" in rest
+    assert any("fit in 2 s (capped;" in line and line.endswith("recipe.duration = 2.0") for line in rest)
+    assert any("one gain for the folder" in line and line.endswith("recipe.level = folder") for line in rest)
+    assert len(rest) <= 18 and all(len(line) <= 200 for line in rest)

@@ -327,11 +327,12 @@ def test_mirrored_strategy_on_two_logical_cpus():
 def test_the_dense_model_on_mel_bands_reconstructs_structure_not_a_constant():
     """The first notebook's recipe (dense 'simple' model, 64 mel bands, spectral likelihood) learns the
     spectrogram, not its mean: the dense model once decoded every latent to ~0.3-0.5 everywhere."""
-    from vae_audio.data.datasets import default_config, load_dataset
+    from vae_audio.data.datasets import load_dataset
     from vae_audio.data.featurize import build_features, make_tf_dataset
+    from vae_audio.dsp.features import SpectrogramConfig
 
     keras.utils.set_random_seed(0)
-    config = default_config("synth").replace(n_mels=64, n_samples=8000)  # 64 bands x 32 frames, as the notebook
+    config = SpectrogramConfig(sr=16000, n_fft=1024, hop_length=256, n_samples=8000, n_mels=64)  # 64 bands x 32 frames
     features = build_features(load_dataset("synth", config=config, max_clips=384, seed=0), cache_dir=None)
     norm = features.normalizer
     kw = {"architecture": "simple"}  # the notebook's sizes

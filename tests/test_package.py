@@ -36,6 +36,7 @@ LAYERS = [
     {"modeling"},  # models, priors, bundles, the inference API, generation
     {"ui"},  # notebook players and plots, notebook settings
     {"evaluation"},  # judges, scores, evaluate, the report
+    {"tuning"},  # settings chosen by measuring on the data (the STFT, the prior's sampling, the postfilter)
     {"resolve"},  # the run's configuration resolved against its data
     {"training"},  # the fitting stages of a run
     {"budget"},  # the time budget: step times measured, the step counts split from them

@@ -10,7 +10,8 @@ import pytest
 from vae_audio.errors import ConfigError
 
 QUICK = dict(data="synth", epochs=1, max_clips=40, batch_size=16, sr=8000, n_fft=256, hop_length=128, duration=0.5,
-             prior_model="none", n_samples=0)
+             level=None, max_duration=0.5, prior_model="none", n_samples=0,
+             model_options={"filters": [16, 32, 64], "strides": [[2, 2], [2, 2], [2, 1]]})  # as measured
 
 
 @pytest.fixture(scope="module")

@@ -101,13 +101,14 @@ def folders(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def trained(folders):
-    """``vae-audio train`` on the loud folder (level "peak", the folder default), 10 short epochs."""
+    """``vae-audio train`` on the loud folder (level "peak", given: each clip on its own), 10 short epochs."""
     from vae_audio.config import RunConfig
     from vae_audio.pipeline import train
 
-    # a hop other than the folder default (128): the recipe saved in the bundle must carry it everywhere
+    # a hop other than a quarter of n_fft: the recipe saved in the bundle must carry it everywhere
     result = train(RunConfig.of(data=str(folders["loud"]), model="conv", conditional=True, epochs=10, latent_dim=8,
-                                batch_size=4, learning_rate=2e-3, hop_length=256, out=str(folders["root"] / "run"),
+                                batch_size=4, learning_rate=2e-3, n_fft=512, hop_length=256, level="peak",
+                                out=str(folders["root"] / "run"),
                                 n_samples=0), overwrite=True, verbose=0)
     from vae_audio.modeling.bundle import load_model
 
@@ -118,9 +119,9 @@ def test_training_features_ignore_the_recorded_level(folders, trained):
     from vae_audio.data.datasets import load_dataset
     from vae_audio.data.featurize import build_features
 
-    loud = build_features(load_dataset(folders["loud"], config=trained.config), cache_dir=None)
-    quiet = build_features(load_dataset(folders["quiet"], config=trained.config), cache_dir=None)
-    assert trained.config.hop_length == 256 and trained.config.shape == (257, 63)
+    loud = build_features(load_dataset(folders["loud"], config=trained.config, level="peak"), cache_dir=None)
+    quiet = build_features(load_dataset(folders["quiet"], config=trained.config, level="peak"), cache_dir=None)
+    assert trained.config.hop_length == 256 and trained.config.shape == (257, 76)  # 1.2 s: the clips' length
     assert loud.recipe.level == "peak" and trained.recipe == loud.recipe
     assert np.abs(loud.x - quiet.x).max() < 1e-4
     # what training saw is exactly what the saved recipe makes of the files

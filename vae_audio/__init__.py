@@ -39,7 +39,7 @@ _EXPORTS: dict[str, str] = {
     "spectral_convergence_db": "dsp.metrics", "log_spectral_distance_db": "dsp.metrics",
     "ValleyPostfilter": "dsp.postfilter", "fit_valley_postfilter": "dsp.postfilter",
     # datasets and features of whole datasets
-    "load_dataset": "data.datasets", "default_config": "data.datasets", "find_fsdd": "data.datasets",
+    "load_dataset": "data.datasets", "find_fsdd": "data.datasets",
     "AudioDataset": "data.datasets", "generate_synth": "data.synth", "download_fsdd": "data.download",
     "Features": "data.featurize", "build_features": "data.featurize", "make_tf_dataset": "data.featurize",
     "ShardedArray": "data.shards", "inspect_dataset": "data.inspection", "DataSummary": "data.inspection",

@@ -78,6 +78,11 @@ EPOCH_OVERHEAD = 0.5
 OUTPUT_SECONDS = 8.0
 #: seconds of computing per second of audio written at the end (phase reconstruction dominates)
 AUDIO_COST = 0.25
+#: seconds of each set of validation clips rendered to choose a setting after training, besides its phase
+#: step: generating or reconstructing, the listener's or the cepstral statistics (vae_audio.tuning)
+TUNING_SET_SECONDS = 6.0
+#: the fast phase step's cost over the default one's (the sampling choice renders with it)
+FAST_PHASE_SHARE = 0.4
 #: the dry run's estimates: seconds per (clip x spectrogram pixel) of a training step of each architecture
 #: and per (code x latent column) of a prior step (measured on synth and FSDD, docs/experiments/budget.md)
 _AE_RATE = {"grid": 2.5e-7, "conv": 1.5e-7, "simple": 0.5e-7, "blog": 3e-7}
@@ -169,16 +174,27 @@ def epoch_seconds(times: StepTimes, steps_per_epoch: int, val_batches: int) -> f
     return steps_per_epoch * times.ae_step + val_batches * times.ae_eval + EPOCH_OVERHEAD
 
 
-def fixed_costs(config: RunConfig, times: StepTimes, *, n_train: int, n_test: int) -> dict[str, float]:
+def fixed_costs(config: RunConfig, times: StepTimes, *, n_train: int, n_test: int, n_val: int = 0
+                ) -> dict[str, float]:
     """The costs (s) that do not scale with the counts, by stage: tracing the training step, the prior's
-    encoding pass and setup, the postfilter's reconstructions, and the outputs (bundle, samples,
+    encoding pass and setup, the postfilter's reconstructions, the settings chosen on the ``n_val`` validation
+    clips after training (:mod:`vae_audio.tuning`), and the outputs (bundle, samples,
     report: :data:`OUTPUT_SECONDS` + :data:`AUDIO_COST` x seconds of audio written)."""
     batches = math.ceil(n_train / config.training.batch_size)
     costs = {"tracing": times.ae_trace}
     if times.prior_step:
         costs["prior setup"] = batches * times.ae_eval + times.prior_setup  # encoding pass, build and trace
-    if config.postfilter.enabled and not config.recipe.n_mels:
+    if config.postfilter.enabled is not False and not config.recipe.n_mels:
         costs["postfilter"] = math.ceil(min(1000, n_train) / config.training.batch_size) * times.ae_eval + 1.0
+    # the settings measured on the validation split after training (vae_audio.tuning)
+    from .tuning import ONSET_NOISES, SAMPLING_CLIPS, TEMPERATURES
+
+    audio = min(SAMPLING_CLIPS, n_val) * config.recipe.duration  # seconds of audio per rendered set
+    if times.prior_step and (config.prior.temperature is None or config.prior.onset_noise is None):
+        sets = len(TEMPERATURES) + len(ONSET_NOISES)
+        costs["sampling choice"] = sets * (TUNING_SET_SECONDS + FAST_PHASE_SHARE * AUDIO_COST * audio)
+    if config.postfilter.enabled is None and not config.recipe.n_mels:
+        costs["postfilter choice"] = 2 * (TUNING_SET_SECONDS + AUDIO_COST * audio)
     n = config.outputs.n_samples
     if n:
         # TensorBoard's 4 samples, n samples, min(n, test) test clips x (ceiling, reconstruction), and the
@@ -220,7 +236,7 @@ def split_budget(config: RunConfig, times: StepTimes, *, elapsed: float, n_train
     steps_per_epoch = math.ceil(n_train / batch)
     val_batches = math.ceil(n_val / batch)
     per_epoch = epoch_seconds(times, steps_per_epoch, val_batches)
-    fixed = fixed_costs(config, times, n_train=n_train, n_test=n_test)
+    fixed = fixed_costs(config, times, n_train=n_train, n_test=n_test, n_val=n_val)
     plan = SAFETY * 60.0 * minutes - elapsed - sum(fixed.values())
     head = f"{minutes:g}-minute budget"
     reasons: dict[str, str] = {}
@@ -410,6 +426,7 @@ def _measure_prior(config: RunConfig, features, latent: tuple[int, ...], warmup:
     import numpy as np
 
     from .modeling.grid_prior import GridPrior
+    from .training import prior_fit_options
 
     n = int(min(np.sum(features.split == "train"), 256))
     rng = np.random.default_rng(config.seed)
@@ -420,10 +437,7 @@ def _measure_prior(config: RunConfig, features, latent: tuple[int, ...], warmup:
         classes = len(features.label_names)
         labels = rng.integers(0, classes, n).astype(np.int32)
     timer = _batch_timer()
-    options = {"kind": config.prior.kind, **config.prior.fit_options()}
-    if config.prior.kind != "autoregressive":
-        options = {k: options[k] for k in ("kind", "batch_size", "learning_rate", "width", "dilations",
-                                           "temperature")}
+    options = prior_fit_options(config.prior)
     t0 = time.perf_counter()
     GridPrior.fit(z_mean, z_log_var, labels, num_classes=classes, steps=warmup + timed, seed=config.seed,
                   callbacks=[timer], **options)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 __all__ = ["ARCHITECTURES", "DEFAULT_ARCHITECTURE", "ARCH_DEFAULTS", "DEFAULT_LATENT_DIM", "LIKELIHOODS",
            "DEFAULT_LIKELIHOODS", "DEFAULT_BATCH_SIZES", "PRIOR_CHOICES", "GRID_PRIOR_CHOICES", "DEFAULT_GRID_PRIOR",
-           "PRIOR_DEFAULTS", "DEFAULT_PRIOR_TEMPERATURE", "STRATEGIES", "PRECISIONS", "PHASES"]
+           "PRIOR_DEFAULTS", "DEFAULT_PRIOR_TEMPERATURE", "DEFAULT_EPOCHS", "STRATEGIES", "PRECISIONS", "PHASES"]
 
 #: encoder/decoder architectures (see :mod:`vae_audio.modeling.models`)
 ARCHITECTURES = ("conv", "simple", "blog", "grid")
@@ -47,8 +47,10 @@ DEFAULT_GRID_PRIOR = "autoregressive"
 #: summary it is conditioned on (0: none), the training-clip columns each sample starts from (0: none)
 #: and the noise (standardized latent units) added to them
 PRIOR_DEFAULTS: dict = {"steps": 1500, "batch_size": 64, "learning_rate": 1e-3, "width": 128,
-                        "dilations": (1, 2, 4, 8, 1, 2, 4, 8), "summary_dim": 0, "onset_columns": 0,
+                        "dilations": (1, 2, 4, 8, 1, 2, 4, 8), "summary_dim": 0, "onset_columns": 6,
                         "onset_noise": 0.3}
+#: epochs of a run's autoencoder when neither the user nor the time budget says
+DEFAULT_EPOCHS = 30
 #: sampling temperature of each prior family when none is given: the autoregressive prior's per-frame
 #: Gaussians are wider than the data's conditional spread (they also cover the choices a unimodal
 #: Gaussian cannot separate); 1.0 draws as learned (a mixture, a diffusion prior)

@@ -135,7 +135,8 @@ def train(config: RunConfig | Mapping[str, Any] | None = None, /, *, resume: boo
         return TrainResult(out, model_dir, autoencoder.history, autoencoder.epochs_run,
                            time.perf_counter() - t_start, [], cfg, autoencoder.best_epoch, autoencoder.stopped, split)
     t0 = time.perf_counter()
-    trained, prior_seconds = fit_prior_and_postfilter(cfg, autoencoder, features, verbose=verbose)
+    trained, prior_seconds, cfg = fit_prior_and_postfilter(cfg, autoencoder, features, verbose=verbose)
+    write_config(cfg)  # again, with the keys chosen on the validation split after training
     stages["prior and postfilter"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     save_bundle(cfg, autoencoder, trained, model_dir, prior_seconds, split=split)
@@ -182,9 +183,12 @@ def write_config(cfg: RunConfig) -> Path:
     return out / CONFIG_FILE
 
 
+
 def fit_prior_and_postfilter(cfg: RunConfig, autoencoder, features, *, verbose: int = 1):
-    """Stages 3 and 4: the latent prior and (when ``postfilter.enabled``) the valley postfilter; returns the
-    :class:`~vae_audio.modeling.inference.TrainedModel` holding both and the prior's fit time (s)."""
+    """Stages 3 and 4: the latent prior, its sampling settings, and the valley postfilter; returns the
+    :class:`~vae_audio.modeling.inference.TrainedModel` holding both, the prior's fit time (s) and the
+    configuration with the keys decided here (:data:`vae_audio.resolve.DEFERRED`: measured on the
+    validation split by :mod:`vae_audio.tuning` unless given) set."""
     from .modeling.inference import TrainedModel
     from .training import fit_training_postfilter, fit_training_prior
 
@@ -194,9 +198,42 @@ def fit_prior_and_postfilter(cfg: RunConfig, autoencoder, features, *, verbose: 
                                seed=cfg.seed, verbose=verbose)
     prior_seconds = time.perf_counter() - t0
     trained = TrainedModel.from_vae(autoencoder.vae, recipe=features.recipe, label_names=names, prior=prior)
-    if cfg.postfilter.enabled:
-        trained.postfilter = fit_training_postfilter(trained, features, cfg.postfilter)
-    return trained, prior_seconds
+    decided: dict[str, Any] = {}
+    if "prior.temperature" in cfg.unset() or "prior.onset_noise" in cfg.unset():
+        decided.update(_choose_sampling(cfg, trained, features, verbose))
+    if cfg.postfilter.enabled is not False:
+        postfilter = fit_training_postfilter(trained, features, cfg.postfilter)
+        keep = True
+        if cfg.postfilter.enabled is None:
+            from .tuning import choose_postfilter
+
+            keep, reason, _ = choose_postfilter(trained, features, postfilter, seed=cfg.seed)
+            decided["postfilter.enabled"] = keep
+            if verbose:
+                print(f"  postfilter.enabled = {str(keep).lower()}  ({reason})")
+        trained.postfilter = postfilter if keep else None
+    return trained, prior_seconds, cfg.updated(decided)
+
+
+def _choose_sampling(cfg: RunConfig, trained, features, verbose: int) -> dict[str, Any]:
+    """The prior's temperature and onset noise measured on the validation split (only the unset ones),
+    put into the prior itself."""
+    from .tuning import _has_onset, choose_sampling
+
+    if trained.prior is None or not trained.fully_convolutional:  # N(0, I), or a mixture: sampled as fitted
+        return {"prior.temperature": 1.0, "prior.onset_noise": cfg.prior.onset_noise or 0.0}
+    chosen, reason, _ = choose_sampling(trained, features, seed=cfg.seed)
+    out = {}
+    if "prior.temperature" in cfg.unset():
+        out["prior.temperature"] = chosen["temperature"]
+        trained.prior.temperature = chosen["temperature"]
+    if "prior.onset_noise" in cfg.unset():
+        out["prior.onset_noise"] = chosen["onset_noise"]
+        if _has_onset(trained.prior):
+            trained.prior.start.bandwidth[...] = chosen["onset_noise"]
+    if verbose:
+        print("".join(f"  {k} = {v:g}  ({reason})\n" for k, v in out.items()), end="")
+    return out
 
 
 def save_bundle(cfg: RunConfig, autoencoder, trained, model_dir: Path, prior_seconds: float, *, split=None) -> Path:

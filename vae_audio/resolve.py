@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+import numpy as np
+
 from .choices import (
     ARCH_DEFAULTS,
     DEFAULT_BATCH_SIZES,
@@ -48,6 +50,10 @@ MAX_DURATION_WINDOWS = 4
 BUDGET_KEYS = ("training.epochs", "prior.steps")
 #: their reason until then
 PENDING = "the time budget (measured after featurizing)"
+#: keys measured after the autoencoder and the prior are trained, on the validation split
+#: (:mod:`vae_audio.tuning`); a resolution leaves them unset unless given, and :mod:`vae_audio.pipeline` sets them
+DEFERRED = ("prior.temperature", "prior.onset_noise", "postfilter.enabled")
+AFTER_TRAINING = "chosen on the validation split after training"
 
 
 @dataclass(frozen=True)
@@ -155,10 +161,11 @@ def resolve_config(config: RunConfig | Mapping[str, Any] | None = None, /, *, da
         dataset = datasets.load_dataset(data.source, max_clips=data.max_clips, seed=partial.seed,
                                         val_fraction=data.val_fraction, test_fraction=data.test_fraction)
     summary = inspect_dataset(dataset)  # measured once, before any rule reads the data
+    data = _Data(dataset, summary)
     resolved = partial
     for key, derive in _DERIVATIONS:
         if key == "model.options" and key in reasons:  # the user's options go over the defaults
-            value, reason = derive(resolved, dataset)
+            value, reason = derive(resolved, data)
             resolved = resolved.updated({key: {**value, **partial.model.options}})
             reasons[key] = f"given, over {reason}"
             continue
@@ -167,11 +174,12 @@ def resolve_config(config: RunConfig | Mapping[str, Any] | None = None, /, *, da
         if key in BUDGET_KEYS:  # left for the time budget
             reasons[key] = PENDING
             continue
-        value, reason = derive(resolved, dataset)
+        value, reason = derive(resolved, data)
         resolved = resolved.updated({key: value})
         reasons[key] = reason
-    if set(resolved.unset()) - set(BUDGET_KEYS):  # a derivation forgot a key: a bug, said plainly
-        raise ConfigError(f"configuration: {resolved.unset()} left unresolved")
+    left = [k for k in resolved.unset() if k not in DEFERRED and k not in BUDGET_KEYS]
+    if left:  # a derivation forgot a key: a bug, said plainly
+        raise ConfigError(f"configuration: {left} left unresolved")
     check_max_duration(resolved)
     _apply_recipe(dataset, resolved)
     return Resolution(resolved, dataset, reasons, summary)
@@ -242,6 +250,16 @@ def run_name(config: RunConfig) -> str:
 
 
 # ----------------------------------------------------------------------------- derivations
+@dataclass
+class _Data:
+    """What the derivations read: the listed (or featurized) data, its summary, and measurements made once."""
+
+    dataset: Any
+    summary: Any
+    stft: tuple[int, int] | None = None
+    stft_reason: str = ""
+
+
 def _kind(dataset) -> str:
     return dataset.name
 
@@ -250,45 +268,115 @@ def _featurized(dataset) -> bool:
     return getattr(getattr(dataset, "recipe", None), "is_fitted", False)
 
 
-def _table_config(dataset):
-    from .data.datasets import default_config
+def _sr(config: RunConfig, data: _Data) -> tuple[Any, str]:
+    from .data import rules
 
-    return dataset.config if _featurized(dataset) else default_config(_kind(dataset))
-
-
-def _sr(config: RunConfig, dataset) -> tuple[Any, str]:
-    return _table_config(dataset).sr, f"the {_kind(dataset)} default"
+    if _featurized(data.dataset):
+        return data.dataset.config.sr, "the featurized data's"
+    return rules.sample_rate(data.summary)
 
 
-def _duration(config: RunConfig, dataset) -> tuple[Any, str]:
-    table = _table_config(dataset)
-    return table.n_samples / table.sr, f"the {_kind(dataset)} default"
+def _duration(config: RunConfig, data: _Data) -> tuple[Any, str]:
+    from .data import rules
+
+    if _featurized(data.dataset):
+        return data.dataset.config.duration, "the featurized data's"
+    return rules.window(data.summary)
 
 
-def _n_fft(config: RunConfig, dataset) -> tuple[Any, str]:
-    return _table_config(dataset).n_fft, f"the {_kind(dataset)} default"
+#: where the STFT choice of a set of clips is kept (a JSON file per clips and settings)
+STFT_CACHE_DIR = Path("data") / "cache"
 
 
-def _hop(config: RunConfig, dataset) -> tuple[Any, str]:
-    return _table_config(dataset).hop_length, f"the {_kind(dataset)} default"
+def stft_cache(subset, seed: int) -> Path:
+    """The file holding the STFT choice measured on ``subset``'s clips (its spectrogram config gives the rate and
+    window they are measured at) with ``seed``."""
+    from .data.featurize import dataset_digest
+    from .data.rules import STFT_WINDOWS_S
+    from .evaluation.listener import SETTINGS
+    from .tuning import STFT_TIE
+
+    settings = {"name": subset.name, "data_seed": subset.seed, "sr": subset.config.sr,
+                "n_samples": subset.config.n_samples, "seed": seed, "windows": STFT_WINDOWS_S,
+                "clips": len(subset.clips), "tie": STFT_TIE, "listener": SETTINGS["version"]}
+    return STFT_CACHE_DIR / f"stft-{dataset_digest(subset, settings)[:16]}.json"
 
 
-def _db_floor(config: RunConfig, dataset) -> tuple[Any, str]:
-    if _featurized(dataset):
-        return dataset.config.db_floor, "the featurized data's"
-    return _table_config(dataset).db_floor, DEFAULT
+def _measure_stft(config: RunConfig, data: _Data) -> tuple[tuple[int, int], str]:
+    """The STFT chosen by :func:`vae_audio.tuning.choose_stft` on clips outside the test split (once per
+    resolution; kept in :data:`STFT_CACHE_DIR` for the next run on the same clips)."""
+    import copy
+
+    from .data.featurize import build_features
+    from .data.rules import default_stft
+    from .fileio import atomic_write_json, read_json
+    from .tuning import STFT_CLIPS_ENV, choose_stft, stft_clips
+
+    if data.stft is not None:
+        return data.stft, data.stft_reason
+    sr, duration = config.recipe.sr, config.recipe.duration
+    if stft_clips() == 0:
+        data.stft, data.stft_reason = default_stft(sr), f"${STFT_CLIPS_ENV}=0: the 32 ms window, unmeasured"
+        return data.stft, data.stft_reason
+    pool = [i for i, c in enumerate(data.dataset.clips) if c.split != "test"]
+    pick = np.sort(np.random.default_rng([config.seed, 7]).permutation(pool)[:stft_clips()])
+    subset = copy.copy(data.dataset)  # the clips measured, peak-normalized (the listener hears no level)
+    subset.clips, subset.level = [data.dataset.clips[i] for i in pick], "peak"
+    subset.config = _spectrogram(sr, duration, *default_stft(sr), None)
+    cached = stft_cache(subset, config.seed)
+    if cached.exists():  # measured before on the same clips: the same choice, without the minute it takes
+        saved = read_json(cached)
+        data.stft, data.stft_reason = tuple(saved["stft"]), saved["reason"]
+        return data.stft, data.stft_reason
+    audio = build_features(subset, cache_dir=None, verbose=False).audio
+    data.stft, data.stft_reason, scores = choose_stft(np.asarray(audio), sr, seed=config.seed)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(cached, {"stft": list(data.stft), "reason": data.stft_reason, "scores": scores})
+    except OSError:  # a read-only working folder: measured again next time
+        pass
+    return data.stft, data.stft_reason
 
 
-def _level(config: RunConfig, dataset) -> tuple[Any, str]:
-    from .data.datasets import default_level
+def _n_fft(config: RunConfig, data: _Data) -> tuple[Any, str]:
+    if _featurized(data.dataset):
+        return data.dataset.config.n_fft, "the featurized data's"
+    (n_fft, _), reason = _measure_stft(config, data)
+    return n_fft, reason
 
-    if _featurized(dataset):
-        return dataset.recipe.level, "the featurized data's"
-    return default_level(_kind(dataset)), f"the {_kind(dataset)} default"
+
+def _hop(config: RunConfig, data: _Data) -> tuple[Any, str]:
+    if _featurized(data.dataset):
+        return data.dataset.config.hop_length, "the featurized data's"
+    if data.stft is None or data.stft[0] != config.recipe.n_fft:  # n_fft given: a quarter of it
+        return config.recipe.n_fft // 4, "a quarter of n_fft"
+    return data.stft[1], "a quarter of the chosen window"
 
 
-def _max_duration(config: RunConfig, dataset) -> tuple[Any, str]:
-    duration, arch = config.recipe.duration, config.model.architecture
+def _spectrogram(sr: int, duration: float, n_fft: int, hop: int, n_mels: int | None):
+    from .dsp.features import SpectrogramConfig
+
+    return SpectrogramConfig(sr=sr, n_fft=n_fft, hop_length=hop, n_samples=int(round(duration * sr)), n_mels=n_mels)
+
+
+def _db_floor(config: RunConfig, data: _Data) -> tuple[Any, str]:
+    from .dsp.features import SpectrogramConfig
+
+    if _featurized(data.dataset):
+        return data.dataset.config.db_floor, "the featurized data's"
+    return SpectrogramConfig.db_floor, DEFAULT
+
+
+def _level(config: RunConfig, data: _Data) -> tuple[Any, str]:
+    from .data import rules
+
+    if _featurized(data.dataset):
+        return data.dataset.recipe.level, "the featurized data's"
+    return rules.level(data.summary)
+
+
+def _max_duration(config: RunConfig, data: _Data) -> tuple[Any, str]:
+    duration, arch, dataset = config.recipe.duration, config.model.architecture, data.dataset
     if _featurized(dataset):
         kept = dataset.max_frames
         if kept <= dataset.config.n_frames:
@@ -300,64 +388,57 @@ def _max_duration(config: RunConfig, dataset) -> tuple[Any, str]:
             f"{MAX_DURATION_WINDOWS} windows: a grid model trains on window-long crops of longer clips")
 
 
-def _options(config: RunConfig, dataset) -> tuple[Any, str]:
-    from .data.datasets import default_model_options
+def _options(config: RunConfig, data: _Data) -> tuple[Any, str]:
+    from .data import rules
 
     arch = config.model.architecture
-    return ({**ARCH_DEFAULTS[arch], **default_model_options(_kind(dataset), arch)},
-            f"the {arch} architecture's defaults with the {_kind(dataset)} ones")
+    if arch != "grid":
+        return dict(ARCH_DEFAULTS[arch]), f"the {arch} architecture's defaults"
+    n_freq = config.recipe.n_mels or config.recipe.n_fft // 2 + 1
+    options, reason = rules.grid_options(n_freq)
+    return {**ARCH_DEFAULTS[arch], **options}, reason
 
 
-def _latent_dim(config: RunConfig, dataset) -> tuple[Any, str]:
+def _latent_dim(config: RunConfig, data: _Data) -> tuple[Any, str]:
     return DEFAULT_LATENT_DIM[config.model.architecture], f"the {config.model.architecture} default"
 
 
-def _conditional(config: RunConfig, dataset) -> tuple[Any, str]:
-    n = len(dataset.label_names)
+def _conditional(config: RunConfig, data: _Data) -> tuple[Any, str]:
+    n = len(data.dataset.label_names)
     return (n > 0, f"the data has {n} labels" if n else "the data has no labels")
 
 
-def _likelihood(config: RunConfig, dataset) -> tuple[Any, str]:
+def _likelihood(config: RunConfig, data: _Data) -> tuple[Any, str]:
     return DEFAULT_LIKELIHOODS[config.model.architecture], f"the {config.model.architecture} default"
 
 
 #: the default time budget: 15 minutes for FSDD's 2400 training clips or more, proportionally less for fewer
-#: (synth's 800: 5), at least 2 (docs/experiments/budget.md)
-BUDGET_MINUTES, BUDGET_CLIPS, MIN_BUDGET_MINUTES = 15.0, 2400, 2.0
+#: (synth's 792: 4.95), at least 5 (a small folder) (docs/experiments/budget.md)
+BUDGET_MINUTES, BUDGET_CLIPS, MIN_BUDGET_MINUTES = 15.0, 2400, 5.0
 
 
-def _minutes(config: RunConfig, dataset) -> tuple[Any, str]:
-    n = dataset.split_counts().get("train", 0)  # listed or featurized data alike
+def _minutes(config: RunConfig, data: _Data) -> tuple[Any, str]:
+    n = data.dataset.split_counts().get("train", 0)  # listed or featurized data alike
     minutes = round(max(MIN_BUDGET_MINUTES, BUDGET_MINUTES * min(1.0, n / BUDGET_CLIPS)), 2)
     return minutes, (f"{BUDGET_MINUTES:g} min for {BUDGET_CLIPS} training clips or more, {n} here"
                      + (f" (at least {MIN_BUDGET_MINUTES:g})" if minutes == MIN_BUDGET_MINUTES else ""))
 
 
-def _batch_size(config: RunConfig, dataset) -> tuple[Any, str]:
+def _batch_size(config: RunConfig, data: _Data) -> tuple[Any, str]:
     return DEFAULT_BATCH_SIZES[config.model.architecture], f"the {config.model.architecture} default"
 
 
-def _memory_limit(config: RunConfig, dataset) -> tuple[Any, str]:
+def _memory_limit(config: RunConfig, data: _Data) -> tuple[Any, str]:
     from .data.featurize import MEMORY_LIMIT_ENV, resolve_memory_limit
 
     env = os.environ.get(MEMORY_LIMIT_ENV)
     return resolve_memory_limit(None), (f"${MEMORY_LIMIT_ENV}" if env else "an eighth of the RAM, at most 512 MB")
 
 
-def _prior_table(config: RunConfig, dataset) -> dict[str, Any]:
-    from .data.datasets import default_prior_options
-
-    table = default_prior_options(_kind(dataset))
-    if config.prior.kind != "autoregressive":  # the table's network and sampling settings are that family's
-        table = {k: v for k, v in table.items() if k == "steps"}
-    return table
-
-
-def _prior_key(name: str) -> Callable[[RunConfig, Any], tuple[Any, str]]:
-    def derive(config: RunConfig, dataset) -> tuple[Any, str]:
-        table = _prior_table(config, dataset)
-        if name in table:
-            return table[name], f"the {_kind(dataset)} default"
+def _prior_key(name: str) -> Callable[[RunConfig, _Data], tuple[Any, str]]:
+    def derive(config: RunConfig, data: _Data) -> tuple[Any, str]:
+        if f"prior.{name}" in DEFERRED and config.prior.kind != "none":
+            return None, AFTER_TRAINING
         if name == "temperature":
             return DEFAULT_PRIOR_TEMPERATURE[config.prior.kind], f"the {config.prior.kind} prior's default"
         return PRIOR_DEFAULTS[name], DEFAULT
@@ -365,25 +446,23 @@ def _prior_key(name: str) -> Callable[[RunConfig, Any], tuple[Any, str]]:
     return derive
 
 
-def _postfilter(config: RunConfig, dataset) -> tuple[Any, str]:
-    from .data.datasets import default_postfilter
-
+def _postfilter(config: RunConfig, data: _Data) -> tuple[Any, str]:
     if config.recipe.n_mels:
         return False, "mel bands do not resolve the harmonics it deepens the valleys between"
-    return default_postfilter(_kind(dataset)), f"the {_kind(dataset)} default"
+    return None, AFTER_TRAINING
 
 
-def _out(config: RunConfig, dataset) -> tuple[Any, str]:
+def _out(config: RunConfig, data: _Data) -> tuple[Any, str]:
     return str(Path("outputs") / "runs" / run_name(config)), "outputs/runs/<run name>"
 
 
-def _samples_dir(config: RunConfig, dataset) -> tuple[Any, str]:
+def _samples_dir(config: RunConfig, data: _Data) -> tuple[Any, str]:
     return str(Path("outputs") / "samples" / run_name(config)), "outputs/samples/<run name>"
 
 
 #: the derivable keys in the order they are resolved (a later one may read an earlier one; the
 #: :data:`BUDGET_KEYS` are left to the time budget)
-_DERIVATIONS: list[tuple[str, Callable[[RunConfig, Any], tuple[Any, str]] | None]] = [
+_DERIVATIONS: list[tuple[str, Callable[[RunConfig, _Data], tuple[Any, str]] | None]] = [
     ("recipe.sr", _sr), ("recipe.duration", _duration), ("recipe.n_fft", _n_fft), ("recipe.hop_length", _hop),
     ("recipe.db_floor", _db_floor), ("recipe.level", _level), ("recipe.max_duration", _max_duration),
     ("model.options", _options), ("model.latent_dim", _latent_dim), ("model.conditional", _conditional),

@@ -23,7 +23,6 @@ Turning a dataset into spectrograms (with an on-disk cache) is :func:`vae_audio.
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import os
 import re
@@ -45,12 +44,6 @@ __all__ = [
     "Clip",
     "SkippedFile",
     "AudioDataset",
-    "default_config",
-    "default_level",
-    "default_epochs",
-    "default_model_options",
-    "default_prior_options",
-    "default_postfilter",
     "load_dataset",
     "subsample_clips",
     "load_synth",
@@ -66,49 +59,11 @@ __all__ = [
 AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
                                      ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64")
 
-#: Default spectrogram settings per dataset, chosen by measurement (see data/README.md).
-_CONFIGS: dict[str, SpectrogramConfig] = {
-    # 16 kHz keeps the instruments' upper harmonics; 1024/256 resolves low pitches (15.6 Hz bins)
-    # and gave the best Griffin-Lim reconstructions at this input size (513 x 63).
-    "synth": SpectrogramConfig(sr=16000, n_fft=1024, hop_length=256, n_samples=16000),
-    # FSDD is 8 kHz; 0.75 s covers 97.4 % of clips completely; 256/64 -> 129 x 94.
-    "fsdd": SpectrogramConfig(sr=8000, n_fft=256, hop_length=64, n_samples=6000),
-    # NSynth notes (16 kHz, 4 s): the first second, same analysis as the synthetic notes.
-    "nsynth": SpectrogramConfig(sr=16000, n_fft=1024, hop_length=256, n_samples=16000),
-    # any folder: 16 kHz, 1 s, a general-purpose 32 ms window with 75 % overlap -> 257 x 126.
-    "folder": SpectrogramConfig(sr=16000, n_fft=512, hop_length=128, n_samples=16000),
-}
-#: Default per-clip loudness normalization per dataset (synth/NSynth keep their velocity).
-_LEVELS: dict[str, str | None] = {"synth": None, "fsdd": "peak", "nsynth": None, "folder": "peak"}
-#: Default number of training epochs per dataset (``vae-audio train`` without ``--epochs``) for the
-#: vector-latent models, and for the grid model (a whole run within 5 minutes on synth, 15 on FSDD;
-#: docs/experiments/training.md).
-_EPOCHS: dict[str, int] = {"synth": 40, "fsdd": 60, "nsynth": 30, "folder": 30}
-_GRID_EPOCHS: dict[str, int] = {"synth": 10, "fsdd": 50, "nsynth": 30, "folder": 30}
-#: Default options of the grid architecture per dataset (:func:`vae_audio.modeling.models.build_encoder`):
-#: 513-bin spectra (synth, NSynth) get a third frequency halving, i.e. a 65-row code.
-_GRID_WIDE = {"filters": [16, 32, 64], "strides": [[2, 2], [2, 2], [2, 1]]}
-_GRID_OPTIONS: dict[str, dict[str, Any]] = {"synth": _GRID_WIDE, "nsynth": _GRID_WIDE, "fsdd": {}, "folder": {}}
-#: Default settings of the grid model's learned prior per dataset (:meth:`vae_audio.modeling.grid_prior.GridPrior.fit`),
-#: chosen on the validation split: each sample starts from a training clip's first ``onset_columns`` latent
-#: columns plus noise of ``onset_noise``; synth's 700 steps learn at 3e-3 (why each value:
-#: docs/experiments/priors.md). Everything but ``steps`` applies to the autoregressive family only.
-_PRIOR_OPTIONS: dict[str, dict[str, Any]] = {"synth": {"steps": 700, "dilations": [1, 2, 4, 8], "summary_dim": 16,
-                                                       "onset_columns": 6, "onset_noise": 0.6, "learning_rate": 3e-3},
-                                             "nsynth": {},
-                                             "fsdd": {"temperature": 0.8, "onset_columns": 6, "onset_noise": 0.2},
-                                             "folder": {}}
-
-#: Whether training fits a valley postfilter (:mod:`vae_audio.dsp.postfilter`) for a linear-spectrogram model
-#: (docs/experiments/postfilter.md).
-_POSTFILTER: dict[str, bool] = {"synth": False, "fsdd": True, "nsynth": False, "folder": False}
-
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 #: FSDD's file names, ``{digit}_{speaker}_{take}.wav``.
 FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
 _FSDD_TEST_TAKES = range(0, 5)
 _REPO_ROOT = Path(__file__).resolve().parents[2]
-_DEFAULT = "default"
 
 
 # ----------------------------------------------------------------------------- descriptors
@@ -209,89 +164,42 @@ class AudioDataset:
                 f"test {counts['test']}), {labels}{where}{skipped}")
 
 
-# ----------------------------------------------------------------------------- defaults
-def _kind(name: str) -> str:
-    if not isinstance(name, str):
-        raise ParameterError(f"dataset name {name!r}: expected a string")
-    key = name.lower()
-    if key in _CONFIGS:
-        return key
-    if key and Path(name).exists():
-        return "nsynth" if is_nsynth_folder(name) else "folder"
-    raise ParameterError(f"dataset {name!r}: expected one of {sorted(_CONFIGS)} or an existing folder")
-
-
-def default_config(name: str) -> SpectrogramConfig:
-    """Default :class:`SpectrogramConfig` of a dataset: ``"synth"``, ``"fsdd"``, ``"nsynth"`` or ``"folder"``.
-
-    ========  ======  ===========  =====  ===  ===========
-    dataset   sr      n_samples    n_fft  hop  shape
-    ========  ======  ===========  =====  ===  ===========
-    synth     16000   16000 (1 s)  1024   256  (513, 63)
-    fsdd      8000    6000 (.75s)  256    64   (129, 94)
-    nsynth    16000   16000 (1 s)  1024   256  (513, 63)
-    folder    16000   16000 (1 s)  512    128  (257, 126)
-    ========  ======  ===========  =====  ===  ===========
-
-    A path is accepted too (a folder's kind is detected).
-    """
-    return _CONFIGS[_kind(name)]
-
-
-def default_level(name: str) -> str | None:
-    """Default per-clip loudness normalization of a dataset (``"peak"`` for FSDD and folders, else ``None``)."""
-    return _LEVELS[_kind(name)]
-
-
-def _kind_or_folder(data: str) -> str:
-    try:
-        return _kind(data)
-    except ParameterError:
-        return "folder"
-
-
-def default_epochs(data: str, model: str = "grid") -> int:
-    """Default number of training epochs for ``data`` (a dataset name or folder) and ``model``."""
-    return (_GRID_EPOCHS if model == "grid" else _EPOCHS)[_kind_or_folder(data)]
-
-
-def default_prior_options(data: str) -> dict[str, Any]:
-    """Default settings of a grid model's learned prior for ``data`` (``steps`` and the keyword
-    arguments of :meth:`vae_audio.modeling.grid_prior.GridPrior.fit`); empty: the prior's own defaults."""
-    return copy.deepcopy(_PRIOR_OPTIONS[_kind_or_folder(data)])
-
-
-def default_postfilter(data: str) -> bool:
-    """Whether ``vae-audio train`` fits a valley postfilter for ``data`` by default (linear spectrograms only)."""
-    return _POSTFILTER[_kind_or_folder(data)]
-
-
-def default_model_options(data: str, model: str = "grid") -> dict[str, Any]:
-    """Default architecture options (``**arch_kwargs`` of the builders) for ``data`` and ``model``."""
-    return copy.deepcopy(_GRID_OPTIONS[_kind_or_folder(data)]) if model == "grid" else {}
-
-
 # ----------------------------------------------------------------------------- helpers
 def _check_fraction(name: str, value: Any) -> float:
     return checks.number(value, name, 0, 1, hi_open=True, what="a fraction")
 
 
-def _check_level(level: Any, kind: str) -> str | None:
-    if level == _DEFAULT:
-        return _LEVELS[kind]
+def _check_level(level: Any) -> str | None:
     if level not in LEVEL_MODES:
-        raise ParameterError(f"level={level!r}: expected 'peak', 'rms', 'folder', None or 'default'")
+        raise ParameterError(f"level={level!r}: expected one of {', '.join(map(repr, LEVEL_MODES))}")
     return level
 
 
-def _check_config(config: Any, kind: str) -> SpectrogramConfig:
+def _check_config(config: Any, rates: Sequence[int] = (), durations: Sequence[float] = ()) -> SpectrogramConfig:
+    """``config`` checked; ``None``: the provisional settings of the files' rates (Hz) and lengths (s)
+    (:func:`vae_audio.data.rules.provisional_config`; a run's configuration resolves the real ones)."""
     if config is None:
-        return _CONFIGS[kind]
+        from .rules import provisional_config
+
+        return provisional_config(rates, durations)
     if isinstance(config, Mapping):
         return SpectrogramConfig.from_dict(config)
     if not isinstance(config, SpectrogramConfig):
         raise ParameterError(f"config: expected a SpectrogramConfig (or its dict), got {type(config).__name__}")
     return config
+
+
+def _headers(paths: Sequence[str]) -> tuple[list[int], list[float]]:
+    """The sample rates (Hz) and lengths (s) of readable audio files (their headers only)."""
+    import soundfile as sf
+
+    rates, lengths = [], []
+    for path in paths:
+        with contextlib.suppress(Exception):  # an unreadable file is skipped when it is loaded, with its reason
+            info = sf.info(path)
+            rates.append(int(info.samplerate))
+            lengths.append(info.frames / info.samplerate)
+    return rates or [MIN_SR], lengths or [1.0]
 
 
 def _n_held_out(n: int, fraction: float) -> int:
@@ -372,24 +280,24 @@ def _data_dir_candidates(sub: str) -> list[Path]:
 
 # ----------------------------------------------------------------------------- synth
 def load_synth(*, n_clips: int = 1000, config: SpectrogramConfig | Mapping | None = None, seed: int = 0,
-               val_fraction: float = 0.1, test_fraction: float = 0.1, level: str | None = _DEFAULT,
+               val_fraction: float = 0.1, test_fraction: float = 0.1, level: str | None = None,
                trim_db: float | None = None) -> AudioDataset:
     """The built-in synthetic instruments: ``n_clips`` notes (families balanced), split 80/10/10 by family.
 
     Only parameters are computed here (clip ``i`` is ``synth_params(i, seed=seed)``); the audio
     is made by :func:`vae_audio.data.featurize.build_features` at ``config.sr``.
     """
-    from .synth import FAMILIES, synth_params
+    from .synth import FAMILIES, NATIVE_SECONDS, NATIVE_SR, synth_params
 
     seed = checks.seed(seed)
     checks.whole_number(n_clips, "n_clips", 1)
-    cfg = _check_config(config, "synth")
+    cfg = _check_config(config, [NATIVE_SR], [NATIVE_SECONDS])
     meta = [synth_params(i, seed=seed, duration=cfg.duration) for i in range(int(n_clips))]
     labels = [FAMILIES.index(m["family"]) for m in meta]
     splits = _assign_splits(labels, seed, _check_fraction("val_fraction", val_fraction),
                             _check_fraction("test_fraction", test_fraction))
     clips = [Clip(f"synth:{m['index']}", lab, s, m) for m, lab, s in zip(meta, labels, splits)]
-    return _finish(AudioDataset("synth", clips, tuple(FAMILIES), cfg, None, seed, _check_level(level, "synth"),
+    return _finish(AudioDataset("synth", clips, tuple(FAMILIES), cfg, None, seed, _check_level(level),
                                 check_trim(trim_db)))
 
 
@@ -435,7 +343,7 @@ def find_fsdd(path: str | os.PathLike | None = None) -> Path:
 
 
 def load_fsdd(path: str | os.PathLike | None = None, *, config: SpectrogramConfig | Mapping | None = None,
-              seed: int = 0, val_fraction: float = 0.1, level: str | None = _DEFAULT,
+              seed: int = 0, val_fraction: float = 0.1, level: str | None = None,
               trim_db: float | None = None, strict: bool = False) -> AudioDataset:
     """The Free Spoken Digit Dataset: labels are the digits ``"0"``..``"9"``.
 
@@ -461,8 +369,9 @@ def load_fsdd(path: str | os.PathLike | None = None, *, config: SpectrogramConfi
                                _check_fraction("val_fraction", val_fraction), 0.0, salt=1)
     for i, s in zip(train, val_split):
         clips[i] = Clip(clips[i].source, clips[i].label, s, clips[i].metadata)
-    return _finish(AudioDataset("fsdd", clips, tuple(str(d) for d in range(10)), _check_config(config, "fsdd"),
-                                str(root), seed, _check_level(level, "fsdd"), check_trim(trim_db), skipped,
+    cfg = _check_config(config, *_headers([c.source for c in clips])) if config is None else _check_config(config)
+    return _finish(AudioDataset("fsdd", clips, tuple(str(d) for d in range(10)), cfg,
+                                str(root), seed, _check_level(level), check_trim(trim_db), skipped,
                                 bool(strict)))
 
 
@@ -516,7 +425,7 @@ def _read_examples(folder: Path) -> dict[str, Any]:
 
 def load_nsynth(path: str | os.PathLike | None = None, *, config: SpectrogramConfig | Mapping | None = None,
                 seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.1,
-                level: str | None = _DEFAULT, trim_db: float | None = None, strict: bool = False) -> AudioDataset:
+                level: str | None = None, trim_db: float | None = None, strict: bool = False) -> AudioDataset:
     """A folder in the NSynth layout: labels are ``instrument_family_str`` (sorted names).
 
     With ``nsynth-train``/``-valid``/``-test`` sub-folders their names give the split;
@@ -562,8 +471,9 @@ def load_nsynth(path: str | os.PathLike | None = None, *, config: SpectrogramCon
     else:
         splits = [e[2] for e in entries]
     clips = [Clip(str(e[0].resolve()), lab, s, e[3]) for e, lab, s in zip(entries, labels, splits)]
-    return _finish(AudioDataset("nsynth", clips, names, _check_config(config, "nsynth"), str(root.resolve()), seed,
-                                _check_level(level, "nsynth"), check_trim(trim_db), skipped, bool(strict)))
+    cfg = _check_config(config, *_headers([c.source for c in clips])) if config is None else _check_config(config)
+    return _finish(AudioDataset("nsynth", clips, names, cfg, str(root.resolve()), seed,
+                                _check_level(level), check_trim(trim_db), skipped, bool(strict)))
 
 
 # ----------------------------------------------------------------------------- any folder
@@ -584,7 +494,7 @@ def _walk_audio(root: Path) -> tuple[list[Path], int]:
 
 
 def load_folder(path: str | os.PathLike, *, config: SpectrogramConfig | Mapping | None = None, seed: int = 0,
-                val_fraction: float = 0.1, test_fraction: float = 0.1, level: str | None = _DEFAULT,
+                val_fraction: float = 0.1, test_fraction: float = 0.1, level: str | None = None,
                 trim_db: float | None = None, strict: bool = False) -> AudioDataset:
     """Every audio file under ``path`` that soundfile can open, labelled by first-level sub-folder.
 
@@ -641,29 +551,32 @@ def load_folder(path: str | os.PathLike, *, config: SpectrogramConfig | Mapping 
     splits = _assign_splits(labels, seed, _check_fraction("val_fraction", val_fraction),
                             _check_fraction("test_fraction", test_fraction))
     clips = [Clip(str(p.resolve()), lab, s, m) for (p, m), lab, s in zip(readable, labels, splits)]
-    return _finish(AudioDataset("folder", clips, names, _check_config(config, "folder"), str(root.resolve()), seed,
-                                _check_level(level, "folder"), check_trim(trim_db), skipped, bool(strict)))
+    cfg = _check_config(config, [m["file_sr"] for _, m in readable], [m["duration_s"] for _, m in readable])
+    return _finish(AudioDataset("folder", clips, names, cfg, str(root.resolve()), seed,
+                                _check_level(level), check_trim(trim_db), skipped, bool(strict)))
 
 
 # ----------------------------------------------------------------------------- entry point
 def load_dataset(spec: str | os.PathLike = "synth", *, config: SpectrogramConfig | Mapping | None = None,
                  max_clips: int | None = None, seed: int = 0, strict: bool = False,
-                 level: str | None = _DEFAULT, trim_db: float | None = None,
+                 level: str | None = None, trim_db: float | None = None,
                  val_fraction: float = 0.1, test_fraction: float = 0.1) -> AudioDataset:
     """Describe a dataset: ``"synth"`` (default), ``"fsdd"``, ``"nsynth"`` or a folder path.
 
     Parameters
     ----------
     spec : dataset name or folder (a folder in the NSynth layout is detected).
-    config : spectrogram settings; default :func:`default_config` of the dataset.
+    config : spectrogram settings; default: provisional ones from the files' headers
+        (:func:`vae_audio.data.rules.provisional_config`); a run's configuration
+        (:func:`vae_audio.resolve.resolve_config`) resolves the real ones from the measured data.
     max_clips : keep at most this many clips, drawn at random (seeded) in proportion to every
         (split, label) group. For ``"synth"`` it is the number of notes made (default 1000).
     seed : seed of the splits, the sub-sample and the synthetic notes.
     strict : raise :class:`DatasetError` instead of skipping files that cannot be read.
-    level : loudness normalization when featurizing: ``"peak"`` (scale each clip to peak 0.9),
-        ``"rms"`` (each to -20 dBFS RMS, peak kept below 0.99), ``"folder"`` (one gain for every clip,
-        fitted on the training split: the 99th-percentile peak to 0.9, relative levels kept), ``None``
-        (as recorded) or ``"default"`` (``"peak"`` for FSDD and folders, ``None`` for synth and NSynth).
+    level : loudness normalization when featurizing: ``"peak"`` (each clip to peak 0.9), ``"rms"`` (to
+        -20 dBFS RMS, peak kept below 0.99), ``"folder"`` (one gain for every clip, fitted on the training
+        split: the 99th-percentile peak to 0.9, relative levels kept) or ``None`` (as recorded, the default;
+        a run's configuration chooses from the measured levels, :func:`vae_audio.data.rules.level`).
     trim_db : strip leading/trailing silence quieter than this (dB below each clip's peak)
         before padding; default ``None`` (off; see data/README.md for why).
     val_fraction, test_fraction : held-out fractions for random splits (FSDD's test split is fixed).

@@ -248,12 +248,18 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+def dataset_digest(dataset: AudioDataset, settings: Any) -> str:
+    """A hex digest of JSON-able ``settings`` and every clip of ``dataset`` (source, size, mtime, label,
+    split): the key of anything computed from those clips with those settings."""
+    clips = [_file_stamp(c.source) + [c.label, c.split] for c in dataset.clips]
+    return _digest({"settings": settings, "clips": clips})
+
+
 def _cache_key(dataset: AudioDataset, recipe: Recipe, normalizer: str | Normalizer,
                sharded: bool, long: tuple[int, int] | None = None) -> tuple[str, str]:
     """(key, settings_key): the key covers settings + every clip's (source, size, mtime, label, split)."""
     settings = _settings(dataset, recipe, normalizer, sharded, long)
-    clips = [_file_stamp(c.source) + [c.label, c.split] for c in dataset.clips]
-    return _digest({"settings": settings, "clips": clips}), _digest(settings)
+    return dataset_digest(dataset, settings), _digest(settings)
 
 
 # ----------------------------------------------------------------------------- cache I/O

@@ -55,6 +55,10 @@ PITCH_RANGES: dict[str, tuple[int, int]] = {
 
 #: Bumped whenever the sound of any clip changes (part of the feature-cache key).
 SYNTH_VERSION = 1
+#: the rate (Hz) and length (s) the notes are made at unless a recipe asks for others: what a folder of
+#: these notes would hold (:mod:`vae_audio.data.rules` reads them like a folder's file headers)
+NATIVE_SR = 16000
+NATIVE_SECONDS = 1.0
 
 _TABLE = 2048  # wavetable length (samples per period)
 _NYQUIST_FRACTION = 0.45  # partials above this fraction of sr are dropped

@@ -267,6 +267,10 @@ def read_bundle_config(directory: str | os.PathLike) -> dict[str, Any]:
     return info
 
 
+#: the per-dataset level normalization format-1 bundles were trained with (the tables of those versions)
+_V1_LEVELS = {"synth": None, "nsynth": None, "fsdd": "peak"}
+
+
 def _migrate_v1(info: dict[str, Any], path: Path) -> dict[str, Any]:
     """Format 1 -> 2: build the ``recipe`` section from ``spectrogram`` and ``normalizer``.
 
@@ -274,17 +278,12 @@ def _migrate_v1(info: dict[str, Any], path: Path) -> dict[str, Any]:
     dataset the model was trained on (``"peak"`` for FSDD and folders, none for synth and NSynth),
     which ``training.training.data`` names.
     """
-    from ..data.datasets import default_level
-
     for key in ("spectrogram", "normalizer"):
         if not isinstance(info.get(key), dict):
             raise BundleError(f"{path}: corrupt, the {key!r} section is missing or not an object")
     training = info.get("training", {}).get("training", {}) if isinstance(info.get("training"), dict) else {}
     data = training.get("data", "synth") if isinstance(training, dict) else "synth"
-    try:
-        level = default_level(str(data))
-    except VaeAudioError:  # a folder that is gone: folders default to peak normalization
-        level = "peak"
+    level = _V1_LEVELS.get(str(data).lower(), "peak")  # any other name was a folder: peak normalization
     out = {k: v for k, v in info.items() if k not in ("spectrogram", "normalizer")}
     out["recipe"] = {"spectrogram": info["spectrogram"], "level": level, "trim_db": None,
                      "normalizer": info["normalizer"]}

@@ -127,6 +127,10 @@ def _choose_data(env: Mapping[str, str], root: Path) -> tuple[str, str, str]:
     return "fsdd", "fsdd", f"FSDD, the Free Spoken Digit Dataset, from {where} (VAE_AUDIO_DATA unset, FSDD found)"
 
 
+#: epochs of a notebook's own training loop in a full run when the notebook does not say
+NOTEBOOK_EPOCHS = 10
+
+
 def notebook_settings(*, epochs: int | None = None, model: str = "grid", quick_epochs: int = 2,
                       quick_prior_steps: int = 20, max_clips: int | None = None,
                       env: Mapping[str, str] | None = None, verbose: bool = True,
@@ -135,9 +139,9 @@ def notebook_settings(*, epochs: int | None = None, model: str = "grid", quick_e
 
     Parameters
     ----------
-    epochs : epochs of a full run (``None``: the data's default for ``model``,
-        :func:`vae_audio.data.datasets.default_epochs`); ``quick_epochs`` in quick mode, where a learned
-        prior trains for ``quick_prior_steps`` steps.
+    epochs : epochs of a full run of the notebook's own training loop (``None``: :data:`NOTEBOOK_EPOCHS`;
+        ``vae-audio train`` derives its budget from the data instead); ``quick_epochs`` in quick mode, where a
+        learned prior trains for ``quick_prior_steps`` steps.
     max_clips : clips of a full run (``None``: all); quick mode uses :data:`QUICK_CLIPS`.
     env : where to read the three ``VAE_AUDIO_*`` variables (default ``os.environ``); FSDD is
         looked for by :func:`vae_audio.data.datasets.find_fsdd` (``$FSDD_DIR``, ``data/fsdd``).
@@ -157,12 +161,10 @@ def notebook_settings(*, epochs: int | None = None, model: str = "grid", quick_e
     quick = _flag(env, "VAE_AUDIO_QUICK")
     outputs = env.get("VAE_AUDIO_OUTPUTS", "").strip()
     outputs_dir = Path(outputs).expanduser().resolve() if outputs else root / "outputs"
-    from ..data.datasets import default_epochs
-
     settings = NotebookSettings(
         data=spec, description=description, quick=quick,
         max_clips=QUICK_CLIPS[kind] if quick else max_clips,
-        epochs=quick_epochs if quick else (epochs or default_epochs(spec, model)),
+        epochs=quick_epochs if quick else (epochs or NOTEBOOK_EPOCHS),
         batch_size=DEFAULT_BATCH_SIZES[model],
         prior_steps=quick_prior_steps if quick else None, root=root, outputs_dir=outputs_dir,
         samples_dir=outputs_dir / "samples", models_dir=outputs_dir / "models", cache_dir=root / "data" / "cache")

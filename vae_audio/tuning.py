@@ -1,0 +1,187 @@
+"""Settings chosen by measuring on the data: the same measurement for every dataset.
+
+- :func:`choose_stft`: of the analyses in :func:`vae_audio.data.rules.stft_candidates`, the one whose phase
+  ceiling (the clips' true magnitude through the package's phase step) the machine listener
+  (:mod:`vae_audio.evaluation.listener`) tells from the clips least often, measured on up to
+  :data:`STFT_CLIPS` clips outside the test split (ties, within :data:`STFT_TIE`, go to the shorter window:
+  finer in time, a cheaper phase step). The ceiling bounds every model with that analysis.
+
+:func:`vae_audio.resolve.resolve_config` calls these for the keys the user did not give; each returns
+``(value, reason)`` like the rules of :mod:`vae_audio.data.rules`.
+
+- :func:`choose_sampling`: after the prior is fitted, its sampling temperature and onset noise whose samples
+  are closest (maximum mean discrepancy of cepstral statistics) to the real validation clips.
+- :func:`choose_postfilter`: after the autoencoder, whether the valley postfilter makes the validation
+  reconstructions harder for the listener to tell.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["STFT_CLIPS", "STFT_MIN_CLIPS", "STFT_CLIPS_ENV", "stft_clips", "STFT_TIE", "TEMPERATURES", "ONSET_NOISES",
+           "SAMPLING_CLIPS", "choose_stft",
+           "ceiling_accuracy", "choose_sampling", "choose_postfilter"]
+
+#: at most this many clips (outside the test split, seeded) measure the phase ceilings; with fewer than
+#: STFT_MIN_CLIPS (a listener's accuracy on 10 pairs is +-0.11) the 32 ms window is taken unmeasured
+STFT_CLIPS = 100
+STFT_MIN_CLIPS = 20
+#: environment variable overriding STFT_CLIPS; 0 takes the 32 ms window unmeasured (quick runs, the test suite)
+STFT_CLIPS_ENV = "VAE_AUDIO_STFT_CLIPS"
+#: accuracies closer than this count as a tie
+STFT_TIE = 0.01
+
+
+def stft_clips() -> int:
+    """How many clips measure the STFT choice: ``$VAE_AUDIO_STFT_CLIPS`` when set, else :data:`STFT_CLIPS`."""
+    import os
+
+    from .errors import ConfigError
+
+    value = os.environ.get(STFT_CLIPS_ENV, "").strip()
+    if not value:
+        return STFT_CLIPS
+    if not value.isdigit():
+        raise ConfigError(f"${STFT_CLIPS_ENV}={value!r}: expected a whole number of clips (0: do not measure)")
+    return int(value)
+
+
+def ceiling_accuracy(audio: np.ndarray, sr: int, n_fft: int, hop_length: int, *, real_features=None,
+                     seed: int = 0) -> dict[str, Any]:
+    """The listener's paired accuracy on ``audio`` ``(n, samples)`` against its phase ceiling with this STFT
+    (the dB spectrogram as a recipe makes it, floor included, then the default phase step)."""
+    from .dsp.features import SpectrogramConfig
+    from .dsp.phase import db_to_audio
+    from .evaluation.listener import paired_test
+
+    cfg = SpectrogramConfig(sr=sr, n_fft=n_fft, hop_length=hop_length, n_samples=audio.shape[1])
+    ceiling = db_to_audio(cfg.spectrogram_db(audio), cfg)
+    return paired_test(audio if real_features is None else real_features, ceiling, sr, seed=seed)
+
+
+def choose_stft(audio: np.ndarray, sr: int, *, seed: int = 0) -> tuple[tuple[int, int], str, dict]:
+    """``((n_fft, hop_length), reason, {"n_fft/hop": accuracy, ...})``: the analysis whose phase ceiling the
+    listener hears least on ``audio`` ``(n, samples)`` at ``sr`` (see the module docstring)."""
+    from .data.rules import default_stft, stft_candidates
+    from .evaluation.listener import FOLDS, listener_features
+
+    if len(audio) < max(STFT_MIN_CLIPS, 2 * FOLDS):
+        n_fft, hop = default_stft(sr)
+        return (n_fft, hop), f"{len(audio)} clips are too few to measure phase ceilings: the 32 ms window", {}
+    real = listener_features(audio, sr)
+    scores = {}
+    for n_fft, hop in stft_candidates(sr):
+        scores[(n_fft, hop)] = ceiling_accuracy(audio, sr, n_fft, hop, real_features=real, seed=seed)["accuracy"]
+    best = min(scores.values())
+    chosen = min((k for k, v in scores.items() if v <= best + STFT_TIE), key=lambda k: k[0])
+    table = ", ".join(f"{n}/{h}: {v:.2f}" for (n, h), v in scores.items())
+    reason = f"its phase ceiling is heard least on {len(audio)} clips (listener accuracy {table})"
+    return chosen, reason, {f"{n}/{h}": round(v, 4) for (n, h), v in scores.items()}
+
+
+# ----------------------------------------------------------------------------- the prior's sampling settings
+#: the temperatures and onset noises (standardized latent units) the validation split chooses from
+TEMPERATURES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+ONSET_NOISES = (0.2, 0.4, 0.6)
+#: at most this many validation clips (and as many samples with their labels) score each candidate
+SAMPLING_CLIPS = 200
+
+
+def _mmd(a: np.ndarray, b: np.ndarray) -> float:
+    """Squared maximum mean discrepancy (unbiased) between two sets of feature rows, RBF kernel with the
+    median distance of the pooled rows as its width: 0 when the sets are draws of one distribution."""
+    x = np.concatenate([a, b])
+    d2 = np.maximum((x ** 2).sum(1)[:, None] + (x ** 2).sum(1)[None] - 2.0 * x @ x.T, 0.0)
+    width = float(np.median(d2[np.triu_indices(len(x), 1)])) or 1.0
+    k = np.exp(-d2 / width)
+    n, m = len(a), len(b)
+    kaa, kbb, kab = k[:n, :n], k[n:, n:], k[:n, n:]
+    return float((kaa.sum() - np.trace(kaa)) / (n * (n - 1)) + (kbb.sum() - np.trace(kbb)) / (m * (m - 1))
+                 - 2.0 * kab.mean())
+
+
+def choose_sampling(model, features, *, seed: int = 0) -> tuple[dict[str, float], str, dict]:
+    """The prior's sampling temperature (and onset noise, for a prior that starts from a training clip's
+    onset) whose samples match the real validation clips best: the smallest maximum mean discrepancy
+    between the cepstral statistics (:func:`vae_audio.evaluation.cepstral_judge.cepstral_features`,
+    standardized on the training split) of the validation clips and of as many samples with their labels
+    (one discrepancy covers both how real each sample is and how varied they are). Temperatures first (at
+    the prior's onset noise), then onset noises at the chosen temperature. Samples are rendered with the
+    fast phase step. Returns ``({"temperature": t, "onset_noise": s}, reason, scores)``; with fewer than 10
+    validation clips nothing is measured and the prior's own settings are returned."""
+    from .dsp.phase import PHASE_SETTINGS
+    from .evaluation.cepstral_judge import cepstral_features
+
+    prior = model.prior
+    current = {"temperature": float(prior.default_temperature),
+               "onset_noise": float(prior.start.bandwidth.flat[0]) if _has_onset(prior) else 0.0}
+    val = features.subset("val")
+    if len(val) < 10:
+        return current, f"{len(val)} validation clips are too few to measure: the prior's own", {}
+    pick = np.sort(np.random.default_rng([seed, 11]).permutation(len(val))[:SAMPLING_CLIPS])
+    val = val.select(pick)
+    train = features.subset("train")
+    sr = model.config.sr
+    ref = cepstral_features(train.audio[:1000], sr)
+    mean, std = ref.mean(0), ref.std(0) + 1e-8
+    real = (cepstral_features(val.audio, sr) - mean) / std
+    labels = val.labels.astype(np.int32) if model.label_names else None
+    scores: dict[str, float] = {}
+
+    def score(temperature: float, noise: float) -> float:
+        key = f"t={temperature:g}, onset noise={noise:g}"
+        if key not in scores:
+            if _has_onset(prior):
+                prior.start.bandwidth[...] = noise
+            spec = model.generate(len(val), labels=labels, seed=seed + 21, temperature=temperature)
+            audio = model.to_audio(spec, **PHASE_SETTINGS["fast"])
+            scores[key] = _mmd(real, (cepstral_features(audio, sr) - mean) / std)
+        return scores[key]
+
+    try:
+        t = min(TEMPERATURES, key=lambda t: score(t, current["onset_noise"]))
+        s = min(ONSET_NOISES, key=lambda s: score(t, s)) if _has_onset(prior) else 0.0
+    finally:
+        if _has_onset(prior):
+            prior.start.bandwidth[...] = current["onset_noise"]
+    best = {"temperature": float(t), "onset_noise": float(s)}
+    reason = (f"the samples closest to {len(val)} validation clips (cepstral MMD {min(scores.values()):.4f}, "
+              f"the least of {len(scores)} settings tried)")
+    return best, reason, {k: round(v, 5) for k, v in scores.items()}
+
+
+def _has_onset(prior) -> bool:
+    from .modeling.latent_prior import KernelDensity
+
+    return prior is not None and getattr(prior, "onset_columns", 0) > 0 and isinstance(prior.start, KernelDensity)
+
+
+# ----------------------------------------------------------------------------- the postfilter
+def choose_postfilter(model, features, postfilter, *, seed: int = 0) -> tuple[bool, str, dict]:
+    """Whether the valley postfilter ``postfilter`` (fitted to ``model``'s training reconstructions) pays: the
+    machine listener's paired accuracy on validation reconstructions with it against without it (lower is
+    better; kept only when it is lower). Fewer than 10 validation clips: not kept."""
+    from .evaluation.listener import FOLDS, listener_features, paired_test
+
+    val = features.subset("val")
+    if postfilter is None or len(val) < 2 * FOLDS:
+        return False, f"{len(val)} validation clips are too few to measure it: none", {}
+    val = val.select(np.sort(np.random.default_rng([seed, 13]).permutation(len(val))[:SAMPLING_CLIPS]))
+    labels = val.labels.astype(np.int32) if model.label_names else None
+    sr = model.config.sr
+    real = listener_features(val.audio, sr)
+    saved = model.postfilter
+    try:
+        model.postfilter = None
+        without = paired_test(real, model.to_audio(model.reconstruct(val.x, labels)), sr, seed=seed)["accuracy"]
+        model.postfilter = postfilter
+        with_it = paired_test(real, model.to_audio(model.reconstruct(val.x, labels)), sr, seed=seed)["accuracy"]
+    finally:
+        model.postfilter = saved
+    keep = with_it < without
+    reason = (f"the listener tells {len(val)} validation reconstructions {with_it:.2f} of the time with it, "
+              f"{without:.2f} without: {'kept' if keep else 'left out'}")
+    return keep, reason, {"with": with_it, "without": without}
