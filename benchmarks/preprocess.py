@@ -3,13 +3,13 @@
 Usage::
 
     python benchmarks/preprocess.py [DIR] [--repeats 3] [--no-synth]
-    python benchmarks/preprocess.py [DIR] --measure-defaults   # the numbers behind default_config()
+    python benchmarks/preprocess.py [DIR] --measure-defaults   # length, trim and level statistics of DIR
 
 ``DIR`` defaults to the FSDD recordings at ``../shared/data/fsdd/recordings`` (relative to the
 repository). Every measurement runs in a fresh Python process, so peak RSS is that method's own
 and imports are cold; the table reports medians over ``--repeats`` runs:
 
-* ``package``: ``load_fsdd(DIR, config=default_config("fsdd"))`` (``load_folder`` when the files
+* ``package``: ``load_fsdd(DIR, config=SpectrogramConfig(**FSDD_CONFIG_ARGS))`` (``load_folder`` when the files
   are not FSDD-named) then ``build_features(dataset, use_cache=False)``: exactly the code
   ``vae-audio train --data fsdd`` runs (streaming chunked loading + batched STFT on a thread
   pool, peak level normalization, global normalizer fitted on the training split).
@@ -46,6 +46,8 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = REPO.parent / "shared" / "data" / "fsdd" / "recordings"
 METHODS = ("package", "package_1thread", "package_folder", "package_cache", "baseline", "baseline_22k",
            "synth_generate", "synth_features")
+#: the spectrogram the timings are measured with (FSDD's 8 kHz, 0.75 s, 256 / 64: the rows of docs/ stay comparable)
+FSDD_CONFIG_ARGS = dict(sr=8000, n_fft=256, hop_length=64, n_samples=6000)
 LABELS = {
     "package": "package: load + build_features (2 threads)",
     "package_1thread": "package, 1 thread",
@@ -103,8 +105,9 @@ def _child(method: str, folder: str, cache_dir: str) -> dict:
     else:
         from vae_audio import datasets
         from vae_audio.data.featurize import build_features
+        from vae_audio.dsp.features import SpectrogramConfig
 
-        cfg = datasets.default_config("fsdd")
+        cfg = SpectrogramConfig(**FSDD_CONFIG_ARGS)
 
         def load(**kwargs):
             # FSDD-named files: the loader `--data fsdd` uses; anything else (or package_folder): the folder loader
@@ -131,7 +134,7 @@ def _child(method: str, folder: str, cache_dir: str) -> dict:
 
 
 def measure_defaults(folder: Path) -> None:
-    """Print the measurements behind the per-dataset defaults (``--measure-defaults``)."""
+    """Print the clip-length, trim and level statistics of ``folder`` (``--measure-defaults``)."""
     import librosa
     import numpy as np
     import soundfile as sf

@@ -43,12 +43,16 @@ def test_the_split_gives_the_prior_its_passes_and_the_autoencoder_the_rest():
     assert split.reasons["training.epochs"].startswith("10-minute budget: 0.200 s/step x 50 steps/epoch")
     assert "-> 39 epochs (a ceiling" in split.reasons["training.epochs"]
     assert "40 passes over 800 codes at batch 64 -> 500 steps" in split.reasons["prior.steps"]
+    # a small folder: 40 passes are 99 steps, fewer than the network needs; the time allows 500
+    small = split_budget(BASE, TIMES, elapsed=30.0, n_train=158, n_val=22, n_test=22)
+    assert small.prior_steps == 500
+    assert "at least 500 steps (more than 40 passes over 158" in small.reasons["prior.steps"]
     text = split.describe()
     assert "step times measured" in text and "-> 39 epochs" in text and "prior 0.100 s/step -> 500 steps" in text
 
 
 def test_settings_chosen_after_training_are_fixed_costs():
-    from vae_audio.budget import AUDIO_COST, FAST_PHASE_SHARE, TUNING_SET_SECONDS
+    from vae_audio.budget import POSTFILTER_AUDIO_COST, SAMPLING_AUDIO_COST, TUNING_SET_SECONDS
     from vae_audio.tuning import ONSET_NOISES, TEMPERATURES
 
     unset = RunConfig.from_dict({**BASE.to_dict(), "prior": {**BASE.to_dict()["prior"], "temperature": None,
@@ -56,9 +60,9 @@ def test_settings_chosen_after_training_are_fixed_costs():
                                  "postfilter": {**BASE.to_dict()["postfilter"], "enabled": None}})
     split = split_budget(unset, TIMES, elapsed=30.0, n_train=800, n_val=100, n_test=100)
     sets = len(TEMPERATURES) + len(ONSET_NOISES)  # 100 validation clips of 1 s rendered per setting
-    per_set = TUNING_SET_SECONDS + FAST_PHASE_SHARE * AUDIO_COST * 100
-    assert split.fixed["sampling choice"] == pytest.approx(sets * per_set)
-    assert split.fixed["postfilter choice"] == pytest.approx(2 * (TUNING_SET_SECONDS + AUDIO_COST * 100))
+    expected = (1 + sets) * TUNING_SET_SECONDS + sets * SAMPLING_AUDIO_COST * 100
+    assert split.fixed["sampling choice"] == pytest.approx(expected)
+    assert split.fixed["postfilter choice"] == pytest.approx(2 * (TUNING_SET_SECONDS + POSTFILTER_AUDIO_COST * 100))
     assert "postfilter" in split.fixed  # fitted before it is judged
     base = split_budget(BASE, TIMES, elapsed=30.0, n_train=800, n_val=100, n_test=100)
     assert split.epochs < base.epochs
@@ -288,13 +292,13 @@ def test_given_counts_are_not_measured_and_a_faked_measurement_fills_the_rest(tm
 
     def fake(config, features, strategy):
         calls.append(config.training.epochs)
-        return StepTimes(ae_step=5.0, ae_eval=1.0, ae_trace=0.0, prior_step=0.01, prior_setup=0.0, latent=(17, 2, 8),
+        return StepTimes(ae_step=5.0, ae_eval=1.0, ae_trace=0.0, prior_step=1.0, prior_setup=0.0, latent=(17, 2, 8),
                          measured=True)
 
     monkeypatch.setattr(budget, "measure", fake)
     result = train(RunConfig.of(out=str(tmp_path / "a"), epochs=1, minutes=1, **{**TINY, "n_samples": 0}), verbose=0)
     assert calls == [1] and result.config.training.epochs == 1  # measured for the prior only
-    assert result.config.prior.steps == MIN_PRIOR_STEPS  # 40 passes over 24 codes are fewer than the floor
+    assert result.config.prior.steps == MIN_PRIOR_STEPS  # a 1-minute budget at 1 s/step: the floor
     assert "training.epochs given" in result.split.reasons["prior.steps"]
     monkeypatch.setattr(budget, "measure", _no_measuring)
     result = train(RunConfig.of(out=str(tmp_path / "b"), epochs=1, prior_steps=5, **{**TINY, "n_samples": 0}),

@@ -10,7 +10,7 @@
 ``(value, reason)`` like the rules of :mod:`vae_audio.data.rules`.
 
 - :func:`choose_sampling`: after the prior is fitted, its sampling temperature and onset noise whose samples
-  are closest (maximum mean discrepancy of cepstral statistics) to the real validation clips.
+  are heard as their label most often while as varied as the real validation clips.
 - :func:`choose_postfilter`: after the autoencoder, whether the valley postfilter makes the validation
   reconstructions harder for the listener to tell.
 """
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["STFT_CLIPS", "STFT_MIN_CLIPS", "STFT_CLIPS_ENV", "stft_clips", "STFT_TIE", "TEMPERATURES", "ONSET_NOISES",
-           "SAMPLING_CLIPS", "choose_stft",
+           "SAMPLING_CLIPS", "SIMILARITY_MARGIN", "choose_stft",
            "ceiling_accuracy", "choose_sampling", "choose_postfilter"]
 
 #: at most this many clips (outside the test split, seeded) measure the phase ceilings; with fewer than
@@ -90,30 +90,29 @@ ONSET_NOISES = (0.2, 0.4, 0.6)
 SAMPLING_CLIPS = 200
 
 
-def _mmd(a: np.ndarray, b: np.ndarray) -> float:
-    """Squared maximum mean discrepancy (unbiased) between two sets of feature rows, RBF kernel with the
-    median distance of the pooled rows as its width: 0 when the sets are draws of one distribution."""
-    x = np.concatenate([a, b])
-    d2 = np.maximum((x ** 2).sum(1)[:, None] + (x ** 2).sum(1)[None] - 2.0 * x @ x.T, 0.0)
-    width = float(np.median(d2[np.triu_indices(len(x), 1)])) or 1.0
-    k = np.exp(-d2 / width)
-    n, m = len(a), len(b)
-    kaa, kbb, kab = k[:n, :n], k[n:, n:], k[:n, n:]
-    return float((kaa.sum() - np.trace(kaa)) / (n * (n - 1)) + (kbb.sum() - np.trace(kbb)) / (m * (m - 1))
-                 - 2.0 * kab.mean())
+#: a candidate's samples may be alike (median same-label similarity) at most this much more than the real
+#: validation clips are
+SIMILARITY_MARGIN = 0.03
 
 
 def choose_sampling(model, features, *, seed: int = 0) -> tuple[dict[str, float], str, dict]:
     """The prior's sampling temperature (and onset noise, for a prior that starts from a training clip's
-    onset) whose samples match the real validation clips best: the smallest maximum mean discrepancy
-    between the cepstral statistics (:func:`vae_audio.evaluation.cepstral_judge.cepstral_features`,
-    standardized on the training split) of the validation clips and of as many samples with their labels
-    (one discrepancy covers both how real each sample is and how varied they are). Temperatures first (at
-    the prior's onset noise), then onset noises at the chosen temperature. Samples are rendered with the
-    fast phase step. Returns ``({"temperature": t, "onset_noise": s}, reason, scores)``; with fewer than 10
-    validation clips nothing is measured and the prior's own settings are returned."""
+    onset) whose samples are heard as their label most often while as varied as the real validation clips.
+
+    For each candidate, as many samples as validation clips (up to :data:`SAMPLING_CLIPS`, with their
+    labels; rendered with the fast phase step) are scored by (1) the median log-mel similarity of two
+    samples of the same label (:func:`vae_audio.evaluation.diversity.within_label_similarity`) against the
+    validation clips' own, and (2) for a labelled model, how often a cepstral judge fitted on the training
+    split hears their label. Of the candidates whose samples are at most :data:`SIMILARITY_MARGIN` more
+    alike than the validation clips, the one heard as its label most often wins (ties: the more varied;
+    none: the most varied). Temperatures first (at the prior's onset noise), then onset noises at the
+    chosen temperature.
+    Returns ``({"temperature": t, "onset_noise": s}, reason, scores)``; with fewer than 10 validation clips
+    nothing is measured and the prior's own settings are returned.
+    """
     from .dsp.phase import PHASE_SETTINGS
-    from .evaluation.cepstral_judge import cepstral_features
+    from .evaluation.cepstral_judge import CepstralJudge
+    from .evaluation.diversity import within_label_similarity
 
     prior = model.prior
     current = {"temperature": float(prior.default_temperature),
@@ -121,36 +120,50 @@ def choose_sampling(model, features, *, seed: int = 0) -> tuple[dict[str, float]
     val = features.subset("val")
     if len(val) < 10:
         return current, f"{len(val)} validation clips are too few to measure: the prior's own", {}
-    pick = np.sort(np.random.default_rng([seed, 11]).permutation(len(val))[:SAMPLING_CLIPS])
-    val = val.select(pick)
-    train = features.subset("train")
+    val = val.select(np.sort(np.random.default_rng([seed, 11]).permutation(len(val))[:SAMPLING_CLIPS]))
     sr = model.config.sr
-    ref = cepstral_features(train.audio[:1000], sr)
-    mean, std = ref.mean(0), ref.std(0) + 1e-8
-    real = (cepstral_features(val.audio, sr) - mean) / std
     labels = val.labels.astype(np.int32) if model.label_names else None
-    scores: dict[str, float] = {}
+    real_similar = within_label_similarity(val.audio, labels, sr)["median"]
+    judge, real_heard = None, 1.0
+    if labels is not None:
+        train = features.subset("train")
+        keep = np.sort(np.random.default_rng([seed, 12]).permutation(len(train))[:2000])
+        judge = CepstralJudge().fit(train.audio[keep], train.labels[keep], sr=sr, label_names=model.label_names)
+        real_heard = float(np.mean(judge.predict(val.audio, sr=sr) == labels))
+    scores: dict[str, dict[str, float]] = {}
 
-    def score(temperature: float, noise: float) -> float:
+    def score(temperature: float, noise: float) -> dict[str, float]:
         key = f"t={temperature:g}, onset noise={noise:g}"
         if key not in scores:
             if _has_onset(prior):
                 prior.start.bandwidth[...] = noise
             spec = model.generate(len(val), labels=labels, seed=seed + 21, temperature=temperature)
             audio = model.to_audio(spec, **PHASE_SETTINGS["fast"])
-            scores[key] = _mmd(real, (cepstral_features(audio, sr) - mean) / std)
+            heard = 1.0 if judge is None else float(np.mean(judge.predict(audio, sr=sr) == labels))
+            scores[key] = {"similarity": round(float(within_label_similarity(audio, labels, sr)["median"]), 4),
+                           "heard": round(heard, 4)}
         return scores[key]
 
+    def best(candidates):
+        rows = {c: score(*c) for c in candidates}
+        varied = [c for c, r in rows.items() if r["similarity"] <= real_similar + SIMILARITY_MARGIN]
+        if not varied:
+            return min(rows, key=lambda c: rows[c]["similarity"])
+        return max(varied, key=lambda c: (rows[c]["heard"], -rows[c]["similarity"]))
+
     try:
-        t = min(TEMPERATURES, key=lambda t: score(t, current["onset_noise"]))
-        s = min(ONSET_NOISES, key=lambda s: score(t, s)) if _has_onset(prior) else 0.0
+        t, _ = best([(t, current["onset_noise"]) for t in TEMPERATURES])
+        s = best([(t, s) for s in ONSET_NOISES])[1] if _has_onset(prior) else 0.0
     finally:
         if _has_onset(prior):
             prior.start.bandwidth[...] = current["onset_noise"]
-    best = {"temperature": float(t), "onset_noise": float(s)}
-    reason = (f"the samples closest to {len(val)} validation clips (cepstral MMD {min(scores.values()):.4f}, "
-              f"the least of {len(scores)} settings tried)")
-    return best, reason, {k: round(v, 5) for k, v in scores.items()}
+    chosen = scores[f"t={t:g}, onset noise={s:g}"] if _has_onset(prior) else score(t, current["onset_noise"])
+    reason = (f"of {len(scores)} settings, heard best while as varied as {len(val)} validation clips "
+              f"(same-label similarity {chosen['similarity']:.2f}, clips {real_similar:.2f})"
+              + (f" and heard as their label {chosen['heard']:.2f} of the time (clips {real_heard:.2f})"
+                 if judge is not None else ""))
+    return {"temperature": float(t), "onset_noise": float(s)}, reason, {
+        "validation": {"similarity": round(float(real_similar), 4), "heard": round(real_heard, 4)}, **scores}
 
 
 def _has_onset(prior) -> bool:
