@@ -3,7 +3,7 @@
     vae-audio train [--data D] --out RUN            # /usr/bin/time -v for the wall time and memory
     vae-audio evaluate --model RUN/model --json EVAL.json
     python benchmarks/results.py --name D --run RUN --eval EVAL.json [--train-log LOG] \
-        [--command "vae-audio train --data D"] [--write docs/results.md]
+        [--command "vae-audio train --data D"] [--note TEXT] [--write docs/results.md]
 
 Prints the markdown section (what the run resolved, how long it took, and the numbers the issues ask for:
 reconstructions against the phase ceiling, samples against real clips, the machine listener's rows with
@@ -37,7 +37,8 @@ def _f(value, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def section(name: str, run: Path, evaluation: dict, *, train_log: Path | None, command: str, commit: str) -> str:
+def section(name: str, run: Path, evaluation: dict, *, train_log: Path | None, command: str, commit: str,
+            note: str = "") -> str:
     """The markdown of one dataset's results."""
     bundle = json.loads((run / "model" / "config.json").read_text())
     cfg, training = bundle["config"], bundle["training"]
@@ -82,6 +83,8 @@ def section(name: str, run: Path, evaluation: dict, *, train_log: Path | None, c
         f"real test clips {_f(s['real_nearest_train_similarity'])}, training clips replayed "
         f"{_f(s['replayed_nearest_train_similarity'])} |",
     ]
+    if note:
+        lines += ["", note]
     return "\n".join(lines) + "\n"
 
 
@@ -105,12 +108,13 @@ def main() -> None:
     parser.add_argument("--train-log", type=Path, help="/usr/bin/time -v log of vae-audio train")
     parser.add_argument("--command", default=None, help="the train command (default: vae-audio train --data NAME)")
     parser.add_argument("--commit", default=None, help="default: the repository's HEAD")
+    parser.add_argument("--note", default="", help="a paragraph under the table (e.g. the previous default's numbers)")
     parser.add_argument("--write", type=Path, help="replace the section in this markdown file")
     args = parser.parse_args()
     commit = args.commit or subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                                            text=True).stdout.strip()
     text = section(args.name, args.run, json.loads(args.eval.read_text()), train_log=args.train_log,
-                   command=args.command or f"vae-audio train --data {args.name}", commit=commit)
+                   command=args.command or f"vae-audio train --data {args.name}", commit=commit, note=args.note)
     print(text)
     if args.write:
         write(args.write, args.name, text)

@@ -181,25 +181,37 @@ def test_the_callback_stops_before_an_epoch_that_would_pass_the_deadline(tmp_pat
     from vae_audio.training import _callbacks_module
 
     _, _, EarlyStopping = _callbacks_module()
-    history = {"val_loss": [-1.0], "epoch_seconds": [30.0]}
-    stopper = EarlyStopping(tmp_path, history, patience=5, min_delta=0.01, first=1,
-                            deadline=time.perf_counter() + 10.0)
-    model = _FakeModel()
-    stopper.set_model(model)
-    stopper.params = {"epochs": 50}
-    stopper.on_epoch_end(0, {})
-    assert model.stop_training and stopper.stopped == "time budget"
-    # 150 s left: room for 30-second epochs, unless they run 3x slower than the 10 s planned, when the
-    # 100 s planned after the autoencoder will likely take 300
-    history = {"val_loss": [-1.0, -2.0, -3.0], "epoch_seconds": [30.0, 30.0, 30.0]}
-    for planned, stops in ((None, False), ((10.0, 100.0), True)):
-        stopper = EarlyStopping(tmp_path, history, patience=5, min_delta=0.01, first=1, write=False,
-                                deadline=time.perf_counter() + 150.0, planned=planned)
+
+    def fit(stopper, history, epochs):
         model = _FakeModel()
         stopper.set_model(model)
         stopper.params = {"epochs": 50}
-        stopper.on_epoch_end(2, {})
-        assert model.stop_training is stops
+        for epoch in range(epochs):  # what Keras and the history callback do, epoch by epoch
+            history["val_loss"].append(-1.0 - epoch)
+            history["epoch_seconds"].append(30.0)
+            stopper.on_epoch_end(epoch, {})
+            if model.stop_training:
+                return epoch + 1
+        return None
+
+    history = {"val_loss": [], "epoch_seconds": []}
+    stopper = EarlyStopping(tmp_path, history, patience=5, min_delta=0.01, first=1, write=False,
+                            deadline=time.perf_counter() + 10.0)
+    # the first epoch also traces the step function: its time says nothing of the rate; the second's 30 s
+    # say a third would pass the deadline
+    assert fit(stopper, history, 5) == 2 and stopper.stopped == "time budget"
+    # 150 s left: room for 30-second epochs, unless they run 3x slower than the 10 s planned, when the
+    # 100 s planned after the autoencoder will likely take 300
+    for planned, stopped_after in ((None, None), ((10.0, 100.0), 2)):
+        history = {"val_loss": [], "epoch_seconds": []}
+        stopper = EarlyStopping(tmp_path, history, patience=5, min_delta=0.01, first=1, write=False,
+                                deadline=time.perf_counter() + 150.0, planned=planned)
+        assert fit(stopper, history, 4) == stopped_after
+    # a resumed run: the epochs of the earlier fit are not this fit's first
+    history = {"val_loss": [-1.0, -2.0], "epoch_seconds": [30.0, 30.0]}
+    stopper = EarlyStopping(tmp_path, history, patience=5, min_delta=0.01, first=1, write=False,
+                            deadline=time.perf_counter() + 10.0)
+    assert fit(stopper, history, 5) == 2
 
 
 def test_the_best_weights_are_restored_and_a_wrong_epoch_is_refused(tmp_path):

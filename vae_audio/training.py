@@ -226,7 +226,8 @@ def _callbacks_module():
         epoch would end past the ``deadline`` (a ``time.perf_counter()`` value).
 
         ``planned``: ``(seconds per epoch, seconds after the autoencoder)`` as the time budget planned them.
-        When the epochs run ``r`` times slower than planned (the median of the last three), the machine
+        When the epochs run ``r`` times slower than planned (the median of the last three, the first epoch of
+        the fit left out: it also traces the step function, a fixed cost of the budget), the machine
         got busier since it was measured: the next epoch is taken as ``r`` x planned, and the deadline is
         moved ``(r - 1)`` x the seconds after it earlier, as what follows will likely be slower too."""
 
@@ -240,6 +241,7 @@ def _callbacks_module():
             self.best_epoch, _ = early_stopping(history.get("val_loss", []), patience=patience, min_delta=min_delta,
                                                 first=first)
             self.stopped = "ceiling"
+            self._before = len(history.get("epoch_seconds", []))  # epochs of an earlier fit (a resumed run)
 
         def on_epoch_end(self, epoch, logs=None):
             val = self.history.get("val_loss", [])
@@ -255,10 +257,13 @@ def _callbacks_module():
                     self.model.stop_training = True
                     return
             if self.deadline is not None and not self.model.stop_training and epoch + 1 < self.params.get("epochs", 0):
-                seconds = self.history.get("epoch_seconds", [0.0])[-1]
+                # the first epoch of this fit also traces the step function (a fixed cost of the budget):
+                # the rates are read from the epochs after it
+                ran = self.history.get("epoch_seconds", [])[self._before + 1:]
+                seconds = ran[-1] if ran else 0.0
                 deadline = self.deadline
                 if self.planned is not None and self.planned[0] > 0:
-                    recent = sorted(self.history.get("epoch_seconds", [])[-3:])
+                    recent = sorted(ran[-3:])
                     slower = max(1.0, recent[len(recent) // 2] / self.planned[0]) if recent else 1.0
                     seconds = max(seconds, slower * self.planned[0])
                     deadline -= (slower - 1.0) * self.planned[1]

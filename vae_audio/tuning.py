@@ -104,9 +104,10 @@ def choose_sampling(model, features, *, seed: int = 0) -> tuple[dict[str, float]
     samples of the same label (:func:`vae_audio.evaluation.diversity.within_label_similarity`) against the
     validation clips' own, and (2) for a labelled model, how often a cepstral judge fitted on the training
     split hears their label. Of the candidates whose samples are at most :data:`SIMILARITY_MARGIN` more
-    alike than the validation clips, the one heard as its label most often wins (ties: the more varied;
-    none: the most varied). Temperatures first (at the prior's onset noise), then onset noises at the
-    chosen temperature.
+    alike than the validation clips (or, when none is, than the most varied candidate), the one heard as
+    its label most often wins (ties: the more varied). Temperatures first (at the prior's onset noise),
+    then onset noises at the chosen temperature.
+
     Returns ``({"temperature": t, "onset_noise": s}, reason, scores)``; with fewer than 10 validation clips
     nothing is measured and the prior's own settings are returned.
     """
@@ -146,9 +147,9 @@ def choose_sampling(model, features, *, seed: int = 0) -> tuple[dict[str, float]
 
     def best(candidates):
         rows = {c: score(*c) for c in candidates}
-        varied = [c for c, r in rows.items() if r["similarity"] <= real_similar + SIMILARITY_MARGIN]
-        if not varied:
-            return min(rows, key=lambda c: rows[c]["similarity"])
+        # as varied as the clips, or as the model gets when no setting is: within the margin of that
+        bound = max(real_similar, min(r["similarity"] for r in rows.values())) + SIMILARITY_MARGIN
+        varied = [c for c, r in rows.items() if r["similarity"] <= bound]
         return max(varied, key=lambda c: (rows[c]["heard"], -rows[c]["similarity"]))
 
     try:
