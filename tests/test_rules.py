@@ -47,6 +47,9 @@ def test_levels_are_kept_relative_unless_takes_vary_within_a_label():
     varied = _summary({"zero": [-1.0, -25.0, -5.0, -20.0], "one": [-2.0, -24.0, -6.0, -21.0]})
     level, why = rules.level(varied)
     assert level == "peak" and "the recording level varies" in why
+    # no labels: nothing tells a sound's level from a take's, the recorded levels are kept
+    level, why = rules.level(_summary({"": [-1.0, -25.0, -5.0, -20.0]}))
+    assert level == "folder" and "no labels" in why
     # nothing measured: each clip to a peak
     bare = DataSummary.build("folder", "/x", [], [ClipFacts("/x/a.wav", None, "train", 8000, 1, "WAV", 0.5)] * 3)
     assert rules.level(bare)[0] == "peak"

@@ -124,7 +124,11 @@ def choose_sampling(model, features, *, seed: int = 0) -> tuple[dict[str, float]
     val = val.select(np.sort(np.random.default_rng([seed, 11]).permutation(len(val))[:SAMPLING_CLIPS]))
     sr = model.config.sr
     labels = val.labels.astype(np.int32) if model.label_names else None
-    real_similar = within_label_similarity(val.audio, labels, sr)["median"]
+    groups = labels  # the labels the similarity is taken within: none when no label has two validation clips
+    real_similar = within_label_similarity(val.audio, groups, sr)["median"]
+    if real_similar is None:
+        groups = None
+        real_similar = within_label_similarity(val.audio, None, sr)["median"]
     judge, real_heard = None, 1.0
     if labels is not None:
         train = features.subset("train")
@@ -141,7 +145,7 @@ def choose_sampling(model, features, *, seed: int = 0) -> tuple[dict[str, float]
             spec = model.generate(len(val), labels=labels, seed=seed + 21, temperature=temperature)
             audio = model.to_audio(spec, **PHASE_SETTINGS["fast"])
             heard = 1.0 if judge is None else float(np.mean(judge.predict(audio, sr=sr) == labels))
-            scores[key] = {"similarity": round(float(within_label_similarity(audio, labels, sr)["median"]), 4),
+            scores[key] = {"similarity": round(float(within_label_similarity(audio, groups, sr)["median"]), 4),
                            "heard": round(heard, 4)}
         return scores[key]
 

@@ -80,7 +80,8 @@ def window_of(durations: Iterable[float]) -> tuple[float, str]:
 def level(summary: DataSummary) -> tuple[str, str]:
     """``"peak"`` (each clip to a 0.9 peak) when the clips' peaks spread by more than :data:`LEVEL_SPREAD_DB`
     within a label and the labels explain less than :data:`LEVEL_SHARE` of their variance (the recording
-    level varies from take to take); else ``"folder"`` (one gain for all: a quiet label stays quiet).
+    level varies from take to take); else, and always for unlabelled data (nothing tells a sound's own level
+    from a take's), ``"folder"`` (one gain for all: a quiet label stays quiet).
     Without measured levels (featurized data): ``"peak"``."""
     peaks = np.array([np.nan if c.peak_db is None or c.silent else c.peak_db for c in summary.clips])
     labels = np.array([c.label or "" for c in summary.clips], dtype=object)
@@ -92,9 +93,10 @@ def level(summary: DataSummary) -> tuple[str, str]:
     within = float(np.sqrt(sum(((g - g.mean()) ** 2).sum() for g in groups) / len(peaks)))
     total = float(((peaks - peaks.mean()) ** 2).sum())
     share = 0.0 if total == 0 or len(groups) < 2 else 1.0 - within ** 2 * len(peaks) / total
-    facts = f"peaks spread {within:.1f} dB within a label"
-    if len(groups) > 1:
-        facts += f", labels explain {share:.0%}"
+    if len(groups) < 2:  # nothing tells a sound's own level from a take's: keep what was recorded
+        return "folder", (f"peaks spread {within:.1f} dB and no labels tell a sound's level from a take's: one "
+                          f"gain for the folder keeps each clip's level relative to the others")
+    facts = f"peaks spread {within:.1f} dB within a label, labels explain {share:.0%}"
     if within > LEVEL_SPREAD_DB and share < LEVEL_SHARE:
         return "peak", f"{facts}: the recording level varies, each clip to a 0.9 peak"
     return "folder", f"{facts}: one gain for the folder keeps each clip's level relative to the others"
