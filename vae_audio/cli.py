@@ -347,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(standard), or fitted when the model has one (auto, default)")
     p.add_argument("--temperature", type=_non_negative_float,
                    help="spread of the prior (1 = as learned, lower = more typical, less varied; default: "
-                        "the prior's, 0.7 for the autoregressive grid prior)")
+                        "the one chosen when the model was trained, saved with its prior)")
     p.add_argument("--guidance", type=_non_negative_float,
                    help="classifier-free guidance of a conditional diffusion prior (default 2; 1 = none)")
     p.add_argument("--seconds", type=float,
