@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import_tensorflow_quietly()
     from vae_audio import datasets
+    from vae_audio.config import PriorConfig
     from vae_audio.data.featurize import build_features
     from vae_audio.evaluation.cepstral_judge import CepstralJudge
     from vae_audio.evaluation.classifier import generation_scores, get_or_train_classifier
@@ -112,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                 p.error(f"--families {spec!r}: unknown option {key!r} "
                         "(width, blocks=N, summary=K, onset=K, noise=H)")
         c0, w0 = time.process_time(), time.perf_counter()
-        model.prior = GridPrior.fit(z_mean, z_log_var, train.labels.astype(np.int32), num_classes=k, kind=family,
-                                    steps=args.steps, seed=0, **extra)
+        model.prior = GridPrior.fit(z_mean, z_log_var, train.labels.astype(np.int32),
+                                    PriorConfig(kind=family, steps=args.steps, **extra), num_classes=k, seed=0)
         fit = {"fit_cpu_s": round(time.process_time() - c0), "fit_wall_s": round(time.perf_counter() - w0)}
         print(json.dumps({"family": spec, "steps": args.steps, **fit}), flush=True)
         if family == "diffusion":

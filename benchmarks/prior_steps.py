@@ -15,6 +15,7 @@ Usage (from the repository root; FSDD_DIR as for training)::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -64,14 +65,14 @@ def main(argv: list[str] | None = None) -> int:
         codes[split] = (*model.encode(sub.x, sub.labels if conditional else None),
                         sub.labels.astype(np.int32) if conditional else None)
     n = len(codes["train"][0])
-    options = {"kind": config.prior.kind, **config.prior.fit_options()}
+    settings = config.prior.with_defaults()
     rows = []
-    print(f"{args.model}: {n} training clips, {len(codes['val'][0])} validation clips; prior {options}")
+    print(f"{args.model}: {n} training clips, {len(codes['val'][0])} validation clips; prior {settings}")
     print("| steps | passes | fit s | train loss | val NLL |\n|--:|--:|--:|--:|--:|")
     for steps in args.steps:
         t0 = time.perf_counter()
-        prior = GridPrior.fit(*codes["train"][:2], codes["train"][2], num_classes=len(features.label_names)
-                              if conditional else None, steps=steps, seed=config.seed, **options)
+        prior = GridPrior.fit(*codes["train"], dataclasses.replace(settings, steps=steps),
+                              num_classes=len(features.label_names) if conditional else None, seed=config.seed)
         seconds = time.perf_counter() - t0
         loss = float(prior.network.history.history["loss"][-1])
         nll = validation_nll(prior, codes["val"][0], codes["val"][2])

@@ -10,6 +10,7 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 from vae_audio import bundle, generate, inference, models  # noqa: E402
+from vae_audio.config import PriorConfig  # noqa: E402
 from vae_audio.errors import ConfigError, ParameterError  # noqa: E402
 
 from helpers import GRID_CFG as CFG  # noqa: E402
@@ -142,5 +143,5 @@ def test_generate_any_length(grid_model, tmp_path):
             generate.generate_audio(grid_model, 1, seconds=bad)
     with pytest.raises(ParameterError, match="training window"):
         generate.generate_audio(_vector_model(), 1, seconds=1.0)
-    with pytest.raises(ParameterError, match="kind='gan'"):
-        grid_model.fit_prior(toy(4)[0], [0, 1, 0, 1], kind="gan", steps=1)
+    with pytest.raises(ParameterError, match="kind='none'"):  # "no learned prior" is no prior to fit
+        grid_model.fit_prior(toy(4)[0], [0, 1, 0, 1], settings=PriorConfig(kind="none", steps=1))

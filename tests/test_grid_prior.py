@@ -3,6 +3,7 @@ length, determinism, storage in the bundle, and what a long sample sounds like."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -13,6 +14,7 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 from vae_audio import bundle, cli, generate, models  # noqa: E402
+from vae_audio.config import PriorConfig  # noqa: E402
 from vae_audio.data.synth import FAMILIES  # noqa: E402
 from vae_audio.errors import BundleError, ConfigError, ParameterError  # noqa: E402
 from vae_audio.modeling.grid_prior import GridPrior, codes_to_sequences, sequences_to_codes  # noqa: E402
@@ -23,6 +25,12 @@ from helpers import GRID_SMALL as SMALL  # noqa: E402
 from helpers import harmonic, toy  # noqa: E402
 
 TINY = dict(width=16, dilations=(1, 2), batch_size=8)
+
+
+def fit(z, lv, labels=None, *, num_classes=None, seed=0, **settings) -> GridPrior:
+    """:meth:`GridPrior.fit` with the settings of its :class:`PriorConfig` as keywords (no onset unless asked)."""
+    settings.setdefault("onset_columns", 0)
+    return GridPrior.fit(z, lv, labels, PriorConfig(**settings), num_classes=num_classes, seed=seed)
 
 
 def codes(n: int = 24, frames: int = 6, seed: int = 0):
@@ -44,7 +52,7 @@ def test_sequence_layout_round_trips():
 @pytest.mark.parametrize("kind", ["diffusion", "autoregressive"])
 def test_prior_learns_the_classes_samples_any_length_and_is_deterministic(kind):
     z, lv, labels = codes()
-    prior = GridPrior.fit(z, lv, labels, num_classes=2, kind=kind, steps=1000, learning_rate=3e-3, **TINY)
+    prior = fit(z, lv, labels, num_classes=2, kind=kind, steps=1000, learning_rate=3e-3, **TINY)
     assert prior.steps_trained == 1000 and prior.conditional and prior.dim == 6
     for frames in (6, 1, 17):
         out = prior.sample(40, np.array([0, 1] * 20), frames=frames, seed=3)
@@ -74,7 +82,7 @@ def test_autoregressive_sampling_with_cached_activations_matches_the_whole_netwo
     from vae_audio.modeling.grid_prior import _MIN_LOG_SIGMA
 
     z, lv, labels = codes()
-    prior = GridPrior.fit(z, lv, labels, num_classes=2, kind="autoregressive", steps=2, summary_dim=summary_dim,
+    prior = fit(z, lv, labels, num_classes=2, kind="autoregressive", steps=2, summary_dim=summary_dim,
                           width=16, dilations=(1, 2, 4), batch_size=8, onset_columns=onset)
     assert (prior.onset_columns, prior.onset_dim) == (onset, onset * prior.dim)
     rng = np.random.default_rng(0)
@@ -104,21 +112,21 @@ def test_autoregressive_sampling_with_cached_activations_matches_the_whole_netwo
 
 def test_prior_refuses_bad_arguments():
     z, lv, labels = codes(4)
-    with pytest.raises(ParameterError, match="kind='gan'"):
-        GridPrior.fit(z, lv, labels, kind="gan", steps=1)
-    with pytest.raises(ParameterError, match="steps=0"):
-        GridPrior.fit(z, lv, labels, steps=0)
+    with pytest.raises(ConfigError, match="kind='gan'"):
+        fit(z, lv, labels, kind="gan", steps=1)
+    with pytest.raises(ConfigError, match="steps=0"):
+        fit(z, lv, labels, steps=0)
     with pytest.raises(ParameterError, match=r"\(n, F', T', C\)"):
-        GridPrior.fit(z[:, 0], lv[:, 0], labels, steps=1)
+        fit(z[:, 0], lv[:, 0], labels, steps=1)
     with pytest.raises(ParameterError, match="labels"):
-        GridPrior.fit(z, lv, labels + 5, num_classes=2, steps=1)
-    with pytest.raises(ParameterError, match="width=0"):
-        GridPrior.fit(z, lv, labels, steps=1, width=0)
-    with pytest.raises(ParameterError, match="learning_rate=2"):
-        GridPrior.fit(z, lv, labels, steps=1, learning_rate=2)
+        fit(z, lv, labels + 5, num_classes=2, steps=1)
+    with pytest.raises(ConfigError, match="width=0"):
+        fit(z, lv, labels, steps=1, width=0)
+    with pytest.raises(ConfigError, match="learning_rate=2"):
+        fit(z, lv, labels, steps=1, learning_rate=2)
     for bad in (0, -0.5, float("nan"), True):
-        with pytest.raises(ParameterError, match="temperature="):
-            GridPrior.fit(z, lv, labels, steps=1, temperature=bad)
+        with pytest.raises(ConfigError, match="temperature="):
+            fit(z, lv, labels, steps=1, temperature=bad)
 
 
 def test_a_prior_keeps_the_sampling_temperature_chosen_at_training(grid_with_prior, tmp_path):
@@ -126,7 +134,7 @@ def test_a_prior_keeps_the_sampling_temperature_chosen_at_training(grid_with_pri
 
     loaded, _ = grid_with_prior
     z, lv, labels = codes(8)
-    warm = GridPrior.fit(z, lv, labels, num_classes=2, steps=1, temperature=0.6, **TINY)
+    warm = fit(z, lv, labels, num_classes=2, steps=1, temperature=0.6, **TINY)
     assert warm.default_temperature == 0.6 and warm.to_dict()["temperature"] == 0.6
     assert warm.describe() == "learned autoregressive prior (1 steps, sampled at temperature 0.6)"
     path = tmp_path / "p.keras"
@@ -141,7 +149,7 @@ def test_a_prior_keeps_the_sampling_temperature_chosen_at_training(grid_with_pri
     old = tmp_path / "old"
     shutil.copytree(loaded.directory, old)
     cfg = json.loads((old / bundle.CONFIG_FILE).read_text())
-    assert cfg["latent_prior"].pop("temperature") is None
+    assert cfg["latent_prior"].pop("temperature") == 0.7  # a fitted prior saves the temperature it samples at
     (old / bundle.CONFIG_FILE).write_text(json.dumps(cfg))
     assert bundle.load_model(old).prior.default_temperature == 0.7
     cfg["latent_prior"]["temperature"] = -1
@@ -165,7 +173,7 @@ def grid_with_prior(tmp_path_factory):
 
     trained = TrainedModel.from_vae(vae, recipe=RECIPE, label_names=["low", "high"])
     z_mean, z_log_var = trained.encode(x, labels)
-    trained.prior = GridPrior.fit(z_mean, z_log_var, labels, num_classes=2, steps=400,
+    trained.prior = fit(z_mean, z_log_var, labels, num_classes=2, steps=400,
                                   learning_rate=3e-3, width=32, dilations=(1, 2, 4), batch_size=16)
     path = bundle.save_model(vae, tmp_path_factory.mktemp("gp") / "m", recipe=RECIPE, label_names=["low", "high"],
                              prior=trained.prior)
@@ -182,7 +190,7 @@ def test_bundle_stores_the_prior_and_samples_the_same_bytes(grid_with_prior):
     np.testing.assert_array_equal(a, trained.generate(3, labels="high", seed=5))
     np.testing.assert_array_equal(a, loaded.generate(3, labels="high", seed=5))
     assert not np.array_equal(a, loaded.generate(3, labels="high", seed=6))
-    assert "learned autoregressive prior (400 steps)" == loaded.prior.describe()
+    assert "learned autoregressive prior (400 steps, sampled at temperature 0.7)" == loaded.prior.describe()
     assert loaded.prior.default_temperature == 0.7
     np.testing.assert_array_equal(a, loaded.generate(3, labels="high", seed=5, temperature=0.7))
     with pytest.raises(ParameterError, match="guidance"):
@@ -222,7 +230,7 @@ def test_the_model_refuses_a_prior_of_the_wrong_kind(grid_with_prior):
     with pytest.raises(ParameterError, match="expected a GridPrior"):
         loaded.prior = mixture
     z, lv, labels = codes()
-    other = GridPrior.fit(z, lv, labels, num_classes=2, steps=1, **TINY)  # 3 x 2 latent, the model's is 9 x 4
+    other = fit(z, lv, labels, num_classes=2, steps=1, **TINY)  # 3 x 2 latent, the model's is 9 x 4
     with pytest.raises(ParameterError, match="do not match"):
         loaded.prior = other
 
@@ -386,20 +394,20 @@ def test_a_summary_conditioned_prior_picks_a_mode_per_clip_and_travels_in_the_bu
 
     z, lv, labels = codes(48)
     z[1::4] += 2.0
-    prior = GridPrior.fit(z, lv, labels, num_classes=2, steps=600, learning_rate=3e-3, summary_dim=4, **TINY)
+    prior = fit(z, lv, labels, num_classes=2, steps=600, learning_rate=3e-3, summary_dim=4, **TINY)
     assert prior.to_dict()["summary_dim"] == 4 and prior.summary[1].shape == (6, 4)
     out = prior.sample(200, np.array([0, 1] * 100), frames=6, seed=3)
     means = out[1::2].mean(axis=(1, 2, 3))
     assert np.mean(np.abs(means - 2.0) > 0.5) > 0.7, means  # few samples sit between the two modes
     np.testing.assert_array_equal(out, prior.sample(200, np.array([0, 1] * 100), frames=6, seed=3))
-    with pytest.raises(ParameterError, match="summary_dim=-1"):
-        GridPrior.fit(z, lv, labels, steps=1, summary_dim=-1)
+    with pytest.raises(ConfigError, match="summary_dim=-1"):
+        fit(z, lv, labels, steps=1, summary_dim=-1)
 
     # in a bundle: the grid model of the fixture with a summary-conditioned prior over its codes
     loaded, trained = grid_with_prior
     x, lab = toy(24)
     z_mean, z_log_var = trained.encode(x, lab)
-    summary_prior = GridPrior.fit(z_mean, z_log_var, lab, num_classes=2, steps=20, summary_dim=3, **TINY)
+    summary_prior = fit(z_mean, z_log_var, lab, num_classes=2, steps=20, summary_dim=3, **TINY)
     from vae_audio.modeling.inference import TrainedModel
 
     model = TrainedModel.from_vae(models.VAE(trained.encoder, trained.decoder), recipe=RECIPE,
@@ -431,7 +439,7 @@ def test_a_prior_with_a_drawn_onset_starts_each_sample_from_a_training_onset_and
     z, lv, labels = codes(48)
     z[1::4, :, :2] += 2.0
     z[3::4, :, :2] -= 2.0
-    prior = GridPrior.fit(z, lv, labels, num_classes=2, steps=300, learning_rate=3e-3, summary_dim=2,
+    prior = fit(z, lv, labels, num_classes=2, steps=300, learning_rate=3e-3, summary_dim=2,
                           onset_columns=2, **TINY)
     assert prior.to_dict()["onset_kind"] == "kernel" and prior.onset_dim == 2 * 6 and prior.start.latent_dim == 14
     assert "first 2 columns drawn from the training clips'" in prior.describe()
@@ -441,11 +449,11 @@ def test_a_prior_with_a_drawn_onset_starts_each_sample_from_a_training_onset_and
     assert 0.25 < np.mean(start > 0) < 0.75  # both starts are drawn
     np.testing.assert_array_equal(out, prior.sample(200, np.array([0, 1] * 100), frames=6, seed=3))
     assert prior.sample(3, np.array([1, 1, 0]), frames=1, seed=3).shape == (3, 3, 1, 2)  # shorter than the onset
-    assert GridPrior.fit(z, lv, labels, steps=1, summary_dim=2, onset_columns=7, **TINY).onset_columns == 6  # capped
-    with pytest.raises(ParameterError, match="onset_noise=-0.1"):
-        GridPrior.fit(z, lv, labels, steps=1, onset_columns=2, onset_noise=-0.1, **TINY)
+    assert fit(z, lv, labels, steps=1, summary_dim=2, onset_columns=7, **TINY).onset_columns == 6  # capped
+    with pytest.raises(ConfigError, match="onset_noise=-0.1"):
+        fit(z, lv, labels, steps=1, onset_columns=2, onset_noise=-0.1, **TINY)
     # without noise and without a summary, a sample's onset is exactly one training clip's of its class
-    exact = GridPrior.fit(z, lv, labels, num_classes=2, steps=1, onset_columns=2, onset_noise=0.0, **TINY)
+    exact = fit(z, lv, labels, num_classes=2, steps=1, onset_columns=2, onset_noise=0.0, **TINY)
     assert exact.summary is None and exact.start.latent_dim == 12
     drawn = exact.sample(20, np.array([1] * 20), frames=4, seed=5)[:, :, :2]
     gap = np.abs(drawn[:, None] - z[labels == 1][None, :, :, :2]).max(axis=(2, 3, 4)).min(axis=1)
@@ -454,7 +462,7 @@ def test_a_prior_with_a_drawn_onset_starts_each_sample_from_a_training_onset_and
     loaded, trained = grid_with_prior
     x, lab = toy(24)
     z_mean, z_log_var = trained.encode(x, lab)
-    onset_prior = GridPrior.fit(z_mean, z_log_var, lab, num_classes=2, steps=20, summary_dim=3, onset_columns=2,
+    onset_prior = fit(z_mean, z_log_var, lab, num_classes=2, steps=20, summary_dim=3, onset_columns=2,
                                 **TINY)
     path = bundle.save_model(models.VAE(trained.encoder, trained.decoder), tmp_path / "m", recipe=RECIPE,
                              label_names=["low", "high"], prior=onset_prior)
@@ -486,17 +494,16 @@ def test_a_bundle_saved_with_a_mixture_onset_still_loads_and_samples_the_same(gr
     loaded, trained = grid_with_prior
     x, lab = toy(24)
     z_mean, z_log_var = trained.encode(x, lab)
-    fitted = GridPrior.fit(z_mean, z_log_var, lab, num_classes=2, steps=5, summary_dim=3, **TINY)
+    fitted = fit(z_mean, z_log_var, lab, num_classes=2, steps=5, summary_dim=3, **TINY)
     rng = np.random.default_rng(4)
     basis = rng.normal(0.0, 0.5, (4, 2 * fitted.dim)).astype(np.float32)
     mean = rng.normal(0.0, 1.0, 2 * fitted.dim).astype(np.float32)
     rows = rng.normal(0.0, 1.0, (len(lab), 4 + 3))
-    legacy = GridPrior(fitted.network, **{k: v for k, v in fitted.to_dict().items()
-                                          if k not in ("version", "summary_dim", "onset_columns", "onset_dim",
-                                                       "onset_kind")},
+    layout = {k: fitted.to_dict()[k] for k in ("n_freq", "channels", "num_classes", "mean", "std", "train_frames")}
+    legacy = GridPrior(fitted.network, dataclasses.replace(fitted.settings, onset_columns=2), **layout,
                        summary=fitted.summary, start=LatentPrior.fit(rows, np.full_like(rows, -20.0), lab,
                                                                      num_classes=2, n_components=1),
-                       onset_columns=2, onset=(mean, basis))
+                       onset=(mean, basis))
     path = bundle.save_model(models.VAE(trained.encoder, trained.decoder), tmp_path / "m", recipe=RECIPE,
                              label_names=["low", "high"], prior=legacy)
     cfg = json.loads((path / "config.json").read_text())

@@ -435,7 +435,6 @@ def _measure_prior(config: RunConfig, features, latent: tuple[int, ...], warmup:
     import numpy as np
 
     from .modeling.grid_prior import GridPrior
-    from .training import prior_fit_options
 
     n = int(min(np.sum(features.split == "train"), 256))
     rng = np.random.default_rng(config.seed)
@@ -446,10 +445,9 @@ def _measure_prior(config: RunConfig, features, latent: tuple[int, ...], warmup:
         classes = len(features.label_names)
         labels = rng.integers(0, classes, n).astype(np.int32)
     timer = _batch_timer()
-    options = prior_fit_options(config.prior)
+    settings = replace(config.prior, steps=warmup + timed)
     t0 = time.perf_counter()
-    GridPrior.fit(z_mean, z_log_var, labels, num_classes=classes, steps=warmup + timed, seed=config.seed,
-                  callbacks=[timer], **options)
+    GridPrior.fit(z_mean, z_log_var, labels, settings, num_classes=classes, seed=config.seed, callbacks=[timer])
     total = time.perf_counter() - t0
     step = statistics.median(timer.train[warmup:])
     return step, max(0.0, total - step * (warmup + timed))

@@ -48,9 +48,11 @@ from .choices import (
     ARCHITECTURES,
     DEFAULT_ARCHITECTURE,
     DEFAULT_GRID_PRIOR,
+    DEFAULT_PRIOR_TEMPERATURE,
     GRID_PRIOR_CHOICES,
     LIKELIHOODS,
     PRECISIONS,
+    PRIOR_DEFAULTS,
     STRATEGIES,
 )
 from .errors import ConfigError, ParameterError
@@ -322,13 +324,14 @@ class PriorConfig(_Section):
         self._set("onset_noise", _optional(self.onset_noise, _number, "prior.onset_noise", 0))
         self._set("temperature", _optional(self.temperature, _number, "prior.temperature", 0, lo_open=True))
 
-    def fit_options(self) -> dict[str, Any]:
-        """The keyword arguments of :meth:`vae_audio.modeling.grid_prior.GridPrior.fit` (without ``kind``
-        and ``steps``)."""
-        return {"batch_size": self.batch_size, "learning_rate": self.learning_rate, "width": self.width,
-                "dilations": list(self.dilations), "summary_dim": self.summary_dim,
-                "onset_columns": self.onset_columns, "onset_noise": self.onset_noise,
-                "temperature": self.temperature}
+    def with_defaults(self) -> "PriorConfig":
+        """This configuration with every unset setting at the package's default
+        (:data:`vae_audio.choices.PRIOR_DEFAULTS`; the temperature: the family's
+        :data:`~vae_audio.choices.DEFAULT_PRIOR_TEMPERATURE`)."""
+        unset = {k: PRIOR_DEFAULTS[k] for k in PRIOR_DEFAULTS if getattr(self, k) is None}
+        if self.temperature is None:
+            unset["temperature"] = DEFAULT_PRIOR_TEMPERATURE[self.kind]
+        return dataclasses.replace(self, **unset) if unset else self
 
 
 @dataclass(frozen=True)

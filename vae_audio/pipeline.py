@@ -218,13 +218,13 @@ def fit_prior_and_postfilter(cfg: RunConfig, autoencoder, features, *, verbose: 
 def _choose_sampling(cfg: RunConfig, trained, features, verbose: int) -> dict[str, Any]:
     """The prior's temperature and onset noise measured on the validation split (only the unset ones),
     put into the prior itself."""
-    from .tuning import choose_sampling, set_sampling
+    from .tuning import choose_sampling
 
     if trained.prior is None or not trained.fully_convolutional:  # N(0, I), or a mixture: sampled as fitted
         return {"prior.temperature": 1.0, "prior.onset_noise": cfg.prior.onset_noise or 0.0}
     chosen, reason, _ = choose_sampling(trained, features, seed=cfg.seed)
     out = {f"prior.{k}": v for k, v in chosen.items() if f"prior.{k}" in cfg.unset()}
-    set_sampling(trained.prior, **{k.split(".")[1]: v for k, v in out.items()})
+    trained.prior.set_sampling(**{k.split(".")[1]: v for k, v in out.items()})
     if verbose:
         print("".join(f"  {k} = {v:g}  ({reason})\n" for k, v in out.items()), end="")
     return out

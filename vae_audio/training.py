@@ -32,13 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from .choices import DEFAULT_PRIOR_TEMPERATURE, PRIOR_DEFAULTS
 from .config import PostfilterConfig, PriorConfig, RunConfig
 from .errors import ConfigError, TrainingError
 from .fileio import atomic_directory, atomic_write_json, read_json
 
 __all__ = ["Autoencoder", "fit_autoencoder", "early_stopping", "latest_checkpoint", "configure_determinism",
-           "fit_training_prior", "prior_fit_options", "fit_training_postfilter", "make_strategy", "check_tf_config",
+           "fit_training_prior", "fit_training_postfilter", "make_strategy", "check_tf_config",
            "is_chief", "prepare_out_dir", "read_checkpoint_config", "resumed_config", "RESUME_FIXED"]
 
 #: keys a resumed run must share with its checkpoint (they decide the data, the features and the weights' shapes)
@@ -623,20 +622,6 @@ def _restore_best(vae, out: Path, epoch: int) -> None:
         raise TrainingError(f"{folder}: cannot restore the best epoch's weights ({exc})") from None
 
 
-def prior_fit_options(prior: PriorConfig) -> dict[str, Any]:
-    """The keyword arguments of :meth:`~vae_audio.modeling.grid_prior.GridPrior.fit` for ``prior`` (all but
-    ``steps``): those of its family only, the sampling settings measured after the fit (unset until then,
-    :mod:`vae_audio.tuning`) at a start value."""
-    options = {"kind": prior.kind, **prior.fit_options()}
-    if options["onset_noise"] is None:
-        options["onset_noise"] = PRIOR_DEFAULTS["onset_noise"]
-    if options["temperature"] is None:
-        options["temperature"] = DEFAULT_PRIOR_TEMPERATURE[prior.kind]
-    if prior.kind != "autoregressive":  # the network and sampling settings are that family's
-        options = {k: options[k] for k in ("kind", "batch_size", "learning_rate", "width", "dilations", "temperature")}
-    return options
-
-
 def fit_training_prior(vae, features, prior: PriorConfig, *, conditional: bool, seed: int = 0, verbose: int = 0):
     """Stage 3: the latent prior of a trained VAE, fitted to its training-split codes.
 
@@ -654,13 +639,10 @@ def fit_training_prior(vae, features, prior: PriorConfig, *, conditional: bool, 
     if model.fully_convolutional and prior.kind == "none":
         return None
     is_train = features.split == "train"  # its spectrograms and labels, not a copy of its waveforms too
-    options: dict[str, Any] = {}
-    if model.fully_convolutional:
-        options = {"steps": prior.steps, **prior_fit_options(prior)}
-        if verbose:
-            print(f"Training the {prior.kind} prior on the codes of {int(is_train.sum())} training clips")
+    if model.fully_convolutional and verbose:
+        print(f"Training the {prior.kind} prior on the codes of {int(is_train.sum())} training clips")
     return model.fit_prior(features.x[is_train], features.labels[is_train] if conditional else None, seed=seed,
-                           verbose=2 if verbose else 0, **options)
+                           settings=prior if model.fully_convolutional else None, verbose=2 if verbose else 0)
 
 
 def fit_training_postfilter(model, features, postfilter: PostfilterConfig | None = None, *, max_clips: int = 1000):

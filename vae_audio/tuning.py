@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["STFT_CLIPS", "STFT_MIN_CLIPS", "STFT_CLIPS_ENV", "stft_clips", "STFT_TIE", "TEMPERATURES", "ONSET_NOISES",
-           "SAMPLING_CLIPS", "SIMILARITY_MARGIN", "choose_stft", "set_sampling",
+           "SAMPLING_CLIPS", "SIMILARITY_MARGIN", "choose_stft",
            "ceiling_accuracy", "choose_sampling", "choose_postfilter"]
 
 #: at most this many clips (outside the test split, seeded) measure the phase ceilings; with fewer than
@@ -140,7 +140,7 @@ def choose_sampling(model, features, *, seed: int = 0) -> tuple[dict[str, float]
     def score(temperature: float, noise: float) -> dict[str, float]:
         key = f"t={temperature:g}, onset noise={noise:g}"
         if key not in scores:
-            set_sampling(prior, onset_noise=noise)
+            prior.set_sampling(onset_noise=noise)
             spec = model.generate(len(val), labels=labels, seed=seed + 21, temperature=temperature)
             audio = model.to_audio(spec, **PHASE_SETTINGS["fast"])
             heard = 1.0 if judge is None else float(np.mean(judge.predict(audio, sr=sr) == labels))
@@ -159,7 +159,7 @@ def choose_sampling(model, features, *, seed: int = 0) -> tuple[dict[str, float]
         t, _ = best([(t, current["onset_noise"]) for t in TEMPERATURES])
         s = best([(t, s) for s in ONSET_NOISES])[1] if _has_onset(prior) else 0.0
     finally:
-        set_sampling(prior, onset_noise=current["onset_noise"])
+        prior.set_sampling(onset_noise=current["onset_noise"])
     chosen = scores[f"t={t:g}, onset noise={s:g}"] if _has_onset(prior) else score(t, current["onset_noise"])
     reason = (f"of {len(scores)} settings, heard best while as varied as {len(val)} validation clips "
               f"(same-label similarity {chosen['similarity']:.2f}, clips {real_similar:.2f})"
@@ -170,18 +170,7 @@ def choose_sampling(model, features, *, seed: int = 0) -> tuple[dict[str, float]
 
 
 def _has_onset(prior) -> bool:
-    from .modeling.latent_prior import KernelDensity
-
-    return prior is not None and getattr(prior, "onset_columns", 0) > 0 and isinstance(prior.start, KernelDensity)
-
-
-def set_sampling(prior, *, temperature: float | None = None, onset_noise: float | None = None) -> None:
-    """Put sampling settings into a grid prior (``None``: leave that one); the onset noise only matters to a
-    prior that starts from a training clip's onset."""
-    if temperature is not None:
-        prior.temperature = temperature
-    if onset_noise is not None and _has_onset(prior):
-        prior.start.bandwidth[...] = onset_noise
+    return getattr(prior, "draws_onset", False)
 
 
 # ----------------------------------------------------------------------------- the postfilter

@@ -37,6 +37,7 @@ the density its first columns and summary are drawn from (:meth:`GridPrior.fit`,
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import os
@@ -49,19 +50,15 @@ import numpy as np
 from keras import layers, ops
 
 from .. import checks
-from ..choices import DEFAULT_GRID_PRIOR, DEFAULT_PRIOR_TEMPERATURE, GRID_PRIOR_CHOICES, PRIOR_DEFAULTS
+from ..choices import DEFAULT_PRIOR_TEMPERATURE, GRID_PRIOR_CHOICES
+from ..config import PriorConfig
 from ..errors import BundleError, ParameterError
 
-__all__ = ["GridPrior", "prior_noise", "slerp", "PRIOR_KINDS", "DEFAULT_KIND", "DEFAULT_STEPS", "PRIOR_FORMAT_VERSION",
+__all__ = ["GridPrior", "prior_noise", "slerp", "PRIOR_KINDS", "PRIOR_FORMAT_VERSION",
            "codes_to_sequences", "sequences_to_codes"]
 
 #: the learned-prior families
 PRIOR_KINDS = tuple(k for k in GRID_PRIOR_CHOICES if k != "none")
-DEFAULT_KIND = DEFAULT_GRID_PRIOR
-#: optimizer steps of :meth:`GridPrior.fit` by default
-DEFAULT_STEPS = PRIOR_DEFAULTS["steps"]
-#: size of the clip summary the autoregressive prior is conditioned on by default (0: none)
-DEFAULT_SUMMARY_DIM = PRIOR_DEFAULTS["summary_dim"]
 #: version of the prior's stored layout (the dict of :meth:`GridPrior.to_dict` plus its Keras file)
 PRIOR_FORMAT_VERSION = 1
 #: sampling temperature by family when none is given (:data:`vae_audio.choices.DEFAULT_PRIOR_TEMPERATURE`)
@@ -71,9 +68,6 @@ DEFAULT_SAMPLING_STEPS = 40
 #: classifier-free guidance scale of a conditional diffusion prior (1 = none)
 DEFAULT_GUIDANCE = 2.0
 _LABEL_DROPOUT = 0.1
-#: standard deviation of the noise added to a training clip's first columns (standardized latent
-#: units) and summary (unit-variance numbers) when a prior draws its onset (``onset_columns > 0``)
-DEFAULT_ONSET_NOISE = PRIOR_DEFAULTS["onset_noise"]
 
 
 def _default_dropout(kind: str) -> float:
@@ -172,6 +166,45 @@ def _build_network(kind: str, dim: int, n_labels: int, width: int, dilations: Se
     return keras.Model(inputs, out, name=f"{kind}_prior")
 
 
+def _training_examples(seq: np.ndarray, sd: np.ndarray, labels: np.ndarray | None, n_labels: int, kind: str,
+                       summary, batch_size: int, dropout: float, seed: int):
+    """The prior network's endless, shuffled training batches: posterior samples ``seq + sd * eps`` of the
+    standardized sequences ``(n, T', dim)``, their labels (``dropout`` of them replaced by "no label",
+    index ``n_labels - 1``) and, autoregressive, the frames shifted by one as input (with the clip's
+    summary when the prior has one) or, diffusion, the noised codes at a random noise level and the
+    velocity to predict."""
+    import tensorflow as tf
+
+    n = len(seq)
+    lab = labels if labels is not None else np.zeros(n, np.int32)
+    null_label = n_labels - 1
+    if summary is not None:
+        s_mean, s_basis = tf.constant(summary[0]), tf.constant(summary[1])
+
+    def make_example(index, item):
+        x_mean, x_sd, y = item
+        s = tf.stack([tf.cast(seed, tf.int64), index])
+        x = x_mean + x_sd * tf.random.stateless_normal(tf.shape(x_mean), seed=s)
+        if dropout > 0:
+            drop = tf.random.stateless_uniform(tf.shape(y), seed=s + 3) < dropout
+            y = tf.where(drop, tf.fill(tf.shape(y), null_label), y)
+        if kind == "autoregressive":
+            shifted = tf.concat([tf.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
+            inputs = {"z": shifted, "label": y}
+            if summary is not None:
+                inputs["summary"] = tf.matmul(tf.reduce_mean(x, axis=1) - s_mean, s_basis)
+            return inputs, x
+        b = tf.shape(x)[0]
+        t = tf.random.stateless_uniform((b, 1), seed=s + 1)
+        eps = tf.random.stateless_normal(tf.shape(x), seed=s + 2)
+        alpha, sigma = tf.cos(0.5 * math.pi * t)[:, :, None], tf.sin(0.5 * math.pi * t)[:, :, None]
+        return {"z": alpha * x + sigma * eps, "label": y, "t": t}, alpha * eps - sigma * x
+
+    return (tf.data.Dataset.from_tensor_slices((seq, sd, lab))
+            .shuffle(n, seed=seed, reshuffle_each_iteration=True).repeat()
+            .batch(batch_size, drop_remainder=n >= batch_size).enumerate().map(make_example).prefetch(2))
+
+
 # ---------------------------------------------------------------------- the prior
 class GridPrior:
     """A learned prior over grid codes ``(F', T', C)`` for any ``T'``, optionally per class.
@@ -180,14 +213,15 @@ class GridPrior:
     Keras file plus the JSON-ready :meth:`to_dict`).
     """
 
-    def __init__(self, network, *, kind: str, n_freq: int, channels: int, num_classes: int | None,
-                 mean: Sequence[float], std: Sequence[float], width: int, dilations: Sequence[int],
-                 train_frames: int, steps_trained: int = 0, summary=None, start=None, onset_columns: int = 0,
-                 onset=None, label_dropout: float | None = None, temperature: float | None = None):
-        if kind not in PRIOR_KINDS:
-            raise ParameterError(f"kind={kind!r}: expected one of {', '.join(map(repr, PRIOR_KINDS))}")
+    def __init__(self, network, settings: PriorConfig, *, n_freq: int, channels: int, num_classes: int | None,
+                 mean: Sequence[float], std: Sequence[float], train_frames: int, summary=None, start=None,
+                 onset=None, label_dropout: float | None = None):
+        if settings.kind not in PRIOR_KINDS:
+            raise ParameterError(f"kind={settings.kind!r}: expected one of {', '.join(map(repr, PRIOR_KINDS))}")
         self.network = network
-        self.kind = kind
+        #: the prior's settings (a :class:`~vae_audio.config.PriorConfig`): family, network, optimization and
+        #: sampling; ``steps`` is the number of steps trained
+        self.settings = settings
         self.n_freq, self.channels = int(n_freq), int(channels)
         self.num_classes = None if num_classes is None else int(num_classes)
         self.mean = np.asarray(mean, np.float32)
@@ -196,8 +230,7 @@ class GridPrior:
         if self.mean.shape != (dim,) or self.std.shape != (dim,) or not np.all(self.std > 0) \
                 or not (np.all(np.isfinite(self.mean)) and np.all(np.isfinite(self.std))):
             raise ParameterError(f"GridPrior: mean and std must be {dim} finite numbers (std > 0)")
-        self.width, self.dilations = int(width), tuple(int(d) for d in dilations)
-        self.train_frames, self.steps_trained = int(train_frames), int(steps_trained)
+        self.train_frames = int(train_frames)
         #: the clip summary the network is conditioned on, or None: ``(mean (dim,), basis (dim, k))``,
         #: the summary of a clip being ``(its columns' average - mean) @ basis``
         self.summary = summary
@@ -205,16 +238,57 @@ class GridPrior:
         #: per class (a :class:`~vae_audio.modeling.latent_prior.KernelDensity` for a prior that
         #: draws its onset, a :class:`~vae_audio.modeling.latent_prior.LatentPrior` for a summary alone)
         self.start = start
-        #: how many first columns of a sample come from its start's draw instead of the network (0: none)
-        self.onset_columns = int(onset_columns)
         #: for a prior saved with a mixture onset (before the kernel): ``(mean (K * dim,), basis
         #: (k_onset, K * dim))``, the columns being ``mean + numbers @ basis``; else None (the
         #: onset numbers are the standardized columns themselves)
         self.onset = onset
         #: fraction of training examples whose label was replaced by "no label" (what guidance needs)
-        self.label_dropout = float(_default_dropout(kind) if label_dropout is None else label_dropout)
-        #: the sampling temperature chosen at training time, or None (the family's default)
-        self.temperature = None if temperature is None else float(temperature)
+        self.label_dropout = float(_default_dropout(self.kind) if label_dropout is None else label_dropout)
+
+    @property
+    def kind(self) -> str:
+        return self.settings.kind
+
+    @property
+    def width(self) -> int:
+        return self.settings.width
+
+    @property
+    def dilations(self) -> tuple[int, ...]:
+        return self.settings.dilations
+
+    @property
+    def steps_trained(self) -> int:
+        return self.settings.steps or 0
+
+    @property
+    def onset_columns(self) -> int:
+        """How many first columns of a sample come from its start's draw instead of the network (0: none)."""
+        return self.settings.onset_columns or 0
+
+    @property
+    def temperature(self) -> float | None:
+        """The sampling temperature chosen at training time, or None (the family's default)."""
+        return self.settings.temperature
+
+    @property
+    def draws_onset(self) -> bool:
+        """Whether each sample starts from a training clip's first columns plus noise (a kernel density)."""
+        from .latent_prior import KernelDensity
+
+        return self.onset_columns > 0 and isinstance(self.start, KernelDensity)
+
+    def set_sampling(self, *, temperature: float | None = None, onset_noise: float | None = None) -> None:
+        """Change the default sampling temperature and the onset's noise (``None``: leave that one); the
+        onset noise only matters to a prior that starts from a training clip's onset (a kernel density)."""
+        changes: dict[str, Any] = {}
+        if temperature is not None:
+            changes["temperature"] = _saved_temperature(temperature)
+        if onset_noise is not None and self.draws_onset:
+            changes["onset_noise"] = checks.number(onset_noise, "onset_noise", 0)
+            self.start.bandwidth[...] = changes["onset_noise"]
+        if changes:
+            self.settings = dataclasses.replace(self.settings, **changes)
 
     @property
     def guidable(self) -> bool:
@@ -268,54 +342,42 @@ class GridPrior:
 
     # ------------------------------------------------------------------ fitting
     @classmethod
-    def fit(cls, z_mean: np.ndarray, z_log_var: np.ndarray, labels: np.ndarray | None = None, *,
-            num_classes: int | None = None, kind: str = DEFAULT_KIND, steps: int = DEFAULT_STEPS,
-            batch_size: int = PRIOR_DEFAULTS["batch_size"], learning_rate: float = PRIOR_DEFAULTS["learning_rate"],
-            width: int = PRIOR_DEFAULTS["width"], dilations: Sequence[int] = PRIOR_DEFAULTS["dilations"],
-            seed: int = 0,
-            summary_dim: int = DEFAULT_SUMMARY_DIM, onset_columns: int = 0, onset_noise: float = DEFAULT_ONSET_NOISE,
-            temperature: float | None = None, verbose: int = 0, callbacks: Sequence[Any] | None = None
-            ) -> "GridPrior":
+    def fit(cls, z_mean: np.ndarray, z_log_var: np.ndarray, labels: np.ndarray | None = None,
+            settings: PriorConfig | None = None, *, num_classes: int | None = None, seed: int = 0, verbose: int = 0,
+            callbacks: Sequence[Any] | None = None) -> "GridPrior":
         """Train a prior on encoder outputs of the training set.
 
         Parameters
         ----------
         z_mean, z_log_var : ``(n, F', T', C)`` posterior means and log-variances.
         labels : ``(n,)`` class indices for a conditional prior (then ``num_classes`` too), or None.
-        kind : one of :data:`PRIOR_KINDS`.
-        steps : optimizer steps (Adam, cosine-decayed learning rate, weights averaged by an
-            exponential moving average).
-        width, dilations : channels and dilation per residual block of the network.
-        onset_columns, onset_noise : with ``onset_columns = K > 0`` (autoregressive) the first ``K``
-            columns of a sample are not drawn by the network one by one: the sample starts from
-            the first ``K`` columns of a training clip of its class, chosen at random, plus Gaussian
-            noise of ``onset_noise`` standard deviations (a kernel density over the training
-            clips' onsets, :class:`~vae_audio.modeling.latent_prior.KernelDensity`; with a clip
-            summary, the same clip's summary with the same noise, so attack and summary agree),
-            and the network continues from it. The network itself trains as without; ``K`` is
-            capped at the codes' number of columns. Without an onset a summary is drawn from a
-            Gaussian mixture per class.
-        temperature : the prior's default sampling temperature (> 0; saved with it), or None for the
-            family's :data:`DEFAULT_TEMPERATURE`.
+        settings : a :class:`~vae_audio.config.PriorConfig` (unset settings at their defaults,
+            :meth:`~vae_audio.config.PriorConfig.with_defaults`; ``kind`` one of :data:`PRIOR_KINDS`):
+
+            - ``steps``, ``batch_size``, ``learning_rate``: the optimizer (Adam, cosine-decayed
+              learning rate, weights averaged by an exponential moving average);
+            - ``width``, ``dilations``: channels and dilation per residual block of the network;
+            - ``summary_dim`` (autoregressive): the size of a clip summary the network is
+              conditioned on (0: none);
+            - ``onset_columns``, ``onset_noise`` (autoregressive): with ``onset_columns = K > 0``
+              the first ``K`` columns of a sample are not drawn by the network one by one: the
+              sample starts from the first ``K`` columns of a training clip of its class, chosen at
+              random, plus Gaussian noise of ``onset_noise`` standard deviations (a kernel density
+              over the training clips' onsets, :class:`~vae_audio.modeling.latent_prior.KernelDensity`;
+              with a clip summary, the same clip's summary with the same noise, so attack and
+              summary agree), and the network continues from it. The network itself trains as
+              without; ``K`` is capped at the codes' number of columns. Without an onset a summary
+              is drawn from a Gaussian mixture per class;
+            - ``temperature``: the prior's default sampling temperature (saved with it).
+
+            The settings of a diffusion prior have ``summary_dim = onset_columns = 0``.
         verbose : Keras ``fit`` verbosity (0 silent, 2 one line per 500 steps).
         callbacks : Keras callbacks of the network's ``fit`` (e.g. the time budget's step timer).
         """
-        import tensorflow as tf
-
+        settings = (PriorConfig() if settings is None else settings).with_defaults()
+        kind = settings.kind
         if kind not in PRIOR_KINDS:
             raise ParameterError(f"kind={kind!r}: expected one of {', '.join(map(repr, PRIOR_KINDS))}")
-        steps = checks.whole_number(steps, "steps", 1)
-        batch_size = checks.whole_number(batch_size, "batch_size", 1)
-        width = checks.whole_number(width, "width", 1)
-        summary_dim = checks.whole_number(summary_dim, "summary_dim", 0) if kind == "autoregressive" else 0
-        onset_columns = checks.whole_number(onset_columns, "onset_columns", 0) if kind == "autoregressive" else 0
-        onset_noise = checks.number(onset_noise, "onset_noise", 0)
-        dilations = tuple(checks.whole_number(d, "dilations", 1) for d in dilations)
-        dropout = _default_dropout(kind)  # a conditional diffusion prior sees "no label" in 10 % of examples
-        if not dilations:
-            raise ParameterError("dilations: expected at least one residual block")
-        checks.number(learning_rate, "learning_rate", 0, 1, lo_open=True, hi_open=True)
-        temperature = _saved_temperature(temperature)
         seed = checks.seed(seed)
         z_mean = np.asarray(z_mean, np.float32)
         z_log_var = np.asarray(z_log_var, np.float32)
@@ -323,7 +385,9 @@ class GridPrior:
             raise ParameterError(f"z_mean, z_log_var: expected two arrays (n, F', T', C) of the same shape, got "
                                  f"{z_mean.shape} and {z_log_var.shape}")
         n, n_freq, frames, channels = z_mean.shape
-        onset_columns = min(onset_columns, frames)
+        if kind != "autoregressive":  # the summary and the onset are that family's
+            settings = dataclasses.replace(settings, summary_dim=0, onset_columns=0)
+        settings = dataclasses.replace(settings, onset_columns=min(settings.onset_columns, frames))
         if labels is not None:
             labels = np.asarray(labels, np.int32)
             if num_classes is None:
@@ -336,48 +400,23 @@ class GridPrior:
         mean = seq.mean(axis=(0, 1))
         std = np.sqrt(seq.var(axis=(0, 1)) + (sd ** 2).mean(axis=(0, 1))) + 1e-6
         seq, sd = (seq - mean) / std, sd / std
-        n_labels = (num_classes + 1) if num_classes is not None else 1  # last index: "no label"
-        lab = labels if labels is not None else np.zeros(n, np.int32)
         summary = start = None
-        if summary_dim or onset_columns:
-            summary, start = _fit_start(seq, labels, num_classes, summary_dim, seed, onset_columns, onset_noise)
-            summary_dim = 0 if summary is None else summary[1].shape[1]
-        network = _build_network(kind, n_freq * channels, n_labels, int(width), dilations, seed, summary_dim)
-        prior = cls(network, kind=kind, n_freq=n_freq, channels=channels, num_classes=num_classes, mean=mean,
-                    std=std, width=width, dilations=dilations, train_frames=frames, summary=summary, start=start,
-                    onset_columns=onset_columns, label_dropout=dropout if num_classes is not None else 0.0,
-                    temperature=temperature)
-        if summary is not None:
-            s_mean, s_basis = tf.constant(summary[0]), tf.constant(summary[1])
-
-        null_label = n_labels - 1
-        conditional = num_classes is not None
-
-        def make_example(index, item):
-            x_mean, x_sd, y = item
-            s = tf.stack([tf.cast(seed, tf.int64), index])
-            x = x_mean + x_sd * tf.random.stateless_normal(tf.shape(x_mean), seed=s)
-            if conditional and dropout > 0:
-                drop = tf.random.stateless_uniform(tf.shape(y), seed=s + 3) < dropout
-                y = tf.where(drop, tf.fill(tf.shape(y), null_label), y)
-            if kind == "autoregressive":
-                shifted = tf.concat([tf.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
-                inputs = {"z": shifted, "label": y}
-                if summary is not None:
-                    inputs["summary"] = tf.matmul(tf.reduce_mean(x, axis=1) - s_mean, s_basis)
-                return inputs, x
-            b = tf.shape(x)[0]
-            t = tf.random.stateless_uniform((b, 1), seed=s + 1)
-            eps = tf.random.stateless_normal(tf.shape(x), seed=s + 2)
-            alpha, sigma = tf.cos(0.5 * math.pi * t)[:, :, None], tf.sin(0.5 * math.pi * t)[:, :, None]
-            return {"z": alpha * x + sigma * eps, "label": y, "t": t}, alpha * eps - sigma * x
-
-        ds = (tf.data.Dataset.from_tensor_slices((seq, sd, lab))
-              .shuffle(n, seed=seed, reshuffle_each_iteration=True).repeat()
-              .batch(batch_size, drop_remainder=n >= batch_size).enumerate().map(make_example).prefetch(2))
+        if settings.summary_dim or settings.onset_columns:
+            summary, start = _fit_start(seq, labels, num_classes, settings.summary_dim, seed,
+                                        settings.onset_columns, settings.onset_noise)
+            settings = dataclasses.replace(settings, summary_dim=0 if summary is None else summary[1].shape[1])
+        n_labels = (num_classes + 1) if num_classes is not None else 1  # last index: "no label"
+        network = _build_network(kind, n_freq * channels, n_labels, settings.width, settings.dilations, seed,
+                                 settings.summary_dim)
+        dropout = _default_dropout(kind) if num_classes is not None else 0.0  # what guidance needs
+        prior = cls(network, settings, n_freq=n_freq, channels=channels, num_classes=num_classes, mean=mean,
+                    std=std, train_frames=frames, summary=summary, start=start, label_dropout=dropout)
+        steps = settings.steps
+        ds = _training_examples(seq, sd, labels, n_labels, kind, summary, settings.batch_size, dropout, seed)
         warmup = min(200, steps // 10)
         schedule = keras.optimizers.schedules.CosineDecay(0.0, max(1, steps - warmup), alpha=0.05,
-                                                          warmup_target=float(learning_rate), warmup_steps=warmup)
+                                                          warmup_target=float(settings.learning_rate),
+                                                          warmup_steps=warmup)
         ema = min(0.995, 1.0 - 10.0 / steps)  # average over at most a tenth of the run (short runs too)
         network.compile(optimizer=keras.optimizers.Adam(schedule, use_ema=ema > 0, ema_momentum=max(ema, 0.0)),
                         loss=_gaussian_nll if kind == "autoregressive" else "mse")
@@ -385,7 +424,6 @@ class GridPrior:
         per_epoch = next((d for d in range(min(steps, 500), 0, -1) if steps % d == 0 and d >= min(steps, 100)), steps)
         network.fit(ds, epochs=steps // per_epoch, steps_per_epoch=per_epoch, verbose=verbose,
                     shuffle=False, callbacks=list(callbacks or []))  # ends on the EMA weights
-        prior.steps_trained = steps
         return prior
 
     # ------------------------------------------------------------------ sampling
@@ -560,7 +598,8 @@ class GridPrior:
                 "onset_columns": self.onset_columns, "onset_dim": self.onset_dim,
                 "onset_kind": None if not self.onset_columns else "mixture" if self.onset is not None else "kernel",
                 "label_dropout": self.label_dropout, "temperature": self.temperature,
-                "mean": [float(v) for v in self.mean],
+                "batch_size": self.settings.batch_size, "learning_rate": self.settings.learning_rate,
+                "onset_noise": self.settings.onset_noise, "mean": [float(v) for v in self.mean],
                 "std": [float(v) for v in self.std]}
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -603,19 +642,23 @@ class GridPrior:
         except Exception as exc:  # keras raises many types for bad archives
             raise BundleError(f"{path}: cannot be loaded as a Keras model ({type(exc).__name__}: {exc})") from None
         try:
-            keys = ("kind", "n_freq", "channels", "num_classes", "mean", "std", "width", "dilations",
-                    "train_frames", "steps_trained")
-            # priors saved before the key existed have none: they sample at the family's default
-            prior = cls(network, **{k: settings[k] for k in keys}, label_dropout=settings.get("label_dropout"),
-                        temperature=_saved_temperature(settings.get("temperature")))
+            # priors saved before a key existed have none: e.g. no temperature samples at the family's default
+            columns = int(settings.get("onset_columns", 0))
             summary_dim = int(settings.get("summary_dim", 0))
-            prior.onset_columns = int(settings.get("onset_columns", 0))
+            config = PriorConfig(kind=settings["kind"], steps=settings["steps_trained"] or None,
+                                 width=settings["width"], dilations=tuple(settings["dilations"]),
+                                 summary_dim=summary_dim, onset_columns=columns,
+                                 temperature=_saved_temperature(settings.get("temperature")),
+                                 **{k: settings.get(k) for k in ("batch_size", "learning_rate", "onset_noise")})
+            prior = cls(network, config, **{k: settings[k] for k in ("n_freq", "channels", "num_classes", "mean",
+                                                                     "std", "train_frames")},
+                        label_dropout=settings.get("label_dropout"))
             # priors saved before the kernel onset drew theirs from a mixture, and had no "onset_kind" key
-            onset_kind = settings.get("onset_kind", "mixture" if prior.onset_columns else None)
-            if onset_kind not in ((None,) if not prior.onset_columns else ("kernel", "mixture")):
-                raise ValueError(f"onset {onset_kind!r} with onset_columns={prior.onset_columns}")
+            onset_kind = settings.get("onset_kind", "mixture" if columns else None)
+            if onset_kind not in ((None,) if not columns else ("kernel", "mixture")):
+                raise ValueError(f"onset {onset_kind!r} with onset_columns={columns}")
             onset_dim = int(settings.get("onset_dim", 0))
-        except (KeyError, TypeError, ValueError, ParameterError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:  # ValueError includes the package's errors
             raise BundleError(f"{path}: corrupt prior settings ({type(exc).__name__}: {exc})") from None
         if summary_dim or prior.onset_columns:
             if summary_path is None:

@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import checks
 from ..choices import PRIOR_CHOICES
+from ..config import PriorConfig
 from ..data.shards import ShardedArray
 from ..dsp.features import Normalizer, SpectrogramConfig
 from ..dsp.recipe import Recipe
@@ -205,18 +206,17 @@ class TrainedModel:
         self._prior = prior
 
     def fit_prior(self, x_normalized: np.ndarray, labels: Any = None, *, n_components: int | None = None,
-                  kind: str | None = None, steps: int | None = None, seed: int = 0, verbose: int = 0,
-                  **prior_options: Any):
+                  settings: PriorConfig | None = None, seed: int = 0, verbose: int = 0):
         """Fit (and use from now on) a latent prior to the codes of training spectrograms ``(n, freq, frames)``.
 
         A vector-latent model gets a Gaussian mixture (:class:`~vae_audio.modeling.latent_prior.LatentPrior`,
         ``n_components`` per class); a grid model a learned prior network
-        (:class:`~vae_audio.modeling.grid_prior.GridPrior` of family ``kind``, trained for ``steps``
-        optimizer steps; ``prior_options`` go to :meth:`~vae_audio.modeling.grid_prior.GridPrior.fit`, e.g.
-        ``dilations``). For a conditional model pass the training labels; the prior is then
+        (:class:`~vae_audio.modeling.grid_prior.GridPrior` with ``settings``, a
+        :class:`~vae_audio.config.PriorConfig` whose unset settings take the defaults, e.g.
+        ``PriorConfig(steps=900)``). For a conditional model pass the training labels; the prior is then
         per class. Returns the new prior (also set as :attr:`prior`).
         """
-        from .grid_prior import DEFAULT_KIND, DEFAULT_STEPS, GridPrior
+        from .grid_prior import GridPrior
         from .latent_prior import LatentPrior
 
         n = _count(x_normalized)
@@ -225,14 +225,12 @@ class TrainedModel:
             raise ParameterError("labels: this model is conditional; pass the training labels to fit its prior")
         z_mean, z_log_var = self.encode(x_normalized, lab)
         if self._grid:
-            self.prior = GridPrior.fit(z_mean, z_log_var, lab, num_classes=self._num_classes,
-                                       kind=DEFAULT_KIND if kind is None else kind,
-                                       steps=DEFAULT_STEPS if steps is None else steps, seed=seed, verbose=verbose,
-                                       **prior_options)
+            self.prior = GridPrior.fit(z_mean, z_log_var, lab, settings, num_classes=self._num_classes, seed=seed,
+                                       verbose=verbose)
         else:
-            if prior_options:
-                raise ParameterError(f"{sorted(prior_options)}: options of a learned grid prior; this model's "
-                                     "latent is a vector (it gets a Gaussian mixture)")
+            if settings is not None:
+                raise ParameterError("settings: the settings of a learned grid prior; this model's latent is a "
+                                     "vector (it gets a Gaussian mixture)")
             self.prior = LatentPrior.fit(z_mean, z_log_var, lab, num_classes=self._num_classes,
                                          n_components=n_components, seed=seed)
         return self._prior
