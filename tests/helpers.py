@@ -85,6 +85,10 @@ def fake_fsdd(root: Path, digits=(0, 1, 2), speakers=("ann", "bob"), takes=range
 
 
 # ----------------------------------------------------------------------------- small grid models
+#: a small prior network for test runs that do not measure the prior: its fit and sampling cost a third of
+#: the default network's (width 128, 8 blocks); the default is trained by tests/test_grid_prior.py
+SMALL_PRIOR = {"prior.width": 16, "prior.dilations": [1, 2]}
+
 #: a small grid model's layers (tests/test_grid.py, test_grid_prior.py, test_generate.py)
 GRID_SMALL = {"filters": (4, 8)}
 GRID_CFG = SpectrogramConfig(sr=8000, n_fft=64, hop_length=32, n_samples=2000)  # 33 x 63 spectrograms

@@ -17,6 +17,8 @@ from vae_audio.config import RunConfig
 from vae_audio.errors import ConfigError, TrainingError
 from vae_audio.training import early_stopping
 
+from helpers import SMALL_PRIOR
+
 #: a configuration with what the split reads set (the pending counts unset)
 BASE = RunConfig.of({"training.minutes": 10, "training.batch_size": 16, "prior.batch_size": 64, "recipe.duration": 1.0,
                      "postfilter.enabled": False, "prior.temperature": 0.7, "prior.onset_noise": 0.2,
@@ -240,7 +242,8 @@ def measured(tmp_path_factory):
     from vae_audio.pipeline import train
 
     root = tmp_path_factory.mktemp("budget")
-    config = RunConfig.of(out=str(root / "run"), samples_dir=str(root / "samples"), minutes=0.5, **TINY)
+    config = RunConfig.of(SMALL_PRIOR, out=str(root / "run"), samples_dir=str(root / "samples"), minutes=0.5,
+                          **TINY)
     return root, train(config, verbose=0)
 
 
@@ -308,12 +311,14 @@ def test_given_counts_are_not_measured_and_a_faked_measurement_fills_the_rest(tm
                          measured=True)
 
     monkeypatch.setattr(budget, "measure", fake)
-    result = train(RunConfig.of(out=str(tmp_path / "a"), epochs=1, minutes=1, **{**TINY, "n_samples": 0}), verbose=0)
+    result = train(RunConfig.of(SMALL_PRIOR, out=str(tmp_path / "a"), epochs=1, minutes=1, **{**TINY, "n_samples": 0}),
+                   verbose=0)
     assert calls == [1] and result.config.training.epochs == 1  # measured for the prior only
     assert result.config.prior.steps == MIN_PRIOR_STEPS  # a 1-minute budget at 1 s/step: the floor
     assert "training.epochs given" in result.split.reasons["prior.steps"]
     monkeypatch.setattr(budget, "measure", _no_measuring)
-    result = train(RunConfig.of(out=str(tmp_path / "b"), epochs=1, prior_steps=5, **{**TINY, "n_samples": 0}),
+    result = train(RunConfig.of(SMALL_PRIOR, out=str(tmp_path / "b"), epochs=1, prior_steps=5,
+                                **{**TINY, "n_samples": 0}),
                    verbose=0)
     assert result.split is None and result.config.prior.steps == 5
 

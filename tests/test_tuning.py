@@ -10,7 +10,7 @@ import pytest
 
 from vae_audio.data.rules import stft_candidates
 
-from helpers import save_wav
+from helpers import SMALL_PRIOR, save_wav
 
 
 def _bursts(n: int, sr: int = 8000, seconds: float = 0.5) -> np.ndarray:
@@ -72,7 +72,8 @@ def tiny_run(tmp_path_factory):
     from vae_audio.pipeline import train
 
     out = tmp_path_factory.mktemp("tuned") / "run"
-    return train(data="synth", max_clips=120, epochs=2, prior_steps=40, n_samples=0, out=str(out), verbose=0)
+    return train(SMALL_PRIOR, data="synth", max_clips=120, epochs=2, prior_steps=40, n_samples=0, out=str(out),
+                 verbose=0)
 
 
 def test_sampling_and_postfilter_are_chosen_on_the_validation_split_and_saved(tiny_run):
