@@ -117,7 +117,7 @@ def choose_sampling(model, features, *, seed: int = 0) -> tuple[dict[str, float]
 
     prior = model.prior
     current = {"temperature": float(prior.default_temperature),
-               "onset_noise": float(prior.start.bandwidth.flat[0]) if _has_onset(prior) else 0.0}
+               "onset_noise": float(prior.start.bandwidth.flat[0]) if prior.draws_onset else 0.0}
     val = features.subset("val")
     if len(val) < 10:
         return current, f"{len(val)} validation clips are too few to measure: the prior's own", {}
@@ -157,20 +157,16 @@ def choose_sampling(model, features, *, seed: int = 0) -> tuple[dict[str, float]
 
     try:
         t, _ = best([(t, current["onset_noise"]) for t in TEMPERATURES])
-        s = best([(t, s) for s in ONSET_NOISES])[1] if _has_onset(prior) else 0.0
+        s = best([(t, s) for s in ONSET_NOISES])[1] if prior.draws_onset else 0.0
     finally:
         prior.set_sampling(onset_noise=current["onset_noise"])
-    chosen = scores[f"t={t:g}, onset noise={s:g}"] if _has_onset(prior) else score(t, current["onset_noise"])
+    chosen = scores[f"t={t:g}, onset noise={s:g}"] if prior.draws_onset else score(t, current["onset_noise"])
     reason = (f"of {len(scores)} settings, heard best while as varied as {len(val)} validation clips "
               f"(same-label similarity {chosen['similarity']:.2f}, clips {real_similar:.2f})"
               + (f" and heard as their label {chosen['heard']:.2f} of the time (clips {real_heard:.2f})"
                  if judge is not None else ""))
     return {"temperature": float(t), "onset_noise": float(s)}, reason, {
         "validation": {"similarity": round(float(real_similar), 4), "heard": round(real_heard, 4)}, **scores}
-
-
-def _has_onset(prior) -> bool:
-    return getattr(prior, "draws_onset", False)
 
 
 # ----------------------------------------------------------------------------- the postfilter

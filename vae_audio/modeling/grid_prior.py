@@ -385,9 +385,9 @@ class GridPrior:
             raise ParameterError(f"z_mean, z_log_var: expected two arrays (n, F', T', C) of the same shape, got "
                                  f"{z_mean.shape} and {z_log_var.shape}")
         n, n_freq, frames, channels = z_mean.shape
-        if kind != "autoregressive":  # the summary and the onset are that family's
-            settings = dataclasses.replace(settings, summary_dim=0, onset_columns=0)
-        settings = dataclasses.replace(settings, onset_columns=min(settings.onset_columns, frames))
+        own = kind == "autoregressive"  # the summary and the onset are that family's; the onset fits the codes
+        settings = dataclasses.replace(settings, summary_dim=settings.summary_dim if own else 0,
+                                       onset_columns=min(settings.onset_columns, frames) if own else 0)
         if labels is not None:
             labels = np.asarray(labels, np.int32)
             if num_classes is None:
