@@ -85,9 +85,10 @@ def fake_fsdd(root: Path, digits=(0, 1, 2), speakers=("ann", "bob"), takes=range
 
 
 # ----------------------------------------------------------------------------- small grid models
-#: a small prior network for test runs that do not measure the prior: its fit and sampling cost a third of
-#: the default network's (width 128, 8 blocks); the default is trained by tests/test_grid_prior.py
-SMALL_PRIOR = {"prior.width": 16, "prior.dilations": [1, 2]}
+#: for test runs that measure neither the prior nor the noise texture: a small prior network (its fit and
+#: sampling cost a third of the default network's, width 128, 8 blocks; the default is trained by
+#: tests/test_grid_prior.py) and no texture stage (tests/test_tuning.py runs it, tests/test_texture.py tests it)
+LIGHT_RUN = {"prior.width": 16, "prior.dilations": [1, 2], "postfilter.texture": False}
 
 #: a small grid model's layers (tests/test_grid.py, test_grid_prior.py, test_generate.py)
 GRID_SMALL = {"filters": (4, 8)}
@@ -194,3 +195,17 @@ def screenshot_is_not_blank(page, path: Path) -> float:
     page.screenshot(path=str(path), full_page=False)
     grey = np.asarray(Image.open(path).convert("L"), dtype=np.float64)
     return float(grey.std())
+
+
+def tiny_conv_vae(seed: int = 0):
+    """A small untrained conv VAE (latent 3) and its fitted recipe for 8 kHz clips of 400 samples, STFT 32 / 16
+    (17 bins x 26 frames): what bundle tests save and load. Imports Keras."""
+    import keras
+
+    from vae_audio import models
+
+    config = SpectrogramConfig(sr=8000, n_fft=32, hop_length=16, n_samples=400)
+    keras.utils.set_random_seed(seed)
+    kw = {"architecture": "conv", "latent_dim": 3, "filters": (4, 8)}
+    vae = models.VAE(models.build_encoder(config.shape, **kw), models.build_decoder(config.shape, **kw))
+    return vae, Recipe(config, normalizer=Normalizer.fixed(-80.0, 10.0))

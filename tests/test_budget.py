@@ -17,12 +17,12 @@ from vae_audio.config import RunConfig
 from vae_audio.errors import ConfigError, TrainingError
 from vae_audio.training import early_stopping
 
-from helpers import SMALL_PRIOR
+from helpers import LIGHT_RUN
 
 #: a configuration with what the split reads set (the pending counts unset)
 BASE = RunConfig.of({"training.minutes": 10, "training.batch_size": 16, "prior.batch_size": 64, "recipe.duration": 1.0,
-                     "postfilter.enabled": False, "prior.temperature": 0.7, "prior.onset_noise": 0.2,
-                     "outputs.n_samples": 8})
+                     "postfilter.enabled": False, "postfilter.texture": False, "prior.temperature": 0.7,
+                     "prior.onset_noise": 0.2, "outputs.n_samples": 8})
 TIMES = StepTimes(ae_step=0.2, ae_eval=0.05, ae_trace=4.0, prior_step=0.1, prior_setup=6.0, latent=(33, 24, 8),
                   measured=True, seconds=5.0)
 #: a tiny run (tests/test_training.py's QUICK without its counts)
@@ -34,6 +34,12 @@ def test_the_split_gives_the_prior_its_passes_and_the_autoencoder_the_rest():
     split = split_budget(BASE, TIMES, elapsed=30.0, n_train=800, n_val=100, n_test=100)
     # fixed: tracing 4 + prior setup (50 encoding batches x 0.05 + 6) + outputs (8 + 0.25 x (4 + 8 + 16 + 16) x 1 s)
     assert split.fixed == pytest.approx({"tracing": 4.0, "prior setup": 8.5, "outputs": 19.0})
+    # a texture left to measure: fitted on 128 clips (8 batches x 0.05 + 1 + 4 renders of 16 clips x 0.1 s per s)
+    # and chosen on 64 of the validation clips (1 + 3 renders x 0.1 x 64 s)
+    textured = split_budget(BASE.updated({"postfilter.texture": None}), TIMES, elapsed=30.0, n_train=800, n_val=100,
+                            n_test=100)
+    assert {k: v for k, v in textured.fixed.items() if k not in split.fixed} == pytest.approx(
+        {"texture": 7.8, "texture choice": 20.2})
     plan = SAFETY * 600 - 30 - 31.5  # 478.5 s to split
     cap = math.ceil(PRIOR_PASSES * 800 / 64)  # 500 steps = 50 s, under the prior's share (35 % of the plan)
     assert split.prior_steps == cap == 500 and split.prior_seconds == pytest.approx(50.0)
@@ -242,7 +248,7 @@ def measured(tmp_path_factory):
     from vae_audio.pipeline import train
 
     root = tmp_path_factory.mktemp("budget")
-    config = RunConfig.of(SMALL_PRIOR, out=str(root / "run"), samples_dir=str(root / "samples"), minutes=0.5,
+    config = RunConfig.of(LIGHT_RUN, out=str(root / "run"), samples_dir=str(root / "samples"), minutes=0.5,
                           **TINY)
     return root, train(config, verbose=0)
 
@@ -311,13 +317,13 @@ def test_given_counts_are_not_measured_and_a_faked_measurement_fills_the_rest(tm
                          measured=True)
 
     monkeypatch.setattr(budget, "measure", fake)
-    result = train(RunConfig.of(SMALL_PRIOR, out=str(tmp_path / "a"), epochs=1, minutes=1, **{**TINY, "n_samples": 0}),
+    result = train(RunConfig.of(LIGHT_RUN, out=str(tmp_path / "a"), epochs=1, minutes=1, **{**TINY, "n_samples": 0}),
                    verbose=0)
     assert calls == [1] and result.config.training.epochs == 1  # measured for the prior only
     assert result.config.prior.steps == MIN_PRIOR_STEPS  # a 1-minute budget at 1 s/step: the floor
     assert "training.epochs given" in result.split.reasons["prior.steps"]
     monkeypatch.setattr(budget, "measure", _no_measuring)
-    result = train(RunConfig.of(SMALL_PRIOR, out=str(tmp_path / "b"), epochs=1, prior_steps=5,
+    result = train(RunConfig.of(LIGHT_RUN, out=str(tmp_path / "b"), epochs=1, prior_steps=5,
                                 **{**TINY, "n_samples": 0}),
                    verbose=0)
     assert result.split is None and result.config.prior.steps == 5

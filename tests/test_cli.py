@@ -111,9 +111,10 @@ def test_train_takes_a_config_file_under_the_flags_and_set(capsys, tmp_path):
     config = tmp_path / "c.json"
     config.write_text(json.dumps({"training": {"epochs": 4}, "prior": {"steps": 7}, "seed": 2}))
     code, out, _ = run(capsys, "train", "--config", config, "--epochs", "5", "--set", "prior.steps=8", "--max-clips",
-                       "16", "--out", tmp_path / "run", "--dry-run")
+                       "16", "--no-texture", "--out", tmp_path / "run", "--dry-run")
     assert code == 0
-    for line in ("  training.epochs = 5  (given)", "  prior.steps = 8  (given)", "  seed = 2  (given)"):
+    for line in ("  training.epochs = 5  (given)", "  prior.steps = 8  (given)", "  seed = 2  (given)",
+                 "  postfilter.texture = false  (given)"):
         assert line in out.splitlines()
 
 

@@ -80,7 +80,8 @@ def test_resolution_fills_every_key_from_the_data_and_the_defaults_and_keeps_giv
     # the step counts are left to the time budget (tests/test_budget.py), the sampling settings and the
     # postfilter to measurements after training; everything else is resolved
     assert r.pending == ["prior.steps"] and c.prior.steps is None
-    assert sorted(c.unset()) == ["postfilter.enabled", "prior.onset_noise", "prior.steps", "prior.temperature"]
+    assert sorted(c.unset()) == ["postfilter.enabled", "postfilter.texture", "prior.onset_noise", "prior.steps",
+                                 "prior.temperature"]
     assert r.reasons["prior.steps"] == "the time budget (measured after featurizing)"
     assert r.reasons["prior.temperature"] == "chosen on the validation split after training"
     assert c.training.minutes == 5.0 and r.reasons["training.minutes"].endswith("24 here (at least 5)")
@@ -101,7 +102,8 @@ def test_resolution_fills_every_key_from_the_data_and_the_defaults_and_keeps_giv
     # the data was measured once, before the keys were derived (tests/test_inspection.py for what it holds)
     assert r.summary.n_clips == 40 and r.summary.label_counts == {name: 5 for name in r.dataset.label_names}
     # a resolved configuration has nothing left to derive: it resolves to itself
-    c = c.updated({"prior.steps": 700, "prior.temperature": 0.8, "prior.onset_noise": 0.1, "postfilter.enabled": False})
+    c = c.updated({"prior.steps": 700, "prior.temperature": 0.8, "prior.onset_noise": 0.1, "postfilter.enabled": False,
+                   "postfilter.texture": False})
     again = resolve_config(c)
     assert again.config == c and all(r.startswith("given") or r == "package default" for r in again.reasons.values())
 

@@ -30,7 +30,7 @@ from vae_audio.dsp.features import SpectrogramConfig  # noqa: E402
 from vae_audio.modeling.generate import generate_to_files  # noqa: E402
 from vae_audio.training import configure_determinism  # noqa: E402
 
-from helpers import SMALL_PRIOR  # noqa: E402
+from helpers import LIGHT_RUN  # noqa: E402
 
 CONFIG = SpectrogramConfig(sr=8000, n_fft=64, hop_length=32, n_samples=2000)
 N_CLIPS, SEED, N_WAVS = 32, 3, 3
@@ -51,7 +51,7 @@ RUN = textwrap.dedent(f"""
     def run(out, seed={SEED}):
         config = SpectrogramConfig(**{CONFIG.to_dict()!r})
         features = build_features(load_dataset("synth", config=config, max_clips={N_CLIPS}, seed=0), cache_dir=None)
-        result = train(RunConfig.of({SMALL_PRIOR!r}, data="synth", epochs=1, batch_size=8, seed=seed, prior_steps=20,
+        result = train(RunConfig.of({LIGHT_RUN!r}, data="synth", epochs=1, batch_size=8, seed=seed, prior_steps=20,
                                     out=str(Path(out) / "run"),
                                      n_samples=0), features=features, verbose=0)
         model = bundle.load_model(result.model_dir)

@@ -26,7 +26,7 @@ class StubModel:
 
     def __init__(self, normalizer: Normalizer, offset_db: float = 0.0):
         self.config, self.normalizer, self.label_names, self.offset_db = CFG, normalizer, (), offset_db
-        self.directory, self.prior, self.postfilter = None, None, None
+        self.directory, self.prior, self.postfilter, self.texture = None, None, None, None
         self.recipe = Recipe(CFG, normalizer=normalizer)
 
     def reconstruct(self, x, labels=None):
@@ -34,7 +34,10 @@ class StubModel:
         return np.clip(np.asarray(x) + self.offset_db / span, 0.0, 1.0).astype(np.float32)
 
     def to_audio(self, normalized, **kw):
-        return db_to_audio(self.normalizer.unnormalize(normalized), self.config, **kw)
+        return self.render(self.normalizer.unnormalize(normalized), **kw)
+
+    def render(self, s_db, **kw):
+        return db_to_audio(s_db, self.config, **kw)
 
 
 def _features(n: int = 6) -> Features:
@@ -268,6 +271,16 @@ def test_evaluate_writes_json_with_every_key(tiny_run, monkeypatch):
     assert "Diversity and copying per label" in table and "-: fewer than two clips of the label" in table
     with_pf = format_table({**saved, "postfilter": {"kind": "valley", "n_freq": 129, "width": 9, "gains": [1.25, 2.0]}})
     assert "valley postfilter, gains 1.25-2.00" in with_pf
+    # the noise texture: every row's roughness, and its ratio to the phase ceiling's in the summary
+    tex = saved["texture"]
+    assert set(tex) == {"real_test", "ceiling", "reconstruction", "prior", "conditional"}
+    assert all(0.0 < v < 30.0 for v in tex.values())
+    assert saved["summary"]["reconstruction_texture_ratio"] == pytest.approx(tex["reconstruction"] / tex["ceiling"])
+    assert saved["summary"]["conditional_texture_ratio"] == pytest.approx(tex["conditional"] / tex["ceiling"])
+    assert "Noise texture" in table and ("draws a noise texture" in table) == (saved["texture_model"] is not None)
+    with_tex = format_table({**saved, "texture_model": {"kind": "noise_texture", "n_fft": 256, "hop_length": 64,
+                                                        "db_floor": -80.0, "amounts": [0.5, 1.25]}})
+    assert "draws a noise texture, amounts 0.50-1.25" in with_tex
 
     # a second run reloads the classifier from its cache and gives the same numbers
     again = evaluate(model_dir, n_generate=16, cache_dir=root / "cache", classifier_config=TINY_CLASSIFIER,

@@ -67,15 +67,11 @@ keras = pytest.importorskip("keras")
 
 @pytest.fixture(scope="module")
 def bundle_with_postfilter(tmp_path_factory):
-    from vae_audio import bundle, models
-    from vae_audio.dsp.features import Normalizer, SpectrogramConfig
-    from vae_audio.dsp.recipe import Recipe
+    from vae_audio import bundle
 
-    config = SpectrogramConfig(sr=8000, n_fft=32, hop_length=16, n_samples=400)  # 17 x 26
-    keras.utils.set_random_seed(0)
-    kw = {"architecture": "conv", "latent_dim": 3, "filters": (4, 8)}
-    vae = models.VAE(models.build_encoder(config.shape, **kw), models.build_decoder(config.shape, **kw))
-    recipe = Recipe(config, normalizer=Normalizer.fixed(-80.0, 10.0))
+    from helpers import tiny_conv_vae
+
+    vae, recipe = tiny_conv_vae()  # 17 bins x 26 frames
     pf = ValleyPostfilter(n_freq=17, width=3, gains=(3.0,))
     root = tmp_path_factory.mktemp("pf")
     plain = bundle.save_model(vae, root / "plain", recipe=recipe)

@@ -9,7 +9,7 @@ import pytest
 
 from vae_audio.errors import ConfigError
 
-from helpers import SMALL_PRIOR
+from helpers import LIGHT_RUN
 
 QUICK = dict(data="synth", epochs=1, max_clips=40, batch_size=16, sr=8000, n_fft=256, hop_length=128, duration=0.5,
              level=None, max_duration=0.5, prior_model="none", n_samples=0,
@@ -27,7 +27,7 @@ def runs(tmp_path_factory):
                         ("mixed_float16", {"precision": "mixed_float16"}), ("xla", {"xla": True})):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            out[name] = train(RunConfig.of(SMALL_PRIOR, out=str(root / name), **QUICK, **extra), verbose=0)
+            out[name] = train(RunConfig.of(LIGHT_RUN, out=str(root / name), **QUICK, **extra), verbose=0)
         out[name].warnings = [str(w.message) for w in caught]
     # the float32 run turned op determinism on; the XLA run after it really compiled (Keras falls
     # back to no XLA with only a warning while op determinism is on)

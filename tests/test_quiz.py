@@ -17,7 +17,7 @@ from vae_audio.errors import DatasetError, ParameterError
 from vae_audio.evaluation import quiz
 from vae_audio.ui import quiz as quiz_ui
 
-from helpers import SMALL_PRIOR, open_page, sine, wav_seconds
+from helpers import LIGHT_RUN, open_page, sine, wav_seconds
 
 #: a small grid model (8 kHz, 0.5 s windows) whose test split holds 8 synth notes; trains in seconds
 SETTINGS = dict(data="synth", epochs=1, max_clips=48, batch_size=16, sr=8000, n_fft=256, hop_length=128,
@@ -33,7 +33,7 @@ def run(tmp_path_factory):
     from vae_audio.pipeline import train
 
     root = tmp_path_factory.mktemp("quiz")
-    result = train({**SMALL_PRIOR, "out": str(root / "run"), "samples_dir": str(root / "samples"), **SETTINGS},
+    result = train({**LIGHT_RUN, "out": str(root / "run"), "samples_dir": str(root / "samples"), **SETTINGS},
                    verbose=0)
     model = load_model(result.model_dir)
     features, _, _ = load_features(model, cache_dir=None)

@@ -11,7 +11,7 @@ import pytest
 from vae_audio import cli, report
 from vae_audio.errors import BundleError, ParameterError
 
-from helpers import SMALL_PRIOR, open_page, page_media, screenshot_is_not_blank
+from helpers import LIGHT_RUN, open_page, page_media, screenshot_is_not_blank
 
 #: a small grid model: 8 kHz, 0.5 s windows, 129 bins, so the run takes seconds
 SETTINGS = dict(data="synth", epochs=1, max_clips=48, batch_size=16, sr=8000, n_fft=256, hop_length=128,
@@ -25,7 +25,7 @@ def run(tmp_path_factory):
     from vae_audio.pipeline import train
 
     root = tmp_path_factory.mktemp("report")
-    result = train(RunConfig.of(SMALL_PRIOR, out=str(root / "run"), samples_dir=str(root / "samples"), **SETTINGS),
+    result = train(RunConfig.of(LIGHT_RUN, out=str(root / "run"), samples_dir=str(root / "samples"), **SETTINGS),
                    verbose=0)
     return root / "run", result
 

@@ -21,7 +21,7 @@ from vae_audio.data.shards import ShardedArray
 from vae_audio.errors import ConfigError, DatasetError, ParameterError
 
 from helpers import DATASET_CONFIG as SMALL
-from helpers import SMALL_PRIOR
+from helpers import LIGHT_RUN
 
 TINY = "1KB"  # smaller than any dataset here: always sharded
 
@@ -188,7 +188,7 @@ def test_training_encoding_and_prior_on_sharded_features(tmp_path):
     from vae_audio.modeling.bundle import load_model
     from vae_audio.pipeline import train
 
-    settings = RunConfig.of(SMALL_PRIOR, data="synth", max_clips=48, epochs=1, sr=SMALL.sr, duration=SMALL.duration,
+    settings = RunConfig.of(LIGHT_RUN, data="synth", max_clips=48, epochs=1, sr=SMALL.sr, duration=SMALL.duration,
                              n_fft=SMALL.n_fft, hop_length=SMALL.hop_length, prior_model="autoregressive",
                              prior_steps=5, n_samples=2, out=str(tmp_path / "run"),
                              samples_dir=str(tmp_path / "samples"), memory_limit=TINY)

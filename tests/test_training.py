@@ -17,7 +17,7 @@ from vae_audio.errors import ConfigError
 from vae_audio.pipeline import train
 from vae_audio.training import latest_checkpoint
 
-from helpers import SMALL_PRIOR
+from helpers import LIGHT_RUN
 
 #: a quick grid run: 8 kHz, 0.5 s, 129 bins, two epochs, a 5-step prior
 #: (no batch size: the grid model's default, 16, is resolved and recorded)
@@ -27,7 +27,7 @@ QUICK = dict(data="synth", epochs=2, max_clips=40, sr=8000, n_fft=256, hop_lengt
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("training")
-    config = RunConfig.of(SMALL_PRIOR, out=str(root / "run"), samples_dir=str(root / "samples"), n_samples=2,
+    config = RunConfig.of(LIGHT_RUN, out=str(root / "run"), samples_dir=str(root / "samples"), n_samples=2,
                           postfilter=True,
                           **QUICK)
     return config, train(config, verbose=0)
@@ -141,7 +141,7 @@ def test_a_grid_model_trains_on_crops_of_longer_clips_end_to_end(tmp_path):
     for i in range(12):  # two labels of 8 kHz notes: a third are 3 windows long (0.75 s), the rest 0.2 s
         for label, f0 in (("low", 150.0), ("high", 450.0)):
             save_wav(root / label / f"{label}{i:02d}.wav", harmonic(f0 * (1 + 0.02 * i), 0.75 if i % 3 == 0 else 0.2))
-    config = RunConfig.of(SMALL_PRIOR, data=str(root), epochs=2, sr=8000, n_fft=128, hop_length=64, duration=0.25,
+    config = RunConfig.of(LIGHT_RUN, data=str(root), epochs=2, sr=8000, n_fft=128, hop_length=64, duration=0.25,
                           prior_steps=5, batch_size=8, model_options={"filters": [4, 8]}, out=str(tmp_path / "run"),
                           n_samples=0)
     resolution = plan(config)

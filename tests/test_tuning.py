@@ -10,7 +10,7 @@ import pytest
 
 from vae_audio.data.rules import stft_candidates
 
-from helpers import SMALL_PRIOR, save_wav
+from helpers import LIGHT_RUN, save_wav
 
 
 def _bursts(n: int, sr: int = 8000, seconds: float = 0.5) -> np.ndarray:
@@ -68,11 +68,13 @@ def test_a_run_measures_the_stft_once_and_keeps_the_choice(tmp_path, monkeypatch
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    """A grid model on 120 synth notes, 2 epochs and 40 prior steps, the sampling and postfilter left to measure."""
+    """A grid model on 120 synth notes, 2 epochs and 40 prior steps, the sampling, postfilter and texture left to
+    measure."""
     from vae_audio.pipeline import train
 
     out = tmp_path_factory.mktemp("tuned") / "run"
-    return train(SMALL_PRIOR, data="synth", max_clips=120, epochs=2, prior_steps=40, n_samples=0, out=str(out),
+    return train({**LIGHT_RUN, "postfilter.texture": None}, data="synth", max_clips=120, epochs=2, prior_steps=40,
+                 n_samples=0, out=str(out),
                  verbose=0)
 
 
@@ -90,6 +92,8 @@ def test_sampling_and_postfilter_are_chosen_on_the_validation_split_and_saved(ti
     assert model.prior.default_temperature == saved["prior"]["temperature"]
     assert np.allclose(model.prior.start.bandwidth, saved["prior"]["onset_noise"])
     assert (model.postfilter is not None) == saved["postfilter"]["enabled"]
+    assert isinstance(saved["postfilter"]["texture"], bool)
+    assert (model.texture is not None) == saved["postfilter"]["texture"]
 
 
 def test_choose_postfilter_compares_with_and_without(tiny_run):
@@ -108,3 +112,41 @@ def test_choose_postfilter_compares_with_and_without(tiny_run):
     assert keep == (scores["with"] < scores["without"]) and "validation reconstructions" in why
     keep, why, _ = choose_postfilter(model, features, None)
     assert keep is False and "too few" in why
+
+
+def test_choose_texture_draws_grain_only_where_the_reconstructions_are_smoother_than_the_ceiling(tiny_run):
+    """On the tiny run's reconstructions, a texture strong enough to overshoot is left out and one that
+    brings them toward the ceiling's roughness is drawn exactly when they are smoother than the bar."""
+    from vae_audio.data.datasets import load_dataset
+    from vae_audio.data.featurize import build_features
+    from vae_audio.dsp.texture import NoiseTexture
+    from vae_audio.modeling.bundle import load_model
+    from vae_audio.tuning import TEXTURE_BAR, choose_texture
+
+    model = load_model(tiny_run.model_dir)
+    features = build_features(load_dataset("synth", max_clips=120, config=model.config, level=model.recipe.level),
+                              cache_dir=None)
+    cfg = model.config
+
+    def texture(amount: float) -> NoiseTexture:
+        return NoiseTexture(n_fft=cfg.n_fft, hop_length=cfg.hop_length, db_floor=cfg.db_floor, amounts=(amount,))
+
+    keep, why, scores = choose_texture(model, features, texture(0.3), seed=0)
+    assert set(scores) == {"with", "without"} and 0.0 < scores["without"] < scores["with"]
+    assert keep == (scores["without"] < TEXTURE_BAR and abs(1 - scores["with"]) < abs(1 - scores["without"]))
+    assert "validation reconstructions keep" in why
+    keep, _, strong = choose_texture(model, features, texture(2.0), seed=0)
+    assert strong["without"] == scores["without"] and strong["with"] > scores["with"]
+    assert keep == (strong["without"] < TEXTURE_BAR and abs(1 - strong["with"]) < abs(1 - strong["without"]))
+
+    class Exact:  # reconstructs every clip exactly: as rough as its ceiling, so no grain is drawn
+        label_names, config, to_db = model.label_names, model.config, model.to_db
+
+        def reconstruct(self, x, labels=None):
+            return np.asarray(x)
+
+    keep, why, exact = choose_texture(Exact(), features, texture(0.5), seed=0)
+    assert exact["without"] == pytest.approx(1.0, abs=1e-6) and keep is False  # at the ceiling already
+    assert why.endswith("left out")
+    assert choose_texture(model, features, texture(0.0))[:2] == (False, "no band is smoother than the data: none")
+    assert choose_texture(model, features, None)[0] is False

@@ -38,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     "magnitude_to_audio": "dsp.phase", "db_to_audio": "dsp.phase",
     "spectral_convergence_db": "dsp.metrics", "log_spectral_distance_db": "dsp.metrics",
     "ValleyPostfilter": "dsp.postfilter", "fit_valley_postfilter": "dsp.postfilter",
+    "NoiseTexture": "dsp.texture", "fit_noise_texture": "dsp.texture", "texture_roughness": "dsp.texture",
     # datasets and features of whole datasets
     "load_dataset": "data.datasets", "find_fsdd": "data.datasets",
     "AudioDataset": "data.datasets", "generate_synth": "data.synth", "download_fsdd": "data.download",
@@ -49,7 +50,7 @@ _EXPORTS: dict[str, str] = {
     "check_compatible": "modeling.inference",
     "LatentPrior": "modeling.latent_prior", "GridPrior": "modeling.grid_prior",
     "RunConfig": "config", "resolve_config": "resolve", "train": "pipeline", "TrainResult": "pipeline",
-    "fit_training_prior": "training", "fit_training_postfilter": "training",
+    "fit_training_prior": "training", "fit_training_postfilter": "training", "fit_training_texture": "training",
     "generate_audio": "modeling.generate", "reconstruct_audio": "modeling.generate", "interpolate": "modeling.generate",
     "write_clips": "modeling.generate",
     # evaluation
@@ -72,6 +73,7 @@ _GROUPED = {
     "phase": "dsp.phase",
     "metrics": "dsp.metrics",
     "postfilter": "dsp.postfilter",
+    "texture": "dsp.texture",
     "synth": "data.synth",
     "datasets": "data.datasets",
     "download": "data.download",

@@ -88,6 +88,10 @@ AUDIO_COST = 0.25
 TUNING_SET_SECONDS = 1.0
 SAMPLING_AUDIO_COST = 0.015
 POSTFILTER_AUDIO_COST = 0.05
+#: the noise texture: seconds per second of audio rendered with the default
+#: phase step (the fit renders up to 4 sets of a few of its clips, the choice 3 of the validation clips; measured:
+#: 0.066 on body percussion, 22.05 kHz, STFT 512 / 128; about 0.09 on noise bursts, 22.05 kHz, 256 / 64)
+TEXTURE_AUDIO_COST = 0.1
 #: the dry run's estimates: seconds per (clip x spectrogram pixel) of a training step of each architecture
 #: and per (code x latent column) of a prior step (measured on synth and FSDD, docs/experiments/budget.md)
 _AE_RATE = {"grid": 2.5e-7, "conv": 1.5e-7, "simple": 0.5e-7, "blog": 3e-7}
@@ -191,6 +195,12 @@ def fixed_costs(config: RunConfig, times: StepTimes, *, n_train: int, n_test: in
         costs["prior setup"] = batches * times.ae_eval + times.prior_setup  # encoding pass, build and trace
     if config.postfilter.enabled is not False and not config.recipe.n_mels:
         costs["postfilter"] = math.ceil(min(1000, n_train) / config.training.batch_size) * times.ae_eval + 1.0
+    if config.postfilter.texture is not False and not config.recipe.n_mels:
+        from .dsp.texture import FIT_CLIPS, RENDER_CLIPS, RENDER_ROUNDS
+
+        renders = (1 + RENDER_ROUNDS) * min(RENDER_CLIPS, n_train) * config.recipe.duration  # s of audio, at most
+        costs["texture"] = (math.ceil(min(FIT_CLIPS, n_train) / config.training.batch_size) * times.ae_eval
+                            + TUNING_SET_SECONDS + TEXTURE_AUDIO_COST * renders)
     # the settings measured on the validation split after training (vae_audio.tuning)
     from .tuning import ONSET_NOISES, SAMPLING_CLIPS, TEMPERATURES
 
@@ -200,6 +210,11 @@ def fixed_costs(config: RunConfig, times: StepTimes, *, n_train: int, n_test: in
         costs["sampling choice"] = (1 + sets) * TUNING_SET_SECONDS + sets * SAMPLING_AUDIO_COST * audio
     if config.postfilter.enabled is None and not config.recipe.n_mels:
         costs["postfilter choice"] = 2 * (TUNING_SET_SECONDS + POSTFILTER_AUDIO_COST * audio)
+    if config.postfilter.texture is None and not config.recipe.n_mels:
+        from .tuning import TEXTURE_CHOICE_CLIPS
+
+        costs["texture choice"] = (TUNING_SET_SECONDS
+                                   + 3 * TEXTURE_AUDIO_COST * min(TEXTURE_CHOICE_CLIPS, n_val) * config.recipe.duration)
     n = config.outputs.n_samples
     if n:
         # TensorBoard's 4 samples, n samples, min(n, test) test clips x (ceiling, reconstruction), and the

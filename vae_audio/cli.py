@@ -70,7 +70,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 _TRAIN_FLAGS = ("data", "model", "model_options", "conditional", "minutes", "epochs", "patience", "batch_size",
                 "learning_rate", "latent_dim", "likelihood", "sr", "duration", "n_fft", "hop_length", "n_mels",
                 "prior_model", "prior_steps",
-                "postfilter", "precision", "memory_limit", "out", "samples_dir", "n_samples", "max_clips",
+                "postfilter", "texture", "precision", "memory_limit", "out", "samples_dir", "n_samples", "max_clips",
                 "strategy", "seed")
 
 
@@ -302,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--postfilter", action=argparse.BooleanOptionalAction, default=None,
                    help="fit a valley postfilter to the training reconstructions and save it with the model "
                         "(default: from the data)  [postfilter.enabled]")
+    p.add_argument("--texture", action=argparse.BooleanOptionalAction, default=None,
+                   help="fit a noise texture to the training reconstructions and draw it in every decoded "
+                        "spectrogram (default: when they come out smoother than the clips)  [postfilter.texture]")
     p.add_argument("--precision", choices=PRECISIONS,
                    help="dtype policy of training (default float32; mixed_* for accelerators; bundles stay float32)  "
                         "[training.precision]")

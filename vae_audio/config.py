@@ -15,7 +15,7 @@ section         holds
 ``training``    the autoencoder's optimization: the run's time budget (minutes), epochs, early stopping,
                 batch, learning rate, distribution, precision
 ``prior``       the learned prior over a grid model's codes (steps, network, sampling start)
-``postfilter``  whether a valley postfilter is fitted, and its options
+``postfilter``  whether a valley postfilter and a noise texture are fitted, and their options
 ``outputs``     where the run folder, the samples and the report go
 ==============  ======================================================================================
 
@@ -336,17 +336,21 @@ class PriorConfig(_Section):
 
 @dataclass(frozen=True)
 class PostfilterConfig(_Section):
-    """The valley postfilter (:mod:`vae_audio.dsp.postfilter`): ``enabled`` (fitted to the training
-    reconstructions and saved with the model; linear spectrograms only) and its ``width`` (bins of the
-    envelope), ``bands`` and ``strength``."""
+    """What decoded spectrograms go through before the phase step. The valley postfilter
+    (:mod:`vae_audio.dsp.postfilter`): ``enabled`` (fitted to the training reconstructions and saved with
+    the model; linear spectrograms only) and its ``width`` (bins of the envelope), ``bands`` and
+    ``strength``. ``texture``: whether a noise texture (:mod:`vae_audio.dsp.texture`, one amount per band
+    of the valley postfilter's ``bands``) is fitted and saved with the model (linear spectrograms only)."""
 
     enabled: bool | None = None
     width: int = 9
     bands: int = 8
     strength: float = 2.0
+    texture: bool | None = None
 
     def __post_init__(self) -> None:
         _flag(self.enabled, "postfilter.enabled", allow_none=True)
+        _flag(self.texture, "postfilter.texture", allow_none=True)
         self._set("width", _whole(self.width, "postfilter.width", 1))
         self._set("bands", _whole(self.bands, "postfilter.bands", 1))
         self._set("strength", _number(self.strength, "postfilter.strength", 0))
@@ -389,6 +393,7 @@ SHORTHANDS: dict[str, str] = {
     "strategy": "training.strategy", "precision": "training.precision", "xla": "training.xla",
     "memory_limit": "training.memory_limit",
     "prior_model": "prior.kind", "prior_steps": "prior.steps", "postfilter": "postfilter.enabled",
+    "texture": "postfilter.texture",
     "out": "outputs.out", "samples_dir": "outputs.samples_dir", "n_samples": "outputs.n_samples",
     "seed": "seed",
 }

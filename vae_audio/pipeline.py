@@ -185,12 +185,12 @@ def write_config(cfg: RunConfig) -> Path:
 
 
 def fit_prior_and_postfilter(cfg: RunConfig, autoencoder, features, *, verbose: int = 1):
-    """Stages 3 and 4: the latent prior, its sampling settings, and the valley postfilter; returns the
-    :class:`~vae_audio.modeling.inference.TrainedModel` holding both, the prior's fit time (s) and the
+    """Stages 3 and 4: the latent prior, its sampling settings, the valley postfilter and the noise texture;
+    returns the :class:`~vae_audio.modeling.inference.TrainedModel` holding them, the prior's fit time (s) and the
     configuration with the keys decided here (:data:`vae_audio.resolve.DEFERRED`: measured on the
     validation split by :mod:`vae_audio.tuning` unless given) set."""
     from .modeling.inference import TrainedModel
-    from .training import fit_training_postfilter, fit_training_prior
+    from .training import fit_training_postfilter, fit_training_prior, fit_training_texture
 
     names = list(features.label_names) if cfg.model.conditional else None
     t0 = time.perf_counter()
@@ -201,18 +201,32 @@ def fit_prior_and_postfilter(cfg: RunConfig, autoencoder, features, *, verbose: 
     decided: dict[str, Any] = {}
     if "prior.temperature" in cfg.unset() or "prior.onset_noise" in cfg.unset():
         decided.update(_choose_sampling(cfg, trained, features, verbose))
+    from .tuning import choose_postfilter, choose_texture
+
     if cfg.postfilter.enabled is not False:
         postfilter = fit_training_postfilter(trained, features, cfg.postfilter)
-        keep = True
-        if cfg.postfilter.enabled is None:
-            from .tuning import choose_postfilter
-
-            keep, reason, _ = choose_postfilter(trained, features, postfilter, seed=cfg.seed)
-            decided["postfilter.enabled"] = keep
-            if verbose:
-                print(f"  postfilter.enabled = {str(keep).lower()}  ({reason})")
+        keep = _kept("postfilter.enabled", cfg.postfilter.enabled, choose_postfilter, trained, features, postfilter,
+                     cfg.seed, decided, verbose)
         trained.postfilter = postfilter if keep else None
+    if cfg.postfilter.texture is not False:
+        texture = fit_training_texture(trained, features, cfg.postfilter, seed=cfg.seed)
+        keep = _kept("postfilter.texture", cfg.postfilter.texture, choose_texture, trained, features, texture,
+                     cfg.seed, decided, verbose)
+        trained.texture = texture if keep and texture is not None else None
     return trained, prior_seconds, cfg.updated(decided)
+
+
+def _kept(key: str, given: bool | None, choose, trained, features, fitted, seed: int, decided: dict[str, Any],
+          verbose: int) -> bool:
+    """Whether a fitted post-decoding stage (``fitted``) is kept: as ``given``, else as ``choose`` measures it on
+    the validation split (recorded in ``decided[key]`` and printed with its reason)."""
+    if given is not None:
+        return given
+    keep, reason, _ = choose(trained, features, fitted, seed=seed)
+    decided[key] = keep
+    if verbose:
+        print(f"  {key} = {str(keep).lower()}  ({reason})")
+    return keep
 
 
 def _choose_sampling(cfg: RunConfig, trained, features, verbose: int) -> dict[str, Any]:
@@ -245,7 +259,8 @@ def save_bundle(cfg: RunConfig, autoencoder, trained, model_dir: Path, prior_sec
     if split is not None:
         settings["budget"] = dict(split_summary(split))
     return save_model(autoencoder.vae, model_dir, recipe=trained.recipe, label_names=trained.label_names or None,
-                      config=cfg.to_dict(), settings=settings, prior=trained.prior, postfilter=trained.postfilter)
+                      config=cfg.to_dict(), settings=settings, prior=trained.prior, postfilter=trained.postfilter,
+                      texture=trained.texture)
 
 
 def write_outputs(cfg: RunConfig, trained, features, model_dir: Path, history: dict[str, list[float]], *,

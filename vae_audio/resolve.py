@@ -52,7 +52,7 @@ BUDGET_KEYS = ("training.epochs", "prior.steps")
 PENDING = "the time budget (measured after featurizing)"
 #: keys measured after the autoencoder and the prior are trained, on the validation split
 #: (:mod:`vae_audio.tuning`); a resolution leaves them unset unless given, and :mod:`vae_audio.pipeline` sets them
-DEFERRED = ("prior.temperature", "prior.onset_noise", "postfilter.enabled")
+DEFERRED = ("prior.temperature", "prior.onset_noise", "postfilter.enabled", "postfilter.texture")
 AFTER_TRAINING = "chosen on the validation split after training"
 
 
@@ -452,6 +452,12 @@ def _postfilter(config: RunConfig, data: _Data) -> tuple[Any, str]:
     return None, AFTER_TRAINING
 
 
+def _texture(config: RunConfig, data: _Data) -> tuple[Any, str]:
+    if config.recipe.n_mels:
+        return False, "the grain is drawn in linear STFT bins"
+    return None, AFTER_TRAINING
+
+
 def _out(config: RunConfig, data: _Data) -> tuple[Any, str]:
     return str(Path("outputs") / "runs" / run_name(config)), "outputs/runs/<run name>"
 
@@ -470,6 +476,6 @@ _DERIVATIONS: list[tuple[str, Callable[[RunConfig, _Data], tuple[Any, str]] | No
     ("training.minutes", _minutes), ("training.epochs", None), ("training.batch_size", _batch_size),
     ("training.memory_limit", _memory_limit),
     *[(f"prior.{name}", _prior_key(name)) for name in (*PRIOR_DEFAULTS, "temperature")],
-    ("postfilter.enabled", _postfilter),
+    ("postfilter.enabled", _postfilter), ("postfilter.texture", _texture),
     ("outputs.out", _out), ("outputs.samples_dir", _samples_dir),
 ]

@@ -37,7 +37,7 @@ from .errors import ConfigError, TrainingError
 from .fileio import atomic_directory, atomic_write_json, read_json
 
 __all__ = ["Autoencoder", "fit_autoencoder", "early_stopping", "latest_checkpoint", "configure_determinism",
-           "fit_training_prior", "fit_training_postfilter", "make_strategy", "check_tf_config",
+           "fit_training_prior", "fit_training_postfilter", "fit_training_texture", "make_strategy", "check_tf_config",
            "is_chief", "prepare_out_dir", "read_checkpoint_config", "resumed_config", "RESUME_FIXED"]
 
 #: keys a resumed run must share with its checkpoint (they decide the data, the features and the weights' shapes)
@@ -659,6 +659,22 @@ def fit_training_postfilter(model, features, postfilter: PostfilterConfig | None
     x = np.asarray(features.x[idx])
     labels = features.labels[idx] if model.label_names else None
     return fit_valley_postfilter(model.reconstruct(x, labels), x, **options)
+
+
+def fit_training_texture(model, features, postfilter: PostfilterConfig | None = None, *, seed: int = 0):
+    """Stage 4: a :class:`~vae_audio.dsp.texture.NoiseTexture` fitted to ``model``'s reconstructions (its
+    valley postfilter included) of (at most :data:`~vae_audio.dsp.texture.FIT_CLIPS`) training clips, one
+    amount per band of ``postfilter.bands``; ``None`` for a mel model (the grain is drawn in STFT bins)."""
+    from .dsp.texture import FIT_CLIPS, fit_noise_texture
+
+    if model.config.n_mels:
+        return None
+    idx = np.flatnonzero(features.split == "train")[:FIT_CLIPS]
+    x = np.asarray(features.x[idx])
+    labels = features.labels[idx] if model.label_names else None
+    bands = (postfilter or PostfilterConfig()).bands
+    return fit_noise_texture(model.to_db(model.reconstruct(x, labels)), model.to_db(x), model.config, bands=bands,
+                             seed=seed)
 
 
 def write_audio_summary(out: Path, trained, n: int = 4) -> None:

@@ -13,6 +13,8 @@
   are heard as their label most often while as varied as the real validation clips.
 - :func:`choose_postfilter`: after the autoencoder, whether the valley postfilter makes the validation
   reconstructions harder for the listener to tell.
+- :func:`choose_texture`: whether the validation reconstructions, through the phase step, are smoother
+  than :data:`TEXTURE_BAR` of the phase ceiling's roughness, so that the noise texture is drawn.
 """
 
 from __future__ import annotations
@@ -23,8 +25,14 @@ import numpy as np
 
 __all__ = ["STFT_CLIPS", "STFT_MIN_CLIPS", "STFT_CLIPS_ENV", "stft_clips", "STFT_TIE", "TEMPERATURES", "ONSET_NOISES",
            "SAMPLING_CLIPS", "SIMILARITY_MARGIN", "choose_stft",
-           "ceiling_accuracy", "choose_sampling", "choose_postfilter"]
+           "ceiling_accuracy", "choose_sampling", "choose_postfilter", "choose_texture", "TEXTURE_BAR",
+           "TEXTURE_CHOICE_CLIPS"]
 
+#: the noise texture is drawn when the reconstructions keep less than this share of the phase ceiling's
+#: roughness (issue 40's bar: within 10 % of the ceiling's)
+TEXTURE_BAR = 0.9
+#: at most this many validation clips (seeded) measure it: the roughness is pooled over every active cell
+TEXTURE_CHOICE_CLIPS = 64
 #: at most this many clips (outside the test split, seeded) measure the phase ceilings; with fewer than
 #: STFT_MIN_CLIPS (a listener's accuracy on 10 pairs is +-0.11) the 32 ms window is taken unmeasured
 STFT_CLIPS = 100
@@ -195,3 +203,29 @@ def choose_postfilter(model, features, postfilter, *, seed: int = 0) -> tuple[bo
     reason = (f"the listener tells {len(val)} validation reconstructions {with_it:.2f} of the time with it, "
               f"{without:.2f} without: {'kept' if keep else 'left out'}")
     return keep, reason, {"with": with_it, "without": without}
+
+
+# ----------------------------------------------------------------------------- the noise texture
+def choose_texture(model, features, texture, *, seed: int = 0) -> tuple[bool, str, dict]:
+    """Whether the noise texture ``texture`` (fitted to ``model``'s training reconstructions) is drawn: the
+    roughness (:func:`~vae_audio.dsp.texture.rendered_roughness`, summed over bands) of the validation
+    reconstructions through the default phase step, as a share of the phase ceiling's (the clips' own
+    spectrograms through it). Drawn when that share is below :data:`TEXTURE_BAR` and the texture brings it
+    closer to 1. Fewer than 2 validation clips: not drawn."""
+    from .dsp.texture import rendered_roughness
+
+    val = features.subset("val")
+    if texture is None or not texture.active:
+        return False, "no band is smoother than the data: none", {}
+    if len(val) < 2:
+        return False, f"{len(val)} validation clips are too few to measure it: none", {}
+    val = val.select(np.sort(np.random.default_rng([seed, 14]).permutation(len(val))[:TEXTURE_CHOICE_CLIPS]))
+    labels = val.labels.astype(np.int32) if model.label_names else None
+    recon = model.to_db(model.reconstruct(val.x, labels))
+    ceiling = float(np.nansum(rendered_roughness(model.to_db(val.x), model.config)))
+    without = float(np.nansum(rendered_roughness(recon, model.config))) / ceiling
+    with_it = float(np.nansum(rendered_roughness(texture(recon, seed=seed), model.config))) / ceiling
+    keep = without < TEXTURE_BAR and abs(1.0 - with_it) < abs(1.0 - without)
+    reason = (f"{len(val)} validation reconstructions keep {without:.2f} of the phase ceiling's roughness "
+              f"without it, {with_it:.2f} with it: {'drawn' if keep else 'left out'}")
+    return keep, reason, {"without": without, "with": with_it}

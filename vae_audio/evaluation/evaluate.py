@@ -233,7 +233,7 @@ def _evaluate_checked(model, features, *, classifier, n_generate: int | None, se
     recon_db = model.normalizer.unnormalize(recon, stats)
     truth_db = model.normalizer.unnormalize(test.x, stats)
     recon_mag = db_to_magnitude(recon_db, cfg)
-    recon_audio = db_to_audio(recon_db, cfg, **pk)
+    recon_audio = model.render(recon_db, **pk)  # the model's noise texture, when it has one, then the phase step
     truth_audio = db_to_audio(truth_db, cfg, **pk)
     true_phase_audio = _with_true_phase(recon_mag, test.audio, cfg)
     results: dict[str, Any] = {
@@ -241,6 +241,7 @@ def _evaluate_checked(model, features, *, classifier, n_generate: int | None, se
         "n_test_silent_skipped": int(silent.sum()),
         "phase": _phase_description(pk), "lsd_eps": eps,
         "postfilter": None if model.postfilter is None else model.postfilter.to_dict(),
+        "texture_model": None if model.texture is None else model.texture.to_dict(),
         "reconstruction": _pair_scores(reference, recon_mag, cfg, eps),
         "audio": _pair_scores(reference, recon_audio, cfg, eps),
         "ceiling": {
@@ -258,8 +259,10 @@ def _evaluate_checked(model, features, *, classifier, n_generate: int | None, se
     results["flatness"] = {"real_test": _median_flatness(test.audio, cfg.sr),
                            "ceiling": _median_flatness(truth_audio, cfg.sr),
                            "reconstruction": _median_flatness(recon_audio, cfg.sr)}
+    results["texture"] = {"real_test": _roughness(test.audio, cfg), "ceiling": _roughness(truth_audio, cfg),
+                          "reconstruction": _roughness(recon_audio, cfg)}
     seconds["listening"] = time.perf_counter() - t0
-    log(f"PESQ, STOI and spectral flatness scored in {seconds['listening']:.1f} s", "the machine listener")
+    log(f"PESQ, STOI, spectral flatness and texture scored in {seconds['listening']:.1f} s", "the machine listener")
 
     # ---------------------------------------------------------------- samples and the machine listener
     from .listener import FOLDS
@@ -274,6 +277,10 @@ def _evaluate_checked(model, features, *, classifier, n_generate: int | None, se
             k = len(model.label_names)
             cond_labels = np.random.default_rng([seed, 2]).permutation(np.arange(n) % k).astype(np.int32)
             cond_audio = model.to_audio(model.generate(n, labels=cond_labels, seed=seed + 1, prior=prior), **pk)
+    if prior_audio is not None:
+        results["texture"]["prior"] = _roughness(prior_audio, cfg)
+    if cond_audio is not None:
+        results["texture"]["conditional"] = _roughness(cond_audio, cfg)
     results["listener"] = None
     if listen:
         # a known-bad generator: the same decoder fed codes from N(0, I) instead of its prior
@@ -417,7 +424,6 @@ def _diversity(model, features, test, prior_audio: np.ndarray, cond_audio: np.nd
     :data:`~vae_audio.evaluation.diversity.MAX_REFERENCE`, a seeded subset) as the reference. The known-bad
     copier replays as many training clips as there are samples, as the model renders them: its
     reconstructions through the same phase step."""
-    from ..dsp.phase import db_to_audio
     from .diversity import MAX_REFERENCE, diversity_section, embed
 
     cfg = model.config
@@ -431,7 +437,7 @@ def _diversity(model, features, test, prior_audio: np.ndarray, cond_audio: np.nd
                                                                            replace=False)))
     copy_labels = copies.labels.astype(np.int32) if conditional else None
     recon = model.reconstruct(copies.x, labels=copy_labels)
-    replayed = db_to_audio(model.normalizer.unnormalize(recon, copies.stats if copies.stats else None), cfg, **pk)
+    replayed = model.render(model.normalizer.unnormalize(recon, copies.stats if copies.stats else None), **pk)
     section = diversity_section(real=test.audio, real_labels=test.labels if conditional else None, samples=samples,
                                 sample_labels=cond_labels if conditional else None,
                                 reference=embed(train.audio, cfg.sr),
@@ -451,6 +457,24 @@ def _median_flatness(audio: np.ndarray, sr: int) -> float | None:
     flat = spectral_flatness(audio, sr)
     flat = flat[np.isfinite(flat)]
     return float(np.median(flat)) if flat.size else None
+
+
+def _roughness(audio: np.ndarray, config) -> float | None:
+    """How rough the clips' dB spectrograms (``config``'s analysis) are: the mean over bands of
+    :func:`~vae_audio.dsp.texture.texture_roughness` (frame-to-frame plus bin-to-bin change, dB), pooled over
+    the clips; ``None`` when no clip has sound."""
+    from ..dsp.features import spectrogram_db
+    from ..dsp.texture import texture_roughness
+
+    rough = texture_roughness(spectrogram_db(np.asarray(audio, np.float32), config)).sum(axis=1)
+    return float(np.nanmean(rough)) if np.isfinite(rough).any() else None
+
+
+def _texture_ratio(results: Mapping[str, Any], key: str) -> float | None:
+    """``results["texture"][key]`` over the phase ceiling's roughness (1.0 = as rough)."""
+    tex = results.get("texture") or {}
+    value, ceiling = tex.get(key), tex.get("ceiling")
+    return None if value is None or not ceiling else value / ceiling
 
 
 def _flatness_ratio(results: Mapping[str, Any], key: str) -> float | None:
@@ -484,6 +508,7 @@ def _headline(results: Mapping[str, Any]) -> dict[str, Any]:
         "reference_frechet_distance": gen.get("reference_frechet_distance"),
         "conditional_frechet_ratio": gen.get("conditional_frechet_ratio"),
         "prior_flatness_ratio": _flatness_ratio(results, "prior"),
+        **{f"{key}_texture_ratio": _texture_ratio(results, key) for key in ("reconstruction", "conditional", "prior")},
         "second_judge_conditional_accuracy_ratio": (gen.get("second_judge") or {}).get("conditional_accuracy_ratio"),
         "second_judge_prior_inception_score_ratio": (gen.get("second_judge") or {}).get("prior_inception_score_ratio"),
         "second_judge_conditional_frechet_ratio": (gen.get("second_judge") or {}).get("conditional_frechet_ratio"),
@@ -733,6 +758,19 @@ def table_sections(results: Mapping[str, Any]) -> list[TableSection]:
             ("flatness", "ratio to real"),
             tuple((name, (_fmt(flat[key], ".4f"), _fmt(_flatness_ratio(results, key), ".2f")))
                   for name, key in frows if key in flat)))
+    tex = results.get("texture")
+    if tex:
+        trows = [("real test clips", "real_test"), ("ceiling: true magnitude + phase method", "ceiling"),
+                 ("model audio (phase method)", "reconstruction"), ("prior samples", "prior"),
+                 ("conditional samples", "conditional")]
+        tm = results.get("texture_model")
+        sections.append(TableSection(
+            "Noise texture: the dB spectrogram's frame-to-frame plus bin-to-bin change in active cells (mean over "
+            "8 bands; smoother = lower)" + (f"; the model draws a noise texture, amounts {min(tm['amounts']):.2f}-"
+                                            f"{max(tm['amounts']):.2f}" if tm else ""),
+            ("dB", "ratio to ceiling"),
+            tuple((name, (_fmt(tex[key], ".2f"), _fmt(_texture_ratio(results, key), ".2f")))
+                  for name, key in trows if key in tex)))
     gen = results.get("generation")
     if gen:
         second = gen.get("second_judge") or {}

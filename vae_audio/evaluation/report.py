@@ -117,6 +117,7 @@ def _model_section(info: Mapping[str, Any], model) -> str:
         ("epochs", training.get("epochs_run", "?")),
         ("prior", model.prior.describe() if model.prior is not None else "none (samples from N(0, I))"),
         ("postfilter", model.postfilter.describe() if model.postfilter is not None else "none"),
+        ("texture", model.texture.describe() if model.texture is not None else "none"),
         ("recipe", model.recipe.describe()),
     ]
     body = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in rows)

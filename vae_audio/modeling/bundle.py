@@ -95,7 +95,8 @@ def _sha256(path: Path) -> str:
 
 def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
                label_names: Sequence[str] | None = None, settings: Mapping[str, Any] | None = None,
-               config: Mapping[str, Any] | None = None, prior=None, postfilter=None, overwrite: bool = True) -> Path:
+               config: Mapping[str, Any] | None = None, prior=None, postfilter=None, texture=None,
+               overwrite: bool = True) -> Path:
     """Write ``vae`` (a :class:`vae_audio.modeling.models.VAE`) as a bundle folder ``directory``.
 
     Parameters
@@ -112,6 +113,8 @@ def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
         latent, ``prior.keras``), or ``None`` (generation then samples ``z ~ N(0, I)``).
     postfilter : the :class:`~vae_audio.dsp.postfilter.ValleyPostfilter` applied to every decoded
         spectrogram (``config.json["postfilter"]``), or ``None``.
+    texture : the :class:`~vae_audio.dsp.texture.NoiseTexture` every decoded spectrogram gets before the
+        phase step (``config.json["texture"]``), or ``None``.
     overwrite : replace an existing bundle (atomically). A folder that exists but is not a
         bundle is never replaced.
 
@@ -163,6 +166,11 @@ def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
     reason = postfilter_mismatch(postfilter, config.n_freq)
     if reason:
         raise ConfigError(f"postfilter: {reason}")
+    from ..dsp.texture import texture_mismatch
+
+    reason = texture_mismatch(texture, config)
+    if reason:
+        raise ConfigError(f"texture: {reason}")
     info: dict[str, Any] = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -184,6 +192,7 @@ def save_model(vae, directory: str | os.PathLike, *, recipe: Recipe,
         "training": dict(settings) if settings is not None else {},
         "latent_prior": prior_info,
         "postfilter": None if postfilter is None else postfilter.to_dict(),
+        "texture": None if texture is None else texture.to_dict(),
     }
     try:
         json.dumps(info, allow_nan=False)
@@ -392,8 +401,19 @@ def load_model(directory: str | os.PathLike) -> TrainedModel:
         reason = postfilter_mismatch(postfilter, config.n_freq)
         if reason:
             raise BundleError(f"{cfg_path}: corrupt, {reason}")
+    texture = None
+    if info.get("texture") is not None:  # bundles before the noise texture have none
+        from ..dsp.texture import NoiseTexture, texture_mismatch
+
+        try:
+            texture = NoiseTexture.from_dict(info["texture"])
+        except VaeAudioError as exc:
+            raise BundleError(f"{cfg_path}: corrupt ({exc})") from None
+        reason = texture_mismatch(texture, config)
+        if reason:
+            raise BundleError(f"{cfg_path}: corrupt, {reason}")
     return TrainedModel(encoder, decoder, recipe=recipe, label_names=names, info=info, directory=root, prior=prior,
-                        postfilter=postfilter)
+                        postfilter=postfilter, texture=texture)
 
 
 def _checked_file(root: Path, info: Mapping[str, Any], name: str) -> Path:

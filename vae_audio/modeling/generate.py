@@ -190,7 +190,9 @@ def reconstruct_audio(model, waveforms: np.ndarray | Sequence[np.ndarray], *, la
 
 
 def _reconstruct_prepared(model, prepared: np.ndarray, gain: np.ndarray, labels, phase_kwargs) -> dict[str, np.ndarray]:
-    """The three versions of prepared clips ``(n, samples)`` (any length for a grid model), at the inputs' level."""
+    """The three versions of prepared clips ``(n, samples)`` (any length for a grid model), at the inputs' level:
+    the ceiling (their own spectrograms through the phase step) and the reconstruction (through the model's
+    :meth:`~vae_audio.modeling.inference.TrainedModel.render`, its noise texture included)."""
     from ..dsp.phase import db_to_audio
 
     recipe = model.recipe
@@ -202,7 +204,7 @@ def _reconstruct_prepared(model, prepared: np.ndarray, gain: np.ndarray, labels,
     return {
         "original": prepared / gain,
         "ceiling": db_to_audio(recipe.to_db(x, stats), config, **phase_kwargs) / gain,
-        "reconstruction": db_to_audio(recipe.to_db(recon, stats), config, **phase_kwargs) / gain,
+        "reconstruction": model.render(recipe.to_db(recon, stats), n_samples=prepared.shape[1], **phase_kwargs) / gain,
     }
 
 

@@ -99,7 +99,7 @@ class TrainedModel:
 
     def __init__(self, encoder, decoder, *, recipe: Recipe,
                  label_names: Sequence[str] | None = None, info: Mapping[str, Any] | None = None,
-                 directory: str | os.PathLike | None = None, prior=None, postfilter=None):
+                 directory: str | os.PathLike | None = None, prior=None, postfilter=None, texture=None):
         from .models import LATENT_KEY, num_classes_of
 
         if not isinstance(recipe, Recipe) or not recipe.is_fitted:
@@ -123,13 +123,16 @@ class TrainedModel:
         self._postfilter = None
         if postfilter is not None:
             self.postfilter = postfilter
+        self._texture = None
+        if texture is not None:
+            self.texture = texture
 
     @classmethod
     def from_vae(cls, vae, *, recipe: Recipe, label_names: Sequence[str] | None = None,
-                 prior=None, postfilter=None) -> "TrainedModel":
+                 prior=None, postfilter=None, texture=None) -> "TrainedModel":
         """Wrap an in-memory :class:`~vae_audio.modeling.models.VAE` (no files involved)."""
         return cls(vae.encoder, vae.decoder, recipe=recipe, label_names=label_names,
-                   info={"vae": vae.settings()}, prior=prior, postfilter=postfilter)
+                   info={"vae": vae.settings()}, prior=prior, postfilter=postfilter, texture=texture)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -249,6 +252,21 @@ class TrainedModel:
         if reason:
             raise ParameterError(f"postfilter: {reason}")
         self._postfilter = postfilter
+
+    @property
+    def texture(self):
+        """The :class:`~vae_audio.dsp.texture.NoiseTexture` every decoded spectrogram gets before the phase
+        step (:meth:`render`), or ``None``."""
+        return self._texture
+
+    @texture.setter
+    def texture(self, texture) -> None:
+        from ..dsp.texture import texture_mismatch
+
+        reason = texture_mismatch(texture, self._config)
+        if reason:
+            raise ParameterError(f"texture: {reason}")
+        self._texture = texture
 
     @property
     def encoder(self):
@@ -435,15 +453,29 @@ class TrainedModel:
         return self._recipe.to_db(arr)
 
     def to_audio(self, normalized: np.ndarray, **phase_kwargs: Any) -> np.ndarray:
-        """Normalized spectrograms -> waveforms ``(n, n_samples)`` float32 at ``config.sr``.
+        """Normalized spectrograms -> waveforms ``(n, n_samples)`` float32 at ``config.sr``: :meth:`to_db`, then
+        :meth:`render`. Spectrograms of another number of frames (grid models) give ``(frames - 1) * hop``
+        samples."""
+        return self.render(self.to_db(normalized), **phase_kwargs)
 
-        Phase is reconstructed by :func:`vae_audio.dsp.phase.db_to_audio` (``phase_kwargs`` go there).
-        Spectrograms of another number of frames (grid models) give ``(frames - 1) * hop`` samples.
+    def render(self, s_db: np.ndarray, *, n_samples: int | None = None, **phase_kwargs: Any) -> np.ndarray:
+        """dB spectrograms ``(freq, frames)`` or ``(n, freq, frames)`` of the model's bins -> waveforms
+        ``(n, n_samples)`` float32 at ``config.sr``; ``n_samples`` defaults to ``config.n_samples`` at the
+        window's frames and ``(frames - 1) * hop`` otherwise (it must give ``frames`` STFT frames).
+
+        The model's :attr:`texture` draws its grain first (seeded by ``phase_kwargs["seed"]``, default 0, and
+        by each spectrogram itself: the same spectrogram gets the same grain in any batch), then the phase is
+        reconstructed by :func:`vae_audio.dsp.phase.db_to_audio` (``phase_kwargs`` go there).
         """
         from ..dsp.phase import db_to_audio
 
-        s_db = self.to_db(normalized)
+        s_db = np.asarray(s_db)
+        s_db = s_db[None] if s_db.ndim == 2 else s_db
+        if self._texture is not None:
+            s_db = self._texture(s_db, seed=checks.seed(phase_kwargs.get("seed", 0), allow_none=True))
         config = self._config
-        if s_db.shape[-1] != config.n_frames:
+        if n_samples is not None:
+            config = config.replace(n_samples=checks.whole_number(n_samples, "n_samples", 1))
+        elif s_db.shape[-1] != config.n_frames:
             config = config.replace(n_samples=(s_db.shape[-1] - 1) * config.hop_length)
-        return db_to_audio(s_db[None] if s_db.ndim == 2 else s_db, config, **phase_kwargs)
+        return db_to_audio(s_db, config, **phase_kwargs)
