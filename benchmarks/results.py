@@ -37,6 +37,12 @@ def _f(value, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def _share(evaluation: dict, row: str) -> float | None:
+    """A row of the evaluation's noise texture as a share of the ceiling's roughness (None before it existed)."""
+    tex = evaluation.get("texture") or {}
+    return tex[row] / tex["ceiling"] if tex.get(row) is not None and tex.get("ceiling") else None
+
+
 def section(name: str, run: Path, evaluation: dict, *, train_log: Path | None, command: str, commit: str,
             note: str = "") -> str:
     """The markdown of one dataset's results."""
@@ -59,7 +65,8 @@ def section(name: str, run: Path, evaluation: dict, *, train_log: Path | None, c
         f"STFT {recipe['n_fft']} / {recipe['hop_length']}, level {recipe['level']}, "
         f"{training['epochs_run']} epochs (ceiling {cfg['training']['epochs']}, stopped: {training['stopped']}), "
         f"{cfg['prior']['steps']} prior steps, temperature {cfg['prior']['temperature']:g}, onset noise "
-        f"{cfg['prior']['onset_noise']:g}, postfilter {'on' if cfg['postfilter']['enabled'] else 'off'}; "
+        f"{cfg['prior']['onset_noise']:g}, postfilter {'on' if cfg['postfilter']['enabled'] else 'off'}, "
+        f"noise texture {'on' if cfg['postfilter'].get('texture') else 'off'}; "
         f"`vae-audio train` took {wall} (budget {cfg['training']['minutes']:g} min), peak RSS {rss}; "
         f"{evaluation['n_test']} test clips.",
         "",
@@ -68,6 +75,10 @@ def section(name: str, run: Path, evaluation: dict, *, train_log: Path | None, c
         f"| reconstructions: audio SC / LSD (dB) | {_f(s['audio_sc_db'], 2)} / {_f(s['audio_lsd_db'], 2)} | "
         f"ceiling SC {_f(s['ceiling_sc_db'], 2)} |",
         f"| reconstructions: PESQ / STOI | {_f(s['pesq_nb'], 2)} / {_f(s['stoi'])} | |",
+        f"| noise texture: roughness of reconstructions / samples, share of the phase ceiling's | "
+        f"{_f(s.get('reconstruction_texture_ratio'), 2)} / "
+        f"{_f(s.get('conditional_texture_ratio') or s.get('prior_texture_ratio'), 2)} | real test clips "
+        f"{_f(_share(evaluation, 'real_test'), 2)} |",
         f"| listener: reconstructions told from originals | {_f(s['listener_reconstruction'])} | "
         f"phase ceiling {_f(s['listener_ceiling'])}, real vs real {_f(s['listener_real_vs_real'])} |",
         f"| listener: conditional samples told from real clips | {_f(s['listener_conditional'])} | "
