@@ -72,7 +72,7 @@ def _read_latest(out: Path) -> int:
 def test_sigkill_mid_epoch_then_resume(tmp_path):
     out = tmp_path / "run"
     common = ["--data", "synth", "--model", "conv", "--no-conditional", "--max-clips", "48", "--batch-size", "8",
-              "--out", str(out), "--quiet", "--n-samples", "0"]
+              "--out", str(out), "--quiet", "--n-samples", "0", "--no-texture"]
     # a previous run in the same folder (small clips, to be quick), whose bundle must survive the killed run
     small = build_features(load_dataset("synth", config=CONFIG, max_clips=16), cache_dir=None)
     previous = train(RunConfig.of(data="synth", model="conv", conditional=False, batch_size=8, epochs=1, out=str(out),

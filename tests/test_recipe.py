@@ -108,7 +108,7 @@ def trained(folders):
     # a hop other than a quarter of n_fft: the recipe saved in the bundle must carry it everywhere
     result = train(RunConfig.of(data=str(folders["loud"]), model="conv", conditional=True, epochs=10, latent_dim=8,
                                 batch_size=4, learning_rate=2e-3, n_fft=512, hop_length=256, level="peak",
-                                out=str(folders["root"] / "run"),
+                                out=str(folders["root"] / "run"), texture=False,
                                 n_samples=0), overwrite=True, verbose=0)
     from vae_audio.modeling.bundle import load_model
 
@@ -329,7 +329,7 @@ def kit_model(kit):
     result = train(RunConfig.of({"recipe.level": "folder"}, data=str(kit), epochs=16, sr=KIT.sr,
                                 duration=KIT.duration, n_fft=KIT.n_fft, hop_length=KIT.hop_length,
                                 model_options={"filters": [8, 16]}, batch_size=4, learning_rate=3e-3,
-                                prior_steps=60, out=str(kit.parent / "kit-run"), n_samples=0),
+                                prior_steps=60, out=str(kit.parent / "kit-run"), n_samples=0, texture=False),
                    overwrite=True, verbose=0)
     assert result.config.recipe.max_duration == 1.0  # a grid model: up to 4 windows kept, crops in training
     return load_model(result.model_dir)

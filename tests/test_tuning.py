@@ -115,8 +115,8 @@ def test_choose_postfilter_compares_with_and_without(tiny_run):
 
 
 def test_choose_texture_draws_grain_only_where_the_reconstructions_are_smoother_than_the_ceiling(tiny_run):
-    """On the tiny run's reconstructions, a texture strong enough to overshoot is left out and one that
-    brings them toward the ceiling's roughness is drawn exactly when they are smoother than the bar."""
+    """The tiny run's reconstructions are smoother than the bar: a texture is fitted and drawn when it brings them
+    toward the ceiling's roughness; reconstructions as rough as their ceiling need none and fit nothing."""
     from vae_audio.data.datasets import load_dataset
     from vae_audio.data.featurize import build_features
     from vae_audio.dsp.texture import NoiseTexture
@@ -131,22 +131,24 @@ def test_choose_texture_draws_grain_only_where_the_reconstructions_are_smoother_
     def texture(amount: float) -> NoiseTexture:
         return NoiseTexture(n_fft=cfg.n_fft, hop_length=cfg.hop_length, db_floor=cfg.db_floor, amounts=(amount,))
 
-    keep, why, scores = choose_texture(model, features, texture(0.3), seed=0)
-    assert set(scores) == {"with", "without"} and 0.0 < scores["without"] < scores["with"]
-    assert keep == (scores["without"] < TEXTURE_BAR and abs(1 - scores["with"]) < abs(1 - scores["without"]))
-    assert "validation reconstructions keep" in why
-    keep, _, strong = choose_texture(model, features, texture(2.0), seed=0)
+    drawn, why, scores = choose_texture(model, features, lambda: texture(0.3), seed=0)
+    assert set(scores) == {"with", "without"} and 0.0 < scores["without"] < TEXTURE_BAR
+    assert scores["without"] < scores["with"] and "validation reconstructions keep" in why
+    assert (drawn == texture(0.3)) == (abs(1 - scores["with"]) < abs(1 - scores["without"]))
+    assert (drawn is None) == why.endswith("left out")
+    _, _, strong = choose_texture(model, features, lambda: texture(2.0), seed=0)
     assert strong["without"] == scores["without"] and strong["with"] > scores["with"]
-    assert keep == (strong["without"] < TEXTURE_BAR and abs(1 - strong["with"]) < abs(1 - strong["without"]))
+    assert choose_texture(model, features, lambda: texture(0.0))[0] is None
+    assert choose_texture(model, features, lambda: None)[0] is None
 
-    class Exact:  # reconstructs every clip exactly: as rough as its ceiling, so no grain is drawn
+    class Exact:  # reconstructs every clip exactly: as rough as its ceiling, so nothing is fitted
         label_names, config, to_db = model.label_names, model.config, model.to_db
 
         def reconstruct(self, x, labels=None):
             return np.asarray(x)
 
-    keep, why, exact = choose_texture(Exact(), features, texture(0.5), seed=0)
-    assert exact["without"] == pytest.approx(1.0, abs=1e-6) and keep is False  # at the ceiling already
-    assert why.endswith("left out")
-    assert choose_texture(model, features, texture(0.0))[:2] == (False, "no band is smoother than the data: none")
-    assert choose_texture(model, features, None)[0] is False
+    def never():
+        raise AssertionError("fitted although not needed")
+
+    drawn, why, exact = choose_texture(Exact(), features, never, seed=0)
+    assert drawn is None and exact == {"without": pytest.approx(1.0, abs=1e-6)} and why.endswith("none needed")

@@ -88,8 +88,9 @@ AUDIO_COST = 0.25
 TUNING_SET_SECONDS = 1.0
 SAMPLING_AUDIO_COST = 0.015
 POSTFILTER_AUDIO_COST = 0.05
-#: the noise texture: seconds per second of audio rendered with the default
-#: phase step (the fit renders up to 4 sets of a few of its clips, the choice 3 of the validation clips; measured:
+#: the noise texture: seconds per second of audio rendered with the default phase step (the choice renders 2 sets
+#: of the validation clips, and when the texture is needed the fit up to 4 of a few training clips and the choice a
+#: third; counted at most; measured:
 #: 0.066 on body percussion, 22.05 kHz, STFT 512 / 128; about 0.09 on noise bursts, 22.05 kHz, 256 / 64)
 TEXTURE_AUDIO_COST = 0.1
 #: the dry run's estimates: seconds per (clip x spectrogram pixel) of a training step of each architecture

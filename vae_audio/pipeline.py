@@ -10,6 +10,7 @@ repeats the run without measuring again and ``--resume`` continues it.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,32 +202,30 @@ def fit_prior_and_postfilter(cfg: RunConfig, autoencoder, features, *, verbose: 
     decided: dict[str, Any] = {}
     if "prior.temperature" in cfg.unset() or "prior.onset_noise" in cfg.unset():
         decided.update(_choose_sampling(cfg, trained, features, verbose))
-    from .tuning import choose_postfilter, choose_texture
-
     if cfg.postfilter.enabled is not False:
         postfilter = fit_training_postfilter(trained, features, cfg.postfilter)
-        keep = _kept("postfilter.enabled", cfg.postfilter.enabled, choose_postfilter, trained, features, postfilter,
-                     cfg.seed, decided, verbose)
+        keep = True
+        if cfg.postfilter.enabled is None:
+            from .tuning import choose_postfilter
+
+            keep, reason, _ = choose_postfilter(trained, features, postfilter, seed=cfg.seed)
+            decided["postfilter.enabled"] = keep
+            if verbose:
+                print(f"  postfilter.enabled = {str(keep).lower()}  ({reason})")
         trained.postfilter = postfilter if keep else None
     if cfg.postfilter.texture is not False:
-        texture = fit_training_texture(trained, features, cfg.postfilter, seed=cfg.seed)
-        keep = _kept("postfilter.texture", cfg.postfilter.texture, choose_texture, trained, features, texture,
-                     cfg.seed, decided, verbose)
-        trained.texture = texture if keep and texture is not None else None
+        fit = functools.partial(fit_training_texture, trained, features, cfg.postfilter, seed=cfg.seed)
+        if cfg.postfilter.texture is None:  # measured first: fitted only when the reconstructions need it
+            from .tuning import choose_texture
+
+            texture, reason, _ = choose_texture(trained, features, fit, seed=cfg.seed)
+            decided["postfilter.texture"] = texture is not None
+            if verbose:
+                print(f"  postfilter.texture = {str(texture is not None).lower()}  ({reason})")
+        else:
+            texture = fit()
+        trained.texture = texture
     return trained, prior_seconds, cfg.updated(decided)
-
-
-def _kept(key: str, given: bool | None, choose, trained, features, fitted, seed: int, decided: dict[str, Any],
-          verbose: int) -> bool:
-    """Whether a fitted post-decoding stage (``fitted``) is kept: as ``given``, else as ``choose`` measures it on
-    the validation split (recorded in ``decided[key]`` and printed with its reason)."""
-    if given is not None:
-        return given
-    keep, reason, _ = choose(trained, features, fitted, seed=seed)
-    decided[key] = keep
-    if verbose:
-        print(f"  {key} = {str(keep).lower()}  ({reason})")
-    return keep
 
 
 def _choose_sampling(cfg: RunConfig, trained, features, verbose: int) -> dict[str, Any]:

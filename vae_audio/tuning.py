@@ -206,26 +206,30 @@ def choose_postfilter(model, features, postfilter, *, seed: int = 0) -> tuple[bo
 
 
 # ----------------------------------------------------------------------------- the noise texture
-def choose_texture(model, features, texture, *, seed: int = 0) -> tuple[bool, str, dict]:
-    """Whether the noise texture ``texture`` (fitted to ``model``'s training reconstructions) is drawn: the
-    roughness (:func:`~vae_audio.dsp.texture.rendered_roughness`, summed over bands) of the validation
-    reconstructions through the default phase step, as a share of the phase ceiling's (the clips' own
-    spectrograms through it). Drawn when that share is below :data:`TEXTURE_BAR` and the texture brings it
-    closer to 1. Fewer than 2 validation clips: not drawn."""
+def choose_texture(model, features, fit, *, seed: int = 0) -> tuple[Any, str, dict]:
+    """The noise texture to draw, or ``None``: the roughness (:func:`~vae_audio.dsp.texture.rendered_roughness`,
+    summed over bands) of up to :data:`TEXTURE_CHOICE_CLIPS` validation reconstructions through the default phase
+    step, as a share of the phase ceiling's (the clips' own spectrograms through it). Only when that share is
+    below :data:`TEXTURE_BAR` is the texture fitted (``fit()``, e.g. :func:`vae_audio.training.fit_training_texture`)
+    and measured again; it is drawn when it brings the share closer to 1. Fewer than 2 validation clips: none.
+    Returns ``(texture or None, reason, {"without": share[, "with": share]})``."""
     from .dsp.texture import rendered_roughness
 
     val = features.subset("val")
-    if texture is None or not texture.active:
-        return False, "no band is smoother than the data: none", {}
     if len(val) < 2:
-        return False, f"{len(val)} validation clips are too few to measure it: none", {}
+        return None, f"{len(val)} validation clips are too few to measure it: none", {}
     val = val.select(np.sort(np.random.default_rng([seed, 14]).permutation(len(val))[:TEXTURE_CHOICE_CLIPS]))
     labels = val.labels.astype(np.int32) if model.label_names else None
     recon = model.to_db(model.reconstruct(val.x, labels))
     ceiling = float(np.nansum(rendered_roughness(model.to_db(val.x), model.config)))
     without = float(np.nansum(rendered_roughness(recon, model.config))) / ceiling
+    head = f"{len(val)} validation reconstructions keep {without:.2f} of the phase ceiling's roughness"
+    if without >= TEXTURE_BAR:
+        return None, f"{head}: none needed", {"without": without}
+    texture = fit()
+    if texture is None or not texture.active:
+        return None, f"{head}, and no band of the training reconstructions is smoother: none", {"without": without}
     with_it = float(np.nansum(rendered_roughness(texture(recon, seed=seed), model.config))) / ceiling
-    keep = without < TEXTURE_BAR and abs(1.0 - with_it) < abs(1.0 - without)
-    reason = (f"{len(val)} validation reconstructions keep {without:.2f} of the phase ceiling's roughness "
-              f"without it, {with_it:.2f} with it: {'drawn' if keep else 'left out'}")
-    return keep, reason, {"without": without, "with": with_it}
+    keep = abs(1.0 - with_it) < abs(1.0 - without)
+    reason = f"{head} without it, {with_it:.2f} with it: {'drawn' if keep else 'left out'}"
+    return (texture if keep else None), reason, {"without": without, "with": with_it}
