@@ -42,9 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     from vae_audio.tfquiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from vae_audio.dsp.features import spectrogram_db
     from vae_audio.dsp.phase import db_to_audio
-    from vae_audio.dsp.texture import texture_roughness
+    from vae_audio.dsp.texture import audio_roughness
     from vae_audio.evaluation.evaluate import _listening, _resolved_phase_kwargs, load_features
     from vae_audio.evaluation.listener import listener_features, paired_test
     from vae_audio.modeling.bundle import load_model
@@ -68,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, ceiling_rough = {}, None
     for name, db in (("ceiling", truth_db), ("without", recon_db), ("with", texture(recon_db, seed=args.seed))):
         audio = db_to_audio(db, cfg, **pk)
-        rough = texture_roughness(spectrogram_db(audio, cfg)).sum(axis=1)
+        rough = audio_roughness(audio, cfg).sum(axis=1)
         ceiling_rough = rough if ceiling_rough is None else ceiling_rough
         heard = paired_test(real, audio, cfg.sr, seed=args.seed)
         quality = _listening(test.audio, audio, cfg.sr)

@@ -28,8 +28,9 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["NoiseTexture", "fit_noise_texture", "texture_mismatch", "texture_roughness", "rendered_roughness",
-           "noise_grain", "noisiness", "DEFAULT_BANDS", "ACTIVE_DB", "MAX_AMOUNT", "FIT_CLIPS", "RENDER_CLIPS"]
+__all__ = ["NoiseTexture", "fit_noise_texture", "texture_mismatch", "texture_roughness", "audio_roughness",
+           "rendered_roughness", "noise_grain", "noisiness", "DEFAULT_BANDS", "ACTIVE_DB", "MAX_AMOUNT", "FIT_CLIPS",
+           "RENDER_CLIPS"]
 
 #: frequency bands with their own amount (equal numbers of bins)
 DEFAULT_BANDS = 8
@@ -241,17 +242,23 @@ def _band_amount(recon: np.ndarray, grain: np.ndarray, live: np.ndarray, active:
     return float(min(MAX_AMOUNT, round(round(0.5 * (lo + hi) / _STEP) * _STEP, 2)))
 
 
-def rendered_roughness(s_db: np.ndarray, config, bands: int = DEFAULT_BANDS, **phase_kwargs: Any) -> np.ndarray:
-    """:func:`texture_roughness` ``(bands, 2)`` of dB spectrograms ``(n, freq, frames)`` after the phase step:
-    the roughness of the audio's own spectrogram (``config``: a linear
-    :class:`~vae_audio.dsp.features.SpectrogramConfig`; ``phase_kwargs`` go to the phase step)."""
+def audio_roughness(audio: np.ndarray, config, bands: int = DEFAULT_BANDS) -> np.ndarray:
+    """:func:`texture_roughness` ``(bands, 2)`` of waveforms ``(n, samples)``: their own dB spectrograms with
+    ``config``'s analysis (:func:`~vae_audio.dsp.features.spectrogram_db`)."""
     from .features import spectrogram_db
+
+    return texture_roughness(spectrogram_db(np.asarray(audio, np.float32), config), bands)
+
+
+def rendered_roughness(s_db: np.ndarray, config, bands: int = DEFAULT_BANDS, **phase_kwargs: Any) -> np.ndarray:
+    """:func:`audio_roughness` of dB spectrograms ``(n, freq, frames)`` after the phase step (``config``: a linear
+    :class:`~vae_audio.dsp.features.SpectrogramConfig`; ``phase_kwargs`` go to the phase step)."""
     from .phase import db_to_audio
 
     db = np.asarray(s_db, np.float32)
     if db.shape[-1] != config.n_frames:
         config = config.replace(n_samples=(db.shape[-1] - 1) * config.hop_length)
-    return texture_roughness(spectrogram_db(db_to_audio(db, config, **phase_kwargs), config), bands)
+    return audio_roughness(db_to_audio(db, config, **phase_kwargs), config, bands)
 
 
 def fit_noise_texture(reconstructions_db: np.ndarray, targets_db: np.ndarray, config, *,

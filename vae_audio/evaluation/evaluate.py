@@ -461,12 +461,11 @@ def _median_flatness(audio: np.ndarray, sr: int) -> float | None:
 
 def _roughness(audio: np.ndarray, config) -> float | None:
     """How rough the clips' dB spectrograms (``config``'s analysis) are: the mean over bands of
-    :func:`~vae_audio.dsp.texture.texture_roughness` (frame-to-frame plus bin-to-bin change, dB), pooled over
+    :func:`~vae_audio.dsp.texture.audio_roughness` (frame-to-frame plus bin-to-bin change, dB), pooled over
     the clips; ``None`` when no clip has sound."""
-    from ..dsp.features import spectrogram_db
-    from ..dsp.texture import texture_roughness
+    from ..dsp.texture import audio_roughness
 
-    rough = texture_roughness(spectrogram_db(np.asarray(audio, np.float32), config)).sum(axis=1)
+    rough = audio_roughness(audio, config).sum(axis=1)
     return float(np.nanmean(rough)) if np.isfinite(rough).any() else None
 
 
