@@ -246,7 +246,7 @@ class TrainingConfig(_Section):
     """The autoencoder's optimization.
 
     ``minutes`` is the whole run's ceiling in minutes of wall time (featurizing to the report; unset: 15
-    for 2400 training clips or more, proportionally less for fewer, at least 2): when ``epochs`` /
+    for 2400 training clips or more, proportionally less for fewer, at least 5): when ``epochs`` /
     ``prior.steps`` are not given, :mod:`vae_audio.budget` measures the
     step times after featurizing and resolves them to what fits (a ceiling, not a target). ``epochs``
     is then the autoencoder's ceiling: it stops earlier when the validation loss has not improved by
