@@ -456,6 +456,8 @@ def _build_vae(config: RunConfig, features, strategy, train_ds):
             raise TrainingError("--xla: Keras cannot XLA-compile this model's training step "
                                 "(op determinism on, or a layer without XLA support)")
         vae.build_for(features.config.shape)
+        # the optimizer's slots made now, not while the first step is traced (a trace a third as long)
+        vae.optimizer.build(vae.trainable_variables)
         if t.strategy == "multiworker":
             vae.symbolic_batch = next(iter(train_ds))
     return vae, model_kwargs, vae_kwargs

@@ -429,6 +429,7 @@ class AudioClassifier:
         schedule = keras.optimizers.schedules.CosineDecay(self.config.learning_rate, decay_steps=steps, alpha=0.02)
         model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])
+        model.optimizer.build(model.trainable_variables)  # its slots made now, not inside the first traced step
         rng = np.random.default_rng(int(data_seed))
         noise = rng.standard_normal((_NOISE_CLIPS, new.n_samples)).astype(np.float32)  # unit RMS
         noise_bank = mel_magnitude(noise, spec, level=None)

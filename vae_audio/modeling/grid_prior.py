@@ -420,6 +420,8 @@ class GridPrior:
         ema = min(0.995, 1.0 - 10.0 / steps)  # average over at most a tenth of the run (short runs too)
         network.compile(optimizer=keras.optimizers.Adam(schedule, use_ema=ema > 0, ema_momentum=max(ema, 0.0)),
                         loss=_gaussian_nll if kind == "autoregressive" else "mse")
+        # the optimizer's slots and averages made now, not while the first step is traced (a trace a third as long)
+        network.optimizer.build(network.trainable_variables)
         # one progress line per "epoch" of about 500 steps (a divisor of steps, so exactly steps run)
         per_epoch = next((d for d in range(min(steps, 500), 0, -1) if steps % d == 0 and d >= min(steps, 100)), steps)
         network.fit(ds, epochs=steps // per_epoch, steps_per_epoch=per_epoch, verbose=verbose,
