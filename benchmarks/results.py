@@ -43,6 +43,22 @@ def _share(evaluation: dict, row: str) -> float | None:
     return tex[row] / tex["ceiling"] if tex.get(row) is not None and tex.get("ceiling") else None
 
 
+def _level_rows(evaluation: dict) -> list[str]:
+    """The levels-per-label row (none before the evaluation measured levels)."""
+    levels = evaluation.get("levels")
+    if not levels or not levels.get("samples"):
+        return []
+    tol = levels["tolerance_db"]
+    rows = []
+    for level, what in (("peak", "median peak"), ("rms", "median active RMS")):
+        rec, smp, ceil = (levels[row][level] for row in ("reconstruction", "samples", "ceiling"))
+        rows.append(f"| levels: labels whose {what} is within {tol:g} dB of the real clips' (reconstructions / "
+                    f"samples) | {rec['labels_within']} / {smp['labels_within']} of {smp['labels']} | phase ceiling "
+                    f"{ceil['labels_within']} of {ceil['labels']}; median gap {_f(rec['median_abs_gap_db'], 1)} / "
+                    f"{_f(smp['median_abs_gap_db'], 1)} dB, ceiling {_f(ceil['median_abs_gap_db'], 1)} dB |")
+    return rows
+
+
 def section(name: str, run: Path, evaluation: dict, *, train_log: Path | None, command: str, commit: str,
             note: str = "") -> str:
     """The markdown of one dataset's results."""
@@ -93,6 +109,7 @@ def section(name: str, run: Path, evaluation: dict, *, train_log: Path | None, c
         f"| samples' similarity to their nearest training clip | {_f(s['samples_nearest_train_similarity'])} | "
         f"real test clips {_f(s['real_nearest_train_similarity'])}, training clips replayed "
         f"{_f(s['replayed_nearest_train_similarity'])} |",
+        *_level_rows(evaluation),
     ]
     if note:
         lines += ["", note]

@@ -158,7 +158,7 @@ def test_diversity_rows_catch_a_copying_and_a_collapsed_generator():
     assert results["seconds"]["diversity"] >= 0
     table = format_table(results)
     assert "Diversity and copying: log-mel similarity" in table and "within: all pairs" in table
-    assert "known bad: one sample repeated" in table and "per label" not in table
+    assert "known bad: one sample repeated" in table and "Diversity and copying per label" not in table
     collapsed = GeneratingStub(feats.normalizer, lambda n: np.repeat(train.x[2:3], n, axis=0))
     s = evaluate_model(collapsed, feats, phase_kwargs=PHASE)["summary"]
     assert s["samples_within_label_similarity"] == pytest.approx(1.0, abs=1e-5)
@@ -281,6 +281,18 @@ def test_evaluate_writes_json_with_every_key(tiny_run, monkeypatch):
     with_tex = format_table({**saved, "texture_model": {"kind": "noise_texture", "n_fft": 256, "hop_length": 64,
                                                         "db_floor": -80.0, "amounts": [0.5, 1.25]}})
     assert "draws a noise texture, amounts 0.50-1.25" in with_tex
+    # levels per label: every real clip of the label against its reconstructions and samples
+    lv = saved["levels"]
+    from vae_audio.modeling.bundle import load_model
+
+    assert list(lv["per_label"]) == list(load_model(model_dir).label_names) and lv["tolerance_db"] == 3.0
+    assert sum(v["real"]["n"] for v in lv["per_label"].values()) == sum(saved["data"]["split_counts"].values())
+    assert sum(v["samples"]["n"] for v in lv["per_label"].values() if v["samples"]) == 16
+    assert lv["reconstruction"]["peak"]["labels"] == lv["ceiling"]["rms"]["labels"] == n_test
+    assert 0 <= lv["samples"]["peak"]["labels_within"] <= lv["samples"]["peak"]["labels"]
+    gaps = [abs(v["samples"]["peak_gap_db"]) for v in lv["per_label"].values() if v["samples"]]
+    assert saved["summary"]["samples_peak_level_gap_db"] == pytest.approx(np.median(gaps))
+    assert "Levels per label" in table and f"of {lv['samples']['peak']['labels']} labels within 3 dB" in table
 
     # a second run reloads the classifier from its cache and gives the same numbers
     again = evaluate(model_dir, n_generate=16, cache_dir=root / "cache", classifier_config=TINY_CLASSIFIER,

@@ -23,6 +23,10 @@ spectrogram config and normalizer):
     two samples of a label are against two real test clips of that label, and how close each
     sample sits to its nearest training clip against each real test clip's nearest; calibrated by
     known-bad rows (one sample repeated; training clips replayed as the model renders them).
+``levels``
+    Levels per label (:mod:`vae_audio.evaluation.levels`): the median peak and active RMS of each
+    label's real clips (every split), of its test clips' reconstructions and of the samples drawn for
+    it, and how many labels keep their median peak within 3 dB.
 
 The *ground truth* is the linear STFT magnitude (the mel magnitude for mel configs) of the
 test clips exactly as featurized (resampled, level-normalized, padded/truncated). LSD uses
@@ -59,6 +63,8 @@ _FORMAT = "vae_audio.evaluation"
 #: The real-vs-real floor of the Frechet distances is the median over up to this many disjoint
 #: training subsets of the test set's size (one subset makes a noisy floor).
 REFERENCE_SETS = 8
+#: levels per label read at most this many real clips (a seeded subset beyond)
+MAX_LEVEL_CLIPS = 4000
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -301,6 +307,19 @@ def _evaluate_checked(model, features, *, classifier, n_generate: int | None, se
         log(f"diversity and copying measured in {seconds['diversity']:.1f} s",
             "generation" if classifier is not None else None)
 
+    # ---------------------------------------------------------------- levels per label
+    from .levels import level_section
+
+    samples = cond_audio if cond_audio is not None else prior_audio
+    real_rows = np.arange(len(features))
+    if len(real_rows) > MAX_LEVEL_CLIPS:  # a seeded subset (sharded features are read only there)
+        real_rows = np.sort(np.random.default_rng([seed, 37]).choice(len(real_rows), MAX_LEVEL_CLIPS, replace=False))
+    results["levels"] = level_section(
+        real=np.asarray(features.audio[real_rows]), real_labels=features.labels[real_rows] if conditional else None,
+        test=test.audio, test_labels=labels, reconstructions=recon_audio, ceiling=truth_audio, samples=samples,
+        sample_labels=cond_labels if cond_audio is not None else None, sr=cfg.sr,
+        label_names=list(features.label_names) if conditional else None)
+
     # ---------------------------------------------------------------- generation
     generation = None
     if classifier is not None:
@@ -486,6 +505,7 @@ def _flatness_ratio(results: Mapping[str, Any], key: str) -> float | None:
 def _headline(results: Mapping[str, Any]) -> dict[str, Any]:
     """The numbers the targets are stated in (None when not measured)."""
     from .diversity import headline as diversity_headline
+    from .levels import headline as levels_headline
 
     audio_sc = results["audio"]["sc_db"]["median"]
     ceiling_sc = results["ceiling"]["truth_through_phase"]["sc_db"]["median"]
@@ -512,6 +532,7 @@ def _headline(results: Mapping[str, Any]) -> dict[str, Any]:
         "second_judge_prior_inception_score_ratio": (gen.get("second_judge") or {}).get("prior_inception_score_ratio"),
         "second_judge_conditional_frechet_ratio": (gen.get("second_judge") or {}).get("conditional_frechet_ratio"),
         **diversity_headline(results.get("diversity")),
+        **levels_headline(results.get("levels")),
     }
 
 
@@ -808,7 +829,38 @@ def table_sections(results: Mapping[str, Any]) -> list[TableSection]:
         sections.append(TableSection(
             "Generation: not scored (the data has no labels for a classifier, or no classifier was given)", (), ()))
     sections.extend(_diversity_tables(results.get("diversity")))
+    sections.extend(_level_tables(results.get("levels")))
     return sections
+
+
+def _level_tables(levels: Mapping[str, Any] | None) -> list[TableSection]:
+    """The levels section as one table: per label, the real clips' median peak / active RMS and each model
+    row's gaps (paired with the test clips for the ceiling and the reconstructions)."""
+    if not levels:
+        return []
+    from .levels import ROWS
+
+    def real(group: Mapping[str, Any] | None) -> str:
+        return "-" if group is None else f"{group['peak_db']:.1f} / {group['rms_db']:.1f}"
+
+    def gaps(group: Mapping[str, Any] | None) -> str:
+        return "-" if group is None or "peak_gap_db" not in group else \
+            f"{group['peak_gap_db']:+.1f} / {group['rms_gap_db']:+.1f}"
+
+    rows = tuple((name, (real(v["real"]), *(gaps(v[row]) for row in ROWS))) for name, v in levels["per_label"].items())
+    notes = []
+    for row in ROWS:
+        part = levels.get(row)
+        if part and part["peak"]["labels"]:
+            p, r = part["peak"], part["rms"]
+            notes.append(f"{row}: median |gap| peak {p['median_abs_gap_db']:.1f} dB ({p['labels_within']} of "
+                         f"{p['labels']} labels within {levels['tolerance_db']:g} dB), active RMS "
+                         f"{r['median_abs_gap_db']:.1f} dB ({r['labels_within']} of {r['labels']})")
+    return [TableSection("Levels per label: peak / active RMS, dBFS (median over clips; real: every split)",
+                         ("real", "ceiling gap", "reconstruction gap", "samples gap"), rows, tuple(notes),
+                         legend=("(ceiling and reconstruction: each test clip's level minus its original's, median "
+                                 "per label; ceiling: the true magnitude through the phase step, what the phase step "
+                                 "alone does to a level. Samples: their median minus the real clips' median)",))]
 
 
 def _share(rows: Mapping[str, Any], row: str) -> float | None:
