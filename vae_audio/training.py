@@ -486,15 +486,8 @@ def _tf_datasets(config: RunConfig, features):
     from .data.featurize import make_tf_dataset
 
     batch, labels = config.training.batch_size, config.model.conditional
-    augment = None
-    if os.environ.get("VAE_AUDIO_AUGMENT"):  # the experiment of docs/experiments/training.md, "Augmentation"
-        from .data.augment import Augmentation
-
-        p, t, d = os.environ["VAE_AUDIO_AUGMENT"].split(",")
-        augment = Augmentation(float(p), float(t), int(d))
-        print("augment:", augment)
     train_ds = make_tf_dataset(features, split="train", batch_size=batch, shuffle=True, seed=config.seed,
-                               with_labels=labels, augment=augment)
+                               with_labels=labels)
     val_ds = None
     if np.any(features.split == "val"):
         val_ds = make_tf_dataset(features, split="val", batch_size=batch, shuffle=False, with_labels=labels)

@@ -869,7 +869,7 @@ def _partial_fit(norm: Normalizer, x_db: np.ndarray, split: np.ndarray) -> None:
 # ----------------------------------------------------------------------------- tf.data
 def make_tf_dataset(features: Features, *, split: str | None = "train", batch_size: int = 64,
                     shuffle: bool = True, seed: int = 0, with_labels: bool = False,
-                    drop_remainder: bool = False, crops: bool | None = None, augment=None):
+                    drop_remainder: bool = False, crops: bool | None = None):
     """A ``tf.data.Dataset`` of one split (``split=None``: every clip) for Keras ``fit``/``evaluate``.
 
     Elements are dicts: ``{"spectrogram": float32 (batch, freq, frames, 1)}``, plus
@@ -886,10 +886,6 @@ def make_tf_dataset(features: Features, *, split: str | None = "train", batch_si
     convolutional (grid) model should be trained on crops of a longer clip: the others are too, since
     a crop has the window's shape, but they are meant to learn the clip's start (the vector-latent
     architectures' runs keep the window only, ``recipe.max_duration == recipe.duration``).
-
-    ``augment`` (an :class:`vae_audio.data.augment.Augmentation`, training pipelines only): each batch's
-    clips get random pitch, tempo and delay changes (:func:`vae_audio.data.augment.augment_batch`), drawn
-    anew every epoch from ``seed``.
     """
     import tensorflow as tf
 
@@ -911,8 +907,7 @@ def make_tf_dataset(features: Features, *, split: str | None = "train", batch_si
         order = order.shuffle(len(rows), seed=int(seed), reshuffle_each_iteration=True)
     long = features.long.select(rows) if features.long is not None else None
     if (shuffle if crops is None else crops) and long is not None and long.n_long:
-        ds = _cropped(features, rows, long, order, labels, int(seed), int(batch_size), drop_remainder)
-        return _augmented(ds, augment, int(seed)).prefetch(tf.data.AUTOTUNE)
+        return _cropped(features, rows, long, order, labels, int(seed), int(batch_size), drop_remainder)
     # one copy of the split's spectrograms, made by TensorFlow (not the waveforms, not a NumPy copy first)
     spectrograms = tf.constant(features.x[..., None] if split is None else features.x[rows][..., None])
     order = order.batch(int(batch_size), drop_remainder=drop_remainder)
@@ -923,27 +918,7 @@ def make_tf_dataset(features: Features, *, split: str | None = "train", batch_si
             element["label"] = tf.gather(labels, idx)
         return element
 
-    ds = order.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return _augmented(ds, augment, int(seed)).prefetch(tf.data.AUTOTUNE)
-
-
-def _augmented(ds, augment, seed: int):
-    """``ds`` with :func:`vae_audio.data.augment.augment_batch` applied to every batch's spectrograms (each
-    batch its own stateless seed, a new one every epoch), or ``ds`` itself when ``augment`` changes nothing."""
-    if augment is None or not augment.active:
-        return ds
-    import tensorflow as tf
-
-    from .augment import augment_batch
-
-    draws = tf.data.Dataset.random(seed=int(np.random.default_rng([seed, 31]).integers(2**31)),
-                                   rerandomize_each_iteration=True)
-
-    def apply(element, draw):
-        seed_pair = tf.stack([draw, tf.constant(seed, tf.int64)])
-        return {**element, "spectrogram": augment_batch(element["spectrogram"], seed_pair, augment)}
-
-    return tf.data.Dataset.zip((ds, draws)).map(apply, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return order.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
 
 
 def _crop_pool(x: np.ndarray, rows: np.ndarray, long: LongClips) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -992,4 +967,4 @@ def _cropped(features: Features, rows: np.ndarray, long: LongClips, order, label
             element["label"] = tf.gather(labels, idx)
         return element
 
-    return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
