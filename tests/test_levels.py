@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import sine
 from vae_audio.evaluation.levels import ROWS, TOLERANCE_DB, headline, level_section
+
+from helpers import sine
 
 SR = 8000
 
