@@ -26,7 +26,8 @@ spectrogram config and normalizer):
 ``levels``
     Levels per label (:mod:`vae_audio.evaluation.levels`): the median peak and active RMS of each
     label's real clips (every split), of its test clips' reconstructions and of the samples drawn for
-    it, and how many labels keep their median peak within 3 dB.
+    it (at least 8 a label: more are drawn when the listener's samples have fewer), and how many labels keep
+    their median peak within 3 dB.
 
 The *ground truth* is the linear STFT magnitude (the mel magnitude for mel configs) of the
 test clips exactly as featurized (resampled, level-normalized, padded/truncated). LSD uses
@@ -65,6 +66,9 @@ _FORMAT = "vae_audio.evaluation"
 REFERENCE_SETS = 8
 #: levels per label read at most this many real clips (a seeded subset beyond)
 MAX_LEVEL_CLIPS = 4000
+#: levels per label compare at least this many conditional samples a label with the real clips (more are
+#: drawn when the samples made for the listener have fewer)
+LEVEL_SAMPLES = 8
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -310,15 +314,23 @@ def _evaluate_checked(model, features, *, classifier, n_generate: int | None, se
     # ---------------------------------------------------------------- levels per label
     from .levels import level_section
 
+    t0 = time.perf_counter()
     samples = cond_audio if cond_audio is not None else prior_audio
+    sample_labels = cond_labels if cond_audio is not None else None
+    if sample_labels is not None:  # at least LEVEL_SAMPLES a label: one or two samples make a noisy median
+        counts = np.bincount(sample_labels, minlength=len(model.label_names))
+        extra = np.repeat(np.arange(len(counts)), np.maximum(LEVEL_SAMPLES - counts, 0)).astype(np.int32)
+        if len(extra):
+            more = model.to_audio(model.generate(len(extra), labels=extra, seed=seed + 4, prior=prior), **pk)
+            samples, sample_labels = np.concatenate([samples, more]), np.concatenate([sample_labels, extra])
     real_rows = np.arange(len(features))
     if len(real_rows) > MAX_LEVEL_CLIPS:  # a seeded subset (sharded features are read only there)
         real_rows = np.sort(np.random.default_rng([seed, 37]).choice(len(real_rows), MAX_LEVEL_CLIPS, replace=False))
     results["levels"] = level_section(
         real=np.asarray(features.audio[real_rows]), real_labels=features.labels[real_rows] if conditional else None,
         test=test.audio, test_labels=labels, reconstructions=recon_audio, ceiling=truth_audio, samples=samples,
-        sample_labels=cond_labels if cond_audio is not None else None, sr=cfg.sr,
-        label_names=list(features.label_names) if conditional else None)
+        sample_labels=sample_labels, sr=cfg.sr, label_names=list(features.label_names) if conditional else None)
+    seconds["levels"] = time.perf_counter() - t0
 
     # ---------------------------------------------------------------- generation
     generation = None
