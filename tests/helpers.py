@@ -7,13 +7,27 @@ and PIL are imported inside the functions that use them.
 
 from __future__ import annotations
 
+import json
+import shutil
 import struct
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
 from vae_audio.dsp.features import Normalizer, SpectrogramConfig
 from vae_audio.dsp.recipe import Recipe
+
+
+# ----------------------------------------------------------------------------- bundles
+def edited_bundle(src: Path, dst: Path, edit: Callable[[dict[str, Any]], Any]) -> Path:
+    """A copy of the bundle folder ``src`` at ``dst`` whose ``config.json`` went through ``edit`` (which
+    changes the dict in place); returns ``dst``."""
+    shutil.copytree(src, dst)
+    info = json.loads((dst / "config.json").read_text())
+    edit(info)
+    (dst / "config.json").write_text(json.dumps(info))
+    return dst
 
 
 # ----------------------------------------------------------------------------- synthetic audio

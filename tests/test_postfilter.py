@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 
 from vae_audio.dsp.postfilter import ValleyPostfilter, fit_valley_postfilter
 from vae_audio.errors import BundleError, ConfigError
+
+from helpers import edited_bundle
 
 
 def harmonic_frames(depth: float, n_freq: int = 64, frames: int = 5) -> np.ndarray:
@@ -95,11 +96,7 @@ def test_the_bundle_keeps_the_postfilter_and_decode_applies_it(bundle_with_postf
     np.testing.assert_allclose(filtered.decode(z), pf(raw), atol=1e-6)
     assert not np.allclose(filtered.decode(z), raw)
     # a bundle written before the postfilter existed (no key at all) loads without one
-    old = tmp_path / "old"
-    shutil.copytree(plain_dir, old)
-    info = json.loads((old / "config.json").read_text())
-    del info["postfilter"]
-    (old / "config.json").write_text(json.dumps(info))
+    old = edited_bundle(plain_dir, tmp_path / "old", lambda info: info.pop("postfilter"))
     assert bundle.load_model(old).postfilter is None
 
 
@@ -111,11 +108,8 @@ def test_the_bundle_keeps_the_postfilter_and_decode_applies_it(bundle_with_postf
 def test_a_tampered_postfilter_is_refused_naming_config_json(bundle_with_postfilter, tmp_path, edit, match):
     from vae_audio import bundle
 
-    path = tmp_path / "m"
-    shutil.copytree(bundle_with_postfilter[1], path)
-    info = json.loads((path / "config.json").read_text())
-    info["postfilter"] = edit(info["postfilter"])
-    (path / "config.json").write_text(json.dumps(info))
+    path = edited_bundle(bundle_with_postfilter[1], tmp_path / "m",
+                         lambda info: info.update(postfilter=edit(info["postfilter"])))
     with pytest.raises(BundleError, match=rf"config\.json: .*{match}"):
         bundle.load_model(path)
 

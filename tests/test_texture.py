@@ -153,10 +153,10 @@ def textured_bundle(tmp_path_factory):
 
 
 def test_the_bundle_keeps_the_texture_and_render_draws_it_seeded(textured_bundle, tmp_path):
-    import shutil
-
     from vae_audio import bundle
     from vae_audio.errors import ParameterError
+
+    from helpers import edited_bundle
 
     plain_dir, textured_dir, tex = textured_bundle
     plain, textured = bundle.load_model(plain_dir), bundle.load_model(textured_dir)
@@ -178,11 +178,7 @@ def test_the_bundle_keeps_the_texture_and_render_draws_it_seeded(textured_bundle
     with pytest.raises(ParameterError, match="texture: expected None or a NoiseTexture"):
         plain.texture = "grain"
     # a bundle written before the texture existed (no key at all) loads without one
-    old = tmp_path / "old"
-    shutil.copytree(plain_dir, old)
-    info = json.loads((old / "config.json").read_text())
-    del info["texture"]
-    (old / "config.json").write_text(json.dumps(info))
+    old = edited_bundle(plain_dir, tmp_path / "old", lambda info: info.pop("texture"))
     assert bundle.load_model(old).texture is None
 
 
@@ -192,16 +188,13 @@ def test_the_bundle_keeps_the_texture_and_render_draws_it_seeded(textured_bundle
     (lambda t: "grain", "corrupt"),
 ])
 def test_a_tampered_texture_is_refused_naming_config_json(textured_bundle, tmp_path, edit, match):
-    import shutil
-
     from vae_audio import bundle
     from vae_audio.errors import BundleError
 
-    path = tmp_path / "m"
-    shutil.copytree(textured_bundle[1], path)
-    info = json.loads((path / "config.json").read_text())
-    info["texture"] = edit(info["texture"])
-    (path / "config.json").write_text(json.dumps(info))
+    from helpers import edited_bundle
+
+    path = edited_bundle(textured_bundle[1], tmp_path / "m",
+                         lambda info: info.update(texture=edit(info["texture"])))
     with pytest.raises(BundleError, match=rf"config\.json: .*{match}"):
         bundle.load_model(path)
 
